@@ -1,0 +1,65 @@
+"""The ``hw-bnn`` command line: one subcommand per stage, ``run`` for all of them."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from hw_bnn.errors import HwBnnError
+
+LATER_STAGES = {"sim": "issue 3 (RTL simulation)", "synth": "issue 4 (synthesis)",
+                "bitstream": "issue 4 (bitstreams)", "explore": "issue 4 (design-space exploration)"}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hw-bnn", description="Binary neural networks to FPGA dataflow accelerators.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    helps = {
+        "train": "train the recipe's model (checkpoint per epoch; --resume continues)",
+        "export": "export the trained model to QONNX and check it equals PyTorch",
+        "build": "compile to a folded FINN HW graph, estimate it, check FINN execution equals PyTorch",
+        "run": "run every stage the recipe enables and print a summary",
+        **{name: f"not yet available: {what}" for name, what in LATER_STAGES.items()},
+    }
+    for name, text in helps.items():
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument("config", help="recipe YAML, e.g. training/recipes/demo.yaml")
+        sub.add_argument("--out", required=True, help="output folder of this run")
+        sub.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config field by dotted path, e.g. --set train.epochs=1 (repeatable)")
+        if name == "train":
+            sub.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command in LATER_STAGES:
+            raise HwBnnError(f"'hw-bnn {args.command}' is not available yet; it arrives with {LATER_STAGES[args.command]}")
+        from hw_bnn import flow
+        from hw_bnn.config import load_config
+        from hw_bnn.report import summary_lines, write_markdown
+
+        config = load_config(args.config, args.overrides)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        if args.command == "run":
+            flow.run(config, out)
+        elif args.command == "train":
+            flow.train_stage(config, out, resume=args.resume)
+        else:
+            flow.STAGES[args.command](config, out)
+        report = flow.read_report(out)
+        write_markdown(report, out / "report.md")
+        print("\n".join(summary_lines(report)))
+        print(f"\nwrote {out / 'report.json'} and {out / 'report.md'}")
+    except HwBnnError as exc:
+        print(f"hw-bnn: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,269 @@
+"""Compile an exported QONNX graph into a folded FINN dataflow graph of HW nodes.
+
+The flow is an explicit list of named steps, each ``step_*(model, cfg) -> model`` built
+from FINN/QONNX transformations (FINN's own builder cannot be imported without Vivado).
+The result is the *generic* HW graph (``MVAU``, ``Thresholding``,
+``ConvolutionInputGenerator``, ``Pool``): FINN executes it in Python, so it is the
+hardware oracle. Around it only layout and output-affine nodes remain:
+
+* a leading ``Reshape`` (MLP) or ``Transpose`` (conv net) that turns the NCHW input into
+  the pixel-major stream order the accelerator takes (for one-channel images both are
+  free; for colour images the host sends pixels in HWC order);
+* a trailing ``Mul``/``Add`` pair that maps the last layer's popcount P to the bipolar
+  dot product 2*P - K the PyTorch model outputs (done on the host; argmax is unchanged).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import hw_bnn.finn_env  # noqa: F401  (must precede FINN imports)
+import finn.transformation.streamline.absorb as absorb
+from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
+    InferBinaryMatrixVectorActivation,
+)
+from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
+from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
+    InferQuantizedMatrixVectorActivation,
+)
+from finn.transformation.fpgadataflow.convert_to_hw.thresholding import InferThresholdingLayer
+from finn.transformation.fpgadataflow.set_folding import SetFolding
+from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
+from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
+from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
+from finn.transformation.streamline import Streamline
+from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
+from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+from finn.util.fpgadataflow import is_fpgadataflow_node
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
+from qonnx.transformation.fold_constants import FoldConstants
+from qonnx.transformation.general import (
+    GiveReadableTensorNames,
+    GiveUniqueNodeNames,
+    RemoveStaticGraphInputs,
+    RemoveUnusedTensors,
+)
+from qonnx.transformation.infer_data_layouts import InferDataLayouts
+from qonnx.transformation.infer_datatypes import InferDataTypes
+from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
+
+from hw_bnn.config import BuildConfig
+from hw_bnn.errors import HwBnnError
+
+#: Non-HW nodes allowed before the first HW node (input layout) ...
+INPUT_LAYOUT_OPS = {"Reshape", "Transpose", "Flatten"}
+#: ... and after the last one (the output affine 2*P - K, applied on the host).
+OUTPUT_AFFINE_OPS = {"Mul", "Add"}
+
+#: (op_type, folding attribute) -> the node attribute the folding factor must divide.
+FOLDING_DIVIDES = {
+    ("MVAU", "PE"): "MH",
+    ("MVAU", "SIMD"): "MW",
+    ("Thresholding", "PE"): "NumChannels",
+    ("ConvolutionInputGenerator", "SIMD"): "IFMChannels",
+    ("Pool", "PE"): "Channels",
+}
+
+
+def _tidy(model: ModelWrapper) -> ModelWrapper:
+    for transformation in (
+        InferShapes(),
+        FoldConstants(),
+        GiveUniqueNodeNames(),
+        GiveReadableTensorNames(),
+        InferDataTypes(),
+        RemoveStaticGraphInputs(),
+    ):
+        model = model.transform(transformation)
+    return model
+
+
+def step_qonnx_to_finn(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """QONNX Quant/BipolarQuant nodes -> FINN MultiThreshold and bipolar weight annotations."""
+    return _tidy(_tidy(model).transform(ConvertQONNXtoFINN()))
+
+
+def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """Fold BatchNorm and scales into integer thresholds; bipolar MatMuls become XNOR-popcount.
+
+    Convs are lowered to Im2Col + MatMul and max-pools made NHWC in between, so that one
+    sequence serves MLPs and conv nets alike.
+    """
+    for transformation in (
+        Streamline(),
+        LowerConvsToMatMul(),
+        MakeMaxPoolNHWC(),
+        absorb.AbsorbTransposeIntoMultiThreshold(),
+        ConvertBipolarMatMulToXnorPopcount(),
+        absorb.AbsorbAddIntoMultiThreshold(),
+        absorb.AbsorbMulIntoMultiThreshold(),
+        RoundAndClipThresholds(),
+        Streamline(),
+        InferDataLayouts(),
+        RemoveUnusedTensors(),
+    ):
+        model = model.transform(transformation)
+    return _tidy(model)
+
+
+def step_convert_to_hw(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """XNOR/integer MatMul+MultiThreshold -> MVAU, thresholds -> Thresholding, Im2Col -> SWG, MaxPool -> Pool."""
+    for transformation in (
+        InferBinaryMatrixVectorActivation(),
+        InferQuantizedMatrixVectorActivation(),
+        InferThresholdingLayer(),
+        InferPool(),
+        InferConvInpGen(),
+        RemoveCNVtoFCFlatten(),
+        absorb.AbsorbConsecutiveTransposes(),
+    ):
+        model = model.transform(transformation)
+    return _tidy(model)
+
+
+def step_check_hw_only(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """Fail, naming the node, if anything but HW nodes (and the documented edge nodes) is left."""
+    nodes = list(model.graph.node)
+    hw_positions = [i for i, node in enumerate(nodes) if is_fpgadataflow_node(node)]
+    if not hw_positions:
+        raise HwBnnError("no layer of the model was mapped to a FINN HW node; is it a binary network?")
+    first, last = hw_positions[0], hw_positions[-1]
+    for index, node in enumerate(nodes):
+        if is_fpgadataflow_node(node):
+            continue
+        allowed = INPUT_LAYOUT_OPS if index < first else OUTPUT_AFFINE_OPS if index > last else set()
+        if node.op_type not in allowed:
+            raise HwBnnError(
+                f"node '{node.name}' ({node.op_type}) could not be mapped to a FINN HW node; the flow maps "
+                f"bipolar QuantLinear/QuantConv2d + BatchNorm + 1-bit activations and max-pools. "
+                f"Check the layer that produces it (inspect streamlined.onnx)"
+            )
+    return model
+
+
+def legal_values(node, attr: str) -> list[int]:
+    """The folding factors the node accepts for ``attr`` (divisors of the dimension it folds)."""
+    dim = getCustomOp(node).get_nodeattr(FOLDING_DIVIDES[(node.op_type, attr)])
+    return [d for d in range(1, dim + 1) if dim % d == 0]
+
+
+def apply_folding(model: ModelWrapper, folding: dict[str, dict[str, int]], source: str) -> ModelWrapper:
+    """Set PE/SIMD from a ``{node name: {attr: value}}`` dict, checking every value is legal."""
+    model = ModelWrapper(model.model.__deepcopy__())
+    nodes = {node.name: node for node in model.graph.node if is_fpgadataflow_node(node)}
+    for name, attrs in folding.items():
+        if name == "Defaults":
+            continue
+        if name not in nodes:
+            raise HwBnnError(f"folding {source}: no HW node named '{name}'; the nodes are {sorted(nodes)}")
+        node = nodes[name]
+        for attr, value in attrs.items():
+            if (node.op_type, attr) not in FOLDING_DIVIDES:
+                foldable = sorted(a for (op, a) in FOLDING_DIVIDES if op == node.op_type)
+                raise HwBnnError(f"folding {source}: node '{name}' ({node.op_type}) has no folding "
+                                 f"attribute '{attr}'; it has {foldable}")
+            legal = legal_values(node, attr)
+            if not isinstance(value, int) or value not in legal:
+                raise HwBnnError(f"folding {source}: {attr}={value!r} is illegal for node '{name}' "
+                                 f"({node.op_type}); legal values are {legal}")
+            getCustomOp(node).set_nodeattr(attr, value)
+    return model
+
+
+def read_folding(model: ModelWrapper) -> dict[str, dict[str, int]]:
+    """The current PE/SIMD of every HW node, in the folding-file format."""
+    folding = {}
+    for node in model.graph.node:
+        attrs = {attr: getCustomOp(node).get_nodeattr(attr) for (op, attr) in FOLDING_DIVIDES if op == node.op_type}
+        if attrs:
+            folding[node.name] = attrs
+    return folding
+
+
+def dataflow_partition(model: ModelWrapper) -> ModelWrapper:
+    """A copy holding only the HW nodes: the edge layout/affine nodes are cut off.
+
+    FINN's analyses (folding search, dataflow performance) expect a graph whose every node
+    is a HW node, as its own CreateDataflowPartition would produce.
+    """
+    model = ModelWrapper(model.model.__deepcopy__())
+    graph = model.graph
+    hw_nodes = [node for node in graph.node if is_fpgadataflow_node(node)]
+    new_input, new_output = hw_nodes[0].input[0], hw_nodes[-1].output[0]
+    for node in [node for node in graph.node if not is_fpgadataflow_node(node)]:
+        graph.node.remove(node)
+    for old, new in ((graph.input, new_input), (graph.output, new_output)):
+        if old[0].name != new:
+            info = model.get_tensor_valueinfo(new)
+            old.remove(old[0])
+            old.append(info)
+    return model
+
+
+def specialize(model: ModelWrapper, part: str) -> ModelWrapper:
+    """The dataflow partition with FINN's HLS/RTL backends chosen (for its folding search and estimates)."""
+    return dataflow_partition(model).transform(SpecializeLayers(part))
+
+
+def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """PE/SIMD from the folding file, else FINN's SetFolding search for the cycle target.
+
+    FINN's search only understands specialised nodes, so it runs on a specialised copy and
+    the result is copied back node by node (specialisation keeps node order).
+    """
+    if cfg.folding_file:
+        path = Path(cfg.folding_file)
+        if not path.is_file():
+            raise HwBnnError(f"folding file {path} does not exist; fix build.folding_file")
+        try:
+            folding = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise HwBnnError(f"folding file {path} is not valid JSON: {exc}") from None
+        return apply_folding(model, folding, str(path))
+    target = cfg.target_cycles()
+    if target is None:
+        return model
+    searched = specialize(model, cfg.part).transform(SetFolding(target_cycles_per_frame=target))
+    generic_hw = [n for n in model.graph.node if is_fpgadataflow_node(n)]
+    special_hw = [n for n in searched.graph.node if is_fpgadataflow_node(n)]
+    folding = {}
+    for generic, special in zip(generic_hw, special_hw, strict=True):
+        assert special.op_type.startswith(generic.op_type), (generic.op_type, special.op_type)
+        folding[generic.name] = {
+            attr: getCustomOp(special).get_nodeattr(attr) for (op, attr) in FOLDING_DIVIDES if op == generic.op_type
+        }
+    return apply_folding(model, folding, f"from SetFolding(target_cycles_per_frame={target})")
+
+
+Step = Callable[[ModelWrapper, BuildConfig], ModelWrapper]
+
+#: The build, in order; each step's output is saved as ``<name>.onnx`` when a folder is given.
+BUILD_STEPS: list[tuple[str, Step]] = [
+    ("finn", step_qonnx_to_finn),
+    ("streamlined", step_streamline),
+    ("hw_unchecked", step_convert_to_hw),
+    ("hw_checked", step_check_hw_only),
+    ("hw_graph", step_set_folding),
+]
+
+
+def compile_model(model: ModelWrapper, cfg: BuildConfig, out_dir: str | Path | None = None,
+                  progress: Callable[[str], None] | None = None) -> ModelWrapper:
+    """Run every build step; with ``out_dir``, save the streamlined and final HW graphs there."""
+    from hw_bnn.io import atomic_path
+
+    saved = {"streamlined", "hw_graph"}
+    for name, step in BUILD_STEPS:
+        if progress:
+            progress(f"build: {step.__name__}")
+        model = step(model, cfg)
+        if out_dir is not None and name in saved:
+            with atomic_path(Path(out_dir) / f"{name}.onnx") as tmp:
+                model.save(str(tmp))
+    return model

@@ -1,0 +1,176 @@
+"""Recipe (config) files: validated with pydantic, overridable from the command line.
+
+A recipe is one YAML file. Unknown keys, unknown model/method/dataset names and values of
+the wrong type are rejected with an HwBnnError that names the field and the fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+
+from hw_bnn.errors import HwBnnError
+
+STAGES = ("train", "export", "build", "sim", "synth", "bitstream")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelConfig(_Section):
+    #: Built-in architecture (see ``hw_bnn.models.MODELS``), or None when ``factory`` is given.
+    name: str | None = "mlp"
+    #: "package.module:function" returning an nn.Module; called as
+    #: ``function(input_shape=..., num_classes=..., method=..., **options)``.
+    factory: str | None = None
+    #: Keyword arguments for the architecture (e.g. ``hidden: [64, 64, 64]``).
+    options: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        from hw_bnn.models import MODELS
+
+        if self.factory is not None:
+            if ":" not in self.factory:
+                raise ValueError(f"factory {self.factory!r} must look like 'package.module:function'")
+            self.name = None
+        elif self.name not in MODELS:
+            raise ValueError(f"unknown model {self.name!r}: choose one of {sorted(MODELS)} or set 'factory'")
+        return self
+
+
+class DataConfig(_Section):
+    name: str = "mnist5k"
+    #: Folder with the dataset's files (required for mnist and cifar10).
+    path: str | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        from hw_bnn.data import DATASETS
+
+        if name not in DATASETS:
+            raise ValueError(f"unknown dataset {name!r}: choose one of {sorted(DATASETS)}")
+        return name
+
+
+class TrainConfig(_Section):
+    epochs: int = 10
+    batch_size: int = 100
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    seed: int = 0
+    #: Torch threads; None keeps PyTorch's default.
+    threads: int | None = None
+
+
+class BuildConfig(_Section):
+    #: FPGA part for FINN's resource estimates (PYNQ-Z1/Z2 by default).
+    part: str = "xc7z020clg400-1"
+    clock_mhz: float = 100.0
+    #: Folding target: frames per second at ``clock_mhz`` ...
+    target_fps: float | None = None
+    #: ... or cycles per frame of the slowest layer. Neither: fully folded (PE=SIMD=1).
+    target_cycles_per_frame: int | None = None
+    #: FINN-style folding JSON ({node name: {"PE": p, "SIMD": s}}); overrides the target.
+    folding_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self):
+        if self.target_fps is not None and self.target_cycles_per_frame is not None:
+            raise ValueError("set only one of build.target_fps and build.target_cycles_per_frame")
+        return self
+
+    def target_cycles(self) -> int | None:
+        """The folding target in cycles per frame, or None for fully folded."""
+        if self.target_fps is not None:
+            return max(1, int(self.clock_mhz * 1e6 / self.target_fps))
+        return self.target_cycles_per_frame
+
+
+class CheckConfig(_Section):
+    #: How many test images the equality checks use; None: the whole test split.
+    n_images: int | None = None
+
+
+class Config(_Section):
+    name: str = "experiment"
+    method: str = "baseline"
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    build: BuildConfig = BuildConfig()
+    check: CheckConfig = CheckConfig()
+    #: Stages ``hw-bnn run`` executes, in this order.
+    stages: list[Literal["train", "export", "build", "sim", "synth", "bitstream"]] = ["train", "export", "build"]
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        from hw_bnn.methods import METHODS
+
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}: choose one of {sorted(METHODS)}")
+        return name
+
+
+def _set_dotted(tree: dict, dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    node = tree
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise HwBnnError(f"--set {dotted}: '{key}' is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_overrides(overrides: list[str]) -> list[tuple[str, Any]]:
+    """Parse ``a.b=value`` strings; values are read as YAML (numbers, lists, null...)."""
+    parsed = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise HwBnnError(f"--set {item!r}: expected dotted.key=value, e.g. --set train.epochs=1")
+        parsed.append((key.strip(), yaml.safe_load(raw)))
+    return parsed
+
+
+def _validate(tree: dict, source: str) -> Config:
+    try:
+        return Config.model_validate(tree)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise HwBnnError(f"invalid config {source}: {problems}") from None
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    """Read a recipe YAML (or the defaults when ``path`` is None) and apply ``--set`` overrides."""
+    tree: dict = {}
+    source = "(defaults)"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        if not path.is_file():
+            raise HwBnnError(f"config file {path} does not exist; recipes live in training/recipes/")
+        try:
+            tree = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise HwBnnError(f"config file {path} is not valid YAML: {exc}") from None
+        if not isinstance(tree, dict):
+            raise HwBnnError(f"config file {path} must hold a mapping of sections, not {type(tree).__name__}")
+    for key, value in parse_overrides(list(overrides)):
+        _set_dotted(tree, key, value)
+    return _validate(tree, source)
+
+
+def dump_config(config: Config) -> str:
+    return yaml.safe_dump(config.model_dump(), sort_keys=False)

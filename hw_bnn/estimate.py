@@ -1,0 +1,81 @@
+"""FINN's analytical estimates of a folded HW graph: resources, cycles, throughput, latency."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hw_bnn.finn_env  # noqa: F401
+from finn.analysis.fpgadataflow.exp_cycles_per_layer import exp_cycles_per_layer
+from finn.analysis.fpgadataflow.res_estimation import res_estimation
+from finn.util.fpgadataflow import is_fpgadataflow_node
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from hw_bnn.compiler import specialize
+from hw_bnn.io import atomic_path
+
+
+def estimate(hw_graph: ModelWrapper, part: str, clock_mhz: float) -> dict:
+    """The ``estimate`` section of report.json for ``hw_graph`` (generic HW nodes) on ``part``.
+
+    FINN only estimates specialised (``*_hls``/``*_rtl``) nodes, so this runs on a
+    specialised copy; layer names are those of the generic graph the user sees.
+    Latency is FINN's pessimistic critical path: the sum of layer cycles.
+    """
+    special = specialize(hw_graph, part)
+    cycles = special.analysis(exp_cycles_per_layer)
+    resources = special.analysis(lambda m: res_estimation(m, part))
+    generic_hw = [n for n in hw_graph.graph.node if is_fpgadataflow_node(n)]
+    special_hw = [n for n in special.graph.node if is_fpgadataflow_node(n)]
+    layers = []
+    for generic, node in zip(generic_hw, special_hw, strict=True):
+        inst = getCustomOp(node)
+        attrs = inst.get_nodeattr_types()
+        res = resources[node.name]
+        layers.append({
+            "name": generic.name,
+            "op": node.op_type,
+            "pe": int(inst.get_nodeattr("PE")) if "PE" in attrs else 1,
+            "simd": int(inst.get_nodeattr("SIMD")) if "SIMD" in attrs else 1,
+            "cycles": int(cycles[node.name]),
+            "lut": int(round(res["LUT"])),
+            "bram18": int(res["BRAM_18K"]),
+            "dsp": int(res["DSP"]),
+        })
+    bottleneck = max(layers, key=lambda layer: layer["cycles"])
+    cycles_per_frame = max(1, bottleneck["cycles"])
+    return {
+        "part": part,
+        "clock_mhz": float(clock_mhz),
+        "cycles_per_frame": cycles_per_frame,
+        "latency_cycles": sum(layer["cycles"] for layer in layers),
+        "fps": clock_mhz * 1e6 / cycles_per_frame,
+        "bottleneck": bottleneck["name"],
+        "lut": sum(layer["lut"] for layer in layers),
+        "bram18": sum(layer["bram18"] for layer in layers),
+        "dsp": sum(layer["dsp"] for layer in layers),
+        "layers": layers,
+    }
+
+
+def plot_estimate(est: dict, path: str | Path) -> None:
+    """Bar plots of cycles and LUTs per layer, the bottleneck highlighted."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [layer["name"] for layer in est["layers"]]
+    colours = ["tab:red" if name == est["bottleneck"] else "tab:blue" for name in names]
+    fig, (ax_cycles, ax_lut) = plt.subplots(2, 1, figsize=(max(6, 0.6 * len(names)), 6), sharex=True)
+    ax_cycles.bar(names, [layer["cycles"] for layer in est["layers"]], color=colours)
+    ax_cycles.set_ylabel("cycles / frame")
+    ax_cycles.set_title(f"FINN estimate on {est['part']} at {est['clock_mhz']:g} MHz: "
+                        f"{est['fps']:,.0f} frames/s (bottleneck in red)")
+    ax_lut.bar(names, [layer["lut"] for layer in est["layers"]], color=colours)
+    ax_lut.set_ylabel("LUT")
+    ax_lut.tick_params(axis="x", rotation=60)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=Path(path).suffix.lstrip(".") or "png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,127 @@
+"""Check that a PyTorch/Brevitas model is a BNN the flow supports, and export it to QONNX."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from pathlib import Path
+
+import torch
+from brevitas.export import export_qonnx
+from brevitas.nn import QuantConv2d, QuantHardTanh, QuantIdentity, QuantLinear
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.util.cleanup import cleanup_model
+from torch import nn
+
+from hw_bnn.errors import HwBnnError
+from hw_bnn.io import atomic_path
+
+#: Layer types the flow maps to hardware, and the containers/no-ops around them.
+COMPUTE_LAYERS = (QuantLinear, QuantConv2d)
+ACTIVATION_LAYERS = (QuantIdentity, QuantHardTanh)
+PASSIVE_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.MaxPool2d, nn.Flatten, nn.Dropout, nn.Identity)
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+#: Data type of the exported graph's input: raw 8-bit pixels.
+INPUT_DATATYPE = "UINT8"
+
+
+def _leaf_modules(model: nn.Module):
+    """Named modules the flow has to map, skipping containers and Brevitas' own internals."""
+    brevitas_layers = COMPUTE_LAYERS + ACTIVATION_LAYERS
+    skip_prefixes: list[str] = []
+    for name, module in model.named_modules():
+        if name == "" or any(name.startswith(p) for p in skip_prefixes):
+            continue
+        if isinstance(module, brevitas_layers):
+            skip_prefixes.append(name + ".")
+            yield name, module
+        elif isinstance(module, CONTAINERS):
+            continue
+        elif list(module.children()):
+            # A user block (e.g. a residual block of their own): look inside it.
+            continue
+        else:
+            yield name, module
+
+
+def check_supported(model: nn.Module) -> None:
+    """Raise HwBnnError naming the first layer the flow cannot map to a binary dataflow accelerator.
+
+    Supported: QuantLinear/QuantConv2d with 1-bit weights, BatchNorm1d/2d, QuantIdentity or
+    QuantHardTanh with a 1-bit activation quantizer, MaxPool2d, Flatten, Dropout.
+    The first compute layer may take the raw integer input (as BNN-PYNQ CNV does).
+    """
+    found_compute = False
+    for name, module in _leaf_modules(model):
+        if isinstance(module, COMPUTE_LAYERS):
+            if not module.weight_quant.is_quant_enabled or int(module.quant_weight().bit_width) != 1:
+                bits = "float" if not module.weight_quant.is_quant_enabled else f"{int(module.quant_weight().bit_width)}-bit"
+                raise HwBnnError(
+                    f"layer '{name}' ({type(module).__name__}) has {bits} weights; the flow needs 1-bit "
+                    f"(bipolar) weights: build it with weight_quant=hw_bnn.quant.BipolarWeight"
+                )
+            if module.bias is not None:
+                raise HwBnnError(
+                    f"layer '{name}' ({type(module).__name__}) has a bias; a bias before a sign is "
+                    f"absorbed by the following BatchNorm: build it with bias=False"
+                )
+            found_compute = True
+        elif isinstance(module, ACTIVATION_LAYERS):
+            proxy = module.act_quant
+            if not proxy.is_quant_enabled or int(proxy.bit_width()) != 1:
+                bits = "no" if not proxy.is_quant_enabled else f"a {int(proxy.bit_width())}-bit"
+                raise HwBnnError(
+                    f"layer '{name}' ({type(module).__name__}) has {bits} activation quantizer; the flow "
+                    f"needs 1-bit (bipolar) activations: use act_quant=hw_bnn.quant.BipolarAct"
+                )
+        elif not isinstance(module, PASSIVE_LAYERS):
+            raise HwBnnError(
+                f"layer '{name}' has unsupported type {type(module).__name__}; supported layers are "
+                f"QuantLinear, QuantConv2d, BatchNorm1d/2d, QuantIdentity/QuantHardTanh (1-bit), "
+                f"MaxPool2d, Flatten, Dropout"
+            )
+    if not found_compute:
+        raise HwBnnError("the model has no QuantLinear or QuantConv2d layer: nothing to map to hardware")
+
+
+def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Path) -> ModelWrapper:
+    """Export ``model`` (in eval mode) to a cleaned-up QONNX file at ``path`` and return it.
+
+    The graph input is annotated as UINT8: the flow feeds raw 8-bit pixels, and FINN needs
+    to know the input is integer to turn the first binarisation into integer thresholds.
+    """
+    check_supported(model)
+    model = model.eval()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        # The torch.onnx exporter narrates every phase on stdout; keep it for errors only.
+        narration = io.StringIO()
+        try:
+            with torch.no_grad(), contextlib.redirect_stdout(narration):
+                export_qonnx(model, input_t=torch.zeros(1, *input_shape), export_path=str(tmp))
+        except Exception as exc:
+            raise HwBnnError(f"QONNX export failed ({type(exc).__name__}: {exc}); exporter log:\n"
+                             f"{narration.getvalue()}") from exc
+        wrapper = cleanup_model(ModelWrapper(str(tmp)))
+        wrapper.set_tensor_datatype(wrapper.graph.input[0].name, DataType[INPUT_DATATYPE])
+        wrapper.save(str(tmp))
+    return wrapper
+
+
+def load_qonnx(path: str | Path) -> ModelWrapper:
+    """Load an ONNX file, with a clear error if it is missing, corrupt or not a QONNX graph."""
+    path = Path(path)
+    if not path.is_file():
+        raise HwBnnError(f"ONNX file {path} does not exist; run 'hw-bnn export' first or fix the path")
+    try:
+        model = ModelWrapper(str(path))
+    except Exception as exc:  # onnx raises DecodeError and friends
+        raise HwBnnError(f"{path} is not a readable ONNX file ({type(exc).__name__}: {exc}); re-export it") from exc
+    if len(model.graph.input) != 1 or len(model.graph.output) != 1 or not model.graph.node:
+        raise HwBnnError(
+            f"{path} is not a single-input, single-output QONNX graph "
+            f"({len(model.graph.input)} inputs, {len(model.graph.output)} outputs, {len(model.graph.node)} nodes)"
+        )
+    return model

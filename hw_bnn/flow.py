@@ -1,0 +1,200 @@
+"""The stages a user runs: train, export, build (compile + estimate + check), and ``run`` for all.
+
+Each stage reads what earlier stages left in the output folder, writes its own files
+atomically, and merges its results into ``report.json``; any stage can be re-run alone.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+from torch import nn
+
+from hw_bnn.config import Config, dump_config
+from hw_bnn.data import Dataset, load_dataset
+from hw_bnn.errors import HwBnnError
+from hw_bnn.io import atomic_path, write_json, write_text
+from hw_bnn.models import build_model
+
+REPORT = "report.json"
+#: report.json sections that stages fill in part (one key per stage); the rest are replaced whole.
+MERGED_SECTIONS = ("accuracy", "bit_exact")
+Progress = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    pass
+
+
+def load_data(config: Config) -> Dataset:
+    return load_dataset(config.data.name, config.data.path, config.data.n_train, config.data.n_test)
+
+
+def new_model(config: Config, dataset: Dataset) -> nn.Module:
+    return build_model(config.model, dataset.input_shape, dataset.num_classes, config.method)
+
+
+def read_report(out_dir: Path) -> dict:
+    path = out_dir / REPORT
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def update_report(out_dir: Path, config: Config, **sections) -> dict:
+    """Merge ``sections`` into report.json (nested dicts are merged, not replaced)."""
+    report = read_report(out_dir)
+    report.setdefault("model", config.model.factory or config.model.name)
+    report.setdefault("method", config.method)
+    report.setdefault("dataset", config.data.name)
+    for key, value in sections.items():
+        if key in MERGED_SECTIONS and isinstance(report.get(key), dict):
+            report[key].update(value)
+        else:
+            report[key] = value
+    write_json(out_dir / REPORT, report)
+    return report
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, array)
+
+
+def _test_split(config: Config, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    n = config.check.n_images or len(dataset.test_x)
+    if n > len(dataset.test_x):
+        raise HwBnnError(f"check.n_images={n} but the test split has only {len(dataset.test_x)} images")
+    return dataset.test_x[:n], dataset.test_y[:n]
+
+
+def _compare(name: str, outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> tuple[float, bool, int | None]:
+    """Accuracy of ``outputs``, whether they equal ``reference`` exactly, and the first differing image."""
+    if outputs.shape != reference.shape:
+        raise HwBnnError(f"{name} outputs have shape {outputs.shape}, PyTorch's {reference.shape}")
+    differs = np.flatnonzero((outputs != reference).any(axis=1))
+    accuracy = float((outputs.argmax(1) == labels).mean())
+    return accuracy, differs.size == 0, int(differs[0]) if differs.size else None
+
+
+def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = None, resume: bool = False,
+                progress: Progress = print) -> nn.Module:
+    """Train the configured model (or ``model``), leaving ``model.pt`` in ``out_dir``."""
+    from hw_bnn.train import train
+
+    out_dir = Path(out_dir)
+    dataset = load_data(config)
+    model = model if model is not None else new_model(config, dataset)
+    progress(f"train: {config.model.factory or config.model.name} ({config.method}) on {config.data.name}, "
+             f"{len(dataset.train_x)} train / {len(dataset.test_x)} test images, {config.train.epochs} epochs")
+    history = train(model, dataset, config, out_dir, resume=resume, show_progress=progress is not _quiet)
+    write_text(out_dir / "config.yaml", dump_config(config))
+    update_report(out_dir, config, train=history)
+    return model
+
+
+def trained_model(config: Config, out_dir: Path, dataset: Dataset) -> nn.Module:
+    from hw_bnn.train import FINAL_MODEL, load_model_state
+
+    return load_model_state(new_model(config, dataset), out_dir / FINAL_MODEL).eval()
+
+
+def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = None,
+                 progress: Progress = print) -> ModelWrapper:
+    """Export to ``export.onnx``, save the test inputs/labels and PyTorch outputs, check QONNX == PyTorch."""
+    from hw_bnn.execute import run_graph
+    from hw_bnn.export import export_model
+    from hw_bnn.train import predict
+
+    out_dir = Path(out_dir)
+    dataset = load_data(config)
+    model = (model if model is not None else trained_model(config, out_dir, dataset)).eval()
+    images, labels = _test_split(config, dataset)
+    progress(f"export: QONNX -> {out_dir / 'export.onnx'}")
+    qonnx_model = export_model(model, dataset.input_shape, out_dir / "export.onnx")
+    reference = predict(model, images)
+    _save_npy(out_dir / "test_inputs.npy", images)
+    _save_npy(out_dir / "test_labels.npy", labels)
+    _save_npy(out_dir / "pytorch_outputs.npy", reference)
+    outputs = run_graph(qonnx_model, images, desc="QONNX execution", show_progress=progress is not _quiet)
+    acc_torch = float((reference.argmax(1) == labels).mean())
+    acc_qonnx, exact, first = _compare("QONNX", outputs, reference, labels)
+    update_report(out_dir, config, n_test=int(len(images)),
+                  accuracy={"pytorch": acc_torch, "qonnx": acc_qonnx, "finn": None, "rtl": None},
+                  bit_exact={"qonnx": exact, "finn": None, "rtl": None})
+    if not exact:
+        raise HwBnnError(f"QONNX export differs from PyTorch on test image {first}: the exported graph does not "
+                         f"compute what the model computes (see {out_dir / 'export.onnx'})")
+    return qonnx_model
+
+
+def _first_diverging_step(out_dir: Path, image: np.ndarray, reference: np.ndarray) -> str:
+    """Name the first saved build step whose graph no longer reproduces PyTorch on ``image``."""
+    from hw_bnn.compiler import BUILD_STEPS
+    from hw_bnn.execute import run_graph
+
+    for name, step in BUILD_STEPS:
+        path = out_dir / "build" / f"{name}.onnx"
+        if path.is_file():
+            output = run_graph(ModelWrapper(str(path)), image[None], show_progress=False)[0]
+            if not np.array_equal(output, reference):
+                return f"{step.__name__} (graph {path})"
+    return "none of the saved steps (only the final graph differs)"
+
+
+def build_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> ModelWrapper:
+    """Compile ``export.onnx`` to the folded HW graph, estimate it, and check FINN execution == PyTorch."""
+    from hw_bnn.compiler import compile_model, read_folding
+    from hw_bnn.estimate import estimate, plot_estimate
+    from hw_bnn.execute import run_graph
+    from hw_bnn.export import load_qonnx
+
+    out_dir = Path(out_dir)
+    qonnx_model = load_qonnx(out_dir / "export.onnx")
+    for needed in ("test_inputs.npy", "test_labels.npy", "pytorch_outputs.npy"):
+        if not (out_dir / needed).is_file():
+            raise HwBnnError(f"{out_dir / needed} is missing; run 'hw-bnn export' with the same --out first")
+    images, labels = np.load(out_dir / "test_inputs.npy"), np.load(out_dir / "test_labels.npy")
+    reference = np.load(out_dir / "pytorch_outputs.npy")
+
+    hw_graph = compile_model(qonnx_model, config.build, out_dir / "build", progress=progress)
+    with atomic_path(out_dir / "hw_graph.onnx") as tmp:
+        hw_graph.save(str(tmp))
+    write_json(out_dir / "folding.json", read_folding(hw_graph))
+    progress(f"estimate: FINN analytical estimates for {config.build.part}")
+    est = estimate(hw_graph, config.build.part, config.build.clock_mhz)
+    plot_estimate(est, out_dir / "estimate.png")
+    update_report(out_dir, config, estimate=est)
+
+    outputs = run_graph(hw_graph, images, desc="FINN HW-graph execution", show_progress=progress is not _quiet)
+    _save_npy(out_dir / "finn_outputs.npy", outputs)
+    acc_finn, exact, first = _compare("FINN", outputs, reference, labels)
+    update_report(out_dir, config, accuracy={"finn": acc_finn}, bit_exact={"finn": exact})
+    if not exact:
+        step = _first_diverging_step(out_dir, images[first], reference[first])
+        raise HwBnnError(f"FINN HW graph differs from PyTorch on test image {first}; "
+                         f"the first build step that diverges is {step}")
+    return hw_graph
+
+
+STAGES: dict[str, Callable[..., object]] = {
+    "train": train_stage,
+    "export": export_stage,
+    "build": build_stage,
+}
+
+
+def run(config: Config, out_dir: str | Path, progress: Progress = print) -> dict:
+    """Run every stage the config enables, in order; return the report."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text(out_dir / "config.yaml", dump_config(config))
+    for stage in config.stages:
+        if stage not in STAGES:
+            raise HwBnnError(f"stage '{stage}' is not available yet in this version; remove it from 'stages' "
+                             f"(available: {list(STAGES)})")
+        STAGES[stage](config, out_dir, progress=progress)
+    return read_report(out_dir)

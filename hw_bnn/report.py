@@ -1,0 +1,62 @@
+"""Human-readable views of report.json: a terminal summary table and report.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hw_bnn.io import write_text
+
+STAGE_ORDER = ("pytorch", "qonnx", "finn", "rtl")
+
+
+def _fmt_acc(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f} %"
+
+
+def _fmt_exact(stage: str, bit_exact: dict) -> str:
+    if stage == "pytorch":
+        return "(reference)"
+    value = bit_exact.get(stage)
+    return "not run" if value is None else "yes" if value else "NO"
+
+
+def summary_lines(report: dict) -> list[str]:
+    """The summary as plain text lines (used for the terminal and report.md)."""
+    lines = [f"{report.get('model')} / {report.get('method')} on {report.get('dataset')}, "
+             f"{report.get('n_test', '?')} test images"]
+    accuracy, bit_exact = report.get("accuracy", {}), report.get("bit_exact", {})
+    lines.append(f"{'stage':<10}{'accuracy':>12}  bit-exact vs PyTorch")
+    for stage in STAGE_ORDER:
+        lines.append(f"{stage:<10}{_fmt_acc(accuracy.get(stage)):>12}  {_fmt_exact(stage, bit_exact)}")
+    est = report.get("estimate")
+    if est:
+        lines.append("")
+        lines.append(f"FINN estimate on {est['part']} at {est['clock_mhz']:g} MHz: {est['cycles_per_frame']} "
+                     f"cycles/frame (bottleneck {est['bottleneck']}), {est['fps']:,.0f} frames/s, "
+                     f"latency {est['latency_cycles']} cycles")
+        lines.append(f"resources: {est['lut']} LUT, {est['bram18']} BRAM18, {est['dsp']} DSP")
+        lines.append(f"{'layer':<32}{'op':<32}{'PE':>5}{'SIMD':>6}{'cycles':>9}{'LUT':>8}{'BRAM18':>8}")
+        for layer in est["layers"]:
+            lines.append(f"{layer['name']:<32}{layer['op']:<32}{layer['pe']:>5}{layer['simd']:>6}"
+                         f"{layer['cycles']:>9}{layer['lut']:>8}{layer['bram18']:>8}")
+    return lines
+
+
+def write_markdown(report: dict, path: str | Path) -> None:
+    """report.md: the summary table plus the per-layer estimate as Markdown tables."""
+    accuracy, bit_exact = report.get("accuracy", {}), report.get("bit_exact", {})
+    md = [f"# {report.get('model')} / {report.get('method')} on {report.get('dataset')}", "",
+          f"{report.get('n_test', '?')} test images.", "",
+          "| stage | accuracy | bit-exact vs PyTorch |", "|---|---:|---|"]
+    md += [f"| {s} | {_fmt_acc(accuracy.get(s))} | {_fmt_exact(s, bit_exact)} |" for s in STAGE_ORDER]
+    est = report.get("estimate")
+    if est:
+        md += ["", f"## FINN estimate ({est['part']}, {est['clock_mhz']:g} MHz)", "",
+               f"- {est['cycles_per_frame']} cycles/frame, bottleneck `{est['bottleneck']}`",
+               f"- {est['fps']:,.0f} frames/s, latency {est['latency_cycles']} cycles",
+               f"- {est['lut']} LUT, {est['bram18']} BRAM18, {est['dsp']} DSP", "",
+               "![cycles and LUT per layer](estimate.png)", "",
+               "| layer | op | PE | SIMD | cycles | LUT | BRAM18 |", "|---|---|---:|---:|---:|---:|---:|"]
+        md += [f"| {x['name']} | {x['op']} | {x['pe']} | {x['simd']} | {x['cycles']} | {x['lut']} | {x['bram18']} |"
+               for x in est["layers"]]
+    write_text(path, "\n".join(md) + "\n")

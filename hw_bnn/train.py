@@ -1,0 +1,149 @@
+"""Training loop: seeded, resumable, with a progress bar and an atomic checkpoint per epoch."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from hw_bnn.config import Config, dump_config
+from hw_bnn.data import Dataset
+from hw_bnn.errors import HwBnnError
+from hw_bnn.io import atomic_path
+from hw_bnn.methods import get_method
+
+CHECKPOINT = "checkpoint.pt"
+FINAL_MODEL = "model.pt"
+
+
+class ScaledCrossEntropy(nn.Module):
+    """Cross-entropy on ``logits * exp(log_scale)`` with a learnable scale.
+
+    The models output exact integer dot products (up to +-K for K inputs), far too sharp
+    for a softmax. A learnable temperature in the loss keeps the model itself integer
+    (hardware-exact) while training well; a positive scale never changes the argmax.
+    """
+
+    def __init__(self, init_scale: float):
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return nn.functional.cross_entropy(logits * self.log_scale.exp(), labels)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def as_float(images: np.ndarray) -> torch.Tensor:
+    """uint8 images -> float tensor of the same integer values (the models' input)."""
+    return torch.from_numpy(images.astype(np.float32))
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
+    """Eval-mode outputs of ``model`` for uint8 ``images``, as a float32 array."""
+    model.eval()
+    outputs = [model(as_float(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
+    return torch.cat(outputs).numpy()
+
+
+def _fan_in(model: nn.Module) -> int:
+    last = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))][-1]
+    return int(np.prod(last.weight.shape[1:]))
+
+
+def _save(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_model_state(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load trained weights saved by :func:`train` into a freshly built ``model``."""
+    path = Path(path)
+    if not path.is_file():
+        raise HwBnnError(f"no trained model at {path}; run 'hw-bnn train' with the same --out first")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as exc:
+        raise HwBnnError(f"{path} does not match the configured architecture ({exc}); "
+                         f"use the config it was trained with") from None
+    return model
+
+
+def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Path,
+          resume: bool = False, show_progress: bool = True) -> dict:
+    """Train ``model`` on ``dataset``; write ``checkpoint.pt`` each epoch and ``model.pt`` at the end.
+
+    Returns the history: per-epoch loss, train accuracy and test accuracy.
+    """
+    cfg = config.train
+    out_dir = Path(out_dir)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    method = get_method(config.method)
+    criterion = ScaledCrossEntropy(init_scale=1.0 / math.sqrt(_fan_in(model)))
+    params = list(model.parameters()) + list(criterion.parameters())
+    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))
+    history: list[dict] = []
+    start_epoch = 0
+    checkpoint_path = out_dir / CHECKPOINT
+    if resume:
+        if not checkpoint_path.is_file():
+            raise HwBnnError(f"--resume: no checkpoint at {checkpoint_path}; train without --resume first")
+        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        criterion.load_state_dict(state["criterion"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["torch_rng"])
+        history, start_epoch = state["history"], state["epoch"] + 1
+
+    x_train, y_train = as_float(dataset.train_x), torch.from_numpy(dataset.train_y)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    for epoch in range(start_epoch, cfg.epochs):
+        generator.manual_seed(cfg.seed + epoch)
+        order = torch.randperm(len(x_train), generator=generator)
+        model.train()
+        total_loss, correct, seen = 0.0, 0, 0
+        batches = range(0, len(order), cfg.batch_size)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if show_progress else True, leave=False)
+        for start in bar:
+            index = order[start:start + cfg.batch_size]
+            logits = model(x_train[index])
+            loss = criterion(logits, y_train[index])
+            extra = method.regulariser_loss(model, epoch)
+            if extra is not None:
+                loss = loss + extra
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total_loss += float(loss) * len(index)
+            correct += int((logits.argmax(1) == y_train[index]).sum())
+            seen += len(index)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
+        scheduler.step()
+        test_acc = float((predict(model, dataset.test_x).argmax(1) == dataset.test_y).mean())
+        history.append({"epoch": epoch + 1, "loss": total_loss / seen, "train_acc": correct / seen,
+                        "test_acc": test_acc})
+        if show_progress:
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {total_loss / seen:.4f}, "
+                       f"train acc {correct / seen:.4f}, test acc {test_acc:.4f}")
+        _save(checkpoint_path, {
+            "model": model.state_dict(), "criterion": criterion.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(), "history": history, "epoch": epoch,
+        })
+    _save(out_dir / FINAL_MODEL, {"model": model.state_dict(), "config": dump_config(config), "history": history})
+    return {"epochs": history}

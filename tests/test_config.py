@@ -1,0 +1,52 @@
+import pytest
+
+from hw_bnn.config import load_config
+from hw_bnn.errors import HwBnnError
+
+
+def write(tmp_path, text):
+    path = tmp_path / "recipe.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_and_demo_recipe_load():
+    cfg = load_config("training/recipes/demo.yaml")
+    assert cfg.model.name == "mlp" and cfg.data.name == "mnist5k" and cfg.method == "baseline"
+    assert load_config().build.part.startswith("xc7z020")
+
+
+def test_dotted_overrides_are_typed(tmp_path):
+    cfg = load_config(write(tmp_path, "model: {name: mlp}\n"),
+                      ["train.epochs=1", "model.options.hidden=[16, 8]", "build.target_fps=null", "data.n_test=50"])
+    assert cfg.train.epochs == 1 and cfg.model.options["hidden"] == [16, 8] and cfg.data.n_test == 50
+
+
+def test_fps_target_becomes_cycles():
+    cfg = load_config(None, ["build.clock_mhz=100", "build.target_fps=1000"])
+    assert cfg.build.target_cycles() == 100_000
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("model: {name: resnet9000}\n", "unknown model 'resnet9000'"),
+    ("method: magic\n", "unknown method 'magic'"),
+    ("data: {name: imagenet}\n", "unknown dataset 'imagenet'"),
+    ("train: {epochz: 3}\n", "train.epochz"),
+    ("train: {epochs: many}\n", "train.epochs"),
+    ("build: {target_fps: 10, target_cycles_per_frame: 5}\n", "only one of"),
+    ("model: {factory: no_colon_here}\n", "package.module:function"),
+    ("stages: [train, dance]\n", "stages"),
+    ("- just\n- a list\n", "mapping"),
+    ("model: {name: [unclosed\n", "not valid YAML"),
+])
+def test_bad_recipes_name_the_field(tmp_path, text, fragment):
+    with pytest.raises(HwBnnError, match="") as info:
+        load_config(write(tmp_path, text))
+    assert fragment in str(info.value)
+
+
+def test_missing_file_and_bad_override(tmp_path):
+    with pytest.raises(HwBnnError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(HwBnnError, match="dotted.key=value"):
+        load_config(None, ["train.epochs"])

@@ -1,0 +1,95 @@
+import numpy as np
+import pytest
+import torch
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+from brevitas.quant import Int8ActPerTensorFloat, Int8WeightPerTensorFloat
+from conftest import randomize_batchnorm
+from torch import nn
+
+from hw_bnn.errors import HwBnnError
+from hw_bnn.execute import run_graph
+from hw_bnn.export import check_supported, export_model, load_qonnx
+from hw_bnn.models.cnv import BinaryCNV
+from hw_bnn.models.mlp import BinaryMLP
+from hw_bnn.quant import BipolarAct, BipolarWeight
+from hw_bnn.train import predict
+
+
+def test_mlp_export_equals_pytorch(tmp_path, random_images):
+    model = randomize_batchnorm(BinaryMLP(hidden=(32, 16)))
+    images = random_images(20)
+    onnx_model = export_model(model, (1, 28, 28), tmp_path / "export.onnx")
+    assert (tmp_path / "export.onnx").is_file()
+    assert onnx_model.get_tensor_datatype(onnx_model.graph.input[0].name).name == "UINT8"
+    assert np.array_equal(run_graph(onnx_model, images, show_progress=False), predict(model, images))
+
+
+def test_outputs_are_integers(random_images):
+    model = randomize_batchnorm(BinaryMLP(hidden=(32,)))
+    out = predict(model, random_images(8))
+    assert np.array_equal(out, np.round(out)) and np.abs(out).max() <= 32
+
+
+def test_cnv_rejects_too_small_input():
+    with pytest.raises(HwBnnError, match="too small"):
+        BinaryCNV(input_shape=(1, 8, 8))
+
+
+class _Net(nn.Module):
+    def __init__(self, *layers):
+        super().__init__()
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.body(x)
+
+
+@pytest.mark.parametrize("layer, fragment", [
+    (QuantLinear(4, 4, bias=False, weight_quant=Int8WeightPerTensorFloat), "8-bit weights"),
+    (QuantLinear(4, 4, bias=True, weight_quant=BipolarWeight), "has a bias"),
+    (QuantIdentity(act_quant=Int8ActPerTensorFloat), "8-bit activation quantizer"),
+    (nn.ReLU(), "unsupported type ReLU"),
+    (nn.Linear(4, 4), "unsupported type Linear"),
+])
+def test_unsupported_layers_are_named(layer, fragment):
+    net = _Net(QuantLinear(4, 4, bias=False, weight_quant=BipolarWeight), layer)
+    with pytest.raises(HwBnnError) as info:
+        check_supported(net)
+    assert fragment in str(info.value) and "'body.1'" in str(info.value)
+
+
+def test_float_weights_and_no_compute_layers():
+    with pytest.raises(HwBnnError, match="float weights"):
+        check_supported(_Net(QuantConv2d(1, 2, 3, bias=False, weight_quant=None)))
+    with pytest.raises(HwBnnError, match="no QuantLinear"):
+        check_supported(_Net(QuantIdentity(act_quant=BipolarAct)))
+
+
+def test_load_qonnx_rejects_missing_corrupt_and_odd_files(tmp_path):
+    with pytest.raises(HwBnnError, match="does not exist"):
+        load_qonnx(tmp_path / "missing.onnx")
+    corrupt = tmp_path / "corrupt.onnx"
+    corrupt.write_bytes(b"\x08\x07this is not protobuf\xff\xff")
+    with pytest.raises(HwBnnError, match="not a readable ONNX file"):
+        load_qonnx(corrupt)
+    import onnx
+    from onnx import TensorProto, helper
+
+    empty = helper.make_model(helper.make_graph(
+        [], "empty", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])]))
+    onnx.save(empty, tmp_path / "empty.onnx")
+    with pytest.raises(HwBnnError, match="not a single-input"):
+        load_qonnx(tmp_path / "empty.onnx")
+
+
+def test_failed_export_leaves_no_file(tmp_path, monkeypatch):
+    import hw_bnn.export as export
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("exporter crashed")
+
+    monkeypatch.setattr(export, "export_qonnx", broken)
+    with pytest.raises(HwBnnError, match="exporter crashed"):
+        export.export_model(BinaryMLP(hidden=(8,)), (1, 28, 28), tmp_path / "export.onnx")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,113 @@
+"""End-to-end: recipes through train, export, build and the equality checks, via the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+from hw_bnn.cli import main
+
+REPORT_KEYS = {"model", "method", "dataset", "n_test", "accuracy", "bit_exact", "estimate"}
+
+
+def run_cli(*args):
+    return main([str(a) for a in args])
+
+
+def load_report(out):
+    return json.loads((out / "report.json").read_text())
+
+
+def test_demo_mlp_end_to_end_small(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = run_cli("run", "training/recipes/demo.yaml", "--out", out, "--set", "train.epochs=2",
+                   "--set", "data.n_train=1000", "--set", "check.n_images=100", "--set", "model.options.hidden=[64,64,64]")
+    assert code == 0
+    report = load_report(out)
+    assert REPORT_KEYS <= set(report)
+    assert report["n_test"] == 100
+    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": None}
+    acc = report["accuracy"]
+    assert acc["pytorch"] == acc["qonnx"] == acc["finn"] > 0.5
+    est = report["estimate"]
+    assert est["cycles_per_frame"] == max(layer["cycles"] for layer in est["layers"])
+    assert {"name", "op", "pe", "simd", "cycles", "lut", "bram18"} <= set(est["layers"][0])
+    for name in ("export.onnx", "hw_graph.onnx", "test_inputs.npy", "test_labels.npy", "model.pt",
+                 "config.yaml", "report.md", "estimate.png", "folding.json"):
+        assert (out / name).is_file(), name
+    # the saved FINN outputs and inputs are what a third party would check against
+    assert np.load(out / "test_inputs.npy").dtype == np.uint8
+    assert np.array_equal(np.load(out / "finn_outputs.npy"), np.load(out / "pytorch_outputs.npy"))
+    printed = capsys.readouterr().out
+    assert "bit-exact" in printed and "bottleneck" in printed
+    assert "train:\n  epochs: 2" in (out / "config.yaml").read_text()
+
+    # stages re-run alone from the folder, e.g. a new folding
+    assert run_cli("build", "training/recipes/demo.yaml", "--out", out, "--set", "check.n_images=100",
+                   "--set", "build.target_fps=null") == 0
+    assert all(layer["pe"] == 1 for layer in load_report(out)["estimate"]["layers"])
+
+
+def test_cnv_end_to_end_few_images(tmp_path):
+    out = tmp_path / "cnv"
+    code = run_cli("run", "training/recipes/cnv_demo.yaml", "--out", out, "--set", "train.epochs=1",
+                   "--set", "data.n_train=300", "--set", "check.n_images=5")
+    assert code == 0
+    report = load_report(out)
+    assert report["bit_exact"]["qonnx"] and report["bit_exact"]["finn"]
+    assert [layer["op"] for layer in report["estimate"]["layers"]].count("Pool_hls") == 2
+
+
+def test_bring_your_own_model_via_factory(tmp_path):
+    out = tmp_path / "byo"
+    code = run_cli("run", "training/recipes/demo.yaml", "--out", out, "--set", "model.factory=byo_models:tiny_user_net",
+                   "--set", "model.options={width: 16}", "--set", "train.epochs=1", "--set", "data.n_train=500",
+                   "--set", "check.n_images=30")
+    assert code == 0
+    report = load_report(out)
+    assert report["model"] == "byo_models:tiny_user_net"
+    assert report["bit_exact"]["finn"] is True
+
+
+def test_bring_your_own_model_via_python_api(tmp_path):
+    from byo_models import tiny_user_net
+    from conftest import randomize_batchnorm
+
+    from hw_bnn import flow
+    from hw_bnn.config import load_config
+
+    cfg = load_config(None, ["check.n_images=20"])
+    model = randomize_batchnorm(tiny_user_net((1, 28, 28), 10, width=24))
+    flow.export_stage(cfg, tmp_path, model=model)
+    flow.build_stage(cfg, tmp_path)
+    assert flow.read_report(tmp_path)["bit_exact"]["finn"] is True
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--set", "model.name=transformer"], "unknown model"),
+    (["--set", "method=xnor_magic"], "unknown method"),
+    (["--set", "data.name=mnist"], "needs a folder"),
+    (["--set", "model.factory=no_such_module:f"], "cannot import module"),
+    (["--set", "model.options={depth: 3}"], "no option(s) ['depth']"),
+])
+def test_bad_input_gives_one_clear_error(tmp_path, capsys, args, fragment):
+    assert run_cli("train", "training/recipes/demo.yaml", "--out", tmp_path, *args) == 2
+    assert fragment in capsys.readouterr().err
+
+
+def test_stage_out_of_order_says_what_to_run(tmp_path, capsys):
+    assert run_cli("build", "training/recipes/demo.yaml", "--out", tmp_path) == 2
+    assert "run 'hw-bnn export' first" in capsys.readouterr().err
+    assert run_cli("export", "training/recipes/demo.yaml", "--out", tmp_path) == 2
+    assert "run 'hw-bnn train'" in capsys.readouterr().err
+    assert run_cli("sim", "training/recipes/demo.yaml", "--out", tmp_path) == 2
+    assert "not available yet" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_full_demo_recipe(tmp_path):
+    """The README's main job as is: 1000 test images, bit-exact at every stage."""
+    out = tmp_path / "demo"
+    assert run_cli("run", "training/recipes/demo.yaml", "--out", out) == 0
+    report = load_report(out)
+    assert report["n_test"] == 1000 and report["bit_exact"]["finn"] and report["accuracy"]["finn"] > 0.85

@@ -1,0 +1,63 @@
+import pytest
+import torch
+
+from hw_bnn.config import load_config
+from hw_bnn.data import load_dataset
+from hw_bnn.errors import HwBnnError
+from hw_bnn.models.mlp import BinaryMLP
+from hw_bnn.train import CHECKPOINT, FINAL_MODEL, ScaledCrossEntropy, load_model_state, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits", n_train=400, n_test=100)
+
+
+def config(epochs):
+    return load_config(None, [f"train.epochs={epochs}", "train.batch_size=50", "train.lr=0.02", "data.name=digits"])
+
+
+def fresh(ds):
+    torch.manual_seed(0)
+    return BinaryMLP(input_shape=ds.input_shape, hidden=(32, 32))
+
+
+def test_training_learns_and_writes_checkpoints(digits, tmp_path):
+    history = train(fresh(digits), digits, config(4), tmp_path, show_progress=False)["epochs"]
+    assert len(history) == 4
+    assert history[-1]["loss"] < history[0]["loss"]
+    assert history[-1]["test_acc"] > 0.5  # 10 classes: chance is 0.1
+    assert (tmp_path / CHECKPOINT).is_file() and (tmp_path / FINAL_MODEL).is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_training_is_reproducible_and_resume_matches(digits, tmp_path):
+    a, b = fresh(digits), fresh(digits)
+    train(a, digits, config(2), tmp_path / "a", show_progress=False)
+    train(b, digits, config(1), tmp_path / "b", show_progress=False)
+    resumed = fresh(digits)
+    history = train(resumed, digits, config(2), tmp_path / "b", resume=True, show_progress=False)["epochs"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    for (name, pa), (_, pr) in zip(a.state_dict().items(), resumed.state_dict().items()):
+        assert torch.equal(pa, pr), name
+
+
+def test_resume_without_checkpoint_and_loading_wrong_model(digits, tmp_path):
+    with pytest.raises(HwBnnError, match="no checkpoint"):
+        train(fresh(digits), digits, config(1), tmp_path, resume=True, show_progress=False)
+    with pytest.raises(HwBnnError, match="no trained model"):
+        load_model_state(fresh(digits), tmp_path / FINAL_MODEL)
+    train(fresh(digits), digits, config(1), tmp_path, show_progress=False)
+    other = BinaryMLP(input_shape=digits.input_shape, hidden=(16,))
+    with pytest.raises(HwBnnError, match="does not match the configured architecture"):
+        load_model_state(other, tmp_path / FINAL_MODEL)
+
+
+def test_scaled_cross_entropy_scale_is_learnable():
+    loss = ScaledCrossEntropy(init_scale=0.1)
+    logits = torch.tensor([[10.0, -10.0]])
+    value = loss(logits, torch.tensor([0]))
+    expected = torch.nn.functional.cross_entropy(logits * 0.1, torch.tensor([0]))
+    assert torch.allclose(value, expected)
+    value.backward()
+    assert loss.log_scale.grad is not None and loss.log_scale.grad != 0
