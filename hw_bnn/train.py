@@ -129,7 +129,7 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            total_loss += float(loss) * len(index)
+            total_loss += loss.item() * len(index)
             correct += int((logits.argmax(1) == y_train[index]).sum())
             seen += len(index)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")

@@ -20,7 +20,7 @@ def load_report(out):
 
 def test_demo_mlp_end_to_end_small(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = run_cli("run", "training/recipes/demo.yaml", "--out", out, "--set", "train.epochs=2",
+    code = run_cli("run", "training/recipes/demo.yaml", "--out", out, "--set", "train.epochs=3",
                    "--set", "data.n_train=1000", "--set", "check.n_images=100", "--set", "model.options.hidden=[64,64,64]")
     assert code == 0
     report = load_report(out)
@@ -40,7 +40,7 @@ def test_demo_mlp_end_to_end_small(tmp_path, capsys):
     assert np.array_equal(np.load(out / "finn_outputs.npy"), np.load(out / "pytorch_outputs.npy"))
     printed = capsys.readouterr().out
     assert "bit-exact" in printed and "bottleneck" in printed
-    assert "train:\n  epochs: 2" in (out / "config.yaml").read_text()
+    assert "train:\n  epochs: 3" in (out / "config.yaml").read_text()
 
     # stages re-run alone from the folder, e.g. a new folding
     assert run_cli("build", "training/recipes/demo.yaml", "--out", out, "--set", "check.n_images=100",
@@ -86,7 +86,7 @@ def test_bring_your_own_model_via_python_api(tmp_path):
 @pytest.mark.parametrize("args, fragment", [
     (["--set", "model.name=transformer"], "unknown model"),
     (["--set", "method=xnor_magic"], "unknown method"),
-    (["--set", "data.name=mnist"], "needs a folder"),
+    (["--set", "data.name=mnist"], "set data.path to a folder"),
     (["--set", "model.factory=no_such_module:f"], "cannot import module"),
     (["--set", "model.options={depth: 3}"], "no option(s) ['depth']"),
 ])

@@ -23,18 +23,29 @@ def fresh(ds):
 
 
 def test_training_learns_and_writes_checkpoints(digits, tmp_path):
-    history = train(fresh(digits), digits, config(4), tmp_path, show_progress=False)["epochs"]
-    assert len(history) == 4
+    history = train(fresh(digits), digits, config(8), tmp_path, show_progress=False)["epochs"]
+    assert len(history) == 8
     assert history[-1]["loss"] < history[0]["loss"]
     assert history[-1]["test_acc"] > 0.5  # 10 classes: chance is 0.1
     assert (tmp_path / CHECKPOINT).is_file() and (tmp_path / FINAL_MODEL).is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
-def test_training_is_reproducible_and_resume_matches(digits, tmp_path):
+def test_training_is_reproducible_and_resume_matches(digits, tmp_path, monkeypatch):
+    import hw_bnn.train as training
+
     a, b = fresh(digits), fresh(digits)
     train(a, digits, config(2), tmp_path / "a", show_progress=False)
-    train(b, digits, config(1), tmp_path / "b", show_progress=False)
+    real_save = training._save
+
+    def crash_after_first_checkpoint(path, state):
+        real_save(path, state)
+        raise KeyboardInterrupt("killed after epoch 1")
+
+    monkeypatch.setattr(training, "_save", crash_after_first_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train(b, digits, config(2), tmp_path / "b", show_progress=False)
+    monkeypatch.setattr(training, "_save", real_save)
     resumed = fresh(digits)
     history = train(resumed, digits, config(2), tmp_path / "b", resume=True, show_progress=False)["epochs"]
     assert [h["epoch"] for h in history] == [1, 2]

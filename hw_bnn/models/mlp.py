@@ -25,6 +25,7 @@ class BinaryMLP(nn.Module):
         hidden: width of each hidden layer.
         method: BNN method name or object providing the quantizers.
         input_threshold: pixel level that separates -1 from +1 (127.5 = mid-grey).
+        dropout: dropout probability after each binarisation (training only; BNN-PYNQ uses 0.2).
     """
 
     def __init__(
@@ -34,6 +35,7 @@ class BinaryMLP(nn.Module):
         hidden: tuple[int, ...] = (64, 64, 64),
         method: str | Method = "baseline",
         input_threshold: float = 127.5,
+        dropout: float = 0.0,
     ):
         super().__init__()
         method = get_method(method)
@@ -46,6 +48,7 @@ class BinaryMLP(nn.Module):
                 QuantLinear(width, out_features, bias=False, weight_quant=method.weight_quant),
                 nn.BatchNorm1d(out_features),
                 QuantIdentity(act_quant=method.act_quant),
+                nn.Dropout(dropout),
             ]
             width = out_features
         layers.append(QuantLinear(width, num_classes, bias=False, weight_quant=method.weight_quant))

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) hw_bnn contributors
+// Language: Verilog 2001
+//
+// thresholding -- folded multi-threshold activation (FINN node `Thresholding`).
+//
+// Every input element x of channel c becomes
+//     y = ACT_BIAS + #{ n : x >= T[c][n] },  n = 0 .. N_THR-1
+// (FINN/QONNX MultiThreshold semantics: every threshold is compared on its
+// own, so unsorted thresholds are handled exactly).  For a BIPOLAR output use
+// ACT_BIAS = 0: the emitted bit is 1 for +1 and 0 for -1.
+// Channels are folded onto PE lanes: the stream carries, per pixel, NF = C/PE
+// beats of PE channels each (FINN's folded shape (..., NF, PE)).
+//
+// Stream protocol (AXI-Stream subset): a beat transfers on a rising clk edge
+// where tvalid && tready.  m_axis_tvalid never depends on m_axis_tready;
+// m_axis_tdata is held while tvalid && !tready.  s_axis_tready depends
+// combinationally on m_axis_tvalid/m_axis_tready (one global enable).
+//
+// Packing (FINN convention): element i of a beat at bits [i*W +: W], element 0
+// in the LSBs, two's complement for signed values, bipolar -1/+1 as 0/1.
+//   input beat nf of a pixel : channel nf*PE + p at bits [p*IN_W +: IN_W]
+//   output beat nf of a pixel: channel nf*PE + p at bits [p*OUT_W +: OUT_W]
+//
+// Timing: one beat per cycle (II = 1), latency 2 cycles.
+//
+// Memory file ($readmemh, one hex word per line):
+//   THRESH_FILE: NF words of PE*N_THR*THR_W bits; word nf holds, at bits
+//                [(p*N_THR + n)*THR_W +: THR_W], threshold n of channel
+//                nf*PE + p, two's complement (tests/rtl/memfiles.py
+//                write_thresholds; same layout as mvau.v).
+//
+// Reset: rst_n synchronous, active low; clears valid bits and counters only.
+// Submodules: none.
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module thresholding #(
+    // Number of channels (FINN NumChannels), >= 1.
+    parameter C = 4,
+    // Channels per beat, 1 .. C, must divide C.
+    parameter PE = 2,
+    // Input element width in bits, 1 .. 32.
+    parameter IN_W = 8,
+    // 1 if inputs are two's complement, 0 if unsigned.
+    parameter IN_SIGNED = 0,
+    // Thresholds per channel (FINN numSteps), >= 1.
+    parameter N_THR = 1,
+    // Threshold width in bits (two's complement), 2 .. 32.
+    parameter THR_W = 10,
+    // Integer added to the threshold count (FINN ActVal; 0 for BINARY/BIPOLAR).
+    parameter ACT_BIAS = 0,
+    // Output element width in bits, 1 .. 32, 2^OUT_W > N_THR.
+    parameter OUT_W = 1,
+    // Path of the threshold memory file (see header).
+    parameter THRESH_FILE = "thresholds.mem"
+) (
+    // Clock and reset
+    input  wire                 clk,            // rising edge
+    input  wire                 rst_n,          // synchronous, active low
+
+    // AXI-Stream input: PE elements of IN_W bits per beat
+    input  wire [PE*IN_W-1:0]   s_axis_tdata,
+    input  wire                 s_axis_tvalid,
+    output wire                 s_axis_tready,
+
+    // AXI-Stream output: PE elements of OUT_W bits per beat
+    output wire [PE*OUT_W-1:0]  m_axis_tdata,
+    output wire                 m_axis_tvalid,
+    input  wire                 m_axis_tready
+);
+
+localparam NF = C / PE;                         // beats per pixel
+localparam NF_W = (NF > 1) ? $clog2(NF) : 1;
+localparam TW = PE * N_THR * THR_W;             // threshold word width
+localparam CMP_W = ((IN_W > THR_W) ? IN_W : THR_W) + 1;
+localparam [31:0] NF_LAST32 = NF - 1;
+localparam [NF_W-1:0] NF_LAST = NF_LAST32[NF_W-1:0];
+localparam [31:0] BIAS32 = ACT_BIAS;
+localparam [31:0] ONE32 = 1;
+localparam [OUT_W-1:0] BIAS = BIAS32[OUT_W-1:0];
+localparam [OUT_W-1:0] ONE = ONE32[OUT_W-1:0];
+
+initial begin
+    if (C < 1 || PE < 1 || C % PE != 0) begin
+        $error("thresholding: need C >= 1 and PE dividing C (instance %m)");
+        $finish;
+    end
+    if (IN_W < 1 || IN_W > 32 || THR_W < 2 || THR_W > 32 || OUT_W < 1 || OUT_W > 32 ||
+        N_THR < 1 || (1 << OUT_W) <= N_THR) begin
+        $error("thresholding: illegal IN_W/THR_W/OUT_W/N_THR (instance %m)");
+        $finish;
+    end
+end
+
+wire en = !m_axis_tvalid || m_axis_tready;
+assign s_axis_tready = en;
+wire take = en && s_axis_tvalid;
+
+// stage 1: input register and threshold read
+reg  [NF_W-1:0]     nf_cnt;
+reg  [PE*IN_W-1:0]  x_q;
+reg                 x_v;
+reg  [TW-1:0]       tmem [0:NF-1];
+reg  [TW-1:0]       t_q;
+initial $readmemh(THRESH_FILE, tmem);
+
+always @(posedge clk) begin
+    if (take) begin
+        x_q <= s_axis_tdata;
+        t_q <= tmem[nf_cnt];
+        nf_cnt <= (nf_cnt == NF_LAST) ? {NF_W{1'b0}} : nf_cnt + 1'b1;
+    end
+    if (en)
+        x_v <= s_axis_tvalid;
+    if (!rst_n) begin
+        nf_cnt <= {NF_W{1'b0}};
+        x_v <= 1'b0;
+    end
+end
+
+// stage 2: compare, count, output register
+wire [PE*OUT_W-1:0] y;
+genvar gp;
+generate
+    for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+        wire [CMP_W-1:0] a = {{(CMP_W-IN_W){(IN_SIGNED != 0) && x_q[gp*IN_W+IN_W-1]}},
+                              x_q[gp*IN_W +: IN_W]};
+        reg  [CMP_W-1:0] t;
+        reg  [OUT_W-1:0] o;
+        integer n;
+        always @* begin
+            o = BIAS;
+            t = {CMP_W{1'b0}};
+            for (n = 0; n < N_THR; n = n + 1) begin
+                t = {{(CMP_W-THR_W){t_q[(gp*N_THR+n)*THR_W+THR_W-1]}},
+                     t_q[(gp*N_THR+n)*THR_W +: THR_W]};
+                if ($signed(a) >= $signed(t))
+                    o = o + ONE;
+            end
+        end
+        assign y[gp*OUT_W +: OUT_W] = o;
+    end
+endgenerate
+
+reg  [PE*OUT_W-1:0] y_q;
+reg                 y_v;
+always @(posedge clk) begin
+    if (en) begin
+        y_q <= y;
+        y_v <= x_v;
+    end
+    if (!rst_n)
+        y_v <= 1'b0;
+end
+
+assign m_axis_tdata = y_q;
+assign m_axis_tvalid = y_v;
+
+endmodule
+
+`resetall

@@ -1,0 +1,122 @@
+"""Reference outputs from FINN's own python execution of single HW nodes.
+
+Each function builds a one-node ONNX graph of a generic FINN HW node
+(``MVAU``, ``Thresholding``, ``ConvolutionInputGenerator``, ``Pool``,
+``StreamingDataWidthConverter``), runs it with
+``finn.core.onnx_exec.execute_onnx`` and returns the output as a numpy array
+(FINN's ``float32`` values, in FINN's normal, unfolded NHWC order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto, helper
+
+_initialized = False
+
+
+def _setup():
+    global _initialized
+    if not _initialized:
+        from finn.util.settings import initialize_dummy_settings
+
+        initialize_dummy_settings()
+        _initialized = True
+
+
+def _run(node, inputs: dict, in_infos, out_info, inits: dict, dtypes: dict):
+    _setup()
+    from finn.core.onnx_exec import execute_onnx
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.util.basic import qonnx_make_model
+
+    graph = helper.make_graph([node], "single_node", in_infos, [out_info])
+    model = ModelWrapper(qonnx_make_model(graph, producer_name="hw_bnn-rtl-test"))
+    for name, val in inits.items():
+        model.set_initializer(name, np.asarray(val, dtype=np.float32))
+    for name, dt in dtypes.items():
+        model.set_tensor_datatype(name, DataType[dt])
+    ctx = execute_onnx(model, {k: np.asarray(v, dtype=np.float32) for k, v in inputs.items()})
+    return ctx[out_info.name]
+
+
+def mvau(x, W, T=None, *, pe=1, simd=1, xnor=True, idt="BINARY", wdt="BINARY",
+         odt="BINARY", actval=0):
+    """FINN ``MVAU`` on ``x`` (vectors x MW); ``T`` None means noActivation=1."""
+    x = np.asarray(x, dtype=np.float32)
+    nv, mw = x.shape
+    mh = W.shape[1]
+    ins = ["inp", "W"] + ([] if T is None else ["T"])
+    node = helper.make_node(
+        "MVAU", ins, ["out"], domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
+        MW=mw, MH=mh, SIMD=simd, PE=pe, inputDataType=idt, weightDataType=wdt,
+        outputDataType=odt, ActVal=actval, binaryXnorMode=int(xnor),
+        noActivation=int(T is None), numInputVectors=[nv],
+    )
+    inits = {"W": W}
+    dts = {"inp": idt, "W": wdt, "out": odt}
+    if T is not None:
+        inits["T"] = T
+    return _run(
+        node, {"inp": x},
+        [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [nv, mw])],
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, [nv, mh]),
+        inits, dts,
+    )
+
+
+def thresholding(x, T, *, pe=1, idt="UINT8", odt="BINARY", actval=0):
+    """FINN ``Thresholding`` on ``x`` (..., C), thresholds ``T`` (C x N)."""
+    x = np.asarray(x, dtype=np.float32)
+    c = x.shape[-1]
+    n = T.shape[1]
+    node = helper.make_node(
+        "Thresholding", ["inp", "T"], ["out"], domain="finn.custom_op.fpgadataflow",
+        backend="fpgadataflow", NumChannels=c, PE=pe, numSteps=n, inputDataType=idt,
+        weightDataType="INT32", outputDataType=odt, ActVal=actval,
+        numInputVectors=list(x.shape[:-1]),
+    )
+    return _run(
+        node, {"inp": x},
+        [helper.make_tensor_value_info("inp", TensorProto.FLOAT, list(x.shape))],
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, list(x.shape)),
+        {"T": T}, {"inp": idt, "out": odt},
+    )
+
+
+def swg(x, *, k, stride, simd=1, idt="BINARY", depthwise=0):
+    """FINN ``ConvolutionInputGenerator`` on one NHWC image ``x`` (1, H, W, C)."""
+    x = np.asarray(x, dtype=np.float32)
+    _, h, w, c = x.shape
+    oh = (h - k) // stride + 1
+    ow = (w - k) // stride + 1
+    node = helper.make_node(
+        "ConvolutionInputGenerator", ["inp"], ["out"], domain="finn.custom_op.fpgadataflow",
+        backend="fpgadataflow", ConvKernelDim=[k, k], IFMChannels=c, IFMDim=[h, w],
+        OFMDim=[oh, ow], SIMD=simd, Stride=[stride, stride], Dilation=[1, 1],
+        inputDataType=idt, outputDataType=idt, depthwise=depthwise,
+    )
+    return _run(
+        node, {"inp": x},
+        [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, h, w, c])],
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, oh, ow, k * k * c]),
+        {}, {"inp": idt, "out": idt},
+    )
+
+
+def pool_max(x, *, k, channels, pe=1, idt="BINARY"):
+    """FINN ``Pool`` (MaxPool) on the SWG output ``x`` (1, OH, OW, k*k*C)."""
+    x = np.asarray(x, dtype=np.float32)
+    _, oh, ow, _ = x.shape
+    node = helper.make_node(
+        "Pool", ["inp"], ["out"], domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
+        InputDataType=idt, OutputDataType=idt, Channels=channels, PE=pe, KernelSize=[k, k],
+        Function="MaxPool", OutImgDims=[oh, ow], AccumBits=0, Size=0, BatchSize=1,
+    )
+    return _run(
+        node, {"inp": x},
+        [helper.make_tensor_value_info("inp", TensorProto.FLOAT, list(x.shape))],
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, oh, ow, channels]),
+        {}, {"inp": idt, "out": idt},
+    )

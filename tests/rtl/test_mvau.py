@@ -1,0 +1,137 @@
+"""mvau.v against FINN's python execution of the generic ``MVAU`` node.
+
+One Verilator build per parameterisation; each build is re-run with several
+random weight/threshold sets (memory files rewritten), random input vectors,
+random valid gaps and ready stalls.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import finn_ref
+from harness import Sim, pack_beats, unpack_beats
+from memfiles import mvau_acc_bounds, prepare_thresholds, signed_width, write_mvau_weights, write_thresholds
+
+DT_RANGE = {"BINARY": (0, 1), "UINT8": (0, 255), "INT4": (-8, 7), "UINT4": (0, 15)}
+DT_BITS = {"BINARY": 1, "BIPOLAR": 1, "UINT2": 2, "INT2": 2, "UINT8": 8, "INT4": 4,
+           "UINT4": 4, "INT8": 8, "INT16": 16, "INT24": 24}
+
+
+def mvau_params(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, thr_w):
+    """RTL parameters of mvau.v for a FINN MVAU configuration (thresholds as prepared)."""
+    p = dict(MW=mw, MH=mh, SIMD=simd, PE=pe, XNOR=int(xnor), IN_W=DT_BITS[idt],
+             IN_SIGNED=int(idt.startswith("INT")), NO_ACT=int(not act), OUT_W=DT_BITS[odt])
+    if act:
+        actval = 0 if odt in ("BIPOLAR", "BINARY") else (-(1 << (DT_BITS[odt] - 1)) if odt.startswith("INT") else 0)
+        p.update(N_THR=n_thr, THR_W=thr_w, ACT_BIAS=actval)
+    return p
+
+
+def expected_elems(y, odt):
+    """FINN output values -> RTL output elements (bipolar -1/+1 -> bit 0/1)."""
+    y = np.asarray(y)
+    if odt == "BIPOLAR":
+        y = (y + 1) / 2
+    return y.astype(np.int64)
+
+
+def random_thresholds(rng, acc, mh, n_thr, lo, hi, sort):
+    """Thresholds with many exact ties: half drawn from observed accumulator values."""
+    T = rng.integers(lo - 1, hi + 2, size=(mh, n_thr)).astype(np.float64)
+    tie = rng.random((mh, n_thr)) < 0.5
+    for c in range(mh):
+        for n in range(n_thr):
+            if tie[c, n]:
+                T[c, n] = acc[rng.integers(len(acc)), c]
+    if sort:
+        T = np.sort(T, axis=1)
+    return T
+
+
+def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec=6):
+    rng = np.random.default_rng(seed)
+    in_lo, in_hi = DT_RANGE[idt]
+    acc_lo, acc_hi = mvau_acc_bounds(mw, xnor, in_lo, in_hi)
+    # thresholds are clipped to [acc_lo, acc_hi + 1]
+    thr_w = signed_width([acc_lo, acc_hi + 1])
+    params = mvau_params(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, thr_w)
+    sim = Sim("mvau", params, mem_params=("WEIGHT_FILE", "THRESH_FILE") if act else ("WEIGHT_FILE",))
+    sf, nf = mw // simd, mh // pe
+    for k in range(n_sets):
+        if xnor:
+            W = rng.integers(0, 2, size=(mw, mh)).astype(np.float64)
+        else:
+            W = rng.choice([-1.0, 1.0], size=(mw, mh))
+        x = rng.integers(in_lo, in_hi + 1, size=(n_vec, mw)).astype(np.float64)
+        # include the extreme vectors (all-min / all-max / matching a weight column)
+        x[0] = in_lo
+        x[1] = in_hi
+        if xnor:
+            x[2] = W[:, rng.integers(mh)]
+        acc = finn_ref.mvau(x, W, None, simd=simd, pe=pe, xnor=xnor, idt=idt,
+                            wdt="BINARY" if xnor else "BIPOLAR", odt="INT32")
+        T = None
+        if act:
+            T = random_thresholds(rng, acc, mh, n_thr, acc_lo, acc_hi, sort=(k % 2 == 0))
+            if n_thr == 1 and k == 2:
+                T = T[:1]  # a single global threshold row, broadcast by FINN
+            write_thresholds(sim.mem_path("THRESH_FILE"), prepare_thresholds(T, mh, acc_lo, acc_hi),
+                             pe, thr_w)
+        write_mvau_weights(sim.mem_path("WEIGHT_FILE"), W, pe, simd)
+        actval = params.get("ACT_BIAS", 0) if odt != "BIPOLAR" else 0
+        y = finn_ref.mvau(x, W, T, simd=simd, pe=pe, xnor=xnor, idt=idt,
+                          wdt="BINARY" if xnor else "BIPOLAR", odt=odt,
+                          actval=actval if odt != "BIPOLAR" else 0)
+        want = expected_elems(y, odt).reshape(n_vec * nf, pe)
+        beats = pack_beats(x.astype(np.int64).reshape(n_vec * sf, simd), params["IN_W"])
+        # a run at full rate (throughput) and runs with random gaps/stalls
+        for run_i, (pv, pr) in enumerate([(1.0, 1.0), (0.6, 0.5), (0.9, 0.2)]):
+            res = sim.run(beats, n_out=n_vec * nf, seed=seed * 10 + k * 3 + run_i, p_valid=pv, p_ready=pr)
+            got = np.array(unpack_beats(res.out, pe, params["OUT_W"], signed=True))
+            exp = want.copy()
+            ow = params["OUT_W"]
+            exp = ((exp + (1 << ow)) % (1 << ow))
+            exp = np.where(exp >= (1 << (ow - 1)), exp - (1 << ow), exp)
+            if not np.array_equal(got, exp):
+                bad = np.argwhere(got != exp)[0]
+                raise AssertionError(
+                    f"mismatch set {k} run {run_i} at beat {bad[0]} pe {bad[1]}: "
+                    f"rtl {got[bad[0], bad[1]]} finn {exp[bad[0], bad[1]]}\n{params}")
+            if run_i == 0:
+                # full throughput: SF*NF cycles per vector, a few cycles of latency
+                span = res.out_cycles[-1] - res.in_cycles[0] + 1
+                assert span <= n_vec * sf * nf + 4, (span, n_vec * sf * nf)
+                # steady state: consecutive vectors' last beats are SF*NF cycles apart
+                last = res.out_cycles[nf - 1::nf]
+                assert all(b - a == sf * nf for a, b in zip(last, last[1:])), last
+
+
+# (mw, mh, simd, pe, xnor, idt, odt, n_thr, act)
+CASES = {
+    "xnor_thr_bipolar": (24, 12, 4, 3, True, "BINARY", "BIPOLAR", 1, True),
+    "xnor_thr_sf1_pe1": (30, 5, 30, 1, True, "BINARY", "BINARY", 1, True),
+    "xnor_multithr_int2": (16, 6, 2, 6, True, "BINARY", "INT2", 3, True),
+    "xnor_noact": (40, 10, 8, 2, True, "BINARY", "INT8", 0, False),
+    "int_uint8_thr": (27, 8, 9, 4, False, "UINT8", "BIPOLAR", 1, True),
+    "int_int4_noact_sext": (12, 4, 3, 2, False, "INT4", "INT24", 0, False),
+    "int_uint4_multithr": (8, 4, 1, 1, False, "UINT4", "UINT2", 3, True),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_mvau(name):
+    run_case(*CASES[name], seed=sum(map(ord, name)))
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_mvau_random_shape(seed):
+    """Random shapes and foldings (XNOR with thresholds)."""
+    rng = np.random.default_rng(1000 + seed)
+    simd = int(rng.choice([1, 2, 3, 5, 8]))
+    pe = int(rng.choice([1, 2, 4, 7]))
+    mw = simd * int(rng.integers(1, 6))
+    mh = pe * int(rng.integers(1, 5))
+    n_thr = int(rng.choice([1, 3]))
+    run_case(mw, mh, simd, pe, True, "BINARY", "BINARY" if n_thr == 1 else "UINT2", n_thr, True, seed=seed)
