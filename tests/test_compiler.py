@@ -2,7 +2,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import randomize_batchnorm
+from model_helpers import randomize_batchnorm
 from finn.util.fpgadataflow import is_fpgadataflow_node
 
 from hw_bnn.compiler import compile_model, read_folding

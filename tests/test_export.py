@@ -3,7 +3,7 @@ import pytest
 import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from brevitas.quant import Int8ActPerTensorFloat, Int8WeightPerTensorFloat
-from conftest import randomize_batchnorm
+from model_helpers import randomize_batchnorm
 from torch import nn
 
 from hw_bnn.errors import HwBnnError

@@ -71,7 +71,7 @@ def test_bring_your_own_model_via_factory(tmp_path):
 
 def test_bring_your_own_model_via_python_api(tmp_path):
     from byo_models import tiny_user_net
-    from conftest import randomize_batchnorm
+    from model_helpers import randomize_batchnorm
 
     from hw_bnn import flow
     from hw_bnn.config import load_config
