@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+import warnings
 from pathlib import Path
 
 from hw_bnn.errors import HwBnnError
@@ -33,8 +35,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_third_party() -> None:
+    """Keep the terminal for our own progress: the libraries' notes on internals go unprinted.
+
+    FINN's folding search logs each node it could not fold to the target; the summary states
+    the reached cycles per frame and the bottleneck instead.
+    """
+    for module in ("brevitas", "qonnx", "finn", "torch", "onnxscript"):
+        warnings.filterwarnings("ignore", module=module)
+    for logger in ("finn_logger", "torch.onnx", "torch.onnx._internal.exporter._registration"):
+        logging.getLogger(logger).setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    _quiet_third_party()
     try:
         if args.command in LATER_STAGES:
             raise HwBnnError(f"'hw-bnn {args.command}' is not available yet; it arrives with {LATER_STAGES[args.command]}")

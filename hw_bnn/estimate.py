@@ -70,8 +70,8 @@ def plot_estimate(est: dict, path: str | Path) -> None:
     fig, (ax_cycles, ax_lut) = plt.subplots(2, 1, figsize=(max(6, 0.6 * len(names)), 6), sharex=True)
     ax_cycles.bar(names, [layer["cycles"] for layer in est["layers"]], color=colours)
     ax_cycles.set_ylabel("cycles / frame")
-    ax_cycles.set_title(f"FINN estimate on {est['part']} at {est['clock_mhz']:g} MHz: "
-                        f"{est['fps']:,.0f} frames/s (bottleneck in red)")
+    ax_cycles.set_title(f"FINN estimate, {est['part']} at {est['clock_mhz']:g} MHz\n"
+                        f"{est['fps']:,.0f} frames/s, bottleneck {est['bottleneck']} (red)", fontsize=10)
     ax_lut.bar(names, [layer["lut"] for layer in est["layers"]], color=colours)
     ax_lut.set_ylabel("LUT")
     ax_lut.tick_params(axis="x", rotation=60)

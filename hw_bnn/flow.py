@@ -166,6 +166,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     write_json(out_dir / "folding.json", read_folding(hw_graph))
     progress(f"estimate: FINN analytical estimates for {config.build.part}")
     est = estimate(hw_graph, config.build.part, config.build.clock_mhz)
+    est["target_cycles_per_frame"] = None if config.build.folding_file else config.build.target_cycles()
     plot_estimate(est, out_dir / "estimate.png")
     update_report(out_dir, config, estimate=est)
 

@@ -35,6 +35,11 @@ def summary_lines(report: dict) -> list[str]:
                      f"cycles/frame (bottleneck {est['bottleneck']}), {est['fps']:,.0f} frames/s, "
                      f"latency {est['latency_cycles']} cycles")
         lines.append(f"resources: {est['lut']} LUT, {est['bram18']} BRAM18, {est['dsp']} DSP")
+        target = est.get("target_cycles_per_frame")
+        if target is not None and est["cycles_per_frame"] > target:
+            lines.append(f"note: the folding target of {target} cycles/frame was not reached; "
+                         f"{est['bottleneck']} could not fold further (FINN SetFolding: MVAU weights per PE <= 36 bits, "
+                         f"SIMD <= input channels)")
         lines.append(f"{'layer':<32}{'op':<32}{'PE':>5}{'SIMD':>6}{'cycles':>9}{'LUT':>8}{'BRAM18':>8}")
         for layer in est["layers"]:
             lines.append(f"{layer['name']:<32}{layer['op']:<32}{layer['pe']:>5}{layer['simd']:>6}"
