@@ -17,6 +17,12 @@ from hw_bnn.errors import HwBnnError
 STAGES = ("train", "export", "build", "sim", "synth", "bitstream")
 
 
+def _known_name(kind: str, name: str, registry) -> str:
+    if name not in registry:
+        raise ValueError(f"unknown {kind} {name!r}: choose one of {sorted(registry)}")
+    return name
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -38,8 +44,8 @@ class ModelConfig(_Section):
             if ":" not in self.factory:
                 raise ValueError(f"factory {self.factory!r} must look like 'package.module:function'")
             self.name = None
-        elif self.name not in MODELS:
-            raise ValueError(f"unknown model {self.name!r}: choose one of {sorted(MODELS)} or set 'factory'")
+        else:
+            _known_name("model", self.name, MODELS)
         return self
 
 
@@ -55,9 +61,7 @@ class DataConfig(_Section):
     def _known(cls, name: str) -> str:
         from hw_bnn.data import DATASETS
 
-        if name not in DATASETS:
-            raise ValueError(f"unknown dataset {name!r}: choose one of {sorted(DATASETS)}")
-        return name
+        return _known_name("dataset", name, DATASETS)
 
 
 class TrainConfig(_Section):
@@ -108,16 +112,14 @@ class Config(_Section):
     build: BuildConfig = BuildConfig()
     check: CheckConfig = CheckConfig()
     #: Stages ``hw-bnn run`` executes, in this order.
-    stages: list[Literal["train", "export", "build", "sim", "synth", "bitstream"]] = ["train", "export", "build"]
+    stages: list[Literal[STAGES]] = ["train", "export", "build"]
 
     @field_validator("method")
     @classmethod
     def _known_method(cls, name: str) -> str:
         from hw_bnn.methods import METHODS
 
-        if name not in METHODS:
-            raise ValueError(f"unknown method {name!r}: choose one of {sorted(METHODS)}")
-        return name
+        return _known_name("method", name, METHODS)
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:

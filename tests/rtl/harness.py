@@ -62,6 +62,14 @@ def verilog_param(value) -> str:
     return str(int(value))
 
 
+def _runtime_dir(key) -> Path:
+    """Cache folder of the compiled Verilator runtime for this Verilator and flags."""
+    h = hashlib.sha256(repr(key).encode())
+    vlt = Path(verilator_bin()).resolve()
+    h.update(str(vlt.stat().st_mtime_ns).encode())
+    return cache_root() / f"verilated_runtime_{h.hexdigest()[:16]}"
+
+
 @dataclass
 class SimResult:
     """Outputs of one simulation run."""
@@ -106,10 +114,10 @@ class Sim:
         gparams = dict(self.params)
         for mp in self.mem_params:
             gparams[mp] = str(self.mem_path(mp))
-        obj = self.build_dir / "obj.tmp"
+        obj = self.build_dir / f"obj.tmp{os.getpid()}"
         shutil.rmtree(obj, ignore_errors=True)
         cmd = [
-            verilator_bin(), "--cc", "--exe", "--build", "-j", "2",
+            verilator_bin(), "--cc", "--exe",
             "-Wall", "--prefix", "Vtop", "--top-module", self.top,
             "-Mdir", str(obj), "-o", "sim", "-CFLAGS", "-O1",
             "--x-assign", "fast", "--x-initial", "fast",
@@ -117,6 +125,24 @@ class Sim:
         cmd += [f"-G{k}={verilog_param(v)}" for k, v in gparams.items()]
         cmd += [str(p) for p in self.src_paths] + [str(HARNESS_CPP)]
         res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode == 0:
+            # the Verilator runtime objects are the same for every design:
+            # compile them once and reuse them (saves most of the build time)
+            rt = _runtime_dir(cmd[:1] + ["-O1"])
+            if rt.exists():
+                for f in rt.iterdir():
+                    shutil.copy2(f, obj / f.name)
+            res = subprocess.run(["make", "-C", str(obj), "-f", "Vtop.mk", "-j", "2", "sim"],
+                                 capture_output=True, text=True)
+            if res.returncode == 0 and not rt.exists():
+                tmp = rt.with_name(rt.name + f".tmp{os.getpid()}")
+                tmp.mkdir(parents=True, exist_ok=True)
+                for f in obj.glob("verilated*.[od]"):
+                    shutil.copy2(f, tmp / f.name)
+                try:
+                    tmp.rename(rt)
+                except OSError:
+                    shutil.rmtree(tmp, ignore_errors=True)
         if res.returncode != 0:
             raise RuntimeError(
                 f"verilator build of {self.top} {self.params} failed:\n{res.stdout[-4000:]}\n"
