@@ -1,5 +1,5 @@
 import sys
 from pathlib import Path
 
-# the rtl test helpers (harness, memfiles, finn_ref) are plain modules in this folder
+# finn_ref (single-node FINN references) is a plain module in this folder
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import finn_ref
-from harness import Sim, pack_beats, unpack_beats
-from memfiles import mvau_acc_bounds, prepare_thresholds, signed_width, write_mvau_weights, write_thresholds
+from hw_bnn.rtl.verilator import Sim, pack_beats, unpack_beats
+from hw_bnn.rtl.memfiles import mvau_acc_bounds, prepare_thresholds, signed_width, write_mvau_weights, write_thresholds
 
 DT_RANGE = {"BINARY": (0, 1), "UINT8": (0, 255), "INT4": (-8, 7), "UINT4": (0, 15)}
 DT_BITS = {"BINARY": 1, "BIPOLAR": 1, "UINT2": 2, "INT2": 2, "UINT8": 8, "INT4": 4,
@@ -135,3 +135,102 @@ def test_mvau_random_shape(seed):
     mh = pe * int(rng.integers(1, 5))
     n_thr = int(rng.choice([1, 3]))
     run_case(mw, mh, simd, pe, True, "BINARY", "BINARY" if n_thr == 1 else "UINT2", n_thr, True, seed=seed)
+
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_mvau_random_shape_int(seed):
+    """Random shapes and foldings, integer inputs x bipolar weights, with and without thresholds."""
+    rng = np.random.default_rng(2000 + seed)
+    simd = int(rng.choice([1, 3, 4, 9]))
+    pe = int(rng.choice([1, 2, 5]))
+    mw = simd * int(rng.integers(1, 5))
+    mh = pe * int(rng.integers(1, 4))
+    idt = str(rng.choice(["UINT8", "INT4", "UINT4"]))
+    act = bool(seed % 2)
+    if act:
+        n_thr = int(rng.choice([1, 3]))
+        odt = "BIPOLAR" if n_thr == 1 else "INT2"
+    else:
+        n_thr, odt = 0, "INT16"
+    run_case(mw, mh, simd, pe, False, idt, odt, n_thr, act, seed=seed)
+
+def test_mvau_negative_bn_scale_channels():
+    """Channels with a negative BatchNorm scale, through FINN's own lowering.
+
+    FINN never emits a flipped (<=) comparison: Streamline factors the sign of a
+    negative per-channel Mul out (FactorOutMulSignMagnitude) and absorbs it into
+    the bipolar weights (Absorb1BitMulIntoMatMul), so such a channel arrives at
+    the MVAU with an inverted weight column and an ordinary >= threshold.  Here
+    MatMul -> Mul(+-scale) -> Add(bias) -> sign is lowered by FINN to an XNOR
+    MVAU, and the RTL built from that MVAU's W/T must reproduce the original
+    graph, including exact ties (scale*acc + bias == 0 -> +1).
+    """
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
+    from qonnx.transformation.infer_datatypes import InferDataTypes
+    from qonnx.transformation.infer_shapes import InferShapes
+    from qonnx.util.basic import qonnx_make_model
+
+    finn_ref._setup()
+    from finn.core.onnx_exec import execute_onnx
+    from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
+        InferBinaryMatrixVectorActivation,
+    )
+    from finn.transformation.streamline import Streamline
+    from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
+
+    mw, mh, simd, pe, nv = 24, 12, 4, 3, 40
+    rng = np.random.default_rng(7)
+    W = rng.choice([-1.0, 1.0], (mw, mh)).astype(np.float32)
+    sign = np.where(np.arange(mh) % 3 == 1, -1.0, 1.0)
+    scale = (sign * rng.choice([0.5, 1.0, 2.0], mh)).reshape(1, mh).astype(np.float32)
+    # even integer biases in the accumulator's range give exact ties
+    bias = (rng.integers(-6, 7, (1, mh)) * 2 * np.abs(scale)).astype(np.float32)
+    nodes = [
+        helper.make_node("MatMul", ["x", "W"], ["mm"]),
+        helper.make_node("Mul", ["mm", "s"], ["ms"]),
+        helper.make_node("Add", ["ms", "b"], ["ab"]),
+        helper.make_node("MultiThreshold", ["ab", "T"], ["y"], domain="qonnx.custom_op.general",
+                         out_dtype="BIPOLAR", out_scale=2.0, out_bias=-1.0),
+    ]
+    g = helper.make_graph(nodes, "bn_sign", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [nv, mw])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [nv, mh])])
+    model = ModelWrapper(qonnx_make_model(g))
+    for name, val in (("W", W), ("s", scale), ("b", bias), ("T", np.zeros((mh, 1), np.float32))):
+        model.set_initializer(name, val)
+    model.set_tensor_datatype("x", DataType["BIPOLAR"])
+    model.set_tensor_datatype("W", DataType["BIPOLAR"])
+    model.set_tensor_datatype("y", DataType["BIPOLAR"])
+    model = model.transform(InferShapes()).transform(InferDataTypes())
+
+    x = rng.choice([-1.0, 1.0], (nv, mw)).astype(np.float32)
+    x[:mh] = np.where(W.T > 0, 1.0, -1.0)  # vectors equal to weight columns: extreme accumulators
+    y_ref = execute_onnx(model, {"x": x})["y"]
+    # make sure the test exercises ties on both kinds of channel
+    acc = x @ W
+    ties = (acc * scale + bias) == 0
+    assert ties[:, sign < 0].any() and ties[:, sign > 0].any()
+
+    hw = model.transform(Streamline()).transform(ConvertBipolarMatMulToXnorPopcount())
+    hw = hw.transform(Streamline()).transform(RoundAndClipThresholds())
+    hw = hw.transform(InferBinaryMatrixVectorActivation())
+    assert [n.op_type for n in hw.graph.node] == ["MVAU"]
+    mvau = hw.graph.node[0]
+    Wm, Tm = hw.get_initializer(mvau.input[1]), hw.get_initializer(mvau.input[2])
+    assert (Tm >= 0).all()
+    for c in range(mh):  # negative-scale channels carry inverted weight columns
+        assert np.array_equal(Wm[:, c] > 0, (W[:, c] > 0) == (sign[c] > 0))
+
+    acc_lo, acc_hi = mvau_acc_bounds(mw, True)
+    thr_w = signed_width([acc_lo, acc_hi + 1])
+    params = mvau_params(mw, mh, simd, pe, True, "BINARY", "BIPOLAR", 1, True, thr_w)
+    sim = Sim("mvau", params, mem_params=("WEIGHT_FILE", "THRESH_FILE"))
+    write_mvau_weights(sim.mem_path("WEIGHT_FILE"), Wm, pe, simd)
+    write_thresholds(sim.mem_path("THRESH_FILE"), prepare_thresholds(Tm, mh, acc_lo, acc_hi), pe, thr_w)
+    beats = pack_beats(((x + 1) / 2).astype(np.int64).reshape(-1, simd), 1)
+    res = sim.run(beats, n_out=nv * mh // pe, seed=3, p_valid=0.8, p_ready=0.7)
+    got = np.array(unpack_beats(res.out, pe, 1)).reshape(nv, mh)
+    assert np.array_equal(got, (y_ref > 0).astype(np.int64))

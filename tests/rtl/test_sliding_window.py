@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import finn_ref
-from harness import Sim, pack_beats, unpack_beats
+from hw_bnn.rtl.verilator import Sim, pack_beats, unpack_beats
 
 
 def swg_expected(img, k, stride, simd, depthwise, idt):
@@ -20,10 +20,8 @@ def swg_expected(img, k, stride, simd, depthwise, idt):
     return y.reshape(-1, simd).astype(np.int64)
 
 
-def run_case(ifm, c, simd, k, stride, elem_w, depthwise, seed, n_img=3, buf_rows=None):
+def run_case(ifm, c, simd, k, stride, elem_w, depthwise, seed, n_img=3):
     params = dict(IFM_DIM=ifm, C=c, SIMD=simd, K=k, STRIDE=stride, ELEM_W=elem_w, DEPTHWISE=depthwise)
-    if buf_rows is not None:
-        params["BUF_ROWS"] = buf_rows
     sim = Sim("sliding_window", params)
     rng = np.random.default_rng(seed)
     idt = "BINARY" if elem_w == 1 else f"UINT{elem_w}"
@@ -64,7 +62,6 @@ def test_sliding_window(name):
 
 def test_sliding_window_small_buffer():
     """BUF_ROWS = K still gives the exact order (only slower)."""
-    run_case(5, 2, 2, 3, 1, 1, 0, seed=5, buf_rows=3) if False else None
     params = dict(IFM_DIM=5, C=2, SIMD=2, K=3, STRIDE=1, ELEM_W=1, DEPTHWISE=0, BUF_ROWS=3)
     sim = Sim("sliding_window", params)
     rng = np.random.default_rng(5)

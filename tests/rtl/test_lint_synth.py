@@ -1,0 +1,110 @@
+"""Every hls/rtl module: Verilator -Wall lint clean, and Yosys synth_xilinx (xc7) and
+synth_ecp5 run without error on one small parameterisation."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from hw_bnn.errors import HwBnnError
+from hw_bnn.rtl.verilator import RTL_DIR, Sim, verilator_bin, yosys_bin
+from hw_bnn.rtl.memfiles import write_mvau_weights, write_thresholds
+
+# module -> parameterisations to lint (odd widths, folding corner cases)
+LINT = {
+    "mvau": [
+        {},
+        dict(MW=1, MH=1, SIMD=1, PE=1),
+        dict(MW=40, MH=10, SIMD=8, PE=2, NO_ACT=1, OUT_W=8),
+        dict(MW=27, MH=64, SIMD=27, PE=16, XNOR=0, IN_W=8, THR_W=18),
+        dict(MW=12, MH=4, SIMD=3, PE=2, XNOR=0, IN_W=4, IN_SIGNED=1, NO_ACT=1, OUT_W=24),
+        dict(MW=16, MH=6, SIMD=2, PE=6, N_THR=3, OUT_W=2, ACT_BIAS=-2),
+    ],
+    "thresholding": [{}, dict(C=5, PE=5, IN_W=4, IN_SIGNED=1), dict(C=6, PE=3, N_THR=3, OUT_W=2, ACT_BIAS=-2)],
+    "sliding_window": [
+        {},
+        dict(IFM_DIM=32, C=3, SIMD=3, K=3, ELEM_W=8),
+        dict(IFM_DIM=5, C=1, SIMD=1, K=1, STRIDE=2),
+        dict(IFM_DIM=6, C=64, SIMD=16, K=2, STRIDE=2, DEPTHWISE=1),
+        dict(IFM_DIM=3, C=8, SIMD=8, K=3, BUF_ROWS=3),
+    ],
+    "pool_max": [{}, dict(K=1), dict(K=3, PE=3, ELEM_W=4, SIGNED=1)],
+    "stream_fifo": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=70, DEPTH=5)],
+    "width_converter": [{}, dict(IN_W=2, OUT_W=6), dict(IN_W=6, OUT_W=6), dict(IN_W=96, OUT_W=32)],
+}
+
+LINT_CASES = [(m, i) for m, ps in LINT.items() for i in range(len(ps))]
+
+
+@pytest.mark.parametrize("module,idx", LINT_CASES, ids=[f"{m}-{i}" for m, i in LINT_CASES])
+def test_lint(module, idx):
+    params = LINT[module][idx]
+    cmd = [verilator_bin(), "--lint-only", "-Wall", "--top-module", module, str(RTL_DIR / f"{module}.v")]
+    cmd += [f"-G{k}={v}" for k, v in params.items()]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr
+
+
+def test_all_modules_listed():
+    assert sorted(p.stem for p in RTL_DIR.glob("*.v")) == sorted(LINT)
+
+
+# module -> (params, memory files {param: writer(path)})
+def _mvau_mems(d):
+    rng = np.random.default_rng(0)
+    write_mvau_weights(d / "w.mem", rng.integers(0, 2, (16, 8)), pe=2, simd=4)
+    write_thresholds(d / "t.mem", rng.integers(0, 17, (8, 1)), pe=2, width=8)
+
+
+def _thr_mems(d):
+    rng = np.random.default_rng(0)
+    write_thresholds(d / "t.mem", rng.integers(0, 256, (4, 1)), pe=2, width=10)
+
+
+SYNTH = {
+    "mvau": (dict(MW=16, MH=8, SIMD=4, PE=2, THR_W=8, WEIGHT_FILE="w.mem", THRESH_FILE="t.mem"), _mvau_mems),
+    "thresholding": (dict(C=4, PE=2, IN_W=8, THR_W=10, THRESH_FILE="t.mem"), _thr_mems),
+    "sliding_window": (dict(IFM_DIM=8, C=4, SIMD=2, K=3, STRIDE=1), None),
+    "pool_max": (dict(K=2, PE=4, ELEM_W=1), None),
+    "stream_fifo": (dict(WIDTH=8, DEPTH=32), None),
+    "width_converter": (dict(IN_W=8, OUT_W=2), None),
+}
+
+
+def _chparam(params):
+    out = []
+    for k, v in params.items():
+        out.append(f'-set {k} "{v}"' if isinstance(v, str) else f"-set {k} {int(v)}")
+    return " ".join(out)
+
+
+@pytest.mark.parametrize("module", list(SYNTH))
+def test_yosys_synth(module, tmp_path):
+    """Yosys (WebAssembly) only sees files under its cwd: copy sources and memory files there."""
+    params, mems = SYNTH[module]
+    shutil.copy(RTL_DIR / f"{module}.v", tmp_path / f"{module}.v")
+    if mems:
+        mems(tmp_path)
+    read = f"read_verilog -defer {module}.v; chparam {_chparam(params)} {module}"
+    script = (
+        f"{read}; synth_xilinx -family xc7 -top {module}; tee -o xc7.txt stat; design -reset; "
+        f"{read}; synth_ecp5 -top {module}; tee -o ecp5.txt stat"
+    )
+    res = subprocess.run([yosys_bin(), "-q", "-p", script], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    for rep, cell in (("xc7.txt", "FDRE"), ("ecp5.txt", "TRELLIS_FF")):
+        text = (tmp_path / rep).read_text()
+        assert re.search(rf"\d+\s+{cell}", text), f"{module}: no flip-flops in {rep}:\n{text}"
+
+
+def test_illegal_parameters_stop_simulation():
+    """SIMD not dividing MW: the initial-block check ends the simulation with an error."""
+    sim = Sim("mvau", dict(MW=10, MH=4, SIMD=4, PE=2), mem_params=("WEIGHT_FILE", "THRESH_FILE"))
+    sim.mem_path("WEIGHT_FILE").write_text("00\n" * 8)
+    sim.mem_path("THRESH_FILE").write_text("0000\n" * 2)
+    with pytest.raises(HwBnnError, match="SIMD must divide MW"):
+        sim.run([0] * 4, n_out=2)
