@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hw_bnn.errors import HwBnnError
 
-LATER_STAGES = {"sim": "issue 3 (RTL simulation)", "synth": "issue 4 (synthesis)",
+LATER_STAGES = {"synth": "issue 4 (synthesis)",
                 "bitstream": "issue 4 (bitstreams)", "explore": "issue 4 (design-space exploration)"}
 
 
@@ -21,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
         "train": "train the recipe's model (checkpoint per epoch; --resume continues)",
         "export": "export the trained model to QONNX and check it equals PyTorch",
         "build": "compile to a folded FINN HW graph, estimate it, check FINN execution equals PyTorch",
+        "sim": "generate the RTL of the HW graph, simulate it in Verilator, check it equals PyTorch",
         "run": "run every stage the recipe enables and print a summary",
         **{name: f"not yet available: {what}" for name, what in LATER_STAGES.items()},
     }

@@ -186,29 +186,43 @@ def read_folding(model: ModelWrapper) -> dict[str, dict[str, int]]:
     return folding
 
 
-def dataflow_partition(model: ModelWrapper) -> ModelWrapper:
-    """A copy holding only the HW nodes: the edge layout/affine nodes are cut off.
-
-    FINN's analyses (folding search, dataflow performance) expect a graph whose every node
-    is a HW node, as its own CreateDataflowPartition would produce.
-    """
+def sub_model(model: ModelWrapper, nodes: list, input_name: str, output_name: str) -> ModelWrapper:
+    """A copy of ``model`` holding only ``nodes``, from tensor ``input_name`` to ``output_name``."""
     model = ModelWrapper(model.model.__deepcopy__())
     graph = model.graph
-    hw_nodes = [node for node in graph.node if is_fpgadataflow_node(node)]
-    new_input, new_output = hw_nodes[0].input[0], hw_nodes[-1].output[0]
-    for node in [node for node in graph.node if not is_fpgadataflow_node(node)]:
+    keep = {node.name for node in nodes}
+    for node in [node for node in graph.node if node.name not in keep]:
         graph.node.remove(node)
-    for old, new in ((graph.input, new_input), (graph.output, new_output)):
-        if old[0].name != new:
-            info = model.get_tensor_valueinfo(new)
-            old.remove(old[0])
-            old.append(info)
+    for ports, name in ((graph.input, input_name), (graph.output, output_name)):
+        info = model.get_tensor_valueinfo(name)
+        while len(ports):
+            ports.pop()
+        ports.append(info)
+    # a graph port must not also be listed as an intermediate tensor
+    for info in [vi for vi in graph.value_info if vi.name in (input_name, output_name)]:
+        graph.value_info.remove(info)
     return model
+
+
+def split_at_partition(model: ModelWrapper) -> tuple[ModelWrapper | None, ModelWrapper, ModelWrapper | None]:
+    """(input layout nodes, HW nodes, output affine nodes) as three models; None where empty.
+
+    The middle one is the dataflow partition FINN's analyses expect (every node a HW
+    node, as FINN's CreateDataflowPartition would produce); the outer ones run on the host.
+    """
+    nodes = list(model.graph.node)
+    hw = [i for i, node in enumerate(nodes) if is_fpgadataflow_node(node)]
+    first, last = hw[0], hw[-1]
+    graph_in, graph_out = model.graph.input[0].name, model.graph.output[0].name
+    hw_in, hw_out = nodes[first].input[0], nodes[last].output[0]
+    pre = sub_model(model, nodes[:first], graph_in, hw_in) if first > 0 else None
+    post = sub_model(model, nodes[last + 1:], hw_out, graph_out) if last < len(nodes) - 1 else None
+    return pre, sub_model(model, nodes[first:last + 1], hw_in, hw_out), post
 
 
 def specialize(model: ModelWrapper, part: str) -> ModelWrapper:
     """The dataflow partition with FINN's HLS/RTL backends chosen (for its folding search and estimates)."""
-    return dataflow_partition(model).transform(SpecializeLayers(part))
+    return split_at_partition(model)[1].transform(SpecializeLayers(part))
 
 
 def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:

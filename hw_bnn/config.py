@@ -103,6 +103,24 @@ class CheckConfig(_Section):
     n_images: int | None = None
 
 
+class SimConfig(_Section):
+    #: Images the RTL simulation streams; None: the same images as the checks.
+    n_images: int | None = None
+    #: Depth of the FIFO between two nodes, in beats (>= 3 keeps every node at full rate).
+    fifo_depth: int = 32
+    #: Dump an FST waveform (sim/waveform.fst) of the first N images; 0: none.
+    waveform_images: int = 0
+    #: Also simulate each layer alone to measure its cycles per frame (one build per layer).
+    per_layer: bool = False
+
+    @field_validator("fifo_depth")
+    @classmethod
+    def _deep_enough(cls, depth: int) -> int:
+        if depth < 2:
+            raise ValueError("sim.fifo_depth must be at least 2 beats")
+        return depth
+
+
 class Config(_Section):
     name: str = "experiment"
     method: str = "baseline"
@@ -111,8 +129,9 @@ class Config(_Section):
     train: TrainConfig = TrainConfig()
     build: BuildConfig = BuildConfig()
     check: CheckConfig = CheckConfig()
+    sim: SimConfig = SimConfig()
     #: Stages ``hw-bnn run`` executes, in this order.
-    stages: list[Literal[STAGES]] = ["train", "export", "build"]
+    stages: list[Literal[STAGES]] = ["train", "export", "build", "sim"]
 
     @field_validator("method")
     @classmethod

@@ -151,6 +151,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     from hw_bnn.estimate import estimate, plot_estimate
     from hw_bnn.execute import run_graph
     from hw_bnn.export import load_qonnx
+    from hw_bnn.rtl.stitch import generate_design
 
     out_dir = Path(out_dir)
     qonnx_model = load_qonnx(out_dir / "export.onnx")
@@ -164,6 +165,8 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     with atomic_path(out_dir / "hw_graph.onnx") as tmp:
         hw_graph.save(str(tmp))
     write_json(out_dir / "folding.json", read_folding(hw_graph))
+    progress(f"build: stitched RTL -> {out_dir / 'rtl'}")
+    generate_design(hw_graph, out_dir / "rtl", fifo_depth=config.sim.fifo_depth)
     progress(f"estimate: FINN analytical estimates for {config.build.part}")
     est = estimate(hw_graph, config.build.part, config.build.clock_mhz)
     est["target_cycles_per_frame"] = None if config.build.folding_file else config.build.target_cycles()
@@ -181,10 +184,57 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     return hw_graph
 
 
+def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> dict:
+    """Generate the stitched RTL of ``hw_graph.onnx``, simulate the test images in Verilator,
+    and check the outputs equal PyTorch's (and FINN's) exactly; measure cycles per image."""
+    from hw_bnn.export import load_qonnx
+    from hw_bnn.rtl.sim import locate_mismatch, measure_layers, simulate
+
+    out_dir = Path(out_dir)
+    if not (out_dir / "hw_graph.onnx").is_file():
+        raise HwBnnError(f"{out_dir / 'hw_graph.onnx'} is missing; run 'hw-bnn build' with the same --out first")
+    hw_graph = load_qonnx(out_dir / "hw_graph.onnx")
+    images, labels = np.load(out_dir / "test_inputs.npy"), np.load(out_dir / "test_labels.npy")
+    reference = np.load(out_dir / "pytorch_outputs.npy")
+    n = config.sim.n_images or len(images)
+    if n > len(images):
+        raise HwBnnError(f"sim.n_images={n} but {out_dir} holds {len(images)} test images; raise check.n_images")
+    images, labels, reference = images[:n], labels[:n], reference[:n]
+    progress(f"sim: RTL in {out_dir / 'rtl'}, Verilator simulation of {n} images")
+    result = simulate(hw_graph, images, out_dir, fifo_depth=config.sim.fifo_depth,
+                      waveform_images=config.sim.waveform_images)
+    _save_npy(out_dir / "sim" / "outputs.npy", result.outputs)
+    _save_npy(out_dir / "sim" / "cycles.npy", result.run.frame_cycles)
+    accuracy, exact, first = _compare("RTL", result.outputs, reference, labels)
+    est = read_report(out_dir).get("estimate") or {}
+    run = result.run
+    rtl_sim = {
+        "images": int(n),
+        "ii_cycles": run.ii_cycles,
+        "latency_cycles": run.latency_cycles,
+        "ii_over_estimate": run.ii_cycles / est["cycles_per_frame"] if est else None,
+        "estimate_bottleneck": est.get("bottleneck"),
+        "sim_cycles_per_s": run.cycles / run.wall_s,
+        "images_per_s": n / run.wall_s,
+        "fifo_depth": config.sim.fifo_depth,
+        "waveform": str(out_dir / "sim" / "waveform.fst") if config.sim.waveform_images else None,
+    }
+    if config.sim.per_layer:
+        progress("sim: measuring each layer alone")
+        rtl_sim["layers"] = measure_layers(hw_graph, images[:3], out_dir / "sim" / "layers")
+        rtl_sim["bottleneck"] = max(rtl_sim["layers"], key=lambda layer: layer["ii_cycles"])["name"]
+    update_report(out_dir, config, rtl_sim=rtl_sim, accuracy={"rtl": accuracy}, bit_exact={"rtl": exact})
+    if not exact:
+        where = locate_mismatch(hw_graph, images[first], out_dir / "sim" / "mismatch")
+        raise HwBnnError(f"RTL simulation differs from PyTorch on test image {first}: {where}")
+    return rtl_sim
+
+
 STAGES: dict[str, Callable[..., object]] = {
     "train": train_stage,
     "export": export_stage,
     "build": build_stage,
+    "sim": sim_stage,
 }
 
 

@@ -28,6 +28,14 @@ def summary_lines(report: dict) -> list[str]:
     lines.append(f"{'stage':<10}{'accuracy':>12}  bit-exact vs PyTorch")
     for stage in STAGE_ORDER:
         lines.append(f"{stage:<10}{_fmt_acc(accuracy.get(stage)):>12}  {_fmt_exact(stage, bit_exact)}")
+    sim = report.get("rtl_sim")
+    if sim:
+        ratio = sim.get("ii_over_estimate")
+        lines.append("")
+        lines.append(f"RTL simulation (Verilator) of {sim['images']} images: {sim['ii_cycles']:.0f} cycles/image "
+                     f"in steady state" + (f" ({ratio:.3f} x FINN's estimate, bottleneck {sim['estimate_bottleneck']})"
+                                           if ratio else "")
+                     + f", latency {sim['latency_cycles']} cycles, {sim['sim_cycles_per_s'] / 1e6:.1f} M simulated cycles/s")
     est = report.get("estimate")
     if est:
         lines.append("")
@@ -54,6 +62,13 @@ def write_markdown(report: dict, path: str | Path) -> None:
           f"{report.get('n_test', '?')} test images.", "",
           "| stage | accuracy | bit-exact vs PyTorch |", "|---|---:|---|"]
     md += [f"| {s} | {_fmt_acc(accuracy.get(s))} | {_fmt_exact(s, bit_exact)} |" for s in STAGE_ORDER]
+    sim = report.get("rtl_sim")
+    if sim:
+        md += ["", "## RTL simulation (Verilator)", "",
+               f"- {sim['images']} images, {sim['ii_cycles']:.0f} cycles/image in steady state"
+               + (f" ({sim['ii_over_estimate']:.3f} x FINN's estimate)" if sim.get("ii_over_estimate") else ""),
+               f"- latency {sim['latency_cycles']} cycles (first input beat to last output beat)",
+               f"- {sim['sim_cycles_per_s'] / 1e6:.1f} M simulated cycles/s, {sim['images_per_s']:,.0f} images/s"]
     est = report.get("estimate")
     if est:
         md += ["", f"## FINN estimate ({est['part']}, {est['clock_mhz']:g} MHz)", "",

@@ -4,7 +4,7 @@
 // The top module (compiled with --prefix Vtop) must have the ports clk, rst_n,
 // s_axis_tdata/tvalid/tready and m_axis_tdata/tvalid/tready; any width works.
 //
-// usage: sim IN_FILE OUT_FILE N_OUT SEED P_VALID P_READY MAX_CYCLES
+// usage: sim IN_FILE OUT_FILE N_OUT SEED P_VALID P_READY MAX_CYCLES [IDLE_LIMIT [TRACE TRACE_BEATS]]
 //   IN_FILE : one input beat per line, hexadecimal (element 0 in the LSBs)
 //   OUT_FILE: written: "I <cycle>" per accepted input beat and
 //             "O <cycle> <hex>" per output beat, in order
@@ -13,11 +13,20 @@
 //   P_VALID : probability that the source offers the next beat in a cycle
 //   P_READY : probability that the sink is ready in a cycle
 //   MAX_CYCLES: give up (exit code 3) after this many cycles
+//   IDLE_LIMIT: give up (exit code 3) after this many cycles without any beat at
+//             the input or the output (0: off): the stall watchdog
+//   TRACE, TRACE_BEATS: (built with HW_BNN_TRACE) write an FST waveform to TRACE
+//             until TRACE_BEATS output beats have been seen
+// Built with HW_BNN_STREAM_BEATS, the top has a `stream_beats` port of beat
+// counters; on a timeout the harness writes them as a line "S <hex>".
 // Exit code 0 when N_OUT beats were received and no extra beat appeared in
 // the 64 cycles after the last one.
 
 #include "Vtop.h"
 #include "verilated.h"
+#ifdef HW_BNN_TRACE
+#include "verilated_fst_c.h"
+#endif
 
 #include <cstdint>
 #include <cstdio>
@@ -109,6 +118,21 @@ int main(int argc, char** argv) {
     const double p_valid = atof(argv[5]);
     const double p_ready = atof(argv[6]);
     const long max_cycles = atol(argv[7]);
+    const long idle_limit = argc > 8 ? atol(argv[8]) : 0;
+#ifdef HW_BNN_TRACE
+    ctx.traceEverOn(true);
+    VerilatedFstC* trace = nullptr;
+    const long trace_beats = argc > 10 ? atol(argv[10]) : 0;
+    if (argc > 10 && std::string(argv[9]) != "-") {
+        trace = new VerilatedFstC;
+        top.trace(trace, 99);
+        trace->open(argv[9]);
+    }
+    long tick = 0;
+#define DUMP() do { if (trace) trace->dump(tick++); } while (0)
+#else
+#define DUMP() do {} while (0)
+#endif
 
     // reset
     top.clk = 0;
@@ -116,15 +140,15 @@ int main(int argc, char** argv) {
     top.s_axis_tvalid = 0;
     top.m_axis_tready = 0;
     for (int i = 0; i < 4; ++i) {
-        top.clk = 0; top.eval();
-        top.clk = 1; top.eval();
+        top.clk = 0; top.eval(); DUMP();
+        top.clk = 1; top.eval(); DUMP();
     }
     top.rst_n = 1;
 
     size_t in_idx = 0;
     bool offering = false;
     long got = 0, extra = 0, after = -1;
-    long cycle = 0;
+    long cycle = 0, last_activity = 0;
     for (; cycle < max_cycles; ++cycle) {
         top.clk = 0;
         // source: once valid, hold until accepted
@@ -133,12 +157,15 @@ int main(int argc, char** argv) {
         if (offering) set_port(top.s_axis_tdata, beats[in_idx]);
         top.m_axis_tready = (uni(rng) < p_ready) ? 1 : 0;
         top.eval();
+        DUMP();
         const bool in_fire = offering && top.s_axis_tready;
         const bool out_fire = top.m_axis_tvalid && top.m_axis_tready;
         Words od;
         if (out_fire) od = get_port(top.m_axis_tdata);
         top.clk = 1;
         top.eval();
+        DUMP();
+        if (in_fire || out_fire) last_activity = cycle;
         if (in_fire) {
             fprintf(out, "I %ld\n", cycle);
             ++in_idx;
@@ -154,7 +181,17 @@ int main(int argc, char** argv) {
         }
         if (got == n_out && after < 0) after = cycle;
         if (after >= 0 && cycle - after >= 64) break;
+        if (idle_limit > 0 && got < n_out && cycle - last_activity > idle_limit) break;
+#ifdef HW_BNN_TRACE
+        if (trace && got >= trace_beats) { trace->close(); delete trace; trace = nullptr; }
+#endif
     }
+#ifdef HW_BNN_STREAM_BEATS
+    if (got < n_out) fprintf(out, "S %s\n", to_hex(get_port(top.stream_beats)).c_str());
+#endif
+#ifdef HW_BNN_TRACE
+    if (trace) { trace->close(); delete trace; }
+#endif
     top.final();
     fclose(out);
     if (extra) {

@@ -73,6 +73,14 @@ def _runtime_dir(key) -> Path:
     return cache_root() / f"verilated_runtime_{h.hexdigest()[:16]}"
 
 
+class SimTimeout(HwBnnError):
+    """The simulation stopped making progress; ``stream_beats`` holds the watchdog's counters."""
+
+    def __init__(self, stream_beats: int, message: str):
+        super().__init__(message)
+        self.stream_beats = stream_beats
+
+
 @dataclass
 class SimResult:
     """Outputs of one simulation run."""
@@ -94,6 +102,10 @@ class Sim:
     params: dict = field(default_factory=dict)
     mem_params: tuple = ()
     sources: tuple = ()
+    #: preprocessor defines for the harness (e.g. HW_BNN_STREAM_BEATS)
+    defines: tuple = ()
+    #: build with FST waveform tracing (the harness's TRACE argument)
+    trace: bool = False
 
     def __post_init__(self):
         srcs = self.sources or (f"{self.top}.v",)
@@ -103,7 +115,8 @@ class Sim:
         for p in self.src_paths + [HARNESS_CPP]:
             h.update(p.name.encode())
             h.update(p.read_bytes())
-        h.update(repr((self.top, sorted(self.params.items()), sorted(self.mem_params))).encode())
+        h.update(repr((self.top, sorted(self.params.items()), sorted(self.mem_params), self.defines,
+                       self.trace)).encode())
         self.build_dir = cache_root() / f"{self.top}_{h.hexdigest()[:16]}"
         self.binary = self.build_dir / "obj" / "sim"
         if not self.binary.exists():
@@ -125,14 +138,20 @@ class Sim:
             "-Wall", "--prefix", "Vtop", "--top-module", self.top,
             "-Mdir", str(obj), "-o", "sim", "-CFLAGS", "-O1",
             "--x-assign", "unique", "--x-initial", "unique",
+            # one C++ file: Verilator's precompiled header for split output races under make -j
+            "--output-split", "0", "--output-split-cfuncs", "0",
         ]
         cmd += [f"-G{k}={verilog_param(v)}" for k, v in gparams.items()]
+        for define in self.defines + (("HW_BNN_TRACE",) if self.trace else ()):
+            cmd += ["-CFLAGS", f"-D{define}"]
+        if self.trace:
+            cmd.append("--trace-fst")
         cmd += [str(p) for p in self.src_paths] + [str(HARNESS_CPP)]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode == 0:
             # the Verilator runtime objects are the same for every design:
             # compile them once and reuse them (saves most of the build time)
-            rt = _runtime_dir(cmd[:1] + ["-O1"])
+            rt = _runtime_dir(cmd[:1] + ["-O1", self.trace])
             if rt.exists():
                 for f in rt.iterdir():
                     shutil.copyfile(f, obj / f.name)  # fresh mtime: newer than the generated sources
@@ -164,8 +183,17 @@ class Sim:
         p_valid: float = 1.0,
         p_ready: float = 1.0,
         max_cycles: int | None = None,
+        idle_limit: int = 0,
+        cwd: Path | None = None,
+        trace_file: Path | None = None,
+        trace_beats: int = 0,
     ) -> SimResult:
-        """Stream ``in_beats`` (ints) through the design, collect ``n_out`` beats."""
+        """Stream ``in_beats`` (ints) through the design, collect ``n_out`` beats.
+
+        ``cwd`` is where relative memory-file parameters are read from (default: the build
+        folder). A stall (no beat in or out for ``idle_limit`` cycles) or ``max_cycles``
+        ends the run with a timeout error; the watchdog counters are then in the error.
+        """
         in_beats = [int(b) for b in in_beats]
         if max_cycles is None:
             lo = min(p_valid, p_ready)
@@ -174,9 +202,12 @@ class Sim:
         fout = self.build_dir / f"out_{os.getpid()}.txt"
         fin.write_text("".join(f"{b:x}\n" for b in in_beats))
         cmd = [str(self.binary), str(fin), str(fout), str(n_out), str(seed),
-               repr(float(p_valid)), repr(float(p_ready)), str(max_cycles)]
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=self.build_dir)
+               repr(float(p_valid)), repr(float(p_ready)), str(max_cycles), str(idle_limit),
+               str(trace_file) if trace_file else "-", str(trace_beats)]
+        res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or self.build_dir)
         text = fout.read_text() if fout.exists() else ""
+        if res.returncode == 3 and text.rstrip().splitlines()[-1:] and text.rstrip().splitlines()[-1].startswith("S "):
+            raise SimTimeout(int(text.rstrip().splitlines()[-1].split()[1], 16), res.stderr.strip())
         if res.returncode != 0:
             raise HwBnnError(
                 f"simulation of {self.top} {self.params} failed (rc {res.returncode}):\n"

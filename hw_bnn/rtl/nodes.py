@@ -1,0 +1,197 @@
+"""Map each generic FINN HW node to one parameterised module of ``hls/rtl``.
+
+An emitter reads the node's attributes and initializers and returns an
+:class:`RtlNode`: the module, its Verilog parameters, the memory files it needs, and
+the shape of its input and output streams. Emitters are registered by op type in
+``EMITTERS``; an op type without one is an error naming the node.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
+from qonnx.custom_op.registry import getCustomOp
+
+from hw_bnn.errors import HwBnnError
+from hw_bnn.rtl.memfiles import (
+    mvau_acc_bounds,
+    prepare_thresholds,
+    signed_width,
+    write_mvau_weights,
+    write_thresholds,
+)
+
+
+@dataclass
+class Stream:
+    """One side of a node: ``elems`` elements of ``elem_bits`` per beat, ``beats`` per frame."""
+
+    elems: int
+    elem_bits: int
+    beats: int
+    signed: bool = False
+    bipolar: bool = False
+
+    @property
+    def width(self) -> int:
+        return self.elems * self.elem_bits
+
+
+@dataclass
+class RtlNode:
+    """A HW node as an instance of an ``hls/rtl`` module."""
+
+    name: str
+    module: str
+    params: dict[str, int]
+    inp: Stream
+    out: Stream
+    #: Verilog parameter -> (memory file name, function writing it to a path)
+    mem_files: dict[str, tuple[str, Callable[[Path], None]]] = field(default_factory=dict)
+
+    def write_mem_files(self, folder: Path) -> None:
+        for file_name, write in self.mem_files.values():
+            write(folder / file_name)
+
+    def verilog_params(self) -> dict[str, int | str]:
+        return {**self.params, **{param: file_name for param, (file_name, _) in self.mem_files.items()}}
+
+
+def _dtype(inst, attr: str) -> DataType:
+    return DataType[inst.get_nodeattr(attr)]
+
+
+def _stream(elems: int, dtype: DataType, beats: int) -> Stream:
+    return Stream(elems, dtype.bitwidth(), beats, signed=dtype.signed() and dtype != DataType["BIPOLAR"],
+                  bipolar=dtype == DataType["BIPOLAR"])
+
+
+def _frames(inst) -> int:
+    """Vectors per frame (numInputVectors, e.g. [1, OH, OW] for a conv layer)."""
+    return int(np.prod(inst.get_nodeattr("numInputVectors")))
+
+
+def _thresholds(model: ModelWrapper, node, channels: int, acc_lo: int, acc_hi: int, pe: int, prefix: str):
+    """Prepared integer thresholds, their width, and the memory-file entry for them."""
+    T = prepare_thresholds(model.get_initializer(node.input[-1]), channels, acc_lo, acc_hi)
+    width = signed_width([acc_lo, acc_hi + 1])
+    entry = (f"{prefix}_thresholds.mem", lambda path: write_thresholds(path, T, pe, width))
+    return T, width, entry
+
+
+def emit_mvau(model: ModelWrapper, node) -> RtlNode:
+    inst = getCustomOp(node)
+    mw, mh, pe, simd = (int(inst.get_nodeattr(a)) for a in ("MW", "MH", "PE", "SIMD"))
+    xnor = bool(inst.get_nodeattr("binaryXnorMode"))
+    no_act = bool(inst.get_nodeattr("noActivation"))
+    idt, odt = _dtype(inst, "inputDataType"), _dtype(inst, "outputDataType")
+    wdt = _dtype(inst, "weightDataType")
+    if wdt not in (DataType["BIPOLAR"], DataType["BINARY"]):
+        raise HwBnnError(f"node '{node.name}' (MVAU) has {wdt.name} weights; the RTL backend maps bipolar "
+                         f"weights only (train with hw_bnn.quant.BipolarWeight)")
+    in_lo, in_hi = (0, 1) if xnor else (int(idt.min()), int(idt.max()))
+    acc_lo, acc_hi = mvau_acc_bounds(mw, xnor, in_lo, in_hi)
+    W = model.get_initializer(node.input[1])
+    params = dict(MW=mw, MH=mh, SIMD=simd, PE=pe, XNOR=int(xnor), IN_W=1 if xnor else idt.bitwidth(),
+                  IN_SIGNED=int(idt.signed() and not xnor), NO_ACT=int(no_act))
+    mem = {"WEIGHT_FILE": (f"{node.name}_weights.mem", lambda path: write_mvau_weights(path, W, pe, simd))}
+    vectors = _frames(inst)
+    if no_act:
+        # The accumulator itself leaves the unit; FINN's accDataType can be narrower than
+        # the XNOR popcount's range, so size the output from the exact bounds.
+        out_bits = signed_width([acc_lo, acc_hi])
+        params["OUT_W"] = out_bits
+        out = Stream(pe, out_bits, vectors * mh // pe, signed=True)
+    else:
+        T, width, mem["THRESH_FILE"] = _thresholds(model, node, mh, acc_lo, acc_hi, pe, node.name)
+        params.update(N_THR=T.shape[1], THR_W=width, ACT_BIAS=int(inst.get_nodeattr("ActVal")),
+                      OUT_W=odt.bitwidth())
+        out = _stream(pe, odt, vectors * mh // pe)
+    inp = _stream(simd, idt, vectors * mw // simd)
+    return RtlNode(node.name, "mvau", params, inp, out, mem)
+
+
+def emit_thresholding(model: ModelWrapper, node) -> RtlNode:
+    inst = getCustomOp(node)
+    channels, pe = int(inst.get_nodeattr("NumChannels")), int(inst.get_nodeattr("PE"))
+    idt, odt = _dtype(inst, "inputDataType"), _dtype(inst, "outputDataType")
+    if not idt.is_integer():
+        raise HwBnnError(f"node '{node.name}' (Thresholding) has {idt.name} input; the RTL backend needs "
+                         f"integer inputs (annotate the graph input, e.g. UINT8 pixels)")
+    T, width, entry = _thresholds(model, node, channels, int(idt.min()), int(idt.max()), pe, node.name)
+    params = dict(C=channels, PE=pe, IN_W=idt.bitwidth(), IN_SIGNED=int(idt.signed()), N_THR=T.shape[1],
+                  THR_W=width, ACT_BIAS=int(inst.get_nodeattr("ActVal")), OUT_W=odt.bitwidth())
+    beats = _frames(inst) * channels // pe
+    return RtlNode(node.name, "thresholding", params, _stream(pe, idt, beats), _stream(pe, odt, beats),
+                   {"THRESH_FILE": entry})
+
+
+def _square(node, attr: str, value) -> int:
+    value = list(value)
+    if any(v != value[0] for v in value):
+        raise HwBnnError(f"node '{node.name}': {attr}={value} is not square; the RTL sliding window "
+                         f"supports square images and kernels")
+    return int(value[0])
+
+
+def emit_sliding_window(model: ModelWrapper, node) -> RtlNode:
+    inst = getCustomOp(node)
+    dim = _square(node, "IFMDim", inst.get_nodeattr("IFMDim"))
+    k = _square(node, "ConvKernelDim", inst.get_nodeattr("ConvKernelDim"))
+    stride = _square(node, "Stride", inst.get_nodeattr("Stride"))
+    if list(inst.get_nodeattr("Dilation")) != [1, 1]:
+        raise HwBnnError(f"node '{node.name}': dilation {inst.get_nodeattr('Dilation')} is not supported "
+                         f"by the RTL sliding window")
+    channels, simd = int(inst.get_nodeattr("IFMChannels")), int(inst.get_nodeattr("SIMD"))
+    idt = _dtype(inst, "inputDataType")
+    out_dim = (dim - k) // stride + 1
+    params = dict(IFM_DIM=dim, C=channels, SIMD=simd, K=k, STRIDE=stride, ELEM_W=idt.bitwidth(),
+                  DEPTHWISE=int(inst.get_nodeattr("depthwise")))
+    inp = _stream(simd, idt, dim * dim * channels // simd)
+    out = _stream(simd, idt, out_dim * out_dim * k * k * channels // simd)
+    return RtlNode(node.name, "sliding_window", params, inp, out)
+
+
+def emit_pool(model: ModelWrapper, node) -> RtlNode:
+    inst = getCustomOp(node)
+    if inst.get_nodeattr("Function") != "MaxPool":
+        raise HwBnnError(f"node '{node.name}': Pool function {inst.get_nodeattr('Function')} has no RTL module "
+                         f"(only MaxPool)")
+    k = _square(node, "KernelSize", inst.get_nodeattr("KernelSize"))
+    out_dim = _square(node, "OutImgDims", inst.get_nodeattr("OutImgDims"))
+    channels, pe = int(inst.get_nodeattr("Channels")), int(inst.get_nodeattr("PE"))
+    producer = model.find_producer(node.input[0])
+    if producer is None or producer.op_type != "ConvolutionInputGenerator" or \
+            getCustomOp(producer).get_nodeattr("SIMD") != pe or not getCustomOp(producer).get_nodeattr("depthwise"):
+        raise HwBnnError(f"node '{node.name}' (Pool, PE={pe}) must be fed by a depthwise "
+                         f"ConvolutionInputGenerator with SIMD={pe}; set both to the same value in the folding")
+    idt = _dtype(inst, "InputDataType")
+    params = dict(K=k, PE=pe, ELEM_W=idt.bitwidth(), SIGNED=int(idt.signed()))
+    windows = out_dim * out_dim * channels // pe
+    return RtlNode(node.name, "pool_max", params, _stream(pe, idt, windows * k * k), _stream(pe, idt, windows))
+
+
+#: FINN generic HW op type -> emitter.
+EMITTERS: dict[str, Callable[[ModelWrapper, object], RtlNode]] = {
+    "MVAU": emit_mvau,
+    "Thresholding": emit_thresholding,
+    "ConvolutionInputGenerator": emit_sliding_window,
+    "Pool": emit_pool,
+}
+
+
+def emit(model: ModelWrapper, node) -> RtlNode:
+    if node.op_type not in EMITTERS:
+        raise HwBnnError(f"node '{node.name}' ({node.op_type}) has no RTL module yet; the RTL backend maps "
+                         f"{sorted(EMITTERS)}")
+    return EMITTERS[node.op_type](model, node)
+
+
+def lcm_width(a: int, b: int) -> int:
+    return a * b // math.gcd(a, b)
