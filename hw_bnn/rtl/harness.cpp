@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
         top.trace(trace, 99);
         trace->open(argv[9]);
     }
-    long tick = 0;
+    uint64_t tick = 0;
 #define DUMP() do { if (trace) trace->dump(tick++); } while (0)
 #else
 #define DUMP() do {} while (0)

@@ -1,0 +1,120 @@
+"""The stitched RTL of whole HW graphs, simulated in Verilator, against PyTorch and FINN."""
+
+import json
+
+import numpy as np
+import pytest
+from model_helpers import randomize_batchnorm
+
+from hw_bnn.compiler import compile_model
+from hw_bnn.config import BuildConfig
+from hw_bnn.errors import HwBnnError
+from hw_bnn.export import export_model
+from hw_bnn.models.cnv import BinaryCNV
+from hw_bnn.models.mlp import BinaryMLP
+from hw_bnn.rtl import sim as rtl_sim
+from hw_bnn.rtl.stitch import generate_design
+from hw_bnn.train import predict
+
+
+def compiled(model, shape, tmp_path, **build):
+    graph = export_model(model, shape, tmp_path / "export.onnx")
+    return compile_model(graph, BuildConfig(**build))
+
+
+@pytest.fixture(scope="module")
+def mlp(tmp_path_factory):
+    model = randomize_batchnorm(BinaryMLP(hidden=(64, 32, 32)), seed=4)
+    return model, compiled(model, (1, 28, 28), tmp_path_factory.mktemp("mlp"), target_cycles_per_frame=300)
+
+
+def test_mlp_rtl_equals_pytorch_and_meets_the_estimate(mlp, random_images, tmp_path):
+    model, hw = mlp
+    images = random_images(40, seed=9)
+    result = rtl_sim.simulate(hw, images, tmp_path)
+    assert np.array_equal(result.outputs, predict(model, images))
+    from hw_bnn.estimate import estimate
+    est = estimate(hw, "xc7z020clg400-1", 100.0)
+    assert result.run.ii_cycles / est["cycles_per_frame"] <= 1.05
+    assert result.run.latency_cycles >= result.run.ii_cycles
+    files = {p.name for p in (tmp_path / "rtl").iterdir()}
+    assert {"hw_bnn_top.v", "mvau.v", "thresholding.v", "stream_fifo.v", "design.json"} <= files
+    assert any(name.endswith("_weights.mem") for name in files)
+
+
+@pytest.mark.parametrize("depth", [2, 3])
+def test_shallow_fifos_stay_exact(mlp, random_images, tmp_path, depth):
+    model, hw = mlp
+    images = random_images(6, seed=depth)
+    assert np.array_equal(rtl_sim.simulate(hw, images, tmp_path, fifo_depth=depth).outputs, predict(model, images))
+
+
+def test_unfolded_and_width_converted_chains(random_images, tmp_path):
+    """PE/SIMD chosen so neighbouring widths differ and neither divides the other (LCM converters)."""
+    model = randomize_batchnorm(BinaryMLP(hidden=(48, 36)), seed=6)
+    folding = {"Thresholding_0": {"PE": 8}, "MVAU_0": {"PE": 6, "SIMD": 16},
+               "MVAU_1": {"PE": 4, "SIMD": 16}, "MVAU_2": {"PE": 2, "SIMD": 9}}
+    path = tmp_path / "folding.json"
+    path.write_text(json.dumps(folding))
+    hw = compiled(model, (1, 28, 28), tmp_path, folding_file=str(path))
+    images = random_images(5, seed=11)
+    result = rtl_sim.simulate(hw, images, tmp_path)
+    assert np.array_equal(result.outputs, predict(model, images))
+    modules = [inst.module for inst in result.design.instances]
+    assert modules.count("width_converter") >= 4  # 6 -> 16 and 4 -> 9 need two each (via the LCM)
+
+
+def test_cnv_rtl_equals_pytorch(random_images, tmp_path):
+    model = randomize_batchnorm(BinaryCNV(channels=(8, 8, 16, 16), fc=(32,)), seed=7)
+    hw = compiled(model, (1, 28, 28), tmp_path, target_cycles_per_frame=3000)
+    images = random_images(3, seed=12)
+    result = rtl_sim.simulate(hw, images, tmp_path)
+    assert np.array_equal(result.outputs, predict(model, images))
+    assert {"sliding_window", "pool_max", "mvau"} <= {inst.module for inst in result.design.instances}
+
+
+def test_a_wrong_weight_is_caught_and_its_layer_named(mlp, random_images, tmp_path, monkeypatch):
+    model, hw = mlp
+    import hw_bnn.rtl.nodes as nodes
+
+    real = nodes.write_mvau_weights
+
+    def flip_one_weight_of_mvau_1(path, W, pe, simd):
+        if path.name.startswith("MVAU_1"):
+            W = W.copy()
+            W[0, 0] = 1 - W[0, 0] if W.min() >= 0 else -W[0, 0]
+        real(path, W, pe, simd)
+
+    monkeypatch.setattr(nodes, "write_mvau_weights", flip_one_weight_of_mvau_1)
+    images = random_images(20, seed=13)
+    result = rtl_sim.simulate(hw, images, tmp_path)
+    differs = np.flatnonzero((result.outputs != predict(model, images)).any(axis=1))
+    assert differs.size, "a flipped weight must change some output"
+    message = rtl_sim.locate_mismatch(hw, images[differs[0]], tmp_path / "locate")
+    assert "'MVAU_1'" in message
+
+
+def test_stall_watchdog_names_the_stream(mlp, random_images, tmp_path, monkeypatch):
+    _, hw = mlp
+    design = generate_design(hw, tmp_path / "rtl")
+    real_encode = rtl_sim.encode
+    monkeypatch.setattr(rtl_sim, "encode", lambda tensors, stream: real_encode(tensors, stream)[:-1])
+    images = random_images(2, seed=1).reshape(2, -1).astype(np.float32)
+    with pytest.raises(HwBnnError, match=r"stalled: stream 'input' stopped after \d+ of \d+ beats"):
+        rtl_sim.run_design(design, images)
+
+
+def test_waveform_of_the_first_image(mlp, random_images, tmp_path):
+    _, hw = mlp
+    rtl_sim.simulate(hw, random_images(2), tmp_path, waveform_images=1)
+    fst = tmp_path / "sim" / "waveform.fst"
+    assert fst.is_file() and fst.stat().st_size > 1000
+
+
+def test_unsupported_node_is_named(mlp, tmp_path):
+    _, hw = mlp
+    from qonnx.core.modelwrapper import ModelWrapper
+    broken = ModelWrapper(hw.model.__deepcopy__())
+    next(n for n in broken.graph.node if n.op_type == "MVAU").op_type = "VVAU"
+    with pytest.raises(HwBnnError, match="'MVAU_0' \\(VVAU\\) has no RTL module"):
+        generate_design(broken, tmp_path / "rtl")
