@@ -7,7 +7,7 @@ import pytest
 
 from hw_bnn.cli import main
 
-REPORT_KEYS = {"model", "method", "dataset", "n_test", "accuracy", "bit_exact", "estimate"}
+REPORT_KEYS = {"model", "method", "dataset", "n_test", "accuracy", "bit_exact", "estimate", "rtl_sim"}
 
 
 def run_cli(*args):
@@ -26,18 +26,22 @@ def test_demo_mlp_end_to_end_small(tmp_path, capsys):
     report = load_report(out)
     assert REPORT_KEYS <= set(report)
     assert report["n_test"] == 100
-    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": None}
+    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
     acc = report["accuracy"]
-    assert acc["pytorch"] == acc["qonnx"] == acc["finn"] > 0.5
+    assert acc["pytorch"] == acc["qonnx"] == acc["finn"] == acc["rtl"] > 0.5
+    sim = report["rtl_sim"]
+    assert sim["images"] == 100 and sim["ii_over_estimate"] <= 1.05 and sim["latency_cycles"] > 0
     est = report["estimate"]
     assert est["cycles_per_frame"] == max(layer["cycles"] for layer in est["layers"])
     assert {"name", "op", "pe", "simd", "cycles", "lut", "bram18"} <= set(est["layers"][0])
     for name in ("export.onnx", "hw_graph.onnx", "test_inputs.npy", "test_labels.npy", "model.pt",
-                 "config.yaml", "report.md", "estimate.png", "folding.json"):
+                 "config.yaml", "report.md", "estimate.png", "folding.json", "sim/outputs.npy", "sim/cycles.npy",
+                 "rtl/hw_bnn_top.v"):
         assert (out / name).is_file(), name
     # the saved FINN outputs and inputs are what a third party would check against
     assert np.load(out / "test_inputs.npy").dtype == np.uint8
     assert np.array_equal(np.load(out / "finn_outputs.npy"), np.load(out / "pytorch_outputs.npy"))
+    assert np.array_equal(np.load(out / "sim" / "outputs.npy"), np.load(out / "pytorch_outputs.npy"))
     printed = capsys.readouterr().out
     assert "bit-exact" in printed and "bottleneck" in printed
     assert "train:\n  epochs: 3" in (out / "config.yaml").read_text()
@@ -54,7 +58,8 @@ def test_cnv_end_to_end_few_images(tmp_path):
                    "--set", "data.n_train=300", "--set", "check.n_images=5")
     assert code == 0
     report = load_report(out)
-    assert report["bit_exact"]["qonnx"] and report["bit_exact"]["finn"]
+    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
+    assert report["rtl_sim"]["ii_over_estimate"] <= 1.05
     assert [layer["op"] for layer in report["estimate"]["layers"]].count("Pool_hls") == 2
 
 
@@ -101,6 +106,8 @@ def test_stage_out_of_order_says_what_to_run(tmp_path, capsys):
     assert run_cli("export", "training/recipes/demo.yaml", "--out", tmp_path) == 2
     assert "run 'hw-bnn train'" in capsys.readouterr().err
     assert run_cli("sim", "training/recipes/demo.yaml", "--out", tmp_path) == 2
+    assert "run 'hw-bnn build'" in capsys.readouterr().err
+    assert run_cli("synth", "training/recipes/demo.yaml", "--out", tmp_path) == 2
     assert "not available yet" in capsys.readouterr().err
 
 
@@ -110,4 +117,6 @@ def test_full_demo_recipe(tmp_path):
     out = tmp_path / "demo"
     assert run_cli("run", "training/recipes/demo.yaml", "--out", out) == 0
     report = load_report(out)
-    assert report["n_test"] == 1000 and report["bit_exact"]["finn"] and report["accuracy"]["finn"] > 0.85
+    assert report["n_test"] == 1000 and report["accuracy"]["finn"] > 0.85
+    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
+    assert report["rtl_sim"]["images"] == 1000 and report["rtl_sim"]["ii_over_estimate"] <= 1.05
