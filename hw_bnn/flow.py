@@ -83,10 +83,11 @@ def _compare(name: str, outputs: np.ndarray, reference: np.ndarray, labels: np.n
 def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = None, resume: bool = False,
                 progress: Progress = print) -> nn.Module:
     """Train the configured model (or ``model``), leaving ``model.pt`` in ``out_dir``."""
-    from hw_bnn.train import train
+    from hw_bnn.train import seed_everything, train
 
     out_dir = Path(out_dir)
     dataset = load_data(config)
+    seed_everything(config.train.seed)  # the initial weights are part of a reproducible run
     model = model if model is not None else new_model(config, dataset)
     progress(f"train: {config.model.factory or config.model.name} ({config.method}) on {config.data.name}, "
              f"{len(dataset.train_x)} train / {len(dataset.test_x)} test images, {config.train.epochs} epochs")

@@ -72,3 +72,15 @@ def test_scaled_cross_entropy_scale_is_learnable():
     assert torch.allclose(value, expected)
     value.backward()
     assert loss.log_scale.grad is not None and loss.log_scale.grad != 0
+
+
+def test_train_stage_is_reproducible_from_the_seed(tmp_path):
+    """Two runs of the same recipe give the same weights, initialisation included."""
+    from hw_bnn import flow
+
+    cfg = load_config(None, ["data.name=digits", "data.n_train=200", "train.epochs=1", "model.options.hidden=[16]"])
+    weights = []
+    for run in ("a", "b"):
+        flow.train_stage(cfg, tmp_path / run, progress=lambda message: None)
+        weights.append(torch.load(tmp_path / run / FINAL_MODEL, weights_only=False)["model"])
+    assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
