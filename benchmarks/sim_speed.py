@@ -71,12 +71,13 @@ def benchmark(config, out: Path, n: int) -> None:
             ("RTL sim: Verilator run only", run.wall_s)]
     print(f"\n{config.name}: {out}, {n} test images, II {run.ii_cycles:.0f} cycles/image, "
           f"{run.cycles:,} cycles simulated")
-    print(f"{'execution':<36}{'seconds':>9}{'images/s':>11}   {'RTL sim vs this: call':<22}{'Verilator run':<13}")
+    print(f"{'execution':<36}{'seconds':>9}{'images/s':>11}{'sim call / this':>18}{'Verilator / this':>18}")
     for name, seconds in rows:
-        ratios = "" if name.startswith("RTL") else f"   {seconds / call_s:<22.3g}{seconds / run.wall_s:<13.3g}"
+        ratios = "" if name.startswith("RTL") else \
+            f"{f'{seconds / call_s:.3g}x':>18}{f'{seconds / run.wall_s:.3g}x':>18}"
         print(f"{name:<36}{seconds:>9.3f}{n / seconds:>11,.0f}{ratios}")
-    print("(RTL sim vs this: the RTL simulation's images/s over that row's, for the whole simulate() call "
-          "and for the Verilator run alone; above 1: the simulation is faster)")
+    print("(x / this: the RTL simulation's images/s over that row's, for the whole simulate() call and for the "
+          "Verilator run alone; above 1x the simulation is faster)")
     print(f"simulated: {run.cycles / run.wall_s:,.0f} cycles/s in the Verilator run "
           f"({run.cycles / call_s:,.0f} cycles/s over the whole call)")
     clock = config.build.clock_mhz

@@ -55,6 +55,7 @@ from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
 from hw_bnn.config import BuildConfig
 from hw_bnn.errors import HwBnnError
+from hw_bnn.io import atomic_path
 
 #: Non-HW nodes allowed before the first HW node (input layout) ...
 INPUT_LAYOUT_OPS = {"Reshape", "Transpose", "Flatten"}
@@ -269,15 +270,12 @@ BUILD_STEPS: list[tuple[str, Step]] = [
 
 def compile_model(model: ModelWrapper, cfg: BuildConfig, out_dir: str | Path | None = None,
                   progress: Callable[[str], None] | None = None) -> ModelWrapper:
-    """Run every build step; with ``out_dir``, save the streamlined and final HW graphs there."""
-    from hw_bnn.io import atomic_path
-
-    saved = {"streamlined", "hw_graph"}
+    """Run every build step; with ``out_dir``, save each step's graph there as ``<name>.onnx``."""
     for name, step in BUILD_STEPS:
         if progress:
             progress(f"build: {step.__name__}")
         model = step(model, cfg)
-        if out_dir is not None and name in saved:
+        if out_dir is not None:
             with atomic_path(Path(out_dir) / f"{name}.onnx") as tmp:
                 model.save(str(tmp))
     return model

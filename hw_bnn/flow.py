@@ -26,10 +26,6 @@ MERGED_SECTIONS = ("accuracy", "bit_exact")
 Progress = Callable[[str], None]
 
 
-def _quiet(message: str) -> None:
-    pass
-
-
 def load_data(config: Config) -> Dataset:
     return load_dataset(config.data.name, config.data.path, config.data.n_train, config.data.n_test)
 
@@ -46,9 +42,7 @@ def read_report(out_dir: Path) -> dict:
 def update_report(out_dir: Path, config: Config, **sections) -> dict:
     """Merge ``sections`` into report.json (nested dicts are merged, not replaced)."""
     report = read_report(out_dir)
-    report.setdefault("model", config.model.factory or config.model.name)
-    report.setdefault("method", config.method)
-    report.setdefault("dataset", config.data.name)
+    report.update(model=config.model.factory or config.model.name, method=config.method, dataset=config.data.name)
     for key, value in sections.items():
         if key in MERGED_SECTIONS and isinstance(report.get(key), dict):
             report[key].update(value)
@@ -91,7 +85,7 @@ def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = N
     model = model if model is not None else new_model(config, dataset)
     progress(f"train: {config.model.factory or config.model.name} ({config.method}) on {config.data.name}, "
              f"{len(dataset.train_x)} train / {len(dataset.test_x)} test images, {config.train.epochs} epochs")
-    history = train(model, dataset, config, out_dir, resume=resume, show_progress=progress is not _quiet)
+    history = train(model, dataset, config, out_dir, resume=resume)
     write_text(out_dir / "config.yaml", dump_config(config))
     update_report(out_dir, config, train=history)
     return model
@@ -120,7 +114,7 @@ def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = 
     _save_npy(out_dir / "test_inputs.npy", images)
     _save_npy(out_dir / "test_labels.npy", labels)
     _save_npy(out_dir / "pytorch_outputs.npy", reference)
-    outputs = run_graph(qonnx_model, images, desc="QONNX execution", show_progress=progress is not _quiet)
+    outputs = run_graph(qonnx_model, images, desc="QONNX execution")
     acc_torch = float((reference.argmax(1) == labels).mean())
     acc_qonnx, exact, first = _compare("QONNX", outputs, reference, labels)
     update_report(out_dir, config, n_test=int(len(images)),
@@ -174,7 +168,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     plot_estimate(est, out_dir / "estimate.png")
     update_report(out_dir, config, estimate=est)
 
-    outputs = run_graph(hw_graph, images, desc="FINN HW-graph execution", show_progress=progress is not _quiet)
+    outputs = run_graph(hw_graph, images, desc="FINN HW-graph execution")
     _save_npy(out_dir / "finn_outputs.npy", outputs)
     acc_finn, exact, first = _compare("FINN", outputs, reference, labels)
     update_report(out_dir, config, accuracy={"finn": acc_finn}, bit_exact={"finn": exact})

@@ -120,3 +120,30 @@ def test_full_demo_recipe(tmp_path):
     assert report["n_test"] == 1000 and report["accuracy"]["finn"] > 0.85
     assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
     assert report["rtl_sim"]["images"] == 1000 and report["rtl_sim"]["ii_over_estimate"] <= 1.05
+
+
+def test_a_wrong_threshold_fails_the_build_and_names_the_step(tmp_path, monkeypatch):
+    """Exactness is checked, not assumed: corrupt one absorbed threshold and the build must stop."""
+    from byo_models import tiny_user_net
+    from model_helpers import randomize_batchnorm
+    from qonnx.custom_op.registry import getCustomOp
+
+    from hw_bnn import compiler, flow
+    from hw_bnn.config import load_config
+    from hw_bnn.errors import HwBnnError
+
+    def convert_then_corrupt(model, cfg):
+        model = compiler.step_convert_to_hw(model, cfg)
+        mvau = next(n for n in model.graph.node if n.op_type == "MVAU" and not getCustomOp(n).get_nodeattr("noActivation"))
+        thresholds = model.get_initializer(mvau.input[2])
+        model.set_initializer(mvau.input[2], thresholds + 3)  # every channel fires 3 popcounts later
+        return model
+
+    steps = [(name, convert_then_corrupt if step is compiler.step_convert_to_hw else step)
+             for name, step in compiler.BUILD_STEPS]
+    monkeypatch.setattr(compiler, "BUILD_STEPS", steps)
+    cfg = load_config(None, ["check.n_images=30"])
+    flow.export_stage(cfg, tmp_path, model=randomize_batchnorm(tiny_user_net((1, 28, 28), 10, width=24)))
+    with pytest.raises(HwBnnError, match="FINN HW graph differs from PyTorch.*convert_then_corrupt"):
+        flow.build_stage(cfg, tmp_path)
+    assert flow.read_report(tmp_path)["bit_exact"]["finn"] is False
