@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import tempfile
 from pathlib import Path
 
 import torch
@@ -95,17 +96,21 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Pat
     check_supported(model)
     model = model.eval()
     path = Path(path)
-    with atomic_path(path) as tmp:
-        # The torch.onnx exporter narrates every phase on stdout; keep it for errors only.
-        narration = io.StringIO()
+    # The exporter may write large weights to a side file (<name>.data): export into a
+    # scratch folder, load everything in, and save one self-contained file atomically.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".export-") as scratch:
+        raw = Path(scratch) / "raw.onnx"
+        narration = io.StringIO()  # the torch.onnx exporter narrates every phase on stdout
         try:
             with torch.no_grad(), contextlib.redirect_stdout(narration):
-                export_qonnx(model, input_t=torch.zeros(1, *input_shape), export_path=str(tmp))
+                export_qonnx(model, input_t=torch.zeros(1, *input_shape), export_path=str(raw))
         except Exception as exc:
             raise HwBnnError(f"QONNX export failed ({type(exc).__name__}: {exc}); exporter log:\n"
                              f"{narration.getvalue()}") from exc
-        wrapper = cleanup_model(ModelWrapper(str(tmp)))
-        wrapper.set_tensor_datatype(wrapper.graph.input[0].name, DataType[INPUT_DATATYPE])
+        wrapper = cleanup_model(ModelWrapper(str(raw)))
+    wrapper.set_tensor_datatype(wrapper.graph.input[0].name, DataType[INPUT_DATATYPE])
+    with atomic_path(path) as tmp:
         wrapper.save(str(tmp))
     return wrapper
 

@@ -93,3 +93,14 @@ def test_failed_export_leaves_no_file(tmp_path, monkeypatch):
     with pytest.raises(HwBnnError, match="exporter crashed"):
         export.export_model(BinaryMLP(hidden=(8,)), (1, 28, 28), tmp_path / "export.onnx")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_export_is_one_self_contained_file(tmp_path, random_images):
+    """Large weights go to a side file in the exporter; the flow's export.onnx must stand alone."""
+    model = randomize_batchnorm(BinaryMLP(hidden=(256, 256, 256)))
+    export_model(model, (1, 28, 28), tmp_path / "a" / "export.onnx")
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["export.onnx"]
+    moved = tmp_path / "elsewhere.onnx"
+    (tmp_path / "a" / "export.onnx").rename(moved)
+    images = random_images(3)
+    assert np.array_equal(run_graph(load_qonnx(moved), images, show_progress=False), predict(model, images))
