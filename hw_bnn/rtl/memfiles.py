@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hw_bnn.rtl.packing import pack_beats
+
 
 def write_memh(path, words, width: int) -> None:
     """Write integer ``words`` (each ``< 2**width``) as a ``$readmemh`` file."""
@@ -39,18 +41,6 @@ def write_memh(path, words, width: int) -> None:
             raise ValueError(f"memory word {w} does not fit in {width} bits")
         lines.append(f"{w:0{ndig}x}\n")
     Path(path).write_text("".join(lines))
-
-
-def pack_words(elems, width: int) -> list[int]:
-    """Pack rows of integers into words, element 0 in the LSBs (two's complement)."""
-    mask = (1 << width) - 1
-    out = []
-    for row in elems:
-        v = 0
-        for i, e in enumerate(row):
-            v |= (int(e) & mask) << (i * width)
-        out.append(v)
-    return out
 
 
 def weight_bits(W) -> np.ndarray:
@@ -71,7 +61,7 @@ def mvau_weight_words(W, pe: int, simd: int) -> list[int]:
     sf, nf = mw // simd, mh // pe
     # b[nf, sf, p, s] = W[sf*simd + s, nf*pe + p]
     b = bits.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1).reshape(nf * sf, pe * simd)
-    return pack_words(b, 1)
+    return pack_beats(b, 1)
 
 
 def write_mvau_weights(path, W, pe: int, simd: int) -> None:
@@ -129,7 +119,7 @@ def threshold_words(T, pe: int, width: int) -> list[int]:
         raise ValueError(f"thresholds in [{T.min()}, {T.max()}] do not fit {width} signed bits")
     nf = c // pe
     rows = T.reshape(nf, pe * n)  # row nf: channel nf*pe+p, threshold n at p*n + n
-    return pack_words(rows, width)
+    return pack_beats(rows, width)
 
 
 def write_thresholds(path, T, pe: int, width: int) -> None:

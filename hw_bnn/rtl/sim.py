@@ -21,7 +21,8 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.execute import run_graph
 from hw_bnn.rtl.nodes import Stream
 from hw_bnn.rtl.stitch import COUNTER_BITS, TOP, Design, generate_design, hw_nodes
-from hw_bnn.rtl.verilator import Sim, SimTimeout, pack_beats, unpack_beats
+from hw_bnn.rtl.packing import pack_beats, unpack_beats
+from hw_bnn.rtl.verilator import Sim, SimTimeout
 
 
 @dataclass

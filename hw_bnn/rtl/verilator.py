@@ -222,38 +222,3 @@ class Sim:
                 out_cycles.append(int(f[1]))
                 out.append(int(f[2], 16))
         return SimResult(out, out_cycles, in_cycles)
-
-
-# ---------------------------------------------------------------------------
-# packing helpers (FINN convention: element 0 in the least significant bits)
-
-
-def pack_beats(elems, width: int) -> list[int]:
-    """Pack a 2-D array (beats x elements) of integers into beat integers.
-
-    Element ``i`` of a beat occupies bits ``[i*width, (i+1)*width)``; negative
-    values are stored in two's complement.
-    """
-    mask = (1 << width) - 1
-    beats = []
-    for row in elems:
-        v = 0
-        for i, e in enumerate(row):
-            v |= (int(e) & mask) << (i * width)
-        beats.append(v)
-    return beats
-
-
-def unpack_beats(beats, n_elems: int, width: int, signed: bool = False):
-    """Inverse of :func:`pack_beats`; returns a list of lists of ints."""
-    mask = (1 << width) - 1
-    rows = []
-    for b in beats:
-        row = []
-        for i in range(n_elems):
-            e = (int(b) >> (i * width)) & mask
-            if signed and e >> (width - 1):
-                e -= 1 << width
-            row.append(e)
-        rows.append(row)
-    return rows

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import finn_ref
-from hw_bnn.rtl.verilator import Sim, pack_beats, unpack_beats
+from hw_bnn.rtl.packing import pack_beats, unpack_beats
+from hw_bnn.rtl.verilator import Sim
 from hw_bnn.rtl.memfiles import mvau_acc_bounds, prepare_thresholds, signed_width, write_mvau_weights, write_thresholds
 
 DT_RANGE = {"BINARY": (0, 1), "UINT8": (0, 255), "INT4": (-8, 7), "UINT4": (0, 15)}

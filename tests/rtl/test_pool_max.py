@@ -8,7 +8,8 @@ import pytest
 from pathlib import Path
 
 import finn_ref
-from hw_bnn.rtl.verilator import Sim, pack_beats, unpack_beats
+from hw_bnn.rtl.packing import pack_beats, unpack_beats
+from hw_bnn.rtl.verilator import Sim
 
 RTL_CHAIN = Path(__file__).resolve().parent / "tb_swg_pool.v"
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import finn_ref
-from hw_bnn.rtl.verilator import Sim, pack_beats, unpack_beats
+from hw_bnn.rtl.packing import pack_beats, unpack_beats
+from hw_bnn.rtl.verilator import Sim
 
 
 def swg_expected(img, k, stride, simd, depthwise, idt):

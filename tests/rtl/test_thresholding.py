@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import finn_ref
-from hw_bnn.rtl.verilator import Sim, pack_beats, unpack_beats
+from hw_bnn.rtl.packing import pack_beats, unpack_beats
+from hw_bnn.rtl.verilator import Sim
 from hw_bnn.rtl.memfiles import prepare_thresholds, signed_width, write_thresholds
 
 DT = {"UINT8": (8, 0, 255), "INT4": (4, -8, 7), "UINT1": (1, 0, 1)}
