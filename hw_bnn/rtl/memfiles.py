@@ -17,17 +17,15 @@ Layouts (``PE``/``SIMD`` as in the FINN node, ``SF = MW/SIMD``,
   ``[(p*N + n)*width, +width)`` threshold ``T[nf*PE + p, n]``.  ``T`` is
   FINN's ``channels x N`` threshold initializer (a single row is broadcast to
   all channels, as FINN does).
-
-The Python package will take these helpers over; they only depend on numpy.
 """
 
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
+from hw_bnn.io import write_text
 from hw_bnn.rtl.packing import pack_beats
 
 
@@ -40,7 +38,7 @@ def write_memh(path, words, width: int) -> None:
         if w < 0 or w >> width:
             raise ValueError(f"memory word {w} does not fit in {width} bits")
         lines.append(f"{w:0{ndig}x}\n")
-    Path(path).write_text("".join(lines))
+    write_text(path, "".join(lines))
 
 
 def weight_bits(W) -> np.ndarray:
