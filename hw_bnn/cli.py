@@ -10,8 +10,7 @@ from pathlib import Path
 
 from hw_bnn.errors import HwBnnError
 
-LATER_STAGES = {"synth": "issue 4 (synthesis)",
-                "bitstream": "issue 4 (bitstreams)", "explore": "issue 4 (design-space exploration)"}
+LATER_STAGES = {"bitstream": "issue 4 (bitstreams)", "explore": "issue 4 (design-space exploration)"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,6 +21,7 @@ def _parser() -> argparse.ArgumentParser:
         "export": "export the trained model to QONNX and check it equals PyTorch",
         "build": "compile to a folded FINN HW graph, estimate it, check FINN execution equals PyTorch",
         "sim": "generate the RTL of the HW graph, simulate it in Verilator, check it equals PyTorch",
+        "synth": "synthesise the RTL with Yosys (synth.family: xc7, ecp5, ice40): resources per layer and total",
         "run": "run every stage the recipe enables and print a summary",
         **{name: f"not yet available: {what}" for name, what in LATER_STAGES.items()},
     }

@@ -121,6 +121,18 @@ class SimConfig(_Section):
         return depth
 
 
+class SynthConfig(_Section):
+    #: FPGA family for Yosys: xc7 (7-series), ecp5 (Lattice ECP5) or ice40 (Lattice iCE40).
+    family: str = "xc7"
+
+    @field_validator("family")
+    @classmethod
+    def _known_family(cls, name: str) -> str:
+        from hw_bnn.synth import FAMILIES
+
+        return _known_name("synthesis family", name, FAMILIES)
+
+
 class Config(_Section):
     name: str = "experiment"
     method: str = "baseline"
@@ -130,6 +142,7 @@ class Config(_Section):
     build: BuildConfig = BuildConfig()
     check: CheckConfig = CheckConfig()
     sim: SimConfig = SimConfig()
+    synth: SynthConfig = SynthConfig()
     #: Stages ``hw-bnn run`` executes, in this order.
     stages: list[Literal[STAGES]] = ["train", "export", "build", "sim"]
 

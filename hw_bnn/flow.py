@@ -225,11 +225,34 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
     return rtl_sim
 
 
+def synth_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> dict:
+    """Synthesise the stitched RTL with Yosys for ``synth.family``; per-layer resources beside FINN's estimate."""
+    from hw_bnn.export import load_qonnx
+    from hw_bnn.rtl.stitch import generate_design
+    from hw_bnn.synth import plot_synth, synthesize
+
+    out_dir = Path(out_dir)
+    if not (out_dir / "hw_graph.onnx").is_file():
+        raise HwBnnError(f"{out_dir / 'hw_graph.onnx'} is missing; run 'hw-bnn build' with the same --out first")
+    design = generate_design(load_qonnx(out_dir / "hw_graph.onnx"), out_dir / "rtl", fifo_depth=config.sim.fifo_depth)
+    progress(f"synth: Yosys for {config.synth.family} (the first call compiles Yosys' WebAssembly, ~30 s)")
+    synth = synthesize(design, config.synth.family, out_dir)
+    est = read_report(out_dir).get("estimate")
+    if est:
+        finn_lut = {layer["name"]: layer["lut"] for layer in est["layers"]}
+        for layer in synth["layers"]:
+            layer["finn_estimate_lut"] = finn_lut.get(layer["name"])
+        plot_synth(synth, out_dir / f"synth_{config.synth.family}.png")
+    update_report(out_dir, config, synth=synth)
+    return synth
+
+
 STAGES: dict[str, Callable[..., object]] = {
     "train": train_stage,
     "export": export_stage,
     "build": build_stage,
     "sim": sim_stage,
+    "synth": synth_stage,
 }
 
 

@@ -36,6 +36,11 @@ def summary_lines(report: dict) -> list[str]:
                      f"in steady state" + (f" ({ratio:.3f} x FINN's estimate, bottleneck {sim['estimate_bottleneck']})"
                                            if ratio else "")
                      + f", latency {sim['latency_cycles']} cycles, {sim['sim_cycles_per_s'] / 1e6:.1f} M simulated cycles/s")
+    synth = report.get("synth")
+    if synth:
+        lines.append("")
+        total = ", ".join(f"{v} {k}" for k, v in synth["resources"].items() if v)
+        lines.append(f"Yosys synthesis for {synth['family']} ({synth['device']}): {total}")
     est = report.get("estimate")
     if est:
         lines.append("")
@@ -69,6 +74,15 @@ def write_markdown(report: dict, path: str | Path) -> None:
                + (f" ({sim['ii_over_estimate']:.3f} x FINN's estimate)" if sim.get("ii_over_estimate") else ""),
                f"- latency {sim['latency_cycles']} cycles (first input beat to last output beat)",
                f"- {sim['sim_cycles_per_s'] / 1e6:.1f} M simulated cycles/s, {sim['images_per_s']:,.0f} images/s"]
+    synth = report.get("synth")
+    if synth:
+        keys = list(synth["resources"])
+        md += ["", f"## Yosys synthesis ({synth['family']}, {synth['device']})", "",
+               "| layer | " + " | ".join(keys) + " | FINN estimate LUT |", "|---|" + "---:|" * (len(keys) + 1)]
+        md += [f"| {x['name']} | " + " | ".join(str(x["resources"][k]) for k in keys)
+               + f" | {x.get('finn_estimate_lut', '-')} |" for x in synth["layers"]]
+        md += ["| FIFOs, width converters | " + " | ".join(str(synth["interconnect"][k]) for k in keys) + " | |",
+               "| **total** | " + " | ".join(f"**{synth['resources'][k]}**" for k in keys) + " | |"]
     est = report.get("estimate")
     if est:
         md += ["", f"## FINN estimate ({est['part']}, {est['clock_mhz']:g} MHz)", "",

@@ -1,0 +1,168 @@
+"""Logic synthesis of the stitched RTL with Yosys (WebAssembly build from PyPI): real resources.
+
+Each family's Yosys script keeps the module hierarchy, so the cells of every node's
+instance can be counted on their own and set next to FINN's estimate for that layer.
+Yosys' WebAssembly build sees only files below its working directory: it runs in the
+build's output folder with relative paths.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from hw_bnn.errors import HwBnnError
+from hw_bnn.io import atomic_path
+from hw_bnn.rtl.stitch import TOP, Design
+from hw_bnn.rtl.verilator import yosys_bin
+
+
+@dataclass(frozen=True)
+class Family:
+    """How to synthesise for one FPGA family and how to read its cells as resources."""
+
+    name: str
+    command: str
+    default_device: str
+    #: resource name -> (cell-type pattern, weight); a cell counts as weight units of the resource
+    resources: dict[str, tuple[str, int]]
+
+
+#: Resources are counted under the same names for every family; the cell types behind
+#: each name are the family's own (documented in each pattern).
+FAMILIES: dict[str, Family] = {
+    "xc7": Family("xc7", "synth_xilinx -family xc7", "xc7z020clg400-1", {
+        "LUT": (r"LUT[1-6]$", 1),
+        "LUTRAM": (r"RAM(32|64|128|256)[XM]", 1),
+        "FF": (r"FD[CPRS]E?$", 1),
+        "CARRY": (r"CARRY4$", 1),
+        "BRAM18": (r"RAMB18E1$", 1),
+        "BRAM18 (as RAMB36)": (r"RAMB36E1$", 2),
+        "DSP": (r"DSP48E1$", 1),
+    }),
+    "ecp5": Family("ecp5", "synth_ecp5 -noflatten", "LFE5U-85F", {
+        "LUT": (r"LUT4$", 1),
+        "LUTRAM": (r"TRELLIS_DPR16X4$", 1),
+        "FF": (r"TRELLIS_FF$", 1),
+        "CARRY": (r"CCU2C$", 1),
+        "BRAM": (r"DP16KD$", 1),
+        "DSP": (r"MULT18X18D$", 1),
+    }),
+    "ice40": Family("ice40", "synth_ice40 -noflatten", "iCE40UP5K", {
+        "LUT": (r"SB_LUT4$", 1),
+        "FF": (r"SB_DFF\w*$", 1),
+        "CARRY": (r"SB_CARRY$", 1),
+        "BRAM": (r"SB_RAM40_4K$", 1),
+        "DSP": (r"SB_MAC16$", 1),
+    }),
+}
+
+
+def get_family(name: str) -> Family:
+    if name not in FAMILIES:
+        raise HwBnnError(f"unknown synthesis family {name!r}: choose one of {sorted(FAMILIES)} (synth.family)")
+    return FAMILIES[name]
+
+
+def _count(cells: dict[str, int], family: Family) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for resource, (pattern, weight) in family.resources.items():
+        name = resource.split(" (as")[0]
+        n = sum(count for cell, count in cells.items() if re.match(pattern, cell))
+        totals[name] = totals.get(name, 0) + weight * n
+    return totals
+
+
+def _module_cells(stat: dict, module: str, cache: dict) -> dict[str, int]:
+    """Leaf cells of ``module``, counting the cells of its submodule instances too."""
+    if module in cache:
+        return cache[module]
+    cells: dict[str, int] = {}
+    for cell, count in stat["modules"][module]["num_cells_by_type"].items():
+        if cell in stat["modules"]:
+            for leaf, n in _module_cells(stat, cell, cache).items():
+                cells[leaf] = cells.get(leaf, 0) + n * count
+        elif not cell.startswith("$scopeinfo"):
+            cells[cell] = cells.get(cell, 0) + count
+    cache[module] = cells
+    return cells
+
+
+def _instance_types(netlist: dict) -> dict[str, str]:
+    """Instance name -> module type of every cell of the top module in a Yosys JSON netlist."""
+    top = netlist["modules"][TOP]
+    return {name: cell["type"] for name, cell in top["cells"].items() if cell["type"] in netlist["modules"]}
+
+
+def synthesize(design: Design, family_name: str, work_dir: str | Path) -> dict:
+    """Run Yosys for ``family_name`` on ``design``; write logs and netlist under ``work_dir/synth``.
+
+    Returns the ``synth`` section of report.json without the place-and-route fields.
+    """
+    family = get_family(family_name)
+    work_dir = Path(work_dir).resolve()
+    synth_dir = work_dir / "synth"
+    synth_dir.mkdir(parents=True, exist_ok=True)
+    sources = " ".join(str(path.resolve().relative_to(work_dir)) for path in design.sources)
+    tag = family.name
+    script = (f"read_verilog -defer {sources}; hierarchy -top {TOP}; {family.command} -top {TOP}; "
+              f"tee -q -o synth/{tag}_stat.json stat -json; write_json synth/{tag}_netlist.json")
+    start = time.perf_counter()
+    result = subprocess.run([yosys_bin(), "-q", "-l", f"synth/{tag}_yosys.log", "-p", script],
+                            cwd=work_dir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HwBnnError(f"Yosys {family.command} failed on {work_dir / 'rtl'} (log: {synth_dir / f'{tag}_yosys.log'}):\n"
+                         f"{(result.stderr or result.stdout)[-2000:]}")
+    stat = json.loads((synth_dir / f"{tag}_stat.json").read_text())
+    netlist = json.loads((synth_dir / f"{tag}_netlist.json").read_text())
+    cache: dict = {}
+    instance_types = _instance_types(netlist)
+    layers = []
+    for node in design.nodes:
+        module = instance_types.get(f"u_{node.name}")
+        cells = _module_cells(stat, module, cache) if module else {}
+        layers.append({"name": node.name, "module": node.module, "resources": _count(cells, family)})
+    total = _count(_module_cells(stat, f"\\{TOP}" if f"\\{TOP}" in stat["modules"] else TOP, cache), family)
+    node_sum = {k: sum(layer["resources"][k] for layer in layers) for k in total}
+    return {
+        "tool": "yosys",
+        "family": family.name,
+        "device": family.default_device,
+        "resources": total,
+        "layers": layers,
+        "interconnect": {k: total[k] - node_sum[k] for k in total},  # FIFOs, width converters, counters
+        "seconds": round(time.perf_counter() - start, 1),
+        "fmax_mhz": None,
+        "fps_at_fmax": None,
+        "bitstream": None,
+    }
+
+
+def plot_synth(synth: dict, path: str | Path) -> None:
+    """LUTs per layer after Yosys synthesis, beside FINN's analytical estimate where it has one."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    names = [layer["name"] for layer in synth["layers"]]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6, 0.8 * len(names)), 4))
+    ax.bar(x - 0.2, [layer["resources"]["LUT"] for layer in synth["layers"]], 0.4,
+           label=f"Yosys ({synth['family']})")
+    ax.bar(x + 0.2, [layer.get("finn_estimate_lut") or 0 for layer in synth["layers"]], 0.4,
+           label="FINN estimate (HLS/RTL, xc7)")
+    ax.set_xticks(x, names, rotation=60)
+    ax.set_ylabel("LUT")
+    ax.set_title(f"LUT per layer: {synth['resources']['LUT']} in total after synthesis "
+                 f"(+{synth['interconnect']['LUT']} in FIFOs and width converters)", fontsize=10)
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)

@@ -1,0 +1,39 @@
+"""Yosys synthesis of stitched designs: per-layer resources that add up to the total."""
+
+import pytest
+from model_helpers import randomize_batchnorm
+
+from hw_bnn.compiler import compile_model
+from hw_bnn.config import BuildConfig, load_config
+from hw_bnn.errors import HwBnnError
+from hw_bnn.export import export_model
+from hw_bnn.models.mlp import BinaryMLP
+from hw_bnn.rtl.stitch import generate_design
+from hw_bnn.synth import synthesize
+
+
+@pytest.fixture(scope="module")
+def design(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("synth")
+    model = randomize_batchnorm(BinaryMLP(hidden=(16, 16)), seed=3)
+    graph = export_model(model, (1, 28, 28), folder / "export.onnx")
+    hw = compile_model(graph, BuildConfig(target_cycles_per_frame=200))
+    return generate_design(hw, folder / "rtl"), folder
+
+
+@pytest.mark.parametrize("family", ["xc7", pytest.param("ecp5", marks=pytest.mark.slow),
+                                    pytest.param("ice40", marks=pytest.mark.slow)])
+def test_synthesis_counts_every_layer(design, family):
+    rtl, folder = design
+    result = synthesize(rtl, family, folder)
+    assert [layer["name"] for layer in result["layers"]] == [node.name for node in rtl.nodes]
+    for key, total in result["resources"].items():
+        assert total == sum(layer["resources"][key] for layer in result["layers"]) + result["interconnect"][key]
+    assert all(layer["resources"]["LUT"] > 0 for layer in result["layers"] if layer["module"] == "mvau")
+    assert result["resources"]["FF"] > 0
+    assert (folder / "synth" / f"{family}_yosys.log").is_file()
+
+
+def test_unknown_family_is_named():
+    with pytest.raises(HwBnnError, match="unknown synthesis family 'stratix'"):
+        load_config(None, ["synth.family=stratix"])
