@@ -48,7 +48,7 @@
 //   Written by tests/rtl/memfiles.py (write_mvau_weights, write_thresholds).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
-// Submodules: none.
+// Submodules: threshold_count (threshold_count.v), the activation of NO_ACT = 0.
 
 `resetall
 `timescale 1ns / 1ps
@@ -268,12 +268,6 @@ generate
             end
         end
     end else begin : g_act
-        // compare width: both operands sign-extended by at least one bit
-        localparam CMP_W = ((ACC_W > THR_W) ? ACC_W : THR_W) + 1;
-        localparam [31:0] BIAS32 = ACT_BIAS;
-        localparam [31:0] ONE32 = 1;
-        localparam [OUT_W-1:0] BIAS = BIAS32[OUT_W-1:0];
-        localparam [OUT_W-1:0] ONE = ONE32[OUT_W-1:0];
         reg [TW-1:0] tmem [0:NF-1];
         initial $readmemh(THRESH_FILE, tmem);
         reg [TW-1:0] t_c;
@@ -281,24 +275,14 @@ generate
             if (en)
                 t_c <= tmem[b_nf];
         end
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-            wire [CMP_W-1:0] a = {{(CMP_W-ACC_W){c_acc[gp*ACC_W+ACC_W-1]}},
-                                  c_acc[gp*ACC_W +: ACC_W]};
-            reg  [CMP_W-1:0] t;
-            reg  [OUT_W-1:0] o;
-            integer n;
-            always @* begin
-                o = BIAS;
-                t = {CMP_W{1'b0}};
-                for (n = 0; n < N_THR; n = n + 1) begin
-                    t = {{(CMP_W-THR_W){t_c[(gp*N_THR+n)*THR_W+THR_W-1]}},
-                         t_c[(gp*N_THR+n)*THR_W +: THR_W]};
-                    if ($signed(a) >= $signed(t))
-                        o = o + ONE;
-                end
-            end
-            assign out_next[gp*OUT_W +: OUT_W] = o;
-        end
+        threshold_count #(
+            .PE(PE), .IN_W(ACC_W), .IN_SIGNED(1), .N_THR(N_THR), .THR_W(THR_W),
+            .ACT_BIAS(ACT_BIAS), .OUT_W(OUT_W)
+        ) u_count (
+            .x(c_acc),
+            .t(t_c),
+            .y(out_next)
+        );
     end
 endgenerate
 

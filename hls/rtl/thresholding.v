@@ -31,7 +31,7 @@
 //                write_thresholds; same layout as mvau.v).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
-// Submodules: none.
+// Submodules: threshold_count (threshold_count.v), the compare and count.
 
 `resetall
 `timescale 1ns / 1ps
@@ -75,13 +75,8 @@ module thresholding #(
 localparam NF = C / PE;                         // beats per pixel
 localparam NF_W = (NF > 1) ? $clog2(NF) : 1;
 localparam TW = PE * N_THR * THR_W;             // threshold word width
-localparam CMP_W = ((IN_W > THR_W) ? IN_W : THR_W) + 1;
 localparam [31:0] NF_LAST32 = NF - 1;
 localparam [NF_W-1:0] NF_LAST = NF_LAST32[NF_W-1:0];
-localparam [31:0] BIAS32 = ACT_BIAS;
-localparam [31:0] ONE32 = 1;
-localparam [OUT_W-1:0] BIAS = BIAS32[OUT_W-1:0];
-localparam [OUT_W-1:0] ONE = ONE32[OUT_W-1:0];
 
 initial begin
     if (C < 1 || PE < 1 || C % PE != 0) begin
@@ -123,27 +118,14 @@ end
 
 // stage 2: compare, count, output register
 wire [PE*OUT_W-1:0] y;
-genvar gp;
-generate
-    for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-        wire [CMP_W-1:0] a = {{(CMP_W-IN_W){(IN_SIGNED != 0) && x_q[gp*IN_W+IN_W-1]}},
-                              x_q[gp*IN_W +: IN_W]};
-        reg  [CMP_W-1:0] t;
-        reg  [OUT_W-1:0] o;
-        integer n;
-        always @* begin
-            o = BIAS;
-            t = {CMP_W{1'b0}};
-            for (n = 0; n < N_THR; n = n + 1) begin
-                t = {{(CMP_W-THR_W){t_q[(gp*N_THR+n)*THR_W+THR_W-1]}},
-                     t_q[(gp*N_THR+n)*THR_W +: THR_W]};
-                if ($signed(a) >= $signed(t))
-                    o = o + ONE;
-            end
-        end
-        assign y[gp*OUT_W +: OUT_W] = o;
-    end
-endgenerate
+threshold_count #(
+    .PE(PE), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .N_THR(N_THR), .THR_W(THR_W),
+    .ACT_BIAS(ACT_BIAS), .OUT_W(OUT_W)
+) u_count (
+    .x(x_q),
+    .t(t_q),
+    .y(y)
+);
 
 reg  [PE*OUT_W-1:0] y_q;
 reg                 y_v;

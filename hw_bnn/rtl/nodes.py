@@ -177,12 +177,65 @@ def emit_pool(model: ModelWrapper, node) -> RtlNode:
     return RtlNode(node.name, "pool_max", params, _stream(pe, idt, windows * k * k), _stream(pe, idt, windows))
 
 
+def emit_label_select(model: ModelWrapper, node) -> RtlNode:
+    inst = getCustomOp(node)
+    labels, pe, k = (int(inst.get_nodeattr(a)) for a in ("Labels", "PE", "K"))
+    idt, odt = _dtype(inst, "inputDataType"), _dtype(inst, "outputDataType")
+    if not idt.is_integer():
+        raise HwBnnError(f"node '{node.name}' (LabelSelect) has {idt.name} input; the RTL label select "
+                         f"compares integers")
+    if labels % pe or not 1 <= k <= labels:
+        raise HwBnnError(f"node '{node.name}' (LabelSelect): needs PE={pe} dividing Labels={labels} and "
+                         f"1 <= K={k} <= Labels")
+    if odt.signed() or odt.bitwidth() > 32 or 2 ** odt.bitwidth() < labels:
+        raise HwBnnError(f"node '{node.name}' (LabelSelect): outputDataType {odt.name} cannot hold the "
+                         f"indices 0..{labels - 1} (use an unsigned type of at most 32 bits)")
+    inp = _stream(pe, idt, _frames(inst) * labels // pe)
+    # The producer's RTL may carry the values in fewer bits than FINN's annotation (an
+    # MVAU without activation emits its exact accumulator range, while FINN annotates
+    # e.g. UINT32): take the element format of the stream that actually arrives.
+    producer = model.find_producer(node.input[0])
+    if producer is not None and producer.op_type in EMITTERS and producer.op_type != "LabelSelect":
+        arriving = EMITTERS[producer.op_type](model, producer).out
+        inp = Stream(pe, arriving.elem_bits, inp.beats, signed=arriving.signed, bipolar=arriving.bipolar)
+    if inp.elem_bits > 32:
+        raise HwBnnError(f"node '{node.name}' (LabelSelect): {inp.elem_bits}-bit inputs; the RTL label "
+                         f"select takes at most 32")
+    params = dict(LABELS=labels, PE=pe, K=k, IN_W=inp.elem_bits, IN_SIGNED=int(inp.signed),
+                  OUT_W=odt.bitwidth())
+    return RtlNode(node.name, "label_select", params, inp, _stream(1, odt, _frames(inst) * k))
+
+
+def emit_fm_padding(model: ModelWrapper, node) -> RtlNode:
+    inst = getCustomOp(node)
+    height, width = (int(v) for v in inst.get_nodeattr("ImgDim"))
+    pad = [int(v) for v in inst.get_nodeattr("Padding")]
+    channels, simd = int(inst.get_nodeattr("NumChannels")), int(inst.get_nodeattr("SIMD"))
+    idt = _dtype(inst, "inputDataType")
+    if len(pad) != 4 or min(pad) < 0:
+        raise HwBnnError(f"node '{node.name}' (FMPadding): Padding={pad} is not [top, left, bottom, right] "
+                         f"with non-negative entries")
+    if idt == DataType["BIPOLAR"] or not idt.allowed(0):
+        raise HwBnnError(f"node '{node.name}' (FMPadding) pads {idt.name} values with 0, which {idt.name} "
+                         f"cannot represent; pad only integer inputs (e.g. the UINT8 pixels)")
+    if channels % simd:
+        raise HwBnnError(f"node '{node.name}' (FMPadding): SIMD={simd} does not divide NumChannels={channels}")
+    out_h, out_w = height + pad[0] + pad[2], width + pad[1] + pad[3]
+    params = dict(IMG_H=height, IMG_W=width, PAD_T=pad[0], PAD_L=pad[1], PAD_B=pad[2], PAD_R=pad[3],
+                  C=channels, SIMD=simd, ELEM_W=idt.bitwidth())
+    inp = _stream(simd, idt, height * width * channels // simd)
+    out = _stream(simd, idt, out_h * out_w * channels // simd)
+    return RtlNode(node.name, "fm_padding", params, inp, out)
+
+
 #: FINN generic HW op type -> emitter.
 EMITTERS: dict[str, Callable[[ModelWrapper, object], RtlNode]] = {
     "MVAU": emit_mvau,
     "Thresholding": emit_thresholding,
     "ConvolutionInputGenerator": emit_sliding_window,
     "Pool": emit_pool,
+    "LabelSelect": emit_label_select,
+    "FMPadding": emit_fm_padding,
 }
 
 

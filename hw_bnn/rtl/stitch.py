@@ -22,7 +22,7 @@ from finn.util.fpgadataflow import is_fpgadataflow_node
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import write_json, write_text
 from hw_bnn.rtl.nodes import RtlNode, emit, lcm_width
-from hw_bnn.rtl.verilator import RTL_DIR
+from hw_bnn.rtl.verilator import RTL_DIR, with_submodules
 
 TOP = "hw_bnn_top"
 #: Beat counter width of the stall watchdog.
@@ -49,9 +49,13 @@ class Design:
     instances: list[Instance] = field(default_factory=list)
 
     @property
+    def modules(self) -> list[str]:
+        """The hls/rtl modules the design uses: the instantiated ones and their submodules."""
+        return sorted(with_submodules(inst.module for inst in self.instances))
+
+    @property
     def sources(self) -> list[Path]:
-        modules = sorted({inst.module for inst in self.instances})
-        return [self.folder / f"{module}.v" for module in modules] + [self.folder / f"{TOP}.v"]
+        return [self.folder / f"{module}.v" for module in self.modules] + [self.folder / f"{TOP}.v"]
 
     @property
     def counted_streams(self) -> list[str]:
@@ -181,7 +185,7 @@ def generate_design(hw_graph: ModelWrapper, folder: str | Path, fifo_depth: int 
     rtl_nodes = [emit(hw_graph, node) for node in (nodes if nodes is not None else hw_nodes(hw_graph))]
     design = Design(rtl_nodes, folder)
     design.instances = plan_chain(rtl_nodes, [fifo_depth] * (len(rtl_nodes) - 1))
-    for module in sorted({inst.module for inst in design.instances}):
+    for module in design.modules:
         shutil.copyfile(RTL_DIR / f"{module}.v", folder / f"{module}.v")
     for node in rtl_nodes:
         node.write_mem_files(folder)

@@ -24,6 +24,21 @@ from hw_bnn.errors import HwBnnError
 REPO = Path(__file__).resolve().parents[2]
 RTL_DIR = REPO / "hls" / "rtl"
 HARNESS_CPP = Path(__file__).resolve().parent / "harness.cpp"
+#: Modules of hls/rtl that instantiate others (module -> its submodules): a build or a
+#: stitched design that uses the module needs the submodules' files too.
+SUBMODULES = {"mvau": ("threshold_count",), "thresholding": ("threshold_count",)}
+
+
+def with_submodules(modules) -> list[str]:
+    """``modules`` followed by the submodules they instantiate (transitively), each once."""
+    out: list[str] = []
+    todo = list(modules)
+    while todo:
+        module = todo.pop(0)
+        if module not in out:
+            out.append(module)
+            todo += SUBMODULES.get(module, ())
+    return out
 
 
 def _tool(name: str) -> str:
@@ -109,7 +124,9 @@ class Sim:
 
     def __post_init__(self):
         srcs = self.sources or (f"{self.top}.v",)
-        # a bare file name is a module of hls/rtl; a path is used as given
+        # a bare file name is a module of hls/rtl (its submodules are added); a path is used as given
+        bare = [s.removesuffix(".v") for s in srcs if isinstance(s, str)]
+        srcs = tuple(srcs) + tuple(f"{m}.v" for m in with_submodules(bare) if m not in bare)
         self.src_paths = [RTL_DIR / s if isinstance(s, str) else Path(s) for s in srcs]
         h = hashlib.sha256()
         for p in self.src_paths + [HARNESS_CPP]:

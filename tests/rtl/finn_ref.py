@@ -120,3 +120,43 @@ def pool_max(x, *, k, channels, pe=1, idt="BINARY"):
         helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, oh, ow, channels]),
         {}, {"inp": idt, "out": idt},
     )
+
+
+def label_select(x, *, k=1, pe=1, idt="INT8", odt=""):
+    """FINN ``LabelSelect`` on ``x`` (vectors x Labels): the top-``k`` indices of each vector
+    (largest first), shape (vectors, k). ``odt`` "" lets FINN choose the output type."""
+    x = np.asarray(x, dtype=np.float32)
+    nv, labels = x.shape
+    attrs = dict(Labels=labels, PE=pe, K=k, inputDataType=idt, numInputVectors=[nv])
+    if odt:
+        attrs["outputDataType"] = odt
+    node = helper.make_node("LabelSelect", ["inp"], ["out"], domain="finn.custom_op.fpgadataflow",
+                            backend="fpgadataflow", **attrs)
+    _setup()
+    from qonnx.custom_op.registry import getCustomOp
+
+    odt = getCustomOp(node).get_nodeattr("outputDataType")
+    return _run(
+        node, {"inp": x},
+        [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [nv, labels])],
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, [nv, k]),
+        {}, {"inp": idt, "out": odt},
+    )
+
+
+def fm_padding(x, *, padding, simd=1, idt="UINT8"):
+    """FINN ``FMPadding`` on one NHWC image ``x`` (1, H, W, C); ``padding`` is
+    FINN's [top, left, bottom, right]."""
+    x = np.asarray(x, dtype=np.float32)
+    _, h, w, c = x.shape
+    oh, ow = h + padding[0] + padding[2], w + padding[1] + padding[3]
+    node = helper.make_node(
+        "FMPadding", ["inp"], ["out"], domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
+        ImgDim=[h, w], Padding=list(padding), NumChannels=c, SIMD=simd, inputDataType=idt,
+    )
+    return _run(
+        node, {"inp": x},
+        [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, h, w, c])],
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, oh, ow, c]),
+        {}, {"inp": idt, "out": idt},
+    )

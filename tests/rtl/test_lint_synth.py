@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.rtl.verilator import RTL_DIR, Sim, verilator_bin, yosys_bin
+from hw_bnn.rtl.verilator import RTL_DIR, Sim, verilator_bin, with_submodules, yosys_bin
 from hw_bnn.rtl.memfiles import write_mvau_weights, write_thresholds
 
 # module -> parameterisations to lint (odd widths, folding corner cases)
@@ -25,6 +25,12 @@ LINT = {
         dict(MW=16, MH=6, SIMD=2, PE=6, N_THR=3, OUT_W=2, ACT_BIAS=-2),
     ],
     "thresholding": [{}, dict(C=5, PE=5, IN_W=4, IN_SIGNED=1), dict(C=6, PE=3, N_THR=3, OUT_W=2, ACT_BIAS=-2)],
+    "threshold_count": [
+        {},
+        dict(PE=1, IN_W=1, THR_W=2),
+        dict(PE=3, IN_W=4, IN_SIGNED=1, N_THR=3, OUT_W=2, ACT_BIAS=-2),
+        dict(PE=2, IN_W=40, IN_SIGNED=1, N_THR=15, THR_W=32, OUT_W=32, ACT_BIAS=-8),
+    ],
     "sliding_window": [
         {},
         dict(IFM_DIM=32, C=3, SIMD=3, K=3, ELEM_W=8),
@@ -33,6 +39,19 @@ LINT = {
         dict(IFM_DIM=3, C=8, SIMD=8, K=3, BUF_ROWS=3),
     ],
     "pool_max": [{}, dict(K=1), dict(K=3, PE=3, ELEM_W=4, SIGNED=1)],
+    "label_select": [
+        {},
+        dict(LABELS=1, PE=1, K=1, IN_W=1, IN_SIGNED=0, OUT_W=1),
+        dict(LABELS=10, PE=5, K=3, IN_W=4),
+        dict(LABELS=10, PE=10, K=10, IN_W=32, OUT_W=32),
+        dict(LABELS=256, PE=4, K=2, IN_W=1, IN_SIGNED=0, OUT_W=8),
+    ],
+    "fm_padding": [
+        {},
+        dict(PAD_T=0, PAD_L=0, PAD_B=0, PAD_R=0, C=1, SIMD=1),
+        dict(IMG_H=1, IMG_W=1, PAD_T=2, PAD_L=0, PAD_B=3, PAD_R=1, C=6, SIMD=3, ELEM_W=1),
+        dict(IMG_H=32, IMG_W=28, C=3, SIMD=3),
+    ],
     "stream_fifo": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=70, DEPTH=5)],
     "width_converter": [{}, dict(IN_W=2, OUT_W=6), dict(IN_W=6, OUT_W=6), dict(IN_W=96, OUT_W=32)],
 }
@@ -43,7 +62,8 @@ LINT_CASES = [(m, i) for m, ps in LINT.items() for i in range(len(ps))]
 @pytest.mark.parametrize("module,idx", LINT_CASES, ids=[f"{m}-{i}" for m, i in LINT_CASES])
 def test_lint(module, idx):
     params = LINT[module][idx]
-    cmd = [verilator_bin(), "--lint-only", "-Wall", "--top-module", module, str(RTL_DIR / f"{module}.v")]
+    cmd = [verilator_bin(), "--lint-only", "-Wall", "--top-module", module]
+    cmd += [str(RTL_DIR / f"{m}.v") for m in with_submodules([module])]
     cmd += [f"-G{k}={v}" for k, v in params.items()]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr
@@ -68,8 +88,11 @@ def _thr_mems(d):
 SYNTH = {
     "mvau": (dict(MW=16, MH=8, SIMD=4, PE=2, THR_W=8, WEIGHT_FILE="w.mem", THRESH_FILE="t.mem"), _mvau_mems),
     "thresholding": (dict(C=4, PE=2, IN_W=8, THR_W=10, THRESH_FILE="t.mem"), _thr_mems),
+    "threshold_count": (dict(PE=2, IN_W=8, N_THR=3, THR_W=10, OUT_W=2), None),
     "sliding_window": (dict(IFM_DIM=8, C=4, SIMD=2, K=3, STRIDE=1), None),
     "pool_max": (dict(K=2, PE=4, ELEM_W=1), None),
+    "label_select": (dict(LABELS=10, PE=2, K=2, IN_W=8, OUT_W=8), None),
+    "fm_padding": (dict(IMG_H=6, IMG_W=5, PAD_T=1, PAD_L=2, PAD_B=0, PAD_R=1, C=4, SIMD=2, ELEM_W=8), None),
     "stream_fifo": (dict(WIDTH=8, DEPTH=32), None),
     "width_converter": (dict(IN_W=8, OUT_W=2), None),
 }
@@ -86,19 +109,24 @@ def _chparam(params):
 def test_yosys_synth(module, tmp_path):
     """Yosys (WebAssembly) only sees files under its cwd: copy sources and memory files there."""
     params, mems = SYNTH[module]
-    shutil.copy(RTL_DIR / f"{module}.v", tmp_path / f"{module}.v")
+    files = [f"{m}.v" for m in with_submodules([module])]
+    for name in files:
+        shutil.copy(RTL_DIR / name, tmp_path / name)
     if mems:
         mems(tmp_path)
-    read = f"read_verilog -defer {module}.v; chparam {_chparam(params)} {module}"
+    read = f"read_verilog -defer {' '.join(files)}; chparam {_chparam(params)} {module}"
     script = (
         f"{read}; synth_xilinx -family xc7 -top {module}; tee -o xc7.txt stat; design -reset; "
         f"{read}; synth_ecp5 -top {module}; tee -o ecp5.txt stat"
     )
     res = subprocess.run([yosys_bin(), "-q", "-p", script], capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
-    for rep, cell in (("xc7.txt", "FDRE"), ("ecp5.txt", "TRELLIS_FF")):
+    for rep, ff in (("xc7.txt", "FDRE"), ("ecp5.txt", "TRELLIS_FF")):
         text = (tmp_path / rep).read_text()
-        assert re.search(rf"\d+\s+{cell}", text), f"{module}: no flip-flops in {rep}:\n{text}"
+        if module == "threshold_count":  # combinational: LUTs, no flip-flops
+            assert re.search(r"\d+\s+LUT\d", text) and ff not in text, f"{module}: {rep}:\n{text}"
+        else:
+            assert re.search(rf"\d+\s+{ff}", text), f"{module}: no flip-flops in {rep}:\n{text}"
 
 
 def test_illegal_parameters_stop_simulation():
