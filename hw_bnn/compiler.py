@@ -25,6 +25,7 @@ from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activat
     InferBinaryMatrixVectorActivation,
 )
 from finn.transformation.fpgadataflow.convert_to_hw.conv_inp_gen import InferConvInpGen
+from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
 from finn.transformation.fpgadataflow.convert_to_hw.pool import InferPool
 from finn.transformation.fpgadataflow.convert_to_hw.quantized_matrix_vector_activation import (
     InferQuantizedMatrixVectorActivation,
@@ -51,6 +52,7 @@ from qonnx.transformation.general import (
 from qonnx.transformation.infer_data_layouts import InferDataLayouts
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
+from qonnx.transformation.insert_topk import InsertTopK
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
 from hw_bnn.config import BuildConfig
@@ -64,6 +66,8 @@ OUTPUT_AFFINE_OPS = {"Mul", "Add"}
 
 #: (op_type, folding attribute) -> the node attribute the folding factor must divide.
 FOLDING_DIVIDES = {
+    ("LabelSelect", "PE"): "Labels",
+    ("FMPadding", "SIMD"): "NumChannels",
     ("MVAU", "PE"): "MH",
     ("MVAU", "SIMD"): "MW",
     ("Thresholding", "PE"): "NumChannels",
@@ -124,6 +128,20 @@ def step_convert_to_hw(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         RemoveCNVtoFCFlatten(),
         absorb.AbsorbConsecutiveTransposes(),
     ):
+        model = model.transform(transformation)
+    return _tidy(model)
+
+
+def step_argmax_output(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """With ``build.argmax``: end the accelerator in a top-1 stage (FINN ``LabelSelect``).
+
+    The output affine 2*P - K is absorbed first: a positive scale and an offset keep the
+    order of the outputs, so the index of the maximum is the same.
+    """
+    if not cfg.argmax:
+        return model
+    for transformation in (InsertTopK(k=1), absorb.AbsorbScalarMulAddIntoTopK(), InferDataTypes(),
+                           InferLabelSelectLayer(), GiveUniqueNodeNames()):
         model = model.transform(transformation)
     return _tidy(model)
 
@@ -263,6 +281,7 @@ BUILD_STEPS: list[tuple[str, Step]] = [
     ("finn", step_qonnx_to_finn),
     ("streamlined", step_streamline),
     ("hw_unchecked", step_convert_to_hw),
+    ("hw_argmax", step_argmax_output),
     ("hw_checked", step_check_hw_only),
     ("hw_graph", step_set_folding),
 ]

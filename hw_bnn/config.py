@@ -84,6 +84,8 @@ class BuildConfig(_Section):
     target_cycles_per_frame: int | None = None
     #: FINN-style folding JSON ({node name: {"PE": p, "SIMD": s}}); overrides the target.
     folding_file: str | None = None
+    #: End the accelerator in a top-1 stage: it outputs the class index instead of the scores.
+    argmax: bool = False
 
     @model_validator(mode="after")
     def _one_target(self):
@@ -124,6 +126,8 @@ class SimConfig(_Section):
 class SynthConfig(_Section):
     #: FPGA family for Yosys: xc7 (7-series), ecp5 (Lattice ECP5) or ice40 (Lattice iCE40).
     family: str = "xc7"
+    #: Also place and route with nextpnr (ecp5, ice40) for the achieved Fmax at build.clock_mhz.
+    place_and_route: bool = True
 
     @field_validator("family")
     @classmethod

@@ -65,12 +65,22 @@ def _test_split(config: Config, dataset: Dataset) -> tuple[np.ndarray, np.ndarra
     return dataset.test_x[:n], dataset.test_y[:n]
 
 
+def _as_hardware_output(reference: np.ndarray, outputs: np.ndarray) -> np.ndarray:
+    """PyTorch's scores in the form the graph outputs them: the scores, or the top-1 index
+    when the accelerator ends in an argmax stage (first index among equal maxima, as FINN)."""
+    if outputs.shape[-1] == 1 and reference.shape[-1] > 1:
+        return reference.argmax(-1)[..., None].astype(np.float32)
+    return reference
+
+
 def _compare(name: str, outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray) -> tuple[float, bool, int | None]:
     """Accuracy of ``outputs``, whether they equal ``reference`` exactly, and the first differing image."""
+    reference = _as_hardware_output(reference, outputs)
     if outputs.shape != reference.shape:
         raise HwBnnError(f"{name} outputs have shape {outputs.shape}, PyTorch's {reference.shape}")
     differs = np.flatnonzero((outputs != reference).any(axis=1))
-    accuracy = float((outputs.argmax(1) == labels).mean())
+    predicted = outputs[:, 0] if outputs.shape[1] == 1 else outputs.argmax(1)
+    accuracy = float((predicted == labels).mean())
     return accuracy, differs.size == 0, int(differs[0]) if differs.size else None
 
 
@@ -134,8 +144,8 @@ def _first_diverging_step(out_dir: Path, image: np.ndarray, reference: np.ndarra
     for name, step in BUILD_STEPS:
         path = out_dir / "build" / f"{name}.onnx"
         if path.is_file():
-            output = run_graph(ModelWrapper(str(path)), image[None], show_progress=False)[0]
-            if not np.array_equal(output, reference):
+            output = run_graph(ModelWrapper(str(path)), image[None], show_progress=False)
+            if not np.array_equal(output, _as_hardware_output(reference[None], output)):
                 return f"{step.__name__} (graph {path})"
     return "none of the saved steps (only the final graph differs)"
 
@@ -229,7 +239,7 @@ def synth_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     """Synthesise the stitched RTL with Yosys for ``synth.family``; per-layer resources beside FINN's estimate."""
     from hw_bnn.export import load_qonnx
     from hw_bnn.rtl.stitch import generate_design
-    from hw_bnn.synth import plot_synth, synthesize
+    from hw_bnn.synth import check_fit, get_family, place_and_route, plot_synth, synthesize
 
     out_dir = Path(out_dir)
     if not (out_dir / "hw_graph.onnx").is_file():
@@ -237,6 +247,15 @@ def synth_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     design = generate_design(load_qonnx(out_dir / "hw_graph.onnx"), out_dir / "rtl", fifo_depth=config.sim.fifo_depth)
     progress(f"synth: Yosys for {config.synth.family} (the first call compiles Yosys' WebAssembly, ~30 s)")
     synth = synthesize(design, config.synth.family, out_dir)
+    family = get_family(config.synth.family)
+    if config.synth.place_and_route and family.place_and_route:
+        check_fit(synth["resources"], family)
+        progress(f"synth: nextpnr place and route on {family.default_device} at {config.build.clock_mhz:g} MHz")
+        synth.update(place_and_route(family, out_dir, config.build.clock_mhz))
+        report = read_report(out_dir)
+        cycles = (report.get("rtl_sim") or {}).get("ii_cycles") or (report.get("estimate") or {}).get("cycles_per_frame")
+        if synth["fmax_mhz"] and cycles:
+            synth["fps_at_fmax"] = synth["fmax_mhz"] * 1e6 / cycles
     est = read_report(out_dir).get("estimate")
     if est:
         finn_lut = {layer["name"]: layer["lut"] for layer in est["layers"]}

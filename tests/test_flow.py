@@ -149,3 +149,18 @@ def test_a_wrong_threshold_fails_the_build_and_names_the_step(tmp_path, monkeypa
     with pytest.raises(HwBnnError, match="FINN HW graph differs from PyTorch.*convert_then_corrupt"):
         flow.build_stage(cfg, tmp_path)
     assert flow.read_report(tmp_path)["bit_exact"]["finn"] is False
+
+
+def test_argmax_output_stage_end_to_end(tmp_path):
+    """build.argmax ends the accelerator in FINN's LabelSelect: it outputs PyTorch's top-1 index."""
+    out = tmp_path / "argmax"
+    assert run_cli("run", "training/recipes/demo.yaml", "--out", out, "--set", "train.epochs=2",
+                   "--set", "data.n_train=500", "--set", "check.n_images=40", "--set", "model.options.hidden=[32,32]",
+                   "--set", "build.argmax=true") == 0
+    report = load_report(out)
+    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
+    assert report["estimate"]["layers"][-1]["op"].startswith("LabelSelect")
+    indices = np.load(out / "sim" / "outputs.npy")
+    assert indices.shape == (40, 1)
+    assert np.array_equal(indices[:, 0], np.load(out / "pytorch_outputs.npy").argmax(1))
+    assert report["accuracy"]["rtl"] == report["accuracy"]["pytorch"]
