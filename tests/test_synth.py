@@ -37,3 +37,22 @@ def test_synthesis_counts_every_layer(design, family):
 def test_unknown_family_is_named():
     with pytest.raises(HwBnnError, match="unknown synthesis family 'stratix'"):
         load_config(None, ["synth.family=stratix"])
+
+
+def test_place_and_route_gives_fmax(design):
+    from hw_bnn.synth import get_family, place_and_route
+
+    rtl, folder = design
+    synthesize(rtl, "ecp5", folder)
+    result = place_and_route(get_family("ecp5"), folder, clock_mhz=50.0)
+    assert 10.0 < result["fmax_mhz"] < 1000.0
+    assert result["utilisation"]["TRELLIS_FF"]["used"] > 0
+    assert (folder / "synth" / "ecp5.config").is_file()
+
+
+def test_fit_check_names_the_resource_and_overflow():
+    from hw_bnn.synth import check_fit, get_family
+
+    with pytest.raises(HwBnnError, match="needs 40 BRAM, 10 more than the 30"):
+        check_fit({"LUT": 100, "FF": 100, "BRAM": 40, "DSP": 0}, get_family("ice40"))
+    check_fit({"LUT": 100, "FF": 100, "BRAM": 30, "DSP": 0}, get_family("ice40"))

@@ -126,9 +126,11 @@ def top_verilog(nodes: list[RtlNode], chain: list[Instance]) -> str:
         "    output wire s_axis_tready,",
         f"    output wire [{last.out_width - 1}:0] m_axis_tdata,",
         "    output wire m_axis_tvalid,",
-        "    input  wire m_axis_tready,",
-        "    // beats seen on the input and on each node's output (stall watchdog)",
-        f"    output wire [{n_counters * COUNTER_BITS - 1}:0] stream_beats",
+        "    input  wire m_axis_tready",
+        "`ifndef SYNTHESIS",
+        "    // simulation only: beats seen on the input and on each node's output (stall watchdog)",
+        f"    , output wire [{n_counters * COUNTER_BITS - 1}:0] stream_beats",
+        "`endif",
         ");", "",
     ]
     # stream k is the input of chain[k]; stream len(chain) is the output of the top
@@ -155,6 +157,7 @@ def top_verilog(nodes: list[RtlNode], chain: list[Instance]) -> str:
                   f"        .m_axis_tready(s{k + 1}_tready){',' if count else ''}", *count, ");", ""]
     counted = [0] + [k + 1 for k, inst in enumerate(chain) if inst.name.startswith("u_") and
                      inst.name[2:] in {node.name for node in nodes}]
+    lines.append("`ifndef SYNTHESIS")
     lines.append(f"reg [{COUNTER_BITS - 1}:0] beats [0:{n_counters - 1}];")
     lines.append("always @(posedge clk) begin")
     lines.append("    if (!rst_n) begin")
@@ -165,7 +168,7 @@ def top_verilog(nodes: list[RtlNode], chain: list[Instance]) -> str:
     lines += ["    end", "end"]
     lines += [f"assign stream_beats[{(i + 1) * COUNTER_BITS - 1}:{i * COUNTER_BITS}] = beats[{i}];"
               for i in range(n_counters)]
-    lines += ["", "endmodule", "", "`resetall", ""]
+    lines += ["`endif", "", "endmodule", "", "`resetall", ""]
     return "\n".join(lines)
 
 
