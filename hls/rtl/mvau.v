@@ -24,8 +24,9 @@
 //
 // Stream protocol (AXI-Stream subset): a beat transfers on a rising clk edge
 // where tvalid && tready.  m_axis_tvalid never depends on m_axis_tready;
-// m_axis_tdata is held while tvalid && !tready.  s_axis_tready depends
-// combinationally on m_axis_tvalid/m_axis_tready (one global pipeline enable).
+// m_axis_tdata is held while tvalid && !tready.  One global pipeline enable,
+// driven by a register (an output skid register), so neither s_axis_tready
+// nor any pipeline register depends combinationally on m_axis_tready.
 //
 // Packing (FINN convention, as npy_to_rtlsim_input with reverse_inner=True):
 // element i of a beat occupies bits [i*W +: W] (element 0 in the LSBs);
@@ -36,7 +37,11 @@
 // Timing: a vector takes SF*NF cycles (SF = MW/SIMD, NF = MH/PE), as FINN's
 // get_exp_cycles; the input is read during the first of the NF passes and
 // buffered for the others.  Back-to-back vectors run without bubbles.
-// Latency: 3 cycles from the last input beat of a pass to its output beat.
+// Latency: 4 + D_T cycles from the last input beat of a pass to its output
+// beat, D_T = the adder tree's register stages (one every TREE_K = 3 adder
+// levels and one at the root: 1 for SIMD <= 8, 2 for SIMD <= 64 with XNOR).
+// Pipeline: A counters/weight read -> B weight word -> R registered weights and
+// input -> T adder tree (D_T stages) -> D accumulator -> C thresholds -> output.
 //
 // Memory files ($readmemh, one hex word per line, word 0 first):
 //   WEIGHT_FILE: SF*NF words of PE*SIMD bits; word (nf*SF + sf) holds, at bit
@@ -119,6 +124,57 @@ localparam [SF_W-1:0] SF_LAST = SF_LAST32[SF_W-1:0];
 localparam [NF_W-1:0] NF_LAST = NF_LAST32[NF_W-1:0];
 localparam [WA_W-1:0] WA_LAST = WA_LAST32[WA_W-1:0];
 
+// adder trees: term width, levels, pipeline registers
+localparam TERM_W = (XNOR != 0) ? 1 : IN_W + 1; // level-0 term width
+localparam TERM_SIGNED = (XNOR != 0) ? 0 : 1;
+localparam LV = (SIMD > 1) ? $clog2(SIMD) : 0;  // adder levels
+localparam ROOT_W = TERM_W + LV;                // tree root width (<= ACC_W)
+// at most TREE_K adder levels between registers (the integer terms' negation
+// counts as one level)
+localparam TREE_K = 3;
+localparam TREE_OFF = (XNOR != 0) ? 0 : 1;
+
+// nodes of tree level l (per PE)
+function integer nodes;
+    input integer l;
+    begin
+        nodes = (SIMD + (1 << l) - 1) >> l;
+    end
+endfunction
+
+// 1 if tree level l (1 .. LV) is registered
+function integer is_reg;
+    input integer l;
+    begin
+        is_reg = (l == LV || (l + TREE_OFF) % TREE_K == 0) ? 1 : 0;
+    end
+endfunction
+
+// bit offset of tree level l in `tree`: the root level LV at 0, level 0 last
+function integer lvl_off;
+    input integer l;
+    integer k;
+    begin
+        lvl_off = (LV == 0) ? PE * TERM_W : 0;
+        for (k = l + 1; k <= LV; k = k + 1)
+            lvl_off = lvl_off + PE * nodes(k) * (TERM_W + k);
+    end
+endfunction
+
+// register stages of a tree of l levels (>= 1)
+function integer tree_stages;
+    input integer l;
+    integer k;
+    begin
+        tree_stages = (l == 0) ? 1 : 0;
+        for (k = 1; k <= l; k = k + 1)
+            tree_stages = tree_stages + is_reg(k);
+    end
+endfunction
+
+localparam D_T = tree_stages(LV);
+localparam TREE_BITS = lvl_off(0) + PE * SIMD * TERM_W;
+
 // parameter checks (simulation; Yosys stops on the unknown task)
 initial begin
     if (MW < 1 || MH < 1 || SIMD < 1 || PE < 1) begin
@@ -141,8 +197,12 @@ initial begin
 end
 
 // ---------------------------------------------------------------------------
-// Global pipeline enable: everything advances unless the output is stalled.
-wire en = !m_axis_tvalid || m_axis_tready;
+// Global pipeline enable: everything advances unless the output skid register
+// is occupied.  en is a register output, so m_axis_tready reaches no further
+// than the output and skid registers (no combinational ready path through the
+// pipeline or to s_axis_tready).
+reg  skid_v;
+wire en = !skid_v;
 
 // ---------------------------------------------------------------------------
 // Stage A: fold counters, input buffer, weight read.
@@ -201,56 +261,178 @@ always @(posedge clk) begin
 end
 
 // ---------------------------------------------------------------------------
-// Stage B: per-PE partial dot products, accumulation.
+// Stage R: register the weight-memory output (block-RAM clock-to-output is
+// slow, so nothing else sits on that path) and the input beat.
+reg             r_v;
+reg             r_first;
+reg             r_last;
+reg  [NF_W-1:0] r_nf;
+
+always @(posedge clk) begin
+    if (en) begin
+        r_v <= b_v;
+        r_first <= b_first;
+        r_last <= b_last;
+        r_nf <= b_nf;
+    end
+    if (!rst_n)
+        r_v <= 1'b0;
+end
+
+// Level-0 terms of the adder trees, PE*SIMD of TERM_W bits:
+// term (p, s) at bits [(p*SIMD + s)*TERM_W +: TERM_W].
+wire [PE*SIMD*TERM_W-1:0] terms;
+
+reg  [WW-1:0] w_r;
+reg  [IW-1:0] x_r;
+always @(posedge clk) begin
+    if (en) begin
+        w_r <= w_b;
+        x_r <= x_b;
+    end
+end
+
+genvar gp, gs, gl, gn;
+generate
+    if (XNOR != 0) begin : g_xnor
+        // term = XNOR(x, W), 1 bit
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+            assign terms[gp*SIMD +: SIMD] = ~(x_r ^ w_r[gp*SIMD +: SIMD]);
+        end
+    end else begin : g_int
+        // term = W ? x : -x, IN_W + 1 bits, two's complement
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_s
+                wire [TERM_W-1:0] xe = {(IN_SIGNED != 0) && x_r[gs*IN_W+IN_W-1],
+                                        x_r[gs*IN_W +: IN_W]};
+                assign terms[(gp*SIMD+gs)*TERM_W +: TERM_W] =
+                    w_r[gp*SIMD+gs] ? xe : {TERM_W{1'b0}} - xe;
+            end
+        end
+    end
+endgenerate
+
+// ---------------------------------------------------------------------------
+// Stages T: per-PE balanced adder tree over the SIMD terms (the partial dot
+// product of this beat), registered every TREE_K adder levels and at its root.
+// All levels of all PEs are packed in `tree`: level l, PE p, node j at bits
+// [lvl_off(l) + (p*nodes(l) + j)*(TERM_W + l) +: TERM_W + l].
+wire [TREE_BITS-1:0] tree;
+assign tree[TREE_BITS-1 -: PE*SIMD*TERM_W] = terms;     // level 0 (offset placed last)
+
+generate
+    for (gl = 1; gl <= LV; gl = gl + 1) begin : g_lvl
+        localparam N_IN = nodes(gl - 1);
+        localparam N_OUT = nodes(gl);
+        localparam W_IN = TERM_W + gl - 1;
+        localparam W_OUT = TERM_W + gl;
+        localparam OFF_IN = lvl_off(gl - 1);
+        localparam OFF_OUT = lvl_off(gl);
+        wire [PE*N_OUT*W_OUT-1:0] sum;
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+            for (gn = 0; gn < N_OUT; gn = gn + 1) begin : g_n
+                wire [W_IN-1:0] a = tree[OFF_IN + (gp*N_IN + 2*gn)*W_IN +: W_IN];
+                wire [W_OUT-1:0] ae = {(TERM_SIGNED != 0) && a[W_IN-1], a};
+                if (2*gn + 1 < N_IN) begin : g_add
+                    wire [W_IN-1:0] b = tree[OFF_IN + (gp*N_IN + 2*gn + 1)*W_IN +: W_IN];
+                    wire [W_OUT-1:0] be = {(TERM_SIGNED != 0) && b[W_IN-1], b};
+                    assign sum[(gp*N_OUT+gn)*W_OUT +: W_OUT] = ae + be;
+                end else begin : g_pass
+                    assign sum[(gp*N_OUT+gn)*W_OUT +: W_OUT] = ae;
+                end
+            end
+        end
+        if (is_reg(gl) != 0) begin : g_reg
+            reg [PE*N_OUT*W_OUT-1:0] q;
+            always @(posedge clk) begin
+                if (en)
+                    q <= sum;
+            end
+            assign tree[OFF_OUT +: PE*N_OUT*W_OUT] = q;
+        end else begin : g_comb
+            assign tree[OFF_OUT +: PE*N_OUT*W_OUT] = sum;
+        end
+    end
+    if (LV == 0) begin : g_lvl0
+        // SIMD = 1: the root is the term itself, registered once
+        reg [PE*TERM_W-1:0] q;
+        always @(posedge clk) begin
+            if (en)
+                q <= tree[TREE_BITS-1 -: PE*TERM_W];
+        end
+        assign tree[0 +: PE*TERM_W] = q;
+    end
+endgenerate
+
+// control delayed alongside the tree: element k is stage R + k
+reg  [D_T:0]          v_d;
+reg  [D_T:0]          first_d;
+reg  [D_T:0]          last_d;
+reg  [(D_T+1)*NF_W-1:0] nf_d;
+always @* begin
+    v_d[0] = r_v;
+    first_d[0] = r_first;
+    last_d[0] = r_last;
+    nf_d[0 +: NF_W] = r_nf;
+end
+generate
+    for (gl = 1; gl <= D_T; gl = gl + 1) begin : g_dly
+        reg             v_q;
+        reg             first_q;
+        reg             last_q;
+        reg  [NF_W-1:0] nf_q;
+        always @(posedge clk) begin
+            if (en) begin
+                v_q <= v_d[gl-1];
+                first_q <= first_d[gl-1];
+                last_q <= last_d[gl-1];
+                nf_q <= nf_d[(gl-1)*NF_W +: NF_W];
+            end
+            if (!rst_n)
+                v_q <= 1'b0;
+        end
+        always @* begin
+            v_d[gl] = v_q;
+            first_d[gl] = first_q;
+            last_d[gl] = last_q;
+            nf_d[gl*NF_W +: NF_W] = nf_q;
+        end
+    end
+endgenerate
+
+// ---------------------------------------------------------------------------
+// Stage D: accumulation of the tree roots.
+wire                d_v = v_d[D_T];
+wire                d_first = first_d[D_T];
+wire                d_last = last_d[D_T];
 reg  [PE*ACC_W-1:0] acc;
 wire [PE*ACC_W-1:0] acc_next;
 reg  [PE*ACC_W-1:0] c_acc;  // stage C accumulator
 reg                 c_v;
 
-genvar gp;
 generate
-    for (gp = 0; gp < PE; gp = gp + 1) begin : g_dot
-        reg [ACC_W-1:0] dot;
-        integer s;
-        if (XNOR != 0) begin : g_xnor
-            always @* begin
-                dot = {ACC_W{1'b0}};
-                for (s = 0; s < SIMD; s = s + 1)
-                    dot = dot + {{(ACC_W-1){1'b0}}, ~(x_b[s] ^ w_b[gp*SIMD+s])};
-            end
-        end else begin : g_int
-            reg [ACC_W-1:0] xe;
-            always @* begin
-                dot = {ACC_W{1'b0}};
-                xe = {ACC_W{1'b0}};
-                for (s = 0; s < SIMD; s = s + 1) begin
-                    xe = {{(ACC_W-IN_W){(IN_SIGNED != 0) && x_b[s*IN_W+IN_W-1]}},
-                          x_b[s*IN_W +: IN_W]};
-                    if (w_b[gp*SIMD+s])
-                        dot = dot + xe;
-                    else
-                        dot = dot - xe;
-                end
-            end
-        end
+    for (gp = 0; gp < PE; gp = gp + 1) begin : g_acc
+        wire [ROOT_W-1:0] root = tree[gp*ROOT_W +: ROOT_W];
+        wire [ACC_W-1:0]  dot = {{(ACC_W-ROOT_W){(TERM_SIGNED != 0) && root[ROOT_W-1]}}, root};
         assign acc_next[gp*ACC_W +: ACC_W] =
-            b_first ? dot : acc[gp*ACC_W +: ACC_W] + dot;
+            d_first ? dot : acc[gp*ACC_W +: ACC_W] + dot;
     end
 endgenerate
 
 always @(posedge clk) begin
     if (en) begin
-        if (b_v)
+        if (d_v)
             acc <= acc_next;
         c_acc <= acc_next;
-        c_v <= b_v && b_last;
+        c_v <= d_v && d_last;
     end
     if (!rst_n)
         c_v <= 1'b0;
 end
 
 // ---------------------------------------------------------------------------
-// Stage C: activation (thresholds read in stage B), output register.
+// Stage C: activation (thresholds read one stage ahead and registered again),
+// output register.
 reg  [PE*OUT_W-1:0] out_q;
 reg                 out_v;
 wire [PE*OUT_W-1:0] out_next;
@@ -258,7 +440,7 @@ wire [PE*OUT_W-1:0] out_next;
 generate
     if (NO_ACT != 0) begin : g_noact
         // the fold index is only needed to address thresholds
-        wire unused_noact = &{1'b0, b_nf, c_acc};
+        wire unused_noact = &{1'b0, nf_d, c_acc};
         for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
             if (OUT_W <= ACC_W) begin : g_trunc
                 assign out_next[gp*OUT_W +: OUT_W] = c_acc[gp*ACC_W +: OUT_W];
@@ -270,10 +452,14 @@ generate
     end else begin : g_act
         reg [TW-1:0] tmem [0:NF-1];
         initial $readmemh(THRESH_FILE, tmem);
-        reg [TW-1:0] t_c;
+        reg [TW-1:0] t_d;                       // stage D thresholds
+        reg [TW-1:0] t_c;                       // stage C thresholds
+        wire unused_act = &{1'b0, nf_d[D_T*NF_W +: NF_W]};
         always @(posedge clk) begin
-            if (en)
-                t_c <= tmem[b_nf];
+            if (en) begin
+                t_d <= tmem[nf_d[(D_T-1)*NF_W +: NF_W]];
+                t_c <= t_d;
+            end
         end
         threshold_count #(
             .PE(PE), .IN_W(ACC_W), .IN_SIGNED(1), .N_THR(N_THR), .THR_W(THR_W),
@@ -286,13 +472,28 @@ generate
     end
 endgenerate
 
+// Output register and skid register: a beat leaves the pipeline whenever en
+// is high; if the output register is stalled it goes to the skid register,
+// which drops en until the output register takes it back.
+reg  [PE*OUT_W-1:0] skid_q;
 always @(posedge clk) begin
-    if (en) begin
-        out_q <= out_next;
-        out_v <= c_v;
+    if (!out_v || m_axis_tready) begin
+        if (skid_v) begin
+            out_q <= skid_q;
+            out_v <= 1'b1;
+            skid_v <= 1'b0;
+        end else begin
+            out_q <= out_next;
+            out_v <= c_v;
+        end
+    end else if (en && c_v) begin
+        skid_q <= out_next;
+        skid_v <= 1'b1;
     end
-    if (!rst_n)
+    if (!rst_n) begin
         out_v <= 1'b0;
+        skid_v <= 1'b0;
+    end
 end
 
 assign m_axis_tdata = out_q;

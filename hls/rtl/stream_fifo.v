@@ -75,6 +75,9 @@ wire wr = s_axis_tvalid && s_ready_q;
 wire pop = out_v && m_axis_tready;
 wire rd = (!out_v || m_axis_tready) && (mcount != {C_W{1'b0}});
 
+// tcount == DEPTH (then s_ready_q is 0, so no write) and tcount == DEPTH - 1
+wire full_now = (tcount == DEPTH_C);
+wire almost_full = (tcount == DEPTH_C - 1'b1);
 wire [C_W-1:0] tcount_next = tcount + {{(C_W-1){1'b0}}, wr} - {{(C_W-1){1'b0}}, pop};
 
 always @(posedge clk) begin
@@ -92,7 +95,10 @@ always @(posedge clk) begin
         out_v <= 1'b0;
     mcount <= mcount + {{(C_W-1){1'b0}}, wr} - {{(C_W-1){1'b0}}, rd};
     tcount <= tcount_next;
-    s_ready_q <= (tcount_next < DEPTH_C);
+    // s_ready_q <= (tcount_next < DEPTH), from registered compares of tcount
+    // (at most one beat in or out per cycle) so that the late m_axis_tready
+    // reaches it through one LUT, not through the tcount adder
+    s_ready_q <= !(full_now ? !pop : (almost_full && wr && !pop));
     if (!rst_n) begin
         wptr <= {A_W{1'b0}};
         rptr <= {A_W{1'b0}};

@@ -88,6 +88,55 @@ def _runtime_dir(key) -> Path:
     return cache_root() / f"verilated_runtime_{h.hexdigest()[:16]}"
 
 
+def verilate(top: str, sources, harness: Path, build_dir: Path, params: dict | None = None,
+             defines: tuple = (), trace: bool = False) -> Path:
+    """Build ``top`` from ``sources`` with a C++ ``harness`` into ``build_dir/obj/sim``; return the binary.
+
+    The Verilator runtime objects are the same for every design: they are compiled once
+    and reused from the cache (that saves most of the build time).
+    """
+    obj = build_dir / f"obj.tmp{os.getpid()}"
+    shutil.rmtree(obj, ignore_errors=True)
+    cmd = [
+        verilator_bin(), "--cc", "--exe",
+        "-Wall", "--prefix", "Vtop", "--top-module", top,
+        "-Mdir", str(obj), "-o", "sim", "-CFLAGS", "-O1",
+        "--x-assign", "unique", "--x-initial", "unique",
+        # one C++ file: Verilator's precompiled header for split output races under make -j
+        "--output-split", "0", "--output-split-cfuncs", "0",
+    ]
+    cmd += [f"-G{k}={verilog_param(v)}" for k, v in (params or {}).items()]
+    for define in tuple(defines) + (("HW_BNN_TRACE",) if trace else ()):
+        cmd += ["-CFLAGS", f"-D{define}"]
+    if trace:
+        cmd.append("--trace-fst")
+    cmd += [str(p) for p in sources] + [str(harness)]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    if res.returncode == 0:
+        rt = _runtime_dir(cmd[:1] + ["-O1", trace])
+        if rt.exists():
+            for f in rt.iterdir():
+                shutil.copyfile(f, obj / f.name)  # fresh mtime: newer than the generated sources
+        res = subprocess.run(["make", "-C", str(obj), "-f", "Vtop.mk", "-j", "2", "sim"],
+                             capture_output=True, text=True)
+        if res.returncode == 0 and not rt.exists():
+            tmp = rt.with_name(rt.name + f".tmp{os.getpid()}")
+            tmp.mkdir(parents=True, exist_ok=True)
+            for f in obj.glob("verilated*.[od]"):
+                shutil.copy2(f, tmp / f.name)
+            try:
+                tmp.rename(rt)
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
+    if res.returncode != 0:
+        raise HwBnnError(f"verilator build of {top} {params or ''} failed:\n{res.stdout[-4000:]}\n"
+                         f"{res.stderr[-4000:]}")
+    final = build_dir / "obj"
+    shutil.rmtree(final, ignore_errors=True)
+    obj.rename(final)
+    return final / "sim"
+
+
 class SimTimeout(HwBnnError):
     """The simulation stopped making progress; ``stream_beats`` holds the watchdog's counters."""
 
@@ -148,49 +197,7 @@ class Sim:
         gparams = dict(self.params)
         for mp in self.mem_params:
             gparams[mp] = str(self.mem_path(mp))
-        obj = self.build_dir / f"obj.tmp{os.getpid()}"
-        shutil.rmtree(obj, ignore_errors=True)
-        cmd = [
-            verilator_bin(), "--cc", "--exe",
-            "-Wall", "--prefix", "Vtop", "--top-module", self.top,
-            "-Mdir", str(obj), "-o", "sim", "-CFLAGS", "-O1",
-            "--x-assign", "unique", "--x-initial", "unique",
-            # one C++ file: Verilator's precompiled header for split output races under make -j
-            "--output-split", "0", "--output-split-cfuncs", "0",
-        ]
-        cmd += [f"-G{k}={verilog_param(v)}" for k, v in gparams.items()]
-        for define in self.defines + (("HW_BNN_TRACE",) if self.trace else ()):
-            cmd += ["-CFLAGS", f"-D{define}"]
-        if self.trace:
-            cmd.append("--trace-fst")
-        cmd += [str(p) for p in self.src_paths] + [str(HARNESS_CPP)]
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode == 0:
-            # the Verilator runtime objects are the same for every design:
-            # compile them once and reuse them (saves most of the build time)
-            rt = _runtime_dir(cmd[:1] + ["-O1", self.trace])
-            if rt.exists():
-                for f in rt.iterdir():
-                    shutil.copyfile(f, obj / f.name)  # fresh mtime: newer than the generated sources
-            res = subprocess.run(["make", "-C", str(obj), "-f", "Vtop.mk", "-j", "2", "sim"],
-                                 capture_output=True, text=True)
-            if res.returncode == 0 and not rt.exists():
-                tmp = rt.with_name(rt.name + f".tmp{os.getpid()}")
-                tmp.mkdir(parents=True, exist_ok=True)
-                for f in obj.glob("verilated*.[od]"):
-                    shutil.copy2(f, tmp / f.name)
-                try:
-                    tmp.rename(rt)
-                except OSError:
-                    shutil.rmtree(tmp, ignore_errors=True)
-        if res.returncode != 0:
-            raise HwBnnError(
-                f"verilator build of {self.top} {self.params} failed:\n{res.stdout[-4000:]}\n"
-                f"{res.stderr[-4000:]}"
-            )
-        final = self.build_dir / "obj"
-        shutil.rmtree(final, ignore_errors=True)
-        obj.rename(final)
+        verilate(self.top, self.src_paths, HARNESS_CPP, self.build_dir, gparams, self.defines, self.trace)
 
     def run(
         self,

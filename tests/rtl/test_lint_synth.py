@@ -54,6 +54,15 @@ LINT = {
     ],
     "stream_fifo": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=70, DEPTH=5)],
     "width_converter": [{}, dict(IN_W=2, OUT_W=6), dict(IN_W=6, OUT_W=6), dict(IN_W=96, OUT_W=32)],
+    "uart_rx": [{}, dict(CLKS_PER_BIT=4), dict(CLKS_PER_BIT=5), dict(CLKS_PER_BIT=868)],
+    "uart_tx": [{}, dict(CLKS_PER_BIT=2), dict(CLKS_PER_BIT=4), dict(CLKS_PER_BIT=5)],
+    "uart_bridge": [
+        {},
+        dict(IN_W=1, OUT_W=1, IN_BEATS=1, OUT_BEATS=1),
+        dict(IN_W=8, OUT_W=8, IN_BEATS=2, OUT_BEATS=2),
+        dict(IN_W=12, OUT_W=150, IN_BEATS=3, OUT_BEATS=70000),
+        dict(IN_W=200, OUT_W=112, IN_BEATS=1024, OUT_BEATS=1),
+    ],
 }
 
 LINT_CASES = [(m, i) for m, ps in LINT.items() for i in range(len(ps))]
@@ -95,6 +104,9 @@ SYNTH = {
     "fm_padding": (dict(IMG_H=6, IMG_W=5, PAD_T=1, PAD_L=2, PAD_B=0, PAD_R=1, C=4, SIMD=2, ELEM_W=8), None),
     "stream_fifo": (dict(WIDTH=8, DEPTH=32), None),
     "width_converter": (dict(IN_W=8, OUT_W=2), None),
+    "uart_rx": (dict(CLKS_PER_BIT=217), None),
+    "uart_tx": (dict(CLKS_PER_BIT=217), None),
+    "uart_bridge": (dict(IN_W=32, OUT_W=6, IN_BEATS=196, OUT_BEATS=10), None),
 }
 
 
