@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hw_bnn.errors import HwBnnError
 
-LATER_STAGES = {"bitstream": "issue 4 (bitstreams)", "explore": "issue 4 (design-space exploration)"}
+LATER_STAGES = {"explore": "issue 4 (design-space exploration)"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,6 +22,9 @@ def _parser() -> argparse.ArgumentParser:
         "build": "compile to a folded FINN HW graph, estimate it, check FINN execution equals PyTorch",
         "sim": "generate the RTL of the HW graph, simulate it in Verilator, check it equals PyTorch",
         "synth": "synthesise the RTL with Yosys (synth.family: xc7, ecp5, ice40): resources per layer and total",
+        "bitstream": "place and route the accelerator behind a UART link for a board and write its bitstream "
+                     "(--board: ulx3s-85f, ulx3s-45f, ulx3s-12f, icebreaker; same as --set bitstream.board=B; "
+                     "baud rate: --set bitstream.baud=115200)",
         "run": "run every stage the recipe enables and print a summary",
         **{name: f"not yet available: {what}" for name, what in LATER_STAGES.items()},
     }
@@ -33,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="override a config field by dotted path, e.g. --set train.epochs=1 (repeatable)")
         if name == "train":
             sub.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+        if name == "bitstream":
+            sub.add_argument("--board", help="board to build for (shorthand for --set bitstream.board=BOARD)")
     return parser
 
 
@@ -58,7 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         from hw_bnn.config import load_config
         from hw_bnn.report import summary_lines, write_markdown
 
-        config = load_config(args.config, args.overrides)
+        overrides = list(args.overrides)
+        if getattr(args, "board", None):
+            overrides.append(f"bitstream.board={args.board}")
+        config = load_config(args.config, overrides)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         if args.command == "run":

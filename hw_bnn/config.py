@@ -137,6 +137,32 @@ class SynthConfig(_Section):
         return _known_name("synthesis family", name, FAMILIES)
 
 
+class BitstreamConfig(_Section):
+    #: Board to build for: ulx3s-85f, ulx3s-45f, ulx3s-12f (ECP5, 25 MHz) or icebreaker (iCE40 UP5K, 12 MHz).
+    board: str = "ulx3s-85f"
+    #: UART baud rate of the host link (8N1); the board clock must divide it to within 2%.
+    baud: int = 115200
+
+    @field_validator("board")
+    @classmethod
+    def _known_board(cls, name: str) -> str:
+        from hw_bnn.board.boards import BOARDS
+
+        return _known_name("board", name, BOARDS)
+
+    @model_validator(mode="after")
+    def _reachable_baud(self):
+        from hw_bnn.board.boards import BOARDS, clks_per_bit
+
+        if self.baud <= 0:
+            raise ValueError(f"bitstream.baud must be positive, not {self.baud}")
+        try:
+            clks_per_bit(BOARDS[self.board], self.baud)
+        except HwBnnError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+
 class Config(_Section):
     name: str = "experiment"
     method: str = "baseline"
@@ -147,6 +173,7 @@ class Config(_Section):
     check: CheckConfig = CheckConfig()
     sim: SimConfig = SimConfig()
     synth: SynthConfig = SynthConfig()
+    bitstream: BitstreamConfig = BitstreamConfig()
     #: Stages ``hw-bnn run`` executes, in this order.
     stages: list[Literal[STAGES]] = ["train", "export", "build", "sim"]
 

@@ -34,8 +34,8 @@ def new_model(config: Config, dataset: Dataset) -> nn.Module:
     return build_model(config.model, dataset.input_shape, dataset.num_classes, config.method)
 
 
-def read_report(out_dir: Path) -> dict:
-    path = out_dir / REPORT
+def read_report(out_dir: str | Path) -> dict:
+    path = Path(out_dir) / REPORT
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
@@ -266,12 +266,106 @@ def synth_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     return synth
 
 
+def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> dict:
+    """The accelerator behind the UART link for ``bitstream.board``: fit check, Yosys, nextpnr with the
+    board's pins and clock, ecppack/icepack -> ``bitstream/<board>.bit`` (ECP5) or ``.bin`` (iCE40)."""
+    import time
+
+    from hw_bnn.board.boards import FPGA_TOP, clks_per_bit, fpga_top_verilog, get_board
+    from hw_bnn.board.protocol import FrameFormat, beat_bytes
+    from hw_bnn.board.top import generate_board
+    from hw_bnn.export import load_qonnx
+    from hw_bnn.rtl.stitch import generate_design
+    from hw_bnn.synth import DEVICES, check_fit, get_family, pack_bitstream, place_and_route, synthesize_flat
+
+    out_dir = Path(out_dir).resolve()
+    if not (out_dir / "hw_graph.onnx").is_file():
+        raise HwBnnError(f"{out_dir / 'hw_graph.onnx'} is missing; run 'hw-bnn build' with the same --out first")
+    board = get_board(config.bitstream.board)
+    family = get_family(board.family)
+    cpb = clks_per_bit(board, config.bitstream.baud)
+    start = time.perf_counter()
+    hw_graph = load_qonnx(out_dir / "hw_graph.onnx")
+    design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=config.sim.fifo_depth)
+    sources = generate_board(design, cpb)
+    wrapper = out_dir / "rtl" / f"{FPGA_TOP}.v"
+    write_text(wrapper, fpga_top_verilog(board))
+    folder = out_dir / "bitstream"
+    folder.mkdir(exist_ok=True)
+    # nextpnr reads the constraints from below its working directory (WebAssembly build)
+    constraints = folder / board.constraint_file.name
+    write_text(constraints, board.constraint_file.read_text())
+    prefix = f"bitstream/{board.name}"
+    progress(f"bitstream: Yosys synth_{family.name} of {FPGA_TOP} for {board.name} ({board.device}), "
+             f"UART {config.bitstream.baud} baud = {cpb} cycles/bit at {board.clock_mhz:g} MHz")
+    resources = synthesize_flat([*sources, wrapper], FPGA_TOP, family.name, out_dir, prefix)
+    check_fit(resources, family, board.device)
+    progress(f"bitstream: nextpnr on {board.device} with {board.constraints} at {board.clock_mhz:g} MHz")
+    pnr = place_and_route(family, out_dir, board.clock_mhz, device_args=board.nextpnr_args, netlist=f"{prefix}.json",
+                          constraints=f"bitstream/{constraints.name}", prefix=prefix, device=board.device)
+    fmax = pnr["fmax_mhz"]
+    if fmax is not None and fmax < board.clock_mhz:
+        raise HwBnnError(f"timing not met on {board.name}: Fmax {fmax:.1f} MHz is below the board clock "
+                         f"{board.clock_mhz:g} MHz (log: {out_dir / f'{prefix}_nextpnr.log'}); fold it differently "
+                         f"or pipeline the slowest path")
+    bitstream = f"{prefix}.{board.bitstream_ext}"
+    progress(f"bitstream: {'ecppack' if family.name == 'ecp5' else 'icepack'} -> {out_dir / bitstream}")
+    pack_bitstream(family.name, out_dir, prefix, bitstream)
+
+    report = read_report(out_dir)
+    sim, est = report.get("rtl_sim") or {}, report.get("estimate")
+    if not est:  # cycles per frame and latency from FINN's estimate when neither build nor sim reported them
+        from hw_bnn.estimate import estimate
+
+        est = estimate(hw_graph, config.build.part, config.build.clock_mhz)
+    cycles = sim.get("ii_cycles") or est.get("cycles_per_frame")
+    latency_cycles = sim.get("latency_cycles") or est.get("latency_cycles")
+    fmt = FrameFormat.of_design(design)
+    link_bytes = 1 + fmt.in_beats * beat_bytes(fmt.in_w) + fmt.out_beats * beat_bytes(fmt.out_w)
+    capacity = DEVICES[board.device]
+    load = board.load_command.format(bitstream=out_dir / bitstream)
+    board_report = {
+        "name": board.name,
+        "device": board.device,
+        "family": family.name,
+        "clock_mhz": board.clock_mhz,
+        "baud": config.bitstream.baud,
+        "clks_per_bit": cpb,
+        "resources": resources,
+        "utilisation_pct": {k: round(100 * resources.get(k, 0) / v, 2) for k, v in capacity.items()},
+        "nextpnr_utilisation": pnr["utilisation"],
+        "fmax_mhz": fmax,
+        "fps_at_fmax": fmax * 1e6 / cycles if fmax and cycles else None,
+        "fps_at_board_clock": board.clock_mhz * 1e6 / cycles if cycles else None,
+        "cycles_source": "rtl_sim" if sim.get("ii_cycles") else ("estimate" if cycles else None),
+        "latency_us": latency_cycles / board.clock_mhz if latency_cycles else None,
+        # stop-and-wait over the 8N1 link (10 bits a byte): what a host sees over the UART
+        "uart_bytes_per_frame": link_bytes,
+        "uart_frames_per_s": config.bitstream.baud / (10 * link_bytes),
+        "bitstream": str(out_dir / bitstream),
+        "load_command": load,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+    synth = report.get("synth")
+    if not synth or synth.get("source") == "bitstream":  # no 'hw-bnn synth' section: this board's totals
+        synth = {"source": "bitstream", "tool": "yosys", "family": family.name, "device": board.device,
+                 "resources": resources, "layers": [], "interconnect": {k: 0 for k in resources}}
+    synth.update(bitstream=str(out_dir / bitstream), board=board_report,
+                 **{k: board_report[k] for k in ("fmax_mhz", "fps_at_fmax", "latency_us", "utilisation_pct")},
+                 clock_constraint_mhz=board.clock_mhz, pnr_device=board.device)
+    update_report(out_dir, config, synth=synth)
+    progress(f"bitstream: {out_dir / bitstream} (Fmax {fmax:.1f} MHz, board clock {board.clock_mhz:g} MHz); load it with:"
+             f"\n  {load}" if fmax else f"bitstream: {out_dir / bitstream}; load it with:\n  {load}")
+    return board_report
+
+
 STAGES: dict[str, Callable[..., object]] = {
     "train": train_stage,
     "export": export_stage,
     "build": build_stage,
     "sim": sim_stage,
     "synth": synth_stage,
+    "bitstream": bitstream_stage,
 }
 
 

@@ -44,6 +44,13 @@ def summary_lines(report: dict) -> list[str]:
         if synth.get("fmax_mhz"):
             lines.append(f"nextpnr: Fmax {synth['fmax_mhz']:.1f} MHz (constraint {synth['clock_constraint_mhz']:g} MHz)"
                          + (f", {synth['fps_at_fmax']:,.0f} frames/s at Fmax" if synth.get("fps_at_fmax") else ""))
+        board = synth.get("board")
+        if board:
+            used = ", ".join(f"{v:g}% {k}" for k, v in board["utilisation_pct"].items() if v)
+            lines.append(f"bitstream for {board['name']} ({board['device']}, {board['clock_mhz']:g} MHz, UART "
+                         f"{board['baud']} baud): {board['bitstream']}; {used}"
+                         + (f"; latency {board['latency_us']:.2f} us" if board.get("latency_us") else ""))
+            lines.append(f"load it with: {board['load_command']}")
     est = report.get("estimate")
     if est:
         lines.append("")

@@ -68,6 +68,18 @@ FAMILIES: dict[str, Family] = {
 }
 
 
+#: What each device holds, for the fit check (Lattice data sheets: ECP5 FPGA-DS-02012 table 1.1,
+#: iCE40 UltraPlus FPGA-DS-02008): LUT4s (an ECP5 slice has 2 LUT4 + 2 FF), block RAMs (DP16KD,
+#: SB_RAM40_4K) and multipliers (MULT18X18D, SB_MAC16).
+DEVICES: dict[str, dict[str, int]] = {
+    "LFE5U-12F": {"LUT": 12000, "FF": 12000, "BRAM": 32, "DSP": 28},  # data sheet: "12K" LUTs
+    "LFE5U-25F": {"LUT": 24288, "FF": 24288, "BRAM": 56, "DSP": 28},
+    "LFE5U-45F": {"LUT": 43848, "FF": 43848, "BRAM": 108, "DSP": 72},
+    "LFE5U-85F": {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
+    "iCE40UP5K": {"LUT": 5280, "FF": 5280, "BRAM": 30, "DSP": 8},
+}
+
+
 def get_family(name: str) -> Family:
     if name not in FAMILIES:
         raise HwBnnError(f"unknown synthesis family {name!r}: choose one of {sorted(FAMILIES)} (synth.family)")
@@ -104,31 +116,45 @@ def _instance_types(netlist: dict) -> dict[str, str]:
     return {name: cell["type"] for name, cell in top["cells"].items() if cell["type"] in netlist["modules"]}
 
 
-def check_fit(resources: dict[str, int], family: Family) -> None:
-    """Refuse a design larger than the family's default device, naming the resource and the overflow."""
-    for name, available in (family.capacity or {}).items():
+def check_fit(resources: dict[str, int], family: Family, device: str | None = None) -> None:
+    """Refuse a design larger than ``device`` (default: the family's default device), naming the
+    resource and the overflow."""
+    device = device or family.default_device
+    capacity = DEVICES.get(device) or family.capacity or {}
+    for name, available in capacity.items():
         used = resources.get(name, 0)
         if used > available:
-            raise HwBnnError(f"the design does not fit {family.default_device}: it needs {used} {name}, "
+            raise HwBnnError(f"the design does not fit {device}: it needs {used} {name}, "
                              f"{used - available} more than the {available} the device has; fold it more "
                              f"(lower build.target_fps) or choose a larger device")
 
 
-def place_and_route(family: Family, work_dir: Path, clock_mhz: float) -> dict:
-    """nextpnr on the flattened netlist: the achieved Fmax and the device utilisation."""
+def place_and_route(family: Family, work_dir: Path, clock_mhz: float, *, device_args: tuple[str, ...] | None = None,
+                    netlist: str | None = None, constraints: str | None = None, prefix: str | None = None,
+                    device: str | None = None) -> dict:
+    """nextpnr on the flattened netlist: the achieved Fmax and the device utilisation.
+
+    By default on ``synth/<family>_flat.json`` for the family's default device; a board build
+    passes its device arguments, netlist, constraint file and output prefix (paths relative
+    to ``work_dir``).
+    """
     tag = family.name
-    command = [_yowasp(family.place_and_route[0]), *family.place_and_route[1:],
-               "--json", f"synth/{tag}_flat.json", "--freq", f"{clock_mhz:g}", "--timing-allow-fail",
-               "--report", f"synth/{tag}_pnr_report.json", "-l", f"synth/{tag}_nextpnr.log"]
+    prefix = prefix or f"synth/{tag}"
+    device = device or family.default_device
+    command = [_yowasp(family.place_and_route[0]), *(device_args or family.place_and_route[1:]),
+               "--json", netlist or f"synth/{tag}_flat.json", "--freq", f"{clock_mhz:g}", "--timing-allow-fail",
+               "--report", f"{prefix}_pnr_report.json", "-l", f"{prefix}_nextpnr.log"]
+    if constraints:
+        command += ["--lpf" if tag == "ecp5" else "--pcf", constraints]
     if tag == "ecp5":
-        command += ["--textcfg", f"synth/{tag}.config"]
+        command += ["--textcfg", f"{prefix}.config"]
     else:
-        command += ["--asc", f"synth/{tag}.asc"]
+        command += ["--asc", f"{prefix}.asc"]
     result = subprocess.run(command, cwd=work_dir, capture_output=True, text=True)
     if result.returncode != 0:
-        raise HwBnnError(f"nextpnr failed for {family.default_device} (log: {work_dir / 'synth' / f'{tag}_nextpnr.log'}):"
+        raise HwBnnError(f"nextpnr failed for {device} (log: {work_dir / f'{prefix}_nextpnr.log'}):"
                          f"\n{(result.stderr or result.stdout)[-2000:]}")
-    report = json.loads((work_dir / "synth" / f"{tag}_pnr_report.json").read_text())
+    report = json.loads((work_dir / f"{prefix}_pnr_report.json").read_text())
     fmax = min(clock["achieved"] for clock in report["fmax"].values()) if report.get("fmax") else None
     utilisation = {cell: {"used": v["used"], "available": v["available"]}
                    for cell, v in report.get("utilization", {}).items() if v.get("used")}
@@ -185,6 +211,42 @@ def synthesize(design: Design, family_name: str, work_dir: str | Path) -> dict:
         "fps_at_fmax": None,
         "bitstream": None,
     }
+
+
+def synthesize_flat(sources: list[Path], top: str, family_name: str, work_dir: str | Path, prefix: str) -> dict:
+    """Yosys for ``family_name`` on ``sources`` with top ``top``, flattened for place-and-route.
+
+    Writes ``<prefix>_yosys.log``, ``<prefix>_stat.json`` and the netlist ``<prefix>.json``
+    (paths relative to ``work_dir``); returns the totals per resource.
+    """
+    family = get_family(family_name)
+    work_dir = Path(work_dir).resolve()
+    (work_dir / prefix).parent.mkdir(parents=True, exist_ok=True)
+    files = " ".join(str(Path(path).resolve().relative_to(work_dir)) for path in sources)
+    script = (f"read_verilog -defer {files}; hierarchy -top {top}; synth_{family.name} -top {top}; "
+              f"tee -q -o {prefix}_stat.json stat -json; write_json {prefix}.json")
+    result = subprocess.run([yosys_bin(), "-q", "-l", f"{prefix}_yosys.log", "-p", script],
+                            cwd=work_dir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HwBnnError(f"Yosys synth_{family.name} of {top} failed (log: {work_dir / f'{prefix}_yosys.log'}):\n"
+                         f"{(result.stderr or result.stdout)[-2000:]}")
+    stat = json.loads((work_dir / f"{prefix}_stat.json").read_text())
+    module = f"\\{top}" if f"\\{top}" in stat["modules"] else top
+    return _count(_module_cells(stat, module, {}), family)
+
+
+def pack_bitstream(family_name: str, work_dir: str | Path, prefix: str, out: str) -> None:
+    """``ecppack`` (ECP5, from nextpnr's ``<prefix>.config``) or ``icepack`` (iCE40, ``<prefix>.asc``) -> ``out``."""
+    if family_name == "ecp5":
+        command = [_yowasp("yowasp-ecppack"), "--compress", f"{prefix}.config", "--bit", out]
+    elif family_name == "ice40":
+        command = [_yowasp("yowasp-icepack"), f"{prefix}.asc", out]
+    else:
+        raise HwBnnError(f"no open bitstream packer for family {family_name!r}")
+    result = subprocess.run(command, cwd=work_dir, capture_output=True, text=True)
+    if result.returncode != 0 or not (Path(work_dir) / out).is_file():
+        raise HwBnnError(f"{Path(command[0]).name} failed on {Path(work_dir) / prefix}:\n"
+                         f"{(result.stderr or result.stdout)[-2000:]}")
 
 
 def plot_synth(synth: dict, path: str | Path) -> None:
