@@ -10,8 +10,6 @@ from pathlib import Path
 
 from hw_bnn.errors import HwBnnError
 
-LATER_STAGES = {"explore": "issue 4 (design-space exploration)"}
-
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hw-bnn", description="Binary neural networks to FPGA dataflow accelerators.")
@@ -25,8 +23,9 @@ def _parser() -> argparse.ArgumentParser:
         "bitstream": "place and route the accelerator behind a UART link for a board and write its bitstream "
                      "(--board: ulx3s-85f, ulx3s-45f, ulx3s-12f, icebreaker; same as --set bitstream.board=B; "
                      "baud rate: --set bitstream.baud=115200)",
+        "explore": "sweep folding targets (explore.targets_fps): estimate and synthesise each, CSV and "
+                   "Pareto plot of LUT against frames/s",
         "run": "run every stage the recipe enables and print a summary",
-        **{name: f"not yet available: {what}" for name, what in LATER_STAGES.items()},
     }
     for name, text in helps.items():
         sub = commands.add_parser(name, help=text, description=text)
@@ -57,8 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_third_party()
     try:
-        if args.command in LATER_STAGES:
-            raise HwBnnError(f"'hw-bnn {args.command}' is not available yet; it arrives with {LATER_STAGES[args.command]}")
         from hw_bnn import flow
         from hw_bnn.config import load_config
         from hw_bnn.report import summary_lines, write_markdown

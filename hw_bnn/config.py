@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from hw_bnn.errors import HwBnnError
 
-STAGES = ("train", "export", "build", "sim", "synth", "bitstream")
+STAGES = ("train", "export", "build", "sim", "synth", "bitstream", "explore")
 
 
 def _known_name(kind: str, name: str, registry) -> str:
@@ -137,6 +137,20 @@ class SynthConfig(_Section):
         return _known_name("synthesis family", name, FAMILIES)
 
 
+class ExploreConfig(_Section):
+    #: Throughput targets (frames/s at build.clock_mhz), one folded design each.
+    targets_fps: list[float] = [1000, 10000, 30000, 100000, 300000]
+    #: Synthesise each point with Yosys for synth.family; False: FINN's LUT estimate only.
+    synthesize: bool = True
+
+    @field_validator("targets_fps")
+    @classmethod
+    def _positive(cls, targets: list[float]) -> list[float]:
+        if not targets or any(t <= 0 for t in targets):
+            raise ValueError("explore.targets_fps must be a non-empty list of positive frames/s")
+        return targets
+
+
 class BitstreamConfig(_Section):
     #: Board to build for: ulx3s-85f, ulx3s-45f, ulx3s-12f (ECP5, 25 MHz) or icebreaker (iCE40 UP5K, 12 MHz).
     board: str = "ulx3s-85f"
@@ -173,6 +187,7 @@ class Config(_Section):
     check: CheckConfig = CheckConfig()
     sim: SimConfig = SimConfig()
     synth: SynthConfig = SynthConfig()
+    explore: ExploreConfig = ExploreConfig()
     bitstream: BitstreamConfig = BitstreamConfig()
     #: Stages ``hw-bnn run`` executes, in this order.
     stages: list[Literal[STAGES]] = ["train", "export", "build", "sim"]

@@ -359,12 +359,31 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     return board_report
 
 
+def explore_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> list[dict]:
+    """Sweep ``explore.targets_fps``: fold, estimate and synthesise each; CSV, Pareto plot, report."""
+    from hw_bnn.explore import explore, plot_points, write_points
+
+    out_dir = Path(out_dir)
+    if not (out_dir / "export.onnx").is_file():
+        raise HwBnnError(f"{out_dir / 'export.onnx'} is missing; run 'hw-bnn export' with the same --out first")
+    family = config.synth.family if config.explore.synthesize else None
+    progress(f"explore: {len(config.explore.targets_fps)} folding targets"
+             + (f", each synthesised for {family}" if family else ""))
+    points = explore(out_dir / "export.onnx", config.build.model_dump(), config.explore.targets_fps, family,
+                     out_dir / "explore")
+    write_points(points, out_dir / "explore" / "points.csv")
+    plot_points(points, out_dir / "explore.png", family)
+    update_report(out_dir, config, explore=[{k: v for k, v in p.items() if k != "folding"} for p in points])
+    return points
+
+
 STAGES: dict[str, Callable[..., object]] = {
     "train": train_stage,
     "export": export_stage,
     "build": build_stage,
     "sim": sim_stage,
     "synth": synth_stage,
+    "explore": explore_stage,
     "bitstream": bitstream_stage,
 }
 
