@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
                      "baud rate: --set bitstream.baud=115200)",
         "explore": "sweep folding targets (explore.targets_fps): estimate and synthesise each, CSV and "
                    "Pareto plot of LUT against frames/s",
+        "vendor": "FINN's own Vitis HLS / Vivado build of the same folded graph for a Zynq board "
+                  "(--board: pynq-z1, pynq-z2, zcu104); needs vivado and vitis_hls on PATH, otherwise "
+                  "writes FINN's build config and says what to run where they are",
         "run": "run every stage the recipe enables and print a summary",
     }
     for name, text in helps.items():
@@ -35,8 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                          help="override a config field by dotted path, e.g. --set train.epochs=1 (repeatable)")
         if name == "train":
             sub.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-        if name == "bitstream":
-            sub.add_argument("--board", help="board to build for (shorthand for --set bitstream.board=BOARD)")
+        if name in ("bitstream", "vendor"):
+            sub.add_argument("--board", help=f"board to build for (shorthand for --set {name}.board=BOARD)")
     return parser
 
 
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
 
         overrides = list(args.overrides)
         if getattr(args, "board", None):
-            overrides.append(f"bitstream.board={args.board}")
+            overrides.append(f"{args.command}.board={args.board}")
         config = load_config(args.config, overrides)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from hw_bnn.errors import HwBnnError
 
-STAGES = ("train", "export", "build", "sim", "synth", "bitstream", "explore")
+STAGES = ("train", "export", "build", "sim", "synth", "bitstream", "explore", "vendor")
 
 
 def _known_name(kind: str, name: str, registry) -> str:
@@ -177,6 +177,18 @@ class BitstreamConfig(_Section):
         return self
 
 
+class VendorConfig(_Section):
+    #: Zynq board for FINN's own Vivado/Vitis HLS build: pynq-z1, pynq-z2 or zcu104.
+    board: str = "pynq-z2"
+
+    @field_validator("board")
+    @classmethod
+    def _known_board(cls, name: str) -> str:
+        from hw_bnn.vendor import VENDOR_BOARDS
+
+        return _known_name("vendor board", name, VENDOR_BOARDS)
+
+
 class Config(_Section):
     name: str = "experiment"
     method: str = "baseline"
@@ -189,6 +201,7 @@ class Config(_Section):
     synth: SynthConfig = SynthConfig()
     explore: ExploreConfig = ExploreConfig()
     bitstream: BitstreamConfig = BitstreamConfig()
+    vendor: VendorConfig = VendorConfig()
     #: Stages ``hw-bnn run`` executes, in this order.
     stages: list[Literal[STAGES]] = ["train", "export", "build", "sim"]
 

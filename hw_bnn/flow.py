@@ -377,6 +377,20 @@ def explore_stage(config: Config, out_dir: str | Path, progress: Progress = prin
     return points
 
 
+def vendor_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> dict:
+    """FINN's own HLS/Vivado build of ``hw_graph.onnx`` for ``vendor.board`` (see ``hw_bnn.vendor``)."""
+    from hw_bnn.vendor import vendor_build
+
+    out_dir = Path(out_dir).resolve()
+    for needed in ("hw_graph.onnx", "folding.json"):
+        if not (out_dir / needed).is_file():
+            raise HwBnnError(f"{out_dir / needed} is missing; run 'hw-bnn build' with the same --out first")
+    result = vendor_build(out_dir / "hw_graph.onnx", out_dir / "folding.json", config.vendor.board,
+                          config.build.clock_mhz, out_dir / "vendor" / config.vendor.board, progress)
+    update_report(out_dir, config, vendor=result)
+    return result
+
+
 STAGES: dict[str, Callable[..., object]] = {
     "train": train_stage,
     "export": export_stage,
@@ -385,6 +399,7 @@ STAGES: dict[str, Callable[..., object]] = {
     "synth": synth_stage,
     "explore": explore_stage,
     "bitstream": bitstream_stage,
+    "vendor": vendor_stage,
 }
 
 
