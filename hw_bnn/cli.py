@@ -15,6 +15,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hw-bnn", description="Binary neural networks to FPGA dataflow accelerators.")
     commands = parser.add_subparsers(dest="command", required=True)
     helps = {
+        "teacher": "train (or load, from method_options.teacher) the full-precision teacher a method "
+                   "distils from (BD-BNN) into OUT/teacher",
         "train": "train the recipe's model (checkpoint per epoch; --resume continues)",
         "export": "export the trained model to QONNX and check it equals PyTorch",
         "build": "compile to a folded FINN HW graph, estimate it, check FINN execution equals PyTorch",

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, mo
 
 from hw_bnn.errors import HwBnnError
 
-STAGES = ("train", "export", "build", "sim", "synth", "bitstream", "explore", "vendor")
+STAGES = ("teacher", "train", "export", "build", "sim", "synth", "bitstream", "explore", "vendor")
 
 
 def _known_name(kind: str, name: str, registry) -> str:
@@ -69,6 +69,11 @@ class TrainConfig(_Section):
     batch_size: int = 100
     lr: float = 0.01
     weight_decay: float = 0.0
+    #: adam (BNN-PYNQ, ReActNet) or sgd (the papers' CIFAR recipes: SGD with momentum, cosine).
+    optimizer: Literal["adam", "sgd"] = "adam"
+    momentum: float = 0.9
+    #: Random crop (4-pixel padding) and horizontal flip, as the papers' CIFAR-10 recipes.
+    augment: bool = False
     seed: int = 0
     #: Torch threads; None keeps PyTorch's default.
     threads: int | None = None
@@ -192,6 +197,8 @@ class VendorConfig(_Section):
 class Config(_Section):
     name: str = "experiment"
     method: str = "baseline"
+    #: Options of the method's factory (see hw_bnn.methods.catalog), e.g. {estimator: ede}.
+    method_options: dict[str, Any] = {}
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
@@ -211,6 +218,22 @@ class Config(_Section):
         from hw_bnn.methods import METHODS
 
         return _known_name("method", name, METHODS)
+
+    @model_validator(mode="after")
+    def _valid_method_options(self):
+        from hw_bnn.methods import get_method
+
+        try:
+            get_method(self.method, self.method_options)
+        except HwBnnError as exc:
+            raise ValueError(str(exc)) from None
+        return self
+
+    def get_method(self):
+        """The configured method, built with its options."""
+        from hw_bnn.methods import get_method
+
+        return get_method(self.method, self.method_options)
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:

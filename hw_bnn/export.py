@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import tempfile
 from pathlib import Path
@@ -14,6 +15,7 @@ from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.cleanup import cleanup_model
 from torch import nn
+from torch.nn.utils import parametrize
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import atomic_path
@@ -35,7 +37,7 @@ def _leaf_modules(model: nn.Module):
     for name, module in model.named_modules():
         if name == "" or any(name.startswith(p) for p in skip_prefixes):
             continue
-        if isinstance(module, brevitas_layers):
+        if isinstance(module, brevitas_layers) or getattr(module, "maps_to_thresholds", False):
             skip_prefixes.append(name + ".")
             yield name, module
         elif isinstance(module, CONTAINERS):
@@ -51,11 +53,24 @@ def check_supported(model: nn.Module) -> None:
     """Raise HwBnnError naming the first layer the flow cannot map to a binary dataflow accelerator.
 
     Supported: QuantLinear/QuantConv2d with 1-bit weights, BatchNorm1d/2d, QuantIdentity or
-    QuantHardTanh with a 1-bit activation quantizer, MaxPool2d, Flatten, Dropout.
-    The first compute layer may take the raw integer input (as BNN-PYNQ CNV does).
+    QuantHardTanh with a 1-bit activation quantizer, MaxPool2d, Flatten, Dropout, and method
+    modules that declare ``maps_to_thresholds`` (static shifts and training-only estimators,
+    which streamlining absorbs into the thresholds). The first compute layer may take the raw
+    integer input (as BNN-PYNQ CNV does). Method modules with a ``hardware_blocker`` are named
+    with the reason.
     """
+    for name, module in model.named_modules():
+        blocker = getattr(module, "hardware_blocker", None)
+        if isinstance(blocker, str):
+            layer, _, transformed = name.partition(".parametrizations.")
+            what = f"weight transform {type(module).__name__}" if transformed else type(module).__name__
+            raise HwBnnError(f"layer '{layer}' ({what}) is not mappable to hardware yet: {blocker}. "
+                             f"Train-only recipes (stages: [train]) work; for hardware choose a method that "
+                             f"folds into thresholds (baseline, sdbnn_static, bdbnn)")
     found_compute = False
     for name, module in _leaf_modules(model):
+        if getattr(module, "maps_to_thresholds", False):
+            continue
         if isinstance(module, COMPUTE_LAYERS):
             if not module.weight_quant.is_quant_enabled or int(module.quant_weight().bit_width) != 1:
                 bits = "float" if not module.weight_quant.is_quant_enabled else f"{int(module.quant_weight().bit_width)}-bit"
@@ -87,6 +102,25 @@ def check_supported(model: nn.Module) -> None:
         raise HwBnnError("the model has no QuantLinear or QuantConv2d layer: nothing to map to hardware")
 
 
+def deployable(model: nn.Module) -> nn.Module:
+    """An eval-mode copy of ``model`` with every weight parametrization baked in.
+
+    Method weight transforms (SD-BNN's WSD, a custom estimator) are parametrizations whose output
+    is already the +-1 weight; the copy stores that weight, which Brevitas' bipolar quantizer then
+    exports unchanged. The trained model itself is not modified.
+    """
+    model = copy.deepcopy(model).eval()
+    for module in model.modules():
+        if parametrize.is_parametrized(module):
+            # deepcopy shares torch's generated Parametrized<Layer> class with the original, and
+            # removing a parametrization deletes its property from that class: give the copy its own.
+            shared = type(module)
+            module.__class__ = type(shared.__name__, shared.__bases__, dict(shared.__dict__))
+            for tensor_name in list(module.parametrizations.keys()):
+                parametrize.remove_parametrizations(module, tensor_name, leave_parametrized=True)
+    return model
+
+
 def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Path) -> ModelWrapper:
     """Export ``model`` (in eval mode) to a cleaned-up QONNX file at ``path`` and return it.
 
@@ -94,7 +128,7 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Pat
     to know the input is integer to turn the first binarisation into integer thresholds.
     """
     check_supported(model)
-    model = model.eval()
+    model = deployable(model)
     path = Path(path)
     # The exporter may write large weights to a side file (<name>.data): export into a
     # scratch folder, load everything in, and save one self-contained file atomically.

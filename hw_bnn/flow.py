@@ -31,7 +31,7 @@ def load_data(config: Config) -> Dataset:
 
 
 def new_model(config: Config, dataset: Dataset) -> nn.Module:
-    return build_model(config.model, dataset.input_shape, dataset.num_classes, config.method)
+    return build_model(config.model, dataset.input_shape, dataset.num_classes, config.get_method())
 
 
 def read_report(out_dir: str | Path) -> dict:
@@ -91,20 +91,78 @@ def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = N
 
     out_dir = Path(out_dir)
     dataset = load_data(config)
+    teacher = teacher_stage(config, out_dir, progress=progress) if config.get_method().needs_teacher else None
     seed_everything(config.train.seed)  # the initial weights are part of a reproducible run
     model = model if model is not None else new_model(config, dataset)
     progress(f"train: {config.model.factory or config.model.name} ({config.method}) on {config.data.name}, "
              f"{len(dataset.train_x)} train / {len(dataset.test_x)} test images, {config.train.epochs} epochs")
-    history = train(model, dataset, config, out_dir, resume=resume)
+    history = train(model, dataset, config, out_dir, resume=resume, teacher=teacher)
     write_text(out_dir / "config.yaml", dump_config(config))
     update_report(out_dir, config, train=history)
     return model
+
+
+def teacher_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> nn.Module:
+    """The full-precision teacher of the recipe's architecture (for BD-BNN), frozen, in eval mode.
+
+    Loaded from ``method_options.teacher`` when given, else from ``OUT/teacher/model.pt`` when an
+    earlier run trained it, else trained now into ``OUT/teacher`` (same data and schedule, method
+    ``full_precision``, ``method_options.teacher_epochs`` epochs). Its outputs are scaled by the
+    temperature it learned, so they are logits comparable with the student's.
+    """
+    import torch
+
+    from hw_bnn.train import FINAL_MODEL, load_model_state, train
+
+    out_dir = Path(out_dir)
+    options = config.get_method().options
+    teacher_config = config.model_copy(update={
+        "method": "full_precision", "method_options": {},
+        "train": config.train.model_copy(update={"epochs": options.get("teacher_epochs") or config.train.epochs}),
+    })
+    dataset = load_data(config)
+    path = Path(options["teacher"]) if options.get("teacher") else out_dir / "teacher" / FINAL_MODEL
+    model = new_model(teacher_config, dataset)
+    if not path.is_file():
+        if options.get("teacher"):
+            raise HwBnnError(f"method_options.teacher: no trained teacher at {path}; train one with "
+                             f"'hw-bnn teacher RECIPE --out DIR' and give DIR/teacher/{FINAL_MODEL}")
+        progress(f"teacher: training the full-precision {config.model.factory or config.model.name} "
+                 f"({teacher_config.train.epochs} epochs) -> {path}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        history = train(model, dataset, teacher_config, path.parent)
+        update_report(out_dir, config, teacher={"path": str(path), "test_acc": history["epochs"][-1]["test_acc"]})
+    load_model_state(model, path)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if "criterion" not in state:
+        raise HwBnnError(f"{path} has no learned output temperature; retrain the teacher with this version")
+    return _ScaledTeacher(model, float(state["criterion"]["log_scale"].exp()))
+
+
+class _ScaledTeacher(nn.Module):
+    """A frozen model whose outputs are multiplied by its learned softmax temperature."""
+
+    def __init__(self, model: nn.Module, scale: float):
+        super().__init__()
+        self.model, self.scale = model.eval().requires_grad_(False), scale
+
+    def forward(self, x):
+        return self.model(x) * self.scale
 
 
 def trained_model(config: Config, out_dir: Path, dataset: Dataset) -> nn.Module:
     from hw_bnn.train import FINAL_MODEL, load_model_state
 
     return load_model_state(new_model(config, dataset), out_dir / FINAL_MODEL).eval()
+
+
+def _check_mappable(config: Config) -> None:
+    """Stop before any hardware step when the recipe's method has no hardware mapping yet."""
+    blocker = config.get_method().hardware_blocker
+    if blocker:
+        raise HwBnnError(f"method {config.method} cannot be mapped to hardware yet: {blocker}. Train-only "
+                         f"(stages: [train]) works; for hardware choose a method that folds into thresholds "
+                         f"(baseline, sdbnn_static, bdbnn)")
 
 
 def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = None,
@@ -115,6 +173,7 @@ def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = 
     from hw_bnn.train import predict
 
     out_dir = Path(out_dir)
+    _check_mappable(config)
     dataset = load_data(config)
     model = (model if model is not None else trained_model(config, out_dir, dataset)).eval()
     images, labels = _test_split(config, dataset)
@@ -159,6 +218,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     from hw_bnn.rtl.stitch import generate_design
 
     out_dir = Path(out_dir)
+    _check_mappable(config)
     qonnx_model = load_qonnx(out_dir / "export.onnx")
     for needed in ("test_inputs.npy", "test_labels.npy", "pytorch_outputs.npy"):
         if not (out_dir / needed).is_file():
@@ -392,6 +452,7 @@ def vendor_stage(config: Config, out_dir: str | Path, progress: Progress = print
 
 
 STAGES: dict[str, Callable[..., object]] = {
+    "teacher": teacher_stage,
     "train": train_stage,
     "export": export_stage,
     "build": build_stage,

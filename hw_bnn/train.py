@@ -15,7 +15,7 @@ from hw_bnn.config import Config, dump_config
 from hw_bnn.data import Dataset
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import atomic_path
-from hw_bnn.methods import get_method
+from hw_bnn.methods.losses import LossContext, latent_weights
 
 CHECKPOINT = "checkpoint.pt"
 FINAL_MODEL = "model.pt"
@@ -57,8 +57,34 @@ def predict(model: nn.Module, images: np.ndarray, batch_size: int = 500) -> np.n
 
 
 def _fan_in(model: nn.Module) -> int:
-    last = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))][-1]
-    return int(np.prod(last.weight.shape[1:]))
+    return int(np.prod(latent_weights(model)[-1][1].shape[1:]))
+
+
+def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random crop after 4-pixel zero padding, and random horizontal flip (the CIFAR recipes)."""
+    n, _, height, width = images.shape
+    padded = nn.functional.pad(images, (4, 4, 4, 4))
+    rows = torch.randint(0, 9, (n,), generator=generator)
+    cols = torch.randint(0, 9, (n,), generator=generator)
+    flips = torch.rand(n, generator=generator) < 0.5
+    out = torch.empty_like(images)
+    for i in range(n):
+        crop = padded[i, :, rows[i]:rows[i] + height, cols[i]:cols[i] + width]
+        out[i] = crop.flip(-1) if flips[i] else crop
+    return out
+
+
+def _set_epoch(model: nn.Module, epoch: int, epochs: int) -> None:
+    """Tell scheduled estimators (e.g. IR-Net's EDE) which epoch starts."""
+    for module in model.modules():
+        if hasattr(module, "set_epoch"):
+            module.set_epoch(epoch, epochs)
+
+
+def make_optimizer(params, cfg) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def _save(path: Path, state: dict) -> None:
@@ -81,9 +107,10 @@ def load_model_state(model: nn.Module, path: str | Path) -> nn.Module:
 
 
 def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Path,
-          resume: bool = False, show_progress: bool = True) -> dict:
+          resume: bool = False, show_progress: bool = True, teacher: nn.Module | None = None) -> dict:
     """Train ``model`` on ``dataset``; write ``checkpoint.pt`` each epoch and ``model.pt`` at the end.
 
+    ``teacher`` (frozen, eval mode) feeds the loss terms of methods that need one (BD-BNN).
     Returns the history: per-epoch loss, train accuracy and test accuracy.
     """
     cfg = config.train
@@ -91,10 +118,13 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-    method = get_method(config.method)
+    method = config.get_method()
+    if method.needs_teacher and teacher is None:
+        raise HwBnnError(f"method {method.name} needs a full-precision teacher; train one with "
+                         f"'hw-bnn teacher' (the train stage does it when the recipe names none)")
     criterion = ScaledCrossEntropy(init_scale=1.0 / math.sqrt(_fan_in(model)))
     params = list(model.parameters()) + list(criterion.parameters())
-    optimizer = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = make_optimizer(params, cfg)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))
     history: list[dict] = []
     start_epoch = 0
@@ -116,14 +146,17 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
         generator.manual_seed(cfg.seed + epoch)
         order = torch.randperm(len(x_train), generator=generator)
         model.train()
+        _set_epoch(model, epoch, cfg.epochs)
         total_loss, correct, seen = 0.0, 0, 0
         batches = range(0, len(order), cfg.batch_size)
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if show_progress else True, leave=False)
         for start in bar:
             index = order[start:start + cfg.batch_size]
-            logits = model(x_train[index])
+            images = _augment(x_train[index], generator) if cfg.augment else x_train[index]
+            logits = model(images)
             loss = criterion(logits, y_train[index])
-            extra = method.regulariser_loss(model, epoch)
+            extra = method.extra_loss(LossContext(model, images, logits * criterion.log_scale.exp(), epoch,
+                                                  cfg.epochs, teacher))
             if extra is not None:
                 loss = loss + extra
             optimizer.zero_grad()
@@ -145,5 +178,6 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(), "history": history, "epoch": epoch,
         })
-    _save(out_dir / FINAL_MODEL, {"model": model.state_dict(), "config": dump_config(config), "history": history})
+    _save(out_dir / FINAL_MODEL, {"model": model.state_dict(), "criterion": criterion.state_dict(),
+                                  "config": dump_config(config), "history": history})
     return {"epochs": history}

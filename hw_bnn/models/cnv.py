@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods import Method, get_method
+from hw_bnn.methods.losses import latent_weights
 
 
 class BinaryCNV(nn.Module):
@@ -42,9 +42,9 @@ class BinaryCNV(nn.Module):
         layers: list[nn.Module] = []
         for index, out_channels in enumerate(channels):
             layers += [
-                QuantConv2d(in_channels, out_channels, 3, bias=False, weight_quant=method.weight_quant),
+                method.conv2d(in_channels, out_channels, 3),
                 nn.BatchNorm2d(out_channels),
-                QuantIdentity(act_quant=method.act_quant),
+                method.activation(out_channels),
             ]
             height, width = height - 2, width - 2
             if (index + 1) % pool_every == 0:
@@ -60,16 +60,15 @@ class BinaryCNV(nn.Module):
         features = in_channels * height * width
         for out_features in fc:
             layers += [
-                QuantLinear(features, out_features, bias=False, weight_quant=method.weight_quant),
+                method.linear(features, out_features),
                 nn.BatchNorm1d(out_features),
-                QuantIdentity(act_quant=method.act_quant),
+                method.activation(out_features),
             ]
             features = out_features
-        layers.append(QuantLinear(features, num_classes, bias=False, weight_quant=method.weight_quant))
+        layers.append(method.linear(features, num_classes))
         self.features = nn.Sequential(*layers)
-        for module in self.modules():
-            if isinstance(module, (QuantConv2d, QuantLinear)):
-                nn.init.uniform_(module.weight, -1.0, 1.0)
+        for _, weight in latent_weights(self):
+            nn.init.uniform_(weight, -1.0, 1.0)
 
     def forward(self, x):
         return self.features(x)

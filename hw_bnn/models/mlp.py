@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import math
 
-from brevitas.nn import QuantIdentity, QuantLinear
+from brevitas.nn import QuantIdentity
 from torch import nn
 
 from hw_bnn.methods import Method, get_method
+from hw_bnn.methods.losses import latent_weights
+from hw_bnn.quant import BipolarAct
 
 
 class BinaryMLP(nn.Module):
@@ -40,22 +42,21 @@ class BinaryMLP(nn.Module):
         super().__init__()
         method = get_method(method)
         self.input_threshold = float(input_threshold)
-        self.input_quant = QuantIdentity(act_quant=method.act_quant, return_quant_tensor=False)
+        self.input_quant = QuantIdentity(act_quant=BipolarAct, return_quant_tensor=False)
         layers: list[nn.Module] = []
         width = math.prod(input_shape)
         for out_features in hidden:
             layers += [
-                QuantLinear(width, out_features, bias=False, weight_quant=method.weight_quant),
+                method.linear(width, out_features),
                 nn.BatchNorm1d(out_features),
-                QuantIdentity(act_quant=method.act_quant),
+                method.activation(out_features),
                 nn.Dropout(dropout),
             ]
             width = out_features
-        layers.append(QuantLinear(width, num_classes, bias=False, weight_quant=method.weight_quant))
+        layers.append(method.linear(width, num_classes))
         self.features = nn.Sequential(*layers)
-        for module in self.modules():
-            if isinstance(module, QuantLinear):
-                nn.init.uniform_(module.weight, -1.0, 1.0)
+        for _, weight in latent_weights(self):
+            nn.init.uniform_(weight, -1.0, 1.0)
 
     def forward(self, x):
         x = x.flatten(1)

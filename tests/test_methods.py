@@ -1,0 +1,126 @@
+"""The methods in the flow: chosen by name, trained, exported, and bit-exact in RTL where they fold."""
+
+import pytest
+import torch
+
+from hw_bnn import flow
+from hw_bnn.cli import main
+from hw_bnn.config import load_config
+from hw_bnn.errors import HwBnnError
+from hw_bnn.methods import METHODS, get_method
+from hw_bnn.methods.estimators import EDE
+from hw_bnn.models.mlp import BinaryMLP
+
+RECIPE_METHODS = ["baseline", "sdbnn_static", "sdbnn_se", "bdbnn", "adabin", "dybnn"]
+FOLDING = ["baseline", "sdbnn_static", "bdbnn"]
+TINY = ["data.n_train=600", "data.n_test=200", "check.n_images=50", "train.batch_size=50",
+        "model.options.hidden=[32,32]", "model.options.dropout=0.0", "build.target_fps=null",
+        "build.target_cycles_per_frame=400"]
+
+
+def _tiny(method: str, *extra: str):
+    return load_config("training/recipes/demo.yaml", [f"method={method}", *TINY, *extra])
+
+
+def test_every_recipe_method_is_registered_with_recipes():
+    from pathlib import Path
+
+    for name in RECIPE_METHODS:
+        assert name in METHODS
+        for stem in (f"fmnist_{name}", f"fmnist_cnv_{name}"):
+            config = load_config(Path("training/recipes") / f"{stem}.yaml")
+            assert config.method == name and config.data.name == "fashion_mnist"
+            hardware = {"export", "build", "sim"} & set(config.stages)
+            assert bool(hardware) == (name in FOLDING), stem
+
+
+def test_method_options_are_checked():
+    with pytest.raises(HwBnnError, match=r"method 'sdbnn_static' has no option\(s\) \['reduction'\].*t_max"):
+        load_config(None, ["method=sdbnn_static", "method_options={reduction: 4}"])
+    with pytest.raises(HwBnnError, match="activation_form must be 'paper' or 'code'"):
+        load_config(None, ["method=adabin", "method_options={activation_form: released}"])
+    assert get_method("adabin", {"activation_form": "code"}).options["activation_form"] == "code"
+
+
+@pytest.mark.parametrize("method", RECIPE_METHODS)
+def test_short_training_lowers_the_loss(method, tmp_path):
+    teacher = ["method_options={teacher_epochs: 2}"] if method == "bdbnn" else []
+    config = _tiny(method, "train.epochs=3", *teacher)
+    flow.train_stage(config, tmp_path, progress=lambda _: None)
+    losses = [epoch["loss"] for epoch in flow.read_report(tmp_path)["train"]["epochs"]]
+    assert losses[-1] < losses[0]
+    if method == "bdbnn":
+        assert (tmp_path / "teacher" / "model.pt").is_file()
+        assert flow.read_report(tmp_path)["teacher"]["test_acc"] > 0.3
+
+
+def test_training_drives_the_ede_schedule(tmp_path):
+    config = _tiny("sdbnn_static", "train.epochs=2")
+    model = flow.train_stage(config, tmp_path, progress=lambda _: None)
+    schedules = [m for m in model.modules() if isinstance(m, EDE)]
+    assert schedules
+    reference = EDE(t_min=1e-3, t_max=10.0)
+    reference.set_epoch(1, 2)  # the last epoch trained
+    assert all(m.t == pytest.approx(reference.t) and m.k == pytest.approx(reference.k) for m in schedules)
+
+
+def test_bdbnn_teacher_path_must_exist(tmp_path):
+    config = _tiny("bdbnn", f"method_options={{teacher: {tmp_path / 'nowhere.pt'}}}")
+    with pytest.raises(HwBnnError, match="no trained teacher at .*nowhere.pt; train one with 'hw-bnn teacher"):
+        flow.train_stage(config, tmp_path, progress=lambda _: None)
+
+
+@pytest.mark.parametrize("method", ["sdbnn_se", "adabin", "dybnn"])
+def test_build_names_what_is_not_mappable(method, tmp_path, capsys):
+    code = main(["build", "training/recipes/demo.yaml", "--out", str(tmp_path), "--set", f"method={method}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    expected = {"sdbnn_se": "SE-ASD per-sample thresholds", "adabin": "asymmetric binary sets",
+                "dybnn": "DyBNN per-sample thresholds"}[method]
+    assert f"method {method} cannot be mapped to hardware yet" in err and expected in err
+
+
+@pytest.mark.parametrize("method", ["sdbnn_se", "adabin", "dybnn"])
+def test_export_names_the_unmappable_layer(method):
+    from hw_bnn.export import check_supported
+
+    with pytest.raises(HwBnnError, match=r"layer 'features\.[\d.]+' \((weight transform )?\w+\) is not mappable to hardware yet"):
+        check_supported(BinaryMLP(hidden=(8,), method=method))
+
+
+def test_export_does_not_touch_the_trained_model():
+    from hw_bnn.export import deployable
+
+    model = BinaryMLP(hidden=(8,), method="sdbnn_static")
+    copy = deployable(model)
+    assert torch.nn.utils.parametrize.is_parametrized(model.features[0])
+    assert not torch.nn.utils.parametrize.is_parametrized(copy.features[0])
+    assert set(copy.features[0].weight.detach().unique().tolist()) <= {-1.0, 1.0}
+
+
+@pytest.mark.parametrize("method", FOLDING)
+def test_folding_methods_are_bit_exact_in_rtl(method, tmp_path):
+    extra = ["train.epochs=2", "stages=[train,export,build,sim]"]
+    if method == "bdbnn":
+        extra.append("method_options={teacher_epochs: 1}")
+    report = flow.run(_tiny(method, *extra), tmp_path, progress=lambda _: None)
+    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
+    assert report["accuracy"]["rtl"] == report["accuracy"]["pytorch"] > 0.3
+
+
+def test_sdbnn_static_conv_net_is_bit_exact_in_rtl(tmp_path):
+    config = load_config("training/recipes/cnv_demo.yaml", [
+        "method=sdbnn_static", "data.n_train=300", "data.n_test=100", "check.n_images=20", "train.epochs=1",
+        "model.options.channels=[8,8,16,16]", "model.options.fc=[32]"])
+    report = flow.run(config, tmp_path, progress=lambda _: None)
+    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
+
+
+def test_the_trained_model_still_runs_after_export_copies():
+    from hw_bnn.export import deployable
+
+    model = BinaryMLP(hidden=(8,), method="sdbnn_static").eval()
+    x = torch.rand(3, 1, 28, 28) * 255
+    before = model(x)
+    deployed = deployable(model)
+    assert torch.equal(model(x), before) and torch.equal(deployed(x), before)
