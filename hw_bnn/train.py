@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from brevitas.nn import QuantConv2d, QuantLinear
 from torch import nn
 from tqdm import tqdm
 
@@ -56,8 +57,13 @@ def predict(model: nn.Module, images: np.ndarray, batch_size: int = 500) -> np.n
     return torch.cat(outputs).numpy()
 
 
-def _fan_in(model: nn.Module) -> int:
-    return int(np.prod(latent_weights(model)[-1][1].shape[1:]))
+def _initial_temperature(model: nn.Module) -> float:
+    """1/sqrt(fan-in) when the last layer is a Brevitas binary layer (its outputs are dot products
+    of +-1 vectors, up to +-fan-in); 1 for a float classifier (the CIFAR architectures)."""
+    last = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))][-1]
+    if isinstance(last, (QuantLinear, QuantConv2d)):
+        return 1.0 / math.sqrt(int(np.prod(latent_weights(model)[-1][1].shape[1:])))
+    return 1.0
 
 
 def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -122,7 +128,7 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
     if method.needs_teacher and teacher is None:
         raise HwBnnError(f"method {method.name} needs a full-precision teacher; train one with "
                          f"'hw-bnn teacher' (the train stage does it when the recipe names none)")
-    criterion = ScaledCrossEntropy(init_scale=1.0 / math.sqrt(_fan_in(model)))
+    criterion = ScaledCrossEntropy(init_scale=_initial_temperature(model))
     params = list(model.parameters()) + list(criterion.parameters())
     optimizer = make_optimizer(params, cfg)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))

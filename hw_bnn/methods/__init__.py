@@ -49,6 +49,10 @@ class Method:
     weight_transform: WeightTransformFactory | None = None
     #: Factory (channels -> module) for what follows a BatchNorm: ends in the binary activation.
     activation: BlockFactory = brevitas_sign
+    #: In residual nets (hw_bnn.models.cifar): the block at a binary conv's input (None: ``activation``)...
+    binarizer_block: BlockFactory | None = None
+    #: ... and the nonlinearity after each residual sum (the papers' hardtanh; AdaBin's Maxout).
+    residual_activation: BlockFactory = lambda channels: nn.Hardtanh()
     #: Extra training losses (added to the task loss).
     loss_terms: tuple[LossTerm, ...] = ()
     #: True when the loss terms need a full-precision teacher of the same architecture.
@@ -71,6 +75,10 @@ class Method:
         """A binary convolution (no bias)."""
         return self._binary(QuantConv2d(in_channels, out_channels, kernel_size, bias=False,
                                         weight_quant=self.weight_quant, **kwargs))
+
+    def binarizer(self, channels: int) -> nn.Module:
+        """The binarising block at a binary conv's input in a residual net."""
+        return (self.binarizer_block or self.activation)(channels)
 
     def extra_loss(self, context: LossContext) -> torch.Tensor | None:
         """Sum of this method's loss terms, or None when it has none."""

@@ -131,6 +131,9 @@ def adabin(activation_form: str = "paper", t_min: float = 1e-3, t_max: float = 1
         "adabin", weight_quant=None,
         weight_transform=lambda _: AdaBinWeight(make_estimator("ede", t_min=t_min, t_max=t_max)),
         activation=block,
+        # Residual nets: Maxout after every residual sum, the adaptive sign alone at the conv input.
+        binarizer_block=lambda _: AdaBinActivation(make_estimator("approx_sign"), form=activation_form),
+        residual_activation=Maxout,
         hardware_blocker=("AdaBin's asymmetric binary sets: the weight centre multiplies the activation "
                           "popcount, which a single-accumulator threshold cannot express (this hardware "
                           "comes with the AdaBin hardware issue)"),

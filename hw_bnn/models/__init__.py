@@ -9,12 +9,16 @@ from typing import Callable
 from torch import nn
 
 from hw_bnn.errors import HwBnnError
+from hw_bnn.models.cifar import BinaryResNet18, BinaryResNet20, BinaryVGGSmall
 from hw_bnn.models.cnv import BinaryCNV
 from hw_bnn.models.mlp import BinaryMLP
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
     "mlp": BinaryMLP,
     "cnv": BinaryCNV,
+    "vgg_small": BinaryVGGSmall,
+    "resnet20": BinaryResNet20,
+    "resnet18": BinaryResNet18,
 }
 
 

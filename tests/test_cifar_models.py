@@ -1,0 +1,66 @@
+"""The papers' CIFAR-10 architectures with every method, and their recipes, on CIFAR-format files."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from test_data import write_cifar_folder
+
+from hw_bnn import flow
+from hw_bnn.config import load_config
+from hw_bnn.errors import HwBnnError
+from hw_bnn.methods import METHODS
+from hw_bnn.methods.adabin import AdaBinActivation, Maxout
+from hw_bnn.models.cifar import BinaryResNet18, BinaryResNet20, BinaryVGGSmall
+from hw_bnn.methods.losses import latent_weights
+
+SMALL = {BinaryVGGSmall: {"width": 0.125}, BinaryResNet20: {"width": 0.5, "blocks_per_stage": 1},
+         BinaryResNet18: {"width": 0.125}}
+
+
+@pytest.mark.parametrize("method", sorted(METHODS))
+@pytest.mark.parametrize("architecture", list(SMALL), ids=lambda a: a.__name__)
+def test_architecture_trains_with_every_method(architecture, method):
+    torch.manual_seed(0)
+    model = architecture(method=method, **SMALL[architecture])
+    images, labels = torch.rand(8, 3, 32, 32) * 255, torch.arange(8) % 10
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(15):
+        loss = torch.nn.functional.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]
+
+
+def test_paper_layer_counts():
+    """ResNet-20: 18 binary convs; ResNet-18: 16 (+3 full-precision 1x1 shortcuts); VGG-small: 5."""
+    assert len(latent_weights(BinaryResNet20())) == 18
+    assert len(latent_weights(BinaryResNet18())) == 16
+    assert len(latent_weights(BinaryVGGSmall())) == 5
+    shortcuts = [m for m in BinaryResNet18().modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)]
+    assert len(shortcuts) == 3
+
+
+def test_adabin_puts_maxout_after_the_residual_sum():
+    block = BinaryResNet20(method="adabin").features[1]
+    assert isinstance(block.binarize, AdaBinActivation) and isinstance(block.nonlinearity, Maxout)
+
+
+def test_grey_images_are_refused_with_the_fix():
+    with pytest.raises(HwBnnError, match="3-channel images.*use data.name: cifar10"):
+        BinaryResNet20(input_shape=(1, 28, 28))
+
+
+@pytest.mark.parametrize("recipe", sorted(Path("training/recipes").glob("cifar10_*.yaml")), ids=lambda p: p.stem)
+def test_cifar_recipe_trains_on_cifar_format_files(recipe, tmp_path):
+    write_cifar_folder(tmp_path / "cifar")
+    config = load_config(recipe, [f"data.path={tmp_path / 'cifar'}", "train.epochs=1", "train.batch_size=4",
+                                  "model.options={width: 0.0625}" if "resnet20" not in recipe.stem
+                                  else "model.options={width: 0.25, blocks_per_stage: 1}",
+                                  "method_options.teacher_epochs=1" if "bdbnn" in recipe.stem else "name=tiny"])
+    assert config.train.optimizer == "sgd" and config.train.augment
+    flow.run(config, tmp_path / "run", progress=lambda _: None)
+    assert (tmp_path / "run" / "model.pt").is_file()
