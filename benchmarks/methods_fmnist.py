@@ -116,10 +116,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
                         help="extra config override for every run, e.g. data.n_train=2000")
     args = parser.parse_args(argv)
     teacher = shared_teacher(args.arch, args.epochs, args.overrides, args.out) if "bdbnn" in args.methods else None
-    results = {method: [run_one(args.arch, method, seed, args.epochs, args.overrides, args.out,
-                                teacher if method == "bdbnn" else None)
-                        for seed in range(args.seeds)]
-               for method in args.methods}
+    # Seed-major order: an interrupted benchmark has every method at the seeds it finished.
+    results: dict[str, list[dict]] = {method: [] for method in args.methods}
+    for seed in range(args.seeds):
+        for method in args.methods:
+            results[method].append(run_one(args.arch, method, seed, args.epochs, args.overrides, args.out,
+                                           teacher if method == "bdbnn" else None))
     rows = summarise(results)
     epochs = next(iter(results.values()))[0]["epochs"]
     table = markdown(rows, args.arch, epochs)

@@ -1,8 +1,14 @@
 """The benchmark scripts run end to end (on tiny settings) so that they cannot rot."""
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+
+from hw_bnn.config import load_config
+from hw_bnn.errors import HwBnnError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["--set", "train.epochs=1", "--set", "data.n_train=200", "--set", "check.n_images=10",
@@ -16,3 +22,51 @@ def test_flow_stages_prints_every_stage():
     for stage in ("train", "export", "build", "sim", "total"):
         assert any(line.startswith(stage) for line in result.stdout.splitlines()), stage
     assert "bit-exact finn: True, rtl: True" in result.stdout
+
+
+def test_fpga_targets_prints_both_targets():
+    result = subprocess.run([sys.executable, "benchmarks/fpga_targets.py", *TINY, "--refold-fps", "200000",
+                             "--sim-images", "10"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    for design in ("demo, folded for 100,000 frames/s", "demo, re-folded for 200,000 frames/s"):
+        row = next(line for line in lines if line.startswith(design) and line.endswith("x"))  # throughput table
+        assert float(row.split()[-4].replace(",", "")) > 0  # frames/s at Fmax
+    assert any(line.startswith("FINN TFC-W1A1") for line in lines)
+    assert sum(line.startswith("total") for line in lines) == 2  # one LUT table per design
+    assert "Why FINN's LUT estimate and Yosys differ" in result.stdout
+
+
+def _benchmark_module(name: str):
+    """A script of benchmarks/ (not a package) imported as a module, for its pure functions."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fpga_targets_ratios_and_lut_table():
+    bench = _benchmark_module("fpga_targets")
+    row = bench.throughput(125.0, 1000)
+    assert row["fps_at_fmax"] == 125_000 and row["fps_per_mhz"] == 1000
+    assert row["vs_finn_fps"] == pytest.approx(125_000 / 837_019)
+    assert row["vs_finn_per_mhz"] == pytest.approx(1000 / 8370.19)
+
+    estimate = [{"name": "Thresholding_0", "op": "Thresholding_rtl", "pe": 1, "simd": 1, "lut": 117, "bram18": 0},
+                {"name": "MVAU_0", "op": "MVAU_hls", "pe": 8, "simd": 28, "lut": 1866, "bram18": 13}]
+    synth = {"layers": [{"name": "Thresholding_0", "resources": {"LUT": 8, "BRAM18": 0}},
+                        {"name": "MVAU_0", "resources": {"LUT": 760, "BRAM18": 13}}],
+             "interconnect": {"LUT": 115, "BRAM18": 0}, "resources": {"LUT": 883, "BRAM18": 13}}
+    rows = bench.lut_rows(estimate, synth)
+    assert [r["layer"] for r in rows] == ["Thresholding_0", "MVAU_0", "FIFOs + width converters", "total"]
+    assert rows[1]["lanes"] == 224 and rows[1]["finn_over_yosys"] == pytest.approx(1866 / 760)
+    assert rows[2]["finn_lut"] == 0 and rows[2]["finn_over_yosys"] is None
+    assert (rows[3]["finn_lut"], rows[3]["yosys_lut"], rows[3]["finn_bram18"]) == (1983, 883, 13)
+    with pytest.raises(HwBnnError, match="MVAU_0 of the synthesised design has no FINN estimate"):
+        bench.lut_rows(estimate[:1], synth)
+
+
+def test_fpga_targets_names_the_missing_build(tmp_path):
+    bench = _benchmark_module("fpga_targets")
+    with pytest.raises(HwBnnError, match=r"export.onnx is missing; run 'hw-bnn run training/recipes/demo.yaml"):
+        bench.benchmark(load_config(None), tmp_path, refold_fps=0, sim_images=10)

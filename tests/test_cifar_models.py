@@ -14,16 +14,16 @@ from hw_bnn.methods.adabin import AdaBinActivation, Maxout
 from hw_bnn.models.cifar import BinaryResNet18, BinaryResNet20, BinaryVGGSmall
 from hw_bnn.methods.losses import latent_weights
 
-SMALL = {BinaryVGGSmall: {"width": 0.125}, BinaryResNet20: {"width": 0.5, "blocks_per_stage": 1},
-         BinaryResNet18: {"width": 0.125}}
+SMALL = {BinaryVGGSmall: {"width": 0.0625}, BinaryResNet20: {"width": 0.5, "blocks_per_stage": 1},
+         BinaryResNet18: {"width": 0.0625}}
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 @pytest.mark.parametrize("architecture", list(SMALL), ids=lambda a: a.__name__)
 def test_architecture_trains_with_every_method(architecture, method):
     torch.manual_seed(0)
-    model = architecture(method=method, **SMALL[architecture])
-    images, labels = torch.rand(8, 3, 32, 32) * 255, torch.arange(8) % 10
+    model = architecture(input_shape=(3, 16, 16), method=method, **SMALL[architecture])
+    images, labels = torch.rand(8, 3, 16, 16) * 255, torch.arange(8) % 10
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     losses = []
     for _ in range(15):
@@ -32,7 +32,7 @@ def test_architecture_trains_with_every_method(architecture, method):
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < losses[0]
+    assert sum(losses[-3:]) / 3 < losses[0]
 
 
 def test_paper_layer_counts():

@@ -9,7 +9,7 @@ from nbclient import NotebookClient
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_rtl_simulation.ipynb"])
+@pytest.mark.parametrize("name", ["01_quickstart.ipynb", "02_rtl_simulation.ipynb", "03_bitstream.ipynb"])
 def test_notebook_runs(name):
     notebook = nbformat.read(ROOT / "notebooks" / name, as_version=4)
     NotebookClient(notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(ROOT)}}).execute()
