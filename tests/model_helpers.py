@@ -1,5 +1,8 @@
 """Helpers the tests share for building models with non-trivial parameters."""
 
+import json
+from pathlib import Path
+
 import torch
 
 
@@ -14,3 +17,19 @@ def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
             module.weight.data = torch.randn(n, generator=generator)  # about half negative
             module.bias.data = torch.randn(n, generator=generator)
     return model.eval()
+
+
+def tiny_hw_build(folder: Path):
+    """What 'hw-bnn build' leaves for a tiny MLP (16-16, random BatchNorm, 200 cycles per frame):
+    export.onnx, hw_graph.onnx and folding.json in ``folder``; returns the HW graph."""
+    from hw_bnn.compiler import compile_model, read_folding
+    from hw_bnn.config import BuildConfig
+    from hw_bnn.export import export_model
+    from hw_bnn.models.mlp import BinaryMLP
+
+    model = randomize_batchnorm(BinaryMLP(hidden=(16, 16)), seed=3)
+    graph = export_model(model, (1, 28, 28), folder / "export.onnx")
+    hw = compile_model(graph, BuildConfig(target_cycles_per_frame=200))
+    hw.save(str(folder / "hw_graph.onnx"))
+    (folder / "folding.json").write_text(json.dumps(read_folding(hw)))
+    return hw

@@ -3,25 +3,19 @@
 import json
 
 import pytest
-from model_helpers import randomize_batchnorm
+from model_helpers import tiny_hw_build
 
 from hw_bnn.board.boards import BOARDS, FPGA_TOP, clks_per_bit, fpga_top_verilog, get_board
 from hw_bnn.cli import main
-from hw_bnn.compiler import compile_model
-from hw_bnn.config import BuildConfig, load_config
+from hw_bnn.config import load_config
 from hw_bnn.errors import HwBnnError
-from hw_bnn.export import export_model
-from hw_bnn.models.mlp import BinaryMLP
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
     """An output folder holding the hw_graph.onnx of a tiny MLP (what 'hw-bnn build' leaves)."""
     folder = tmp_path_factory.mktemp("bitstream")
-    model = randomize_batchnorm(BinaryMLP(hidden=(16, 16)), seed=3)
-    graph = export_model(model, (1, 28, 28), folder / "export.onnx")
-    hw = compile_model(graph, BuildConfig(target_cycles_per_frame=200))
-    hw.save(str(folder / "hw_graph.onnx"))
+    tiny_hw_build(folder)
     return folder
 
 

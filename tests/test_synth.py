@@ -1,13 +1,10 @@
 """Yosys synthesis of stitched designs: per-layer resources that add up to the total."""
 
 import pytest
-from model_helpers import randomize_batchnorm
+from model_helpers import tiny_hw_build
 
-from hw_bnn.compiler import compile_model
-from hw_bnn.config import BuildConfig, load_config
+from hw_bnn.config import load_config
 from hw_bnn.errors import HwBnnError
-from hw_bnn.export import export_model
-from hw_bnn.models.mlp import BinaryMLP
 from hw_bnn.rtl.stitch import generate_design
 from hw_bnn.synth import synthesize
 
@@ -15,10 +12,7 @@ from hw_bnn.synth import synthesize
 @pytest.fixture(scope="module")
 def design(tmp_path_factory):
     folder = tmp_path_factory.mktemp("synth")
-    model = randomize_batchnorm(BinaryMLP(hidden=(16, 16)), seed=3)
-    graph = export_model(model, (1, 28, 28), folder / "export.onnx")
-    hw = compile_model(graph, BuildConfig(target_cycles_per_frame=200))
-    return generate_design(hw, folder / "rtl"), folder
+    return generate_design(tiny_hw_build(folder), folder / "rtl"), folder
 
 
 @pytest.mark.parametrize("family", ["xc7", pytest.param("ecp5", marks=pytest.mark.slow),

@@ -1,18 +1,13 @@
 """The vendor path: FINN's own HLS/Vivado build of our folded graph, or a clear message without the tools."""
 
 import importlib.util
-import json
 import shutil
 
 import pytest
 import yaml
-from model_helpers import randomize_batchnorm
+from model_helpers import tiny_hw_build
 
 from hw_bnn.cli import main
-from hw_bnn.compiler import compile_model, read_folding
-from hw_bnn.config import BuildConfig
-from hw_bnn.export import export_model
-from hw_bnn.models.mlp import BinaryMLP
 from hw_bnn.vendor import FINN_STEPS, VENDOR_BOARDS, finn_build_config
 
 VIVADO_MISSING = shutil.which("vivado") is None or shutil.which("vitis_hls") is None
@@ -20,13 +15,9 @@ VIVADO_MISSING = shutil.which("vivado") is None or shutil.which("vitis_hls") is 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    """An output folder as 'hw-bnn build' leaves it: hw_graph.onnx and folding.json of a tiny MLP."""
+    """An output folder as 'hw-bnn build' leaves it."""
     folder = tmp_path_factory.mktemp("vendor")
-    model = randomize_batchnorm(BinaryMLP(hidden=(16, 16)), seed=3)
-    graph = export_model(model, (1, 28, 28), folder / "export.onnx")
-    hw = compile_model(graph, BuildConfig(target_cycles_per_frame=200))
-    hw.save(str(folder / "hw_graph.onnx"))
-    (folder / "folding.json").write_text(json.dumps(read_folding(hw)))
+    tiny_hw_build(folder)
     return folder
 
 
