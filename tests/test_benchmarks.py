@@ -70,3 +70,17 @@ def test_fpga_targets_names_the_missing_build(tmp_path):
     bench = _benchmark_module("fpga_targets")
     with pytest.raises(HwBnnError, match=r"export.onnx is missing; run 'hw-bnn run training/recipes/demo.yaml"):
         bench.benchmark(load_config(None), tmp_path, refold_fps=0, sim_images=10)
+
+
+def test_methods_benchmark_tables_every_method_and_reuses_finished_runs(tmp_path):
+    """Two methods, two seeds on a 300-image subset; a second call reads the runs back."""
+    command = [sys.executable, "benchmarks/methods_fmnist.py", "--methods", "baseline", "adabin", "--seeds", "2",
+               "--epochs", "1", "--out", str(tmp_path), "--set", "data.n_train=300", "--set", "data.n_test=100",
+               "--set", "model.options.hidden=[16]"]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-3000:]
+    rows = [line for line in first.stdout.splitlines() if line.startswith("| baseline") or line.startswith("| adabin")]
+    assert len(rows) == 2 and "| 2 |" in rows[0]
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert "train:" not in again.stdout  # nothing retrained
+    assert [l for l in again.stdout.splitlines() if l.startswith("| adabin")] == rows[1:]
