@@ -110,9 +110,7 @@ def teacher_stage(config: Config, out_dir: str | Path, progress: Progress = prin
     ``full_precision``, ``method_options.teacher_epochs`` epochs). Its outputs are scaled by the
     temperature it learned, so they are logits comparable with the student's.
     """
-    import torch
-
-    from hw_bnn.train import FINAL_MODEL, load_model_state, train
+    from hw_bnn.train import FINAL_MODEL, load_model_state, read_saved, train
 
     out_dir = Path(out_dir)
     options = config.get_method().options
@@ -132,8 +130,8 @@ def teacher_stage(config: Config, out_dir: str | Path, progress: Progress = prin
         path.parent.mkdir(parents=True, exist_ok=True)
         history = train(model, dataset, teacher_config, path.parent)
         update_report(out_dir, config, teacher={"path": str(path), "test_acc": history["epochs"][-1]["test_acc"]})
-    load_model_state(model, path)
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_saved(path)
+    load_model_state(model, path, state)
     if "criterion" not in state:
         raise HwBnnError(f"{path} has no learned output temperature; retrain the teacher with this version")
     return _ScaledTeacher(model, float(state["criterion"]["log_scale"].exp()))
@@ -154,6 +152,13 @@ def trained_model(config: Config, out_dir: Path, dataset: Dataset) -> nn.Module:
     from hw_bnn.train import FINAL_MODEL, load_model_state
 
     return load_model_state(new_model(config, dataset), out_dir / FINAL_MODEL).eval()
+
+
+def _require(out_dir: Path, names: tuple[str, ...], stage: str) -> None:
+    """Stop with the command to run when an earlier stage's output is missing from ``out_dir``."""
+    for name in names:
+        if not (out_dir / name).is_file():
+            raise HwBnnError(f"{out_dir / name} is missing; run 'hw-bnn {stage}' with the same --out first")
 
 
 def _check_mappable(config: Config) -> None:
@@ -220,9 +225,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     out_dir = Path(out_dir)
     _check_mappable(config)
     qonnx_model = load_qonnx(out_dir / "export.onnx")
-    for needed in ("test_inputs.npy", "test_labels.npy", "pytorch_outputs.npy"):
-        if not (out_dir / needed).is_file():
-            raise HwBnnError(f"{out_dir / needed} is missing; run 'hw-bnn export' with the same --out first")
+    _require(out_dir, ("test_inputs.npy", "test_labels.npy", "pytorch_outputs.npy"), "export")
     images, labels = np.load(out_dir / "test_inputs.npy"), np.load(out_dir / "test_labels.npy")
     reference = np.load(out_dir / "pytorch_outputs.npy")
 
@@ -256,8 +259,7 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
     from hw_bnn.rtl.sim import locate_mismatch, measure_layers, simulate
 
     out_dir = Path(out_dir)
-    if not (out_dir / "hw_graph.onnx").is_file():
-        raise HwBnnError(f"{out_dir / 'hw_graph.onnx'} is missing; run 'hw-bnn build' with the same --out first")
+    _require(out_dir, ("hw_graph.onnx",), "build")
     hw_graph = load_qonnx(out_dir / "hw_graph.onnx")
     images, labels = np.load(out_dir / "test_inputs.npy"), np.load(out_dir / "test_labels.npy")
     reference = np.load(out_dir / "pytorch_outputs.npy")
@@ -302,8 +304,7 @@ def synth_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     from hw_bnn.synth import check_fit, get_family, place_and_route, plot_synth, synthesize
 
     out_dir = Path(out_dir)
-    if not (out_dir / "hw_graph.onnx").is_file():
-        raise HwBnnError(f"{out_dir / 'hw_graph.onnx'} is missing; run 'hw-bnn build' with the same --out first")
+    _require(out_dir, ("hw_graph.onnx",), "build")
     design = generate_design(load_qonnx(out_dir / "hw_graph.onnx"), out_dir / "rtl", fifo_depth=config.sim.fifo_depth)
     progress(f"synth: Yosys for {config.synth.family} (the first call compiles Yosys' WebAssembly, ~30 s)")
     synth = synthesize(design, config.synth.family, out_dir)
@@ -339,8 +340,7 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     from hw_bnn.synth import DEVICES, check_fit, get_family, pack_bitstream, place_and_route, synthesize_flat
 
     out_dir = Path(out_dir).resolve()
-    if not (out_dir / "hw_graph.onnx").is_file():
-        raise HwBnnError(f"{out_dir / 'hw_graph.onnx'} is missing; run 'hw-bnn build' with the same --out first")
+    _require(out_dir, ("hw_graph.onnx",), "build")
     board = get_board(config.bitstream.board)
     family = get_family(board.family)
     cpb = clks_per_bit(board, config.bitstream.baud)
@@ -424,8 +424,7 @@ def explore_stage(config: Config, out_dir: str | Path, progress: Progress = prin
     from hw_bnn.explore import explore, plot_points, write_points
 
     out_dir = Path(out_dir)
-    if not (out_dir / "export.onnx").is_file():
-        raise HwBnnError(f"{out_dir / 'export.onnx'} is missing; run 'hw-bnn export' with the same --out first")
+    _require(out_dir, ("export.onnx",), "export")
     family = config.synth.family if config.explore.synthesize else None
     progress(f"explore: {len(config.explore.targets_fps)} folding targets"
              + (f", each synthesised for {family}" if family else ""))
@@ -442,9 +441,7 @@ def vendor_stage(config: Config, out_dir: str | Path, progress: Progress = print
     from hw_bnn.vendor import vendor_build
 
     out_dir = Path(out_dir).resolve()
-    for needed in ("hw_graph.onnx", "folding.json"):
-        if not (out_dir / needed).is_file():
-            raise HwBnnError(f"{out_dir / needed} is missing; run 'hw-bnn build' with the same --out first")
+    _require(out_dir, ("hw_graph.onnx", "folding.json"), "build")
     result = vendor_build(out_dir / "hw_graph.onnx", out_dir / "folding.json", config.vendor.board,
                           config.build.clock_mhz, out_dir / "vendor" / config.vendor.board, progress)
     update_report(out_dir, config, vendor=result)

@@ -167,6 +167,13 @@ def _yowasp(name: str) -> str:
     return _tool(name)
 
 
+def _run_yosys(work_dir: Path, script: str, log: str, what: str) -> None:
+    """Run Yosys' ``script`` in ``work_dir`` (it sees only files below it), logging to ``log``."""
+    result = subprocess.run([yosys_bin(), "-q", "-l", log, "-p", script], cwd=work_dir, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise HwBnnError(f"Yosys {what} failed (log: {work_dir / log}):\n{(result.stderr or result.stdout)[-2000:]}")
+
+
 def synthesize(design: Design, family_name: str, work_dir: str | Path) -> dict:
     """Run Yosys for ``family_name`` on ``design``; write logs and netlists under ``work_dir/synth``.
 
@@ -183,11 +190,7 @@ def synthesize(design: Design, family_name: str, work_dir: str | Path) -> dict:
               f"tee -q -o synth/{tag}_stat.json stat -json; write_json synth/{tag}_netlist.json; "
               f"flatten; write_json synth/{tag}_flat.json")
     start = time.perf_counter()
-    result = subprocess.run([yosys_bin(), "-q", "-l", f"synth/{tag}_yosys.log", "-p", script],
-                            cwd=work_dir, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise HwBnnError(f"Yosys {family.command} failed on {work_dir / 'rtl'} (log: {synth_dir / f'{tag}_yosys.log'}):\n"
-                         f"{(result.stderr or result.stdout)[-2000:]}")
+    _run_yosys(work_dir, script, f"synth/{tag}_yosys.log", f"{family.command} on {work_dir / 'rtl'}")
     stat = json.loads((synth_dir / f"{tag}_stat.json").read_text())
     netlist = json.loads((synth_dir / f"{tag}_netlist.json").read_text())
     cache: dict = {}
@@ -225,11 +228,7 @@ def synthesize_flat(sources: list[Path], top: str, family_name: str, work_dir: s
     files = " ".join(str(Path(path).resolve().relative_to(work_dir)) for path in sources)
     script = (f"read_verilog -defer {files}; hierarchy -top {top}; synth_{family.name} -top {top}; "
               f"tee -q -o {prefix}_stat.json stat -json; write_json {prefix}.json")
-    result = subprocess.run([yosys_bin(), "-q", "-l", f"{prefix}_yosys.log", "-p", script],
-                            cwd=work_dir, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise HwBnnError(f"Yosys synth_{family.name} of {top} failed (log: {work_dir / f'{prefix}_yosys.log'}):\n"
-                         f"{(result.stderr or result.stdout)[-2000:]}")
+    _run_yosys(work_dir, script, f"{prefix}_yosys.log", f"synth_{family.name} of {top}")
     stat = json.loads((work_dir / f"{prefix}_stat.json").read_text())
     module = f"\\{top}" if f"\\{top}" in stat["modules"] else top
     return _count(_module_cells(stat, module, {}), family)

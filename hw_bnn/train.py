@@ -98,12 +98,19 @@ def _save(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
-def load_model_state(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load trained weights saved by :func:`train` into a freshly built ``model``."""
+def read_saved(path: str | Path) -> dict:
+    """What :func:`train` saved at ``path`` (``model.pt``): weights, learned temperature, config, history."""
     path = Path(path)
     if not path.is_file():
         raise HwBnnError(f"no trained model at {path}; run 'hw-bnn train' with the same --out first")
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def load_model_state(model: nn.Module, path: str | Path, state: dict | None = None) -> nn.Module:
+    """Load trained weights saved by :func:`train` into a freshly built ``model``
+    (``state``: the file's contents when the caller has read them already)."""
+    path = Path(path)
+    state = state if state is not None else read_saved(path)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as exc:

@@ -28,6 +28,11 @@ PER_SAMPLE = ("per-sample thresholds computed from a global pool of the whole fe
               "per-frame threshold unit (this hardware comes with the per-sample thresholds issue)")
 
 
+def _schedule(estimator: str, t_min: float, t_max: float) -> dict:
+    """The estimator's options: EDE takes its t schedule, the others take none."""
+    return {"t_min": t_min, "t_max": t_max} if estimator == "ede" else {}
+
+
 def _sign_after(estimator: str, estimator_options: dict, *before: Callable[[int], nn.Module]):
     """Block factory: ``before`` modules, then the sign with ``estimator``'s gradient in training,
     then Brevitas' bipolar quantizer (the sign the export and the hardware see)."""
@@ -43,14 +48,14 @@ def baseline(estimator: str | None = None, t_min: float = 1e-3, t_max: float = 1
     default; ``estimator`` (clipped_identity, approx_sign, ede) replaces it on weights and activations."""
     if estimator is None:
         return Method("baseline", options={})
-    opts = {"t_min": t_min, "t_max": t_max} if estimator == "ede" else {}
+    opts = _schedule(estimator, t_min, t_max)
     return Method("baseline", weight_transform=lambda _: BinaryWeight(make_estimator(estimator, **opts)),
                   activation=_sign_after(estimator, opts), options={"estimator": estimator, **opts})
 
 
 def _sdbnn(name: str, shift: Callable[[int], nn.Module], blocker: str | None, estimator: str,
            t_min: float, t_max: float, options: dict) -> Method:
-    opts = {"t_min": t_min, "t_max": t_max} if estimator == "ede" else {}
+    opts = _schedule(estimator, t_min, t_max)
     return Method(
         name,
         weight_transform=lambda out: WeightSelfDistribution(out, make_estimator(estimator, **opts)),
@@ -93,7 +98,7 @@ def bdbnn(kurtosis_target: float = 1.8, kurtosis_weight: float = 1.0, kurtosis_m
               "released": released_weight_loss, "none": None}
     if mimicking not in losses:
         raise HwBnnError(f"bdbnn: mimicking must be one of {sorted(losses)}, not {mimicking!r}")
-    opts = {"t_min": t_min, "t_max": t_max} if estimator == "ede" else {}
+    opts = _schedule(estimator, t_min, t_max)
     terms = [KurtosisTerm(KurtosisRegulariser(kurtosis_target, kurtosis_weight, kurtosis_mode,
                                               kurtosis_start_epoch, per_layer_targets))]
     if losses[mimicking] is not None:
