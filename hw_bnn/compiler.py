@@ -58,11 +58,20 @@ from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 from hw_bnn.config import BuildConfig
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import atomic_path
+from hw_bnn.transformation.adabin import (
+    AbsorbTransposeIntoAdaBin,
+    ConvertAdaBinMatMulToXnorPopcount,
+    InferAdaBinThresholdLayer,
+    RemoveAdaBinForFinnAnalysis,
+    TieAdaBinThresholdFolding,
+    has_count_row,
+    is_adabin,
+)
 
 #: Non-HW nodes allowed before the first HW node (input layout) ...
 INPUT_LAYOUT_OPS = {"Reshape", "Transpose", "Flatten"}
-#: ... and after the last one (the output affine 2*P - K, applied on the host).
-OUTPUT_AFFINE_OPS = {"Mul", "Add"}
+#: ... and after the last one (the output affine 2*P - K, or AdaBin's float output, applied on the host).
+OUTPUT_AFFINE_OPS = {"Mul", "Add", "AdaBinOutput"}
 
 #: (op_type, folding attribute) -> the node attribute the folding factor must divide.
 FOLDING_DIVIDES = {
@@ -103,8 +112,13 @@ def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     for transformation in (
         Streamline(),
         LowerConvsToMatMul(),
+        AbsorbTransposeIntoAdaBin(),
+        absorb.AbsorbConsecutiveTransposes(),
         MakeMaxPoolNHWC(),
         absorb.AbsorbTransposeIntoMultiThreshold(),
+        AbsorbTransposeIntoAdaBin(),
+        absorb.AbsorbConsecutiveTransposes(),
+        ConvertAdaBinMatMulToXnorPopcount(),
         ConvertBipolarMatMulToXnorPopcount(),
         absorb.AbsorbAddIntoMultiThreshold(),
         absorb.AbsorbMulIntoMultiThreshold(),
@@ -122,6 +136,7 @@ def step_convert_to_hw(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     for transformation in (
         InferBinaryMatrixVectorActivation(),
         InferQuantizedMatrixVectorActivation(),
+        InferAdaBinThresholdLayer(),
         InferThresholdingLayer(),
         InferPool(),
         InferConvInpGen(),
@@ -166,9 +181,12 @@ def step_check_hw_only(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     return model
 
 
-def legal_values(node, attr: str) -> list[int]:
-    """The folding factors the node accepts for ``attr`` (divisors of the dimension it folds)."""
+def legal_values(model: ModelWrapper, node, attr: str) -> list[int]:
+    """The folding factors the node accepts for ``attr`` (divisors of the dimension it folds;
+    an AdaBin counting MVAU folds its MH - 1 real rows, the count has its own lane)."""
     dim = getCustomOp(node).get_nodeattr(FOLDING_DIVIDES[(node.op_type, attr)])
+    if attr == "PE" and has_count_row(model, node):
+        dim -= 1
     return [d for d in range(1, dim + 1) if dim % d == 0]
 
 
@@ -187,12 +205,12 @@ def apply_folding(model: ModelWrapper, folding: dict[str, dict[str, int]], sourc
                 foldable = sorted(a for (op, a) in FOLDING_DIVIDES if op == node.op_type)
                 raise HwBnnError(f"folding {source}: node '{name}' ({node.op_type}) has no folding "
                                  f"attribute '{attr}'; it has {foldable}")
-            legal = legal_values(node, attr)
+            legal = legal_values(model, node, attr)
             if not isinstance(value, int) or value not in legal:
                 raise HwBnnError(f"folding {source}: {attr}={value!r} is illegal for node '{name}' "
                                  f"({node.op_type}); legal values are {legal}")
             getCustomOp(node).set_nodeattr(attr, value)
-    return model
+    return model.transform(TieAdaBinThresholdFolding())
 
 
 def read_folding(model: ModelWrapper) -> dict[str, dict[str, int]]:
@@ -240,8 +258,18 @@ def split_at_partition(model: ModelWrapper) -> tuple[ModelWrapper | None, ModelW
 
 
 def specialize(model: ModelWrapper, part: str) -> ModelWrapper:
-    """The dataflow partition with FINN's HLS/RTL backends chosen (for its folding search and estimates)."""
-    return split_at_partition(model)[1].transform(SpecializeLayers(part))
+    """The dataflow partition with FINN's HLS/RTL backends chosen (for its folding search and estimates).
+
+    Nodes of hw_bnn's own domain are not in it (see ``RemoveAdaBinForFinnAnalysis``); FINN's nodes
+    keep their order, so ``finn_nodes`` of the generic graph pairs with it node by node.
+    """
+    view = ModelWrapper(model.model.__deepcopy__()).transform(RemoveAdaBinForFinnAnalysis())
+    return split_at_partition(view)[1].transform(SpecializeLayers(part))
+
+
+def finn_nodes(model: ModelWrapper) -> list:
+    """The HW nodes FINN implements (those ``specialize`` keeps), in graph order."""
+    return [n for n in model.graph.node if is_fpgadataflow_node(n) and not is_adabin(n)]
 
 
 def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
@@ -261,9 +289,9 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         return apply_folding(model, folding, str(path))
     target = cfg.target_cycles()
     if target is None:
-        return model
+        return model.transform(TieAdaBinThresholdFolding())
     searched = specialize(model, cfg.part).transform(SetFolding(target_cycles_per_frame=target))
-    generic_hw = [n for n in model.graph.node if is_fpgadataflow_node(n)]
+    generic_hw = finn_nodes(model)
     special_hw = [n for n in searched.graph.node if is_fpgadataflow_node(n)]
     folding = {}
     for generic, special in zip(generic_hw, special_hw, strict=True):

@@ -13,6 +13,30 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.compiler import specialize
 from hw_bnn.io import atomic_path
+from hw_bnn.transformation.adabin import has_count_row, is_adabin
+
+#: Bits of one BRAM18 (FINN's unit), for parameter memories too wide or deep for LUTs.
+BRAM18_BITS = 18 * 1024
+#: Parameter memories up to this many bits are assumed to sit in LUTs (distributed ROM).
+LUTRAM_MAX_BITS = 4096
+
+
+def adabin_threshold_estimate(hw_graph: ModelWrapper, node) -> dict:
+    """hw_bnn's estimate of an AdaBin combine-and-threshold node (FINN has none): cycles, LUTs of its
+    multipliers and compares, and its parameter memory (LUTs when small, else BRAM18s)."""
+    inst = getCustomOp(node)
+    bits = inst.param_bits(hw_graph)
+    in_lut = bits <= LUTRAM_MAX_BITS
+    return {
+        "name": node.name,
+        "op": node.op_type,
+        "pe": int(inst.get_nodeattr("PE")),
+        "simd": 1,
+        "cycles": int(inst.get_exp_cycles_for(hw_graph)),
+        "lut": inst.lut_estimate(hw_graph) + (bits // 64 if in_lut else 0),
+        "bram18": 0 if in_lut else -(-bits // BRAM18_BITS),
+        "dsp": 0,
+    }
 
 
 def estimate(hw_graph: ModelWrapper, part: str, clock_mhz: float) -> dict:
@@ -25,10 +49,13 @@ def estimate(hw_graph: ModelWrapper, part: str, clock_mhz: float) -> dict:
     special = specialize(hw_graph, part)
     cycles = special.analysis(exp_cycles_per_layer)
     resources = special.analysis(lambda m: res_estimation(m, part))
-    generic_hw = [n for n in hw_graph.graph.node if is_fpgadataflow_node(n)]
-    special_hw = [n for n in special.graph.node if is_fpgadataflow_node(n)]
+    special_hw = iter([n for n in special.graph.node if is_fpgadataflow_node(n)])
     layers = []
-    for generic, node in zip(generic_hw, special_hw, strict=True):
+    for generic in [n for n in hw_graph.graph.node if is_fpgadataflow_node(n)]:
+        if is_adabin(generic):
+            layers.append(adabin_threshold_estimate(hw_graph, generic))
+            continue
+        node = next(special_hw)
         inst = getCustomOp(node)
         attrs = inst.get_nodeattr_types()
         res = resources[node.name]
@@ -42,6 +69,10 @@ def estimate(hw_graph: ModelWrapper, part: str, clock_mhz: float) -> dict:
             "bram18": int(res["BRAM_18K"]),
             "dsp": int(res["DSP"]),
         })
+        if has_count_row(hw_graph, generic):
+            # the count lane: one more PE lane of the same adder tree (FINN's estimate per lane)
+            layers[-1]["lut"] += int(round(layers[-1]["lut"] / layers[-1]["pe"]))
+            layers[-1]["count_lane"] = True
     bottleneck = max(layers, key=lambda layer: layer["cycles"])
     cycles_per_frame = max(1, bottleneck["cycles"])
     return {

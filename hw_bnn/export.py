@@ -103,13 +103,19 @@ def check_supported(model: nn.Module) -> None:
 
 
 def deployable(model: nn.Module) -> nn.Module:
-    """An eval-mode copy of ``model`` with every weight parametrization baked in.
+    """An eval-mode copy of ``model`` in the form the hardware computes; the trained model is not modified.
 
-    Method weight transforms (SD-BNN's WSD, a custom estimator) are parametrizations whose output
-    is already the +-1 weight; the copy stores that weight, which Brevitas' bipolar quantizer then
-    exports unchanged. The trained model itself is not modified.
+    - AdaBin layers become an XNOR layer with an all-ones row plus the integer combine-and-threshold
+      (``hw_bnn.methods.adabin_deploy``).
+    - Other weight transforms (SD-BNN's WSD, a custom estimator) are parametrizations whose output is
+      already the +-1 weight; the copy stores that weight, which Brevitas' bipolar quantizer then
+      exports unchanged.
     """
+    from hw_bnn.methods.adabin_deploy import has_adabin_layers, to_hardware_form
+
     model = copy.deepcopy(model).eval()
+    if has_adabin_layers(model):
+        to_hardware_form(model)
     for module in model.modules():
         if parametrize.is_parametrized(module):
             # deepcopy shares torch's generated Parametrized<Layer> class with the original, and
@@ -127,8 +133,8 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Pat
     The graph input is annotated as UINT8: the flow feeds raw 8-bit pixels, and FINN needs
     to know the input is integer to turn the first binarisation into integer thresholds.
     """
-    check_supported(model)
     model = deployable(model)
+    check_supported(model)
     path = Path(path)
     # The exporter may write large weights to a side file (<name>.data): export into a
     # scratch folder, load everything in, and save one self-contained file atomically.

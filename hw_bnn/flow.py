@@ -174,7 +174,7 @@ def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = 
                  progress: Progress = print) -> ModelWrapper:
     """Export to ``export.onnx``, save the test inputs/labels and PyTorch outputs, check QONNX == PyTorch."""
     from hw_bnn.execute import run_graph
-    from hw_bnn.export import export_model
+    from hw_bnn.export import deployable, export_model
     from hw_bnn.train import predict
 
     out_dir = Path(out_dir)
@@ -184,7 +184,10 @@ def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = 
     images, labels = _test_split(config, dataset)
     progress(f"export: QONNX -> {out_dir / 'export.onnx'}")
     qonnx_model = export_model(model, dataset.input_shape, out_dir / "export.onnx")
-    reference = predict(model, images)
+    # The reference is the deployment form (for AdaBin: the integer combine-and-threshold), which
+    # the trained float model matches up to its own rounding at ties; both accuracies are reported.
+    reference = predict(deployable(model), images)
+    float_predictions = predict(model, images).argmax(1)
     _save_npy(out_dir / "test_inputs.npy", images)
     _save_npy(out_dir / "test_labels.npy", labels)
     _save_npy(out_dir / "pytorch_outputs.npy", reference)
@@ -192,7 +195,9 @@ def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = 
     acc_torch = float((reference.argmax(1) == labels).mean())
     acc_qonnx, exact, first = _compare("QONNX", outputs, reference, labels)
     update_report(out_dir, config, n_test=int(len(images)),
-                  accuracy={"pytorch": acc_torch, "qonnx": acc_qonnx, "finn": None, "rtl": None},
+                  accuracy={"pytorch": acc_torch, "pytorch_float": float((float_predictions == labels).mean()),
+                            "qonnx": acc_qonnx, "finn": None, "rtl": None},
+                  deployed_top1_agreement=float((float_predictions == reference.argmax(1)).mean()),
                   bit_exact={"qonnx": exact, "finn": None, "rtl": None})
     if not exact:
         raise HwBnnError(f"QONNX export differs from PyTorch on test image {first}: the exported graph does not "

@@ -12,7 +12,8 @@ from hw_bnn.methods.estimators import EDE
 from hw_bnn.models.mlp import BinaryMLP
 
 RECIPE_METHODS = ["baseline", "sdbnn_static", "sdbnn_se", "bdbnn", "adabin", "dybnn"]
-FOLDING = ["baseline", "sdbnn_static", "bdbnn"]
+#: Methods whose recipes run the hardware stages.
+MAPPED = ["baseline", "sdbnn_static", "bdbnn", "adabin"]
 TINY = ["data.n_train=600", "data.n_test=200", "check.n_images=50", "train.batch_size=50",
         "model.options.hidden=[32,32]", "model.options.dropout=0.0", "build.target_fps=null",
         "build.target_cycles_per_frame=400"]
@@ -31,7 +32,7 @@ def test_every_recipe_method_is_registered_with_recipes():
             config = load_config(Path("training/recipes") / f"{stem}.yaml")
             assert config.method == name and config.data.name == "fashion_mnist"
             hardware = {"export", "build", "sim"} & set(config.stages)
-            assert bool(hardware) == (name in FOLDING), stem
+            assert bool(hardware) == (name in MAPPED), stem
 
 
 def test_method_options_are_checked():
@@ -70,17 +71,16 @@ def test_bdbnn_teacher_path_must_exist(tmp_path):
         flow.train_stage(config, tmp_path, progress=lambda _: None)
 
 
-@pytest.mark.parametrize("method", ["sdbnn_se", "adabin", "dybnn"])
+@pytest.mark.parametrize("method", ["sdbnn_se", "dybnn"])
 def test_build_names_what_is_not_mappable(method, tmp_path, capsys):
     code = main(["build", "training/recipes/demo.yaml", "--out", str(tmp_path), "--set", f"method={method}"])
     err = capsys.readouterr().err
     assert code == 2
-    expected = {"sdbnn_se": "SE-ASD per-sample thresholds", "adabin": "asymmetric binary sets",
-                "dybnn": "DyBNN per-sample thresholds"}[method]
+    expected = {"sdbnn_se": "SE-ASD per-sample thresholds", "dybnn": "DyBNN per-sample thresholds"}[method]
     assert f"method {method} cannot be mapped to hardware yet" in err and expected in err
 
 
-@pytest.mark.parametrize("method", ["sdbnn_se", "adabin", "dybnn"])
+@pytest.mark.parametrize("method", ["sdbnn_se", "dybnn"])
 def test_export_names_the_unmappable_layer(method):
     from hw_bnn.export import check_supported
 
@@ -98,8 +98,8 @@ def test_export_does_not_touch_the_trained_model():
     assert set(copy.features[0].weight.detach().unique().tolist()) <= {-1.0, 1.0}
 
 
-@pytest.mark.parametrize("method", FOLDING)
-def test_folding_methods_are_bit_exact_in_rtl(method, tmp_path):
+@pytest.mark.parametrize("method", MAPPED)
+def test_mapped_methods_are_bit_exact_in_rtl(method, tmp_path):
     extra = ["train.epochs=2", "stages=[train,export,build,sim]"]
     if method == "bdbnn":
         extra.append("method_options={teacher_epochs: 1}")
@@ -108,9 +108,10 @@ def test_folding_methods_are_bit_exact_in_rtl(method, tmp_path):
     assert report["accuracy"]["rtl"] == report["accuracy"]["pytorch"] > 0.3
 
 
-def test_sdbnn_static_conv_net_is_bit_exact_in_rtl(tmp_path):
+@pytest.mark.parametrize("method", ["sdbnn_static", "adabin"])
+def test_conv_net_is_bit_exact_in_rtl(method, tmp_path):
     config = load_config("training/recipes/cnv_demo.yaml", [
-        "method=sdbnn_static", "data.n_train=300", "data.n_test=100", "check.n_images=20", "train.epochs=1",
+        f"method={method}", "data.n_train=300", "data.n_test=100", "check.n_images=20", "train.epochs=1",
         "model.options.channels=[8,8,16,16]", "model.options.fc=[32]"])
     report = flow.run(config, tmp_path, progress=lambda _: None)
     assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}

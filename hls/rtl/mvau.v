@@ -21,6 +21,18 @@
 //            MultiThreshold semantics; the thresholds of a channel need not be
 //            sorted, every one is compared on its own).  For a BIPOLAR output
 //            use ACT_BIAS = 0: the emitted bit is 1 for +1 and 0 for -1.
+//   COUNT = 1 (NO_ACT = 1 only): one extra output lane per output beat, lane
+//            PE, carrying the accumulator of an all-ones weight row (W = +1 /
+//            binary 1 for every i) for the current vector: with XNOR = 1 the
+//            popcount of x (XNOR(x, 1) = x, 0 .. MW), with XNOR = 0 the plain
+//            sum of the elements of x (signed if IN_SIGNED).  All NF output
+//            beats of a vector carry the same value in lane PE.  It is a
+//            (PE+1)-th adder-tree lane with constant weights (AdaBin's
+//            activation popcount P^a): one more adder tree, no extra cycles,
+//            same latency; the weight memory is unchanged.  OUT_W must hold it
+//            as well as the real channels' accumulators: [0, MW] with XNOR = 1,
+//            [MW*min(x), MW*max(x)] with XNOR = 0 (within mvau_acc_bounds, but
+//            possibly outside a range computed from the actual weights).
 //
 // Stream protocol (AXI-Stream subset): a beat transfers on a rising clk edge
 // where tvalid && tready.  m_axis_tvalid never depends on m_axis_tready;
@@ -33,6 +45,9 @@
 // signed values are two's complement; bipolar -1/+1 is bit 0/1.
 //   input beat sf of a vector : x[sf*SIMD + s] at bits [s*IN_W +: IN_W]
 //   output beat nf of a vector: y[nf*PE + p]   at bits [p*OUT_W +: OUT_W]
+//                               (COUNT = 1: the count of the vector at bits
+//                               [PE*OUT_W +: OUT_W]; the beat is (PE+COUNT)*OUT_W
+//                               bits wide)
 //
 // Timing: a vector takes SF*NF cycles (SF = MW/SIMD, NF = MH/PE), as FINN's
 // get_exp_cycles; the input is read during the first of the NF passes and
@@ -84,7 +99,11 @@ module mvau #(
     // BINARY and BIPOLAR outputs).
     parameter ACT_BIAS = 0,
     // Output element width in bits, >= 1; NO_ACT = 0: <= 32 and 2^OUT_W > N_THR.
+    // COUNT = 1: must also hold the count (see header).
     parameter OUT_W = 1,
+    // 1: extra output lane PE with the all-ones-row accumulator of the vector
+    // (requires NO_ACT = 1); 0: PE output lanes only.
+    parameter COUNT = 0,
     // Path of the weight memory file (see header).
     parameter WEIGHT_FILE = "weights.mem",
     // Path of the threshold memory file (NO_ACT = 0 only, see header).
@@ -99,8 +118,8 @@ module mvau #(
     input  wire                 s_axis_tvalid,
     output wire                 s_axis_tready,
 
-    // AXI-Stream output: PE elements of OUT_W bits per beat
-    output wire [PE*OUT_W-1:0]  m_axis_tdata,
+    // AXI-Stream output: PE (+ COUNT) elements of OUT_W bits per beat
+    output wire [(PE+COUNT)*OUT_W-1:0] m_axis_tdata,
     output wire                 m_axis_tvalid,
     input  wire                 m_axis_tready
 );
@@ -116,6 +135,8 @@ localparam WA_W = (WMEM > 1) ? $clog2(WMEM) : 1;
 localparam ACC_W = IN_W + $clog2(MW + 1) + 1;
 localparam IW = SIMD * IN_W;                    // input beat width
 localparam WW = PE * SIMD;                      // weight word width
+localparam PT = PE + COUNT;                     // adder-tree / accumulator lanes
+localparam OW = PT * OUT_W;                     // output beat width
 localparam TW = PE * N_THR * THR_W;             // threshold word width
 localparam [31:0] SF_LAST32 = SF - 1;
 localparam [31:0] NF_LAST32 = NF - 1;
@@ -134,7 +155,7 @@ localparam ROOT_W = TERM_W + LV;                // tree root width (<= ACC_W)
 localparam TREE_K = 3;
 localparam TREE_OFF = (XNOR != 0) ? 0 : 1;
 
-// nodes of tree level l (per PE)
+// nodes of tree level l (per lane)
 function integer nodes;
     input integer l;
     begin
@@ -155,9 +176,9 @@ function integer lvl_off;
     input integer l;
     integer k;
     begin
-        lvl_off = (LV == 0) ? PE * TERM_W : 0;
+        lvl_off = (LV == 0) ? PT * TERM_W : 0;
         for (k = l + 1; k <= LV; k = k + 1)
-            lvl_off = lvl_off + PE * nodes(k) * (TERM_W + k);
+            lvl_off = lvl_off + PT * nodes(k) * (TERM_W + k);
     end
 endfunction
 
@@ -173,7 +194,7 @@ function integer tree_stages;
 endfunction
 
 localparam D_T = tree_stages(LV);
-localparam TREE_BITS = lvl_off(0) + PE * SIMD * TERM_W;
+localparam TREE_BITS = lvl_off(0) + PT * SIMD * TERM_W;
 
 // parameter checks (simulation; Yosys stops on the unknown task)
 initial begin
@@ -192,6 +213,10 @@ initial begin
     if (NO_ACT == 0 && (N_THR < 1 || THR_W < 2 || THR_W > 32 || OUT_W > 32 ||
                         (1 << OUT_W) <= N_THR)) begin
         $error("mvau: need N_THR >= 1, 2 <= THR_W <= 32, OUT_W <= 32, 2^OUT_W > N_THR (instance %m)");
+        $finish;
+    end
+    if ((COUNT != 0 && COUNT != 1) || (COUNT != 0 && NO_ACT == 0)) begin
+        $error("mvau: COUNT must be 0 or 1, and COUNT = 1 requires NO_ACT = 1 (instance %m)");
         $finish;
     end
 end
@@ -279,9 +304,10 @@ always @(posedge clk) begin
         r_v <= 1'b0;
 end
 
-// Level-0 terms of the adder trees, PE*SIMD of TERM_W bits:
-// term (p, s) at bits [(p*SIMD + s)*TERM_W +: TERM_W].
-wire [PE*SIMD*TERM_W-1:0] terms;
+// Level-0 terms of the adder trees, PT*SIMD of TERM_W bits:
+// term (p, s) at bits [(p*SIMD + s)*TERM_W +: TERM_W]; lane p = PE (COUNT = 1)
+// has the constant all-ones weight row.
+wire [PT*SIMD*TERM_W-1:0] terms;
 
 reg  [WW-1:0] w_r;
 reg  [IW-1:0] x_r;
@@ -299,6 +325,10 @@ generate
         for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
             assign terms[gp*SIMD +: SIMD] = ~(x_r ^ w_r[gp*SIMD +: SIMD]);
         end
+        if (COUNT != 0) begin : g_cnt
+            // all-ones weights: XNOR(x, 1) = x
+            assign terms[PE*SIMD +: SIMD] = x_r;
+        end
     end else begin : g_int
         // term = W ? x : -x, IN_W + 1 bits, two's complement
         for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
@@ -309,16 +339,23 @@ generate
                     w_r[gp*SIMD+gs] ? xe : {TERM_W{1'b0}} - xe;
             end
         end
+        if (COUNT != 0) begin : g_cnt
+            // all-ones weights: term = x
+            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_s
+                assign terms[(PE*SIMD+gs)*TERM_W +: TERM_W] =
+                    {(IN_SIGNED != 0) && x_r[gs*IN_W+IN_W-1], x_r[gs*IN_W +: IN_W]};
+            end
+        end
     end
 endgenerate
 
 // ---------------------------------------------------------------------------
-// Stages T: per-PE balanced adder tree over the SIMD terms (the partial dot
+// Stages T: per-lane balanced adder tree over the SIMD terms (the partial dot
 // product of this beat), registered every TREE_K adder levels and at its root.
-// All levels of all PEs are packed in `tree`: level l, PE p, node j at bits
+// All levels of all PT lanes are packed in `tree`: level l, lane p, node j at bits
 // [lvl_off(l) + (p*nodes(l) + j)*(TERM_W + l) +: TERM_W + l].
 wire [TREE_BITS-1:0] tree;
-assign tree[TREE_BITS-1 -: PE*SIMD*TERM_W] = terms;     // level 0 (offset placed last)
+assign tree[TREE_BITS-1 -: PT*SIMD*TERM_W] = terms;     // level 0 (offset placed last)
 
 generate
     for (gl = 1; gl <= LV; gl = gl + 1) begin : g_lvl
@@ -328,8 +365,8 @@ generate
         localparam W_OUT = TERM_W + gl;
         localparam OFF_IN = lvl_off(gl - 1);
         localparam OFF_OUT = lvl_off(gl);
-        wire [PE*N_OUT*W_OUT-1:0] sum;
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+        wire [PT*N_OUT*W_OUT-1:0] sum;
+        for (gp = 0; gp < PT; gp = gp + 1) begin : g_pe
             for (gn = 0; gn < N_OUT; gn = gn + 1) begin : g_n
                 wire [W_IN-1:0] a = tree[OFF_IN + (gp*N_IN + 2*gn)*W_IN +: W_IN];
                 wire [W_OUT-1:0] ae = {(TERM_SIGNED != 0) && a[W_IN-1], a};
@@ -343,24 +380,24 @@ generate
             end
         end
         if (is_reg(gl) != 0) begin : g_reg
-            reg [PE*N_OUT*W_OUT-1:0] q;
+            reg [PT*N_OUT*W_OUT-1:0] q;
             always @(posedge clk) begin
                 if (en)
                     q <= sum;
             end
-            assign tree[OFF_OUT +: PE*N_OUT*W_OUT] = q;
+            assign tree[OFF_OUT +: PT*N_OUT*W_OUT] = q;
         end else begin : g_comb
-            assign tree[OFF_OUT +: PE*N_OUT*W_OUT] = sum;
+            assign tree[OFF_OUT +: PT*N_OUT*W_OUT] = sum;
         end
     end
     if (LV == 0) begin : g_lvl0
         // SIMD = 1: the root is the term itself, registered once
-        reg [PE*TERM_W-1:0] q;
+        reg [PT*TERM_W-1:0] q;
         always @(posedge clk) begin
             if (en)
-                q <= tree[TREE_BITS-1 -: PE*TERM_W];
+                q <= tree[TREE_BITS-1 -: PT*TERM_W];
         end
-        assign tree[0 +: PE*TERM_W] = q;
+        assign tree[0 +: PT*TERM_W] = q;
     end
 endgenerate
 
@@ -405,13 +442,13 @@ endgenerate
 wire                d_v = v_d[D_T];
 wire                d_first = first_d[D_T];
 wire                d_last = last_d[D_T];
-reg  [PE*ACC_W-1:0] acc;
-wire [PE*ACC_W-1:0] acc_next;
-reg  [PE*ACC_W-1:0] c_acc;  // stage C accumulator
+reg  [PT*ACC_W-1:0] acc;
+wire [PT*ACC_W-1:0] acc_next;
+reg  [PT*ACC_W-1:0] c_acc;  // stage C accumulator
 reg                 c_v;
 
 generate
-    for (gp = 0; gp < PE; gp = gp + 1) begin : g_acc
+    for (gp = 0; gp < PT; gp = gp + 1) begin : g_acc
         wire [ROOT_W-1:0] root = tree[gp*ROOT_W +: ROOT_W];
         wire [ACC_W-1:0]  dot = {{(ACC_W-ROOT_W){(TERM_SIGNED != 0) && root[ROOT_W-1]}}, root};
         assign acc_next[gp*ACC_W +: ACC_W] =
@@ -433,15 +470,15 @@ end
 // ---------------------------------------------------------------------------
 // Stage C: activation (thresholds read one stage ahead and registered again),
 // output register.
-reg  [PE*OUT_W-1:0] out_q;
+reg  [OW-1:0]       out_q;
 reg                 out_v;
-wire [PE*OUT_W-1:0] out_next;
+wire [OW-1:0]       out_next;
 
 generate
     if (NO_ACT != 0) begin : g_noact
         // the fold index is only needed to address thresholds
         wire unused_noact = &{1'b0, nf_d, c_acc};
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+        for (gp = 0; gp < PT; gp = gp + 1) begin : g_pe
             if (OUT_W <= ACC_W) begin : g_trunc
                 assign out_next[gp*OUT_W +: OUT_W] = c_acc[gp*ACC_W +: OUT_W];
             end else begin : g_sext
@@ -465,17 +502,23 @@ generate
             .PE(PE), .IN_W(ACC_W), .IN_SIGNED(1), .N_THR(N_THR), .THR_W(THR_W),
             .ACT_BIAS(ACT_BIAS), .OUT_W(OUT_W)
         ) u_count (
-            .x(c_acc),
+            .x(c_acc[0 +: PE*ACC_W]),
             .t(t_c),
-            .y(out_next)
+            .y(out_next[0 +: PE*OUT_W])
         );
+        if (COUNT != 0) begin : g_cnt
+            // illegal (COUNT = 1 requires NO_ACT = 1, see the parameter
+            // checks); tied off so that it still elaborates
+            wire unused_cnt = &{1'b0, c_acc[PE*ACC_W +: ACC_W]};
+            assign out_next[PE*OUT_W +: OUT_W] = {OUT_W{1'b0}};
+        end
     end
 endgenerate
 
 // Output register and skid register: a beat leaves the pipeline whenever en
 // is high; if the output register is stalled it goes to the skid register,
 // which drops en until the output register takes it back.
-reg  [PE*OUT_W-1:0] skid_q;
+reg  [OW-1:0]       skid_q;
 always @(posedge clk) begin
     if (!out_v || m_axis_tready) begin
         if (skid_v) begin

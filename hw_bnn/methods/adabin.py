@@ -3,9 +3,9 @@ for weights and activations, with a two-slope Maxout nonlinearity.
 
 Built from the official PyTorch code as summarised in seed_methods §5.1 (AB-code). Unlike the
 other methods, AdaBin's binary values are not ±1, so ``AdaBinActivation`` does its own sign in
-train and eval alike (no Brevitas quantizer follows it), and both binarisers carry a
-``hardware_blocker``: the integer identity of seed_methods §5.6 needs more than FINN's XNOR +
-single-accumulator threshold.
+train and eval alike (no Brevitas quantizer follows it). The hardware form (seed_methods §5.6:
+an XNOR unit that also counts its input, then a combine-and-threshold unit) is built from these
+modules by ``hw_bnn.methods.adabin_deploy``; both binarisers expose their binary sets for it.
 """
 
 from __future__ import annotations
@@ -43,20 +43,21 @@ class AdaBinWeight(WeightTransform):
     U[0, 0.001) initialisation (variance ~8e-8), and a constant filter binarises to ≈ its mean.
     """
 
-    hardware_blocker = (
-        "asymmetric binary weight set: beta_w multiplies the activation popcount, which FINN's "
-        "single-accumulator threshold cannot express; hardware comes with the AdaBin hardware issue"
-    )
-
     def __init__(self, estimator: nn.Module):
         super().__init__()
         self.estimator = estimator
 
-    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+    def binary_set(self, weight: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(signs, distance alpha_w, centre beta_w) of ``weight``: the binarised weight is
+        ``distance * signs + centre``; alpha and beta keep dims for broadcasting."""
         dims = per_output_channel_dims(weight)
         centre = weight.mean(dim=dims, keepdim=True)
         distance = torch.sqrt(((weight - centre) ** 2).mean(dim=dims, keepdim=True) + VARIANCE_EPSILON)
-        return distance * self.estimator((weight - centre) / distance) + centre
+        return self.estimator((weight - centre) / distance), distance, centre
+
+    def forward(self, weight: torch.Tensor) -> torch.Tensor:
+        signs, distance, centre = self.binary_set(weight)
+        return distance * signs + centre
 
 
 class AdaBinActivation(nn.Module):
@@ -76,13 +77,6 @@ class AdaBinActivation(nn.Module):
     because the output is not ±1.
     """
 
-    hardware_blocker = (
-        "non-bipolar activation set {centre - alpha_a, centre + alpha_a}: the next layer's XNOR "
-        "popcount needs its scale and centre folded into thresholds (with per-border constants "
-        "under zero padding, seed_methods §5.6), which no export pass does yet; hardware comes "
-        "with the AdaBin hardware issue"
-    )
-
     def __init__(self, estimator: nn.Module, form: str = "paper"):
         super().__init__()
         if form not in ACTIVATION_FORMS:
@@ -97,6 +91,10 @@ class AdaBinActivation(nn.Module):
         if self.form == "paper":
             return self.alpha_a * signs + self.beta_a
         return self.alpha_a * (signs + self.beta_a)
+
+    def centre(self) -> torch.Tensor:
+        """The centre of the binary set: beta_a (paper form) or alpha_a * beta_a (code form)."""
+        return self.beta_a if self.form == "paper" else self.alpha_a * self.beta_a
 
     def extra_repr(self) -> str:
         return f"form={self.form!r}"

@@ -139,9 +139,6 @@ def adabin(activation_form: str = "paper", t_min: float = 1e-3, t_max: float = 1
         # Residual nets: Maxout after every residual sum, the adaptive sign alone at the conv input.
         binarizer_block=lambda _: AdaBinActivation(make_estimator("approx_sign"), form=activation_form),
         residual_activation=Maxout,
-        hardware_blocker=("AdaBin's asymmetric binary sets: the weight centre multiplies the activation "
-                          "popcount, which a single-accumulator threshold cannot express (this hardware "
-                          "comes with the AdaBin hardware issue)"),
         options={"activation_form": activation_form, "t_min": t_min, "t_max": t_max},
     )
 

@@ -23,9 +23,11 @@ from hw_bnn.rtl.memfiles import (
     mvau_acc_bounds,
     prepare_thresholds,
     signed_width,
+    write_adabin_params,
     write_mvau_weights,
     write_thresholds,
 )
+from hw_bnn.transformation.adabin import has_count_row
 
 
 @dataclass
@@ -37,6 +39,10 @@ class Stream:
     beats: int
     signed: bool = False
     bipolar: bool = False
+    #: AdaBin accumulators of this many channels (0: none): each beat holds ``elems - 1`` channels and,
+    #: in the last lane, the count of the vector; the tensor is (channels..., count) per vector
+    #: (``hw_bnn.rtl.sim.to_count_lane_beats``).
+    count_lane: int = 0
 
     @property
     def width(self) -> int:
@@ -88,6 +94,10 @@ def _thresholds(model: ModelWrapper, node, channels: int, acc_lo: int, acc_hi: i
 def emit_mvau(model: ModelWrapper, node) -> RtlNode:
     inst = getCustomOp(node)
     mw, mh, pe, simd = (int(inst.get_nodeattr(a)) for a in ("MW", "MH", "PE", "SIMD"))
+    counting = has_count_row(model, node)
+    if counting:
+        # AdaBin: the all-ones last row becomes mvau.v's parallel count lane (COUNT = 1)
+        mh -= 1
     xnor = bool(inst.get_nodeattr("binaryXnorMode"))
     no_act = bool(inst.get_nodeattr("noActivation"))
     idt, odt = _dtype(inst, "inputDataType"), _dtype(inst, "outputDataType")
@@ -97,9 +107,13 @@ def emit_mvau(model: ModelWrapper, node) -> RtlNode:
                          f"weights only (train with hw_bnn.quant.BipolarWeight)")
     in_lo, in_hi = (0, 1) if xnor else (int(idt.min()), int(idt.max()))
     acc_lo, acc_hi = mvau_acc_bounds(mw, xnor, in_lo, in_hi)
-    W = model.get_initializer(node.input[1])
+    W = model.get_initializer(node.input[1])[:, :mh]
+    if mh % pe:
+        raise HwBnnError(f"node '{node.name}' (MVAU): PE={pe} does not divide its {mh} output channels")
     params = dict(MW=mw, MH=mh, SIMD=simd, PE=pe, XNOR=int(xnor), IN_W=1 if xnor else idt.bitwidth(),
                   IN_SIGNED=int(idt.signed() and not xnor), NO_ACT=int(no_act))
+    if counting:
+        params["COUNT"] = 1
     mem = {"WEIGHT_FILE": (f"{node.name}_weights.mem", lambda path: write_mvau_weights(path, W, pe, simd))}
     vectors = _frames(inst)
     if no_act:
@@ -107,7 +121,7 @@ def emit_mvau(model: ModelWrapper, node) -> RtlNode:
         # the XNOR popcount's range, so size the output from the exact bounds.
         out_bits = signed_width([acc_lo, acc_hi])
         params["OUT_W"] = out_bits
-        out = Stream(pe, out_bits, vectors * mh // pe, signed=True)
+        out = Stream(pe + counting, out_bits, vectors * mh // pe, signed=True, count_lane=mh if counting else 0)
     else:
         T, width, mem["THRESH_FILE"] = _thresholds(model, node, mh, acc_lo, acc_hi, pe, node.name)
         params.update(N_THR=T.shape[1], THR_W=width, ACT_BIAS=int(inst.get_nodeattr("ActVal")),
@@ -228,7 +242,24 @@ def emit_fm_padding(model: ModelWrapper, node) -> RtlNode:
     return RtlNode(node.name, "fm_padding", params, inp, out)
 
 
-#: FINN generic HW op type -> emitter.
+def emit_adabin_threshold(model: ModelWrapper, node) -> RtlNode:
+    inst = getCustomOp(node)
+    producer = model.find_producer(node.input[0])
+    arriving = emit_mvau(model, producer).out
+    channels, pe = inst.channels(model), int(inst.get_nodeattr("PE"))
+    if pe != arriving.elems - 1:
+        raise HwBnnError(f"node '{node.name}' (AdaBinThreshold): PE={pe} differs from the PE={arriving.elems - 1} "
+                         f"of '{producer.name}' that feeds it; they share one stream, set them equal")
+    params = [[int(v) for v in row] for row in inst.params(model)]
+    coef_w = signed_width([v for row in params for v in row[:2]])
+    thr_w = signed_width([v for row in params for v in row[2:4]])
+    entry = (f"{node.name}_params.mem", lambda path: write_adabin_params(path, params, pe, coef_w, thr_w))
+    verilog = dict(C=channels, PE=pe, ACC_W=arriving.elem_bits, COEF_W=coef_w, THR_W=thr_w, PASS=0)
+    beats = inst.vectors(model) * channels // pe
+    return RtlNode(node.name, "adabin_threshold", verilog, arriving, Stream(pe, 1, beats), {"PARAM_FILE": entry})
+
+
+#: FINN generic HW op type (and hw_bnn's own HW ops) -> emitter.
 EMITTERS: dict[str, Callable[[ModelWrapper, object], RtlNode]] = {
     "MVAU": emit_mvau,
     "Thresholding": emit_thresholding,
@@ -236,6 +267,7 @@ EMITTERS: dict[str, Callable[[ModelWrapper, object], RtlNode]] = {
     "Pool": emit_pool,
     "LabelSelect": emit_label_select,
     "FMPadding": emit_fm_padding,
+    "AdaBinThreshold": emit_adabin_threshold,
 }
 
 

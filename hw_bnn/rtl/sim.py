@@ -53,9 +53,27 @@ class RtlRun:
         return int(self.frame_cycles[-1] - self.first_input_cycle + 1)
 
 
+def to_count_lane_beats(values: np.ndarray, stream: Stream) -> np.ndarray:
+    """Rows of (channels..., count) per vector -> beat lanes (the beat's channels, then the count)."""
+    lanes, nf = stream.elems - 1, stream.count_lane // (stream.elems - 1)
+    rows = values.reshape(-1, stream.count_lane + 1)
+    count = np.broadcast_to(rows[:, -1:, None], (len(rows), nf, 1))
+    return np.concatenate([rows[:, :-1].reshape(-1, nf, lanes), count], axis=2).reshape(len(values), -1)
+
+
+def from_count_lane_beats(values: np.ndarray, stream: Stream) -> np.ndarray:
+    """The inverse of ``to_count_lane_beats``; the count is taken from each vector's first beat."""
+    lanes, nf = stream.elems - 1, stream.count_lane // (stream.elems - 1)
+    beats = values.reshape(-1, nf, stream.elems)
+    rows = np.concatenate([beats[:, :, :lanes].reshape(len(beats), -1), beats[:, 0, lanes:]], axis=1)
+    return rows.reshape(len(values), -1)
+
+
 def encode(tensors: np.ndarray, stream: Stream) -> list[int]:
     """Frames (n, ...) in FINN's stream order -> beats (element 0 in the LSBs)."""
     values = tensors.reshape(len(tensors), -1)
+    if stream.count_lane:
+        values = to_count_lane_beats(values, stream)
     if stream.bipolar:
         values = (values + 1) / 2
     if not np.array_equal(values, np.round(values)):
@@ -68,7 +86,8 @@ def decode(beats: list[int], stream: Stream, frames: int) -> np.ndarray:
     values = np.array(unpack_beats(beats, stream.elems, stream.elem_bits, stream.signed), dtype=np.float32)
     if stream.bipolar:
         values = 2 * values - 1
-    return values.reshape(frames, -1)
+    values = values.reshape(frames, -1)
+    return from_count_lane_beats(values, stream) if stream.count_lane else values
 
 
 def _simulator(design: Design, waveform: bool) -> Sim:

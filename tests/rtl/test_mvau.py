@@ -58,14 +58,23 @@ def random_thresholds(rng, acc, mh, n_thr, lo, hi, sort):
     return T
 
 
-def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec=6):
+def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec=6, count=False):
+    """``count``: build with COUNT=1 (NO_ACT only) and also check lane PE (the all-ones-row
+    accumulator: popcount / sum of each vector) and that the full-rate timing equals COUNT=0."""
     rng = np.random.default_rng(seed)
     in_lo, in_hi = DT_RANGE[idt]
     acc_lo, acc_hi = mvau_acc_bounds(mw, xnor, in_lo, in_hi)
     # thresholds are clipped to [acc_lo, acc_hi + 1]
     thr_w = signed_width([acc_lo, acc_hi + 1])
     params = mvau_params(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, thr_w)
-    sim = Sim("mvau", params, mem_params=("WEIGHT_FILE", "THRESH_FILE") if act else ("WEIGHT_FILE",))
+    mems = ("WEIGHT_FILE", "THRESH_FILE") if act else ("WEIGHT_FILE",)
+    sim0 = None
+    if count:
+        assert not act, "COUNT=1 requires NO_ACT=1"
+        sim0 = Sim("mvau", params, mem_params=mems)  # the same unit without the count lane
+        params = dict(params, COUNT=1)
+    sim = Sim("mvau", params, mem_params=mems)
+    lanes = pe + int(count)
     sf, nf = mw // simd, mh // pe
     for k in range(n_sets):
         if xnor:
@@ -88,16 +97,23 @@ def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec
             write_thresholds(sim.mem_path("THRESH_FILE"), prepare_thresholds(T, mh, acc_lo, acc_hi),
                              pe, thr_w)
         write_mvau_weights(sim.mem_path("WEIGHT_FILE"), W, pe, simd)
+        if sim0 is not None:
+            write_mvau_weights(sim0.mem_path("WEIGHT_FILE"), W, pe, simd)
         actval = params.get("ACT_BIAS", 0) if odt != "BIPOLAR" else 0
         y = finn_ref.mvau(x, W, T, simd=simd, pe=pe, xnor=xnor, idt=idt,
                           wdt="BINARY" if xnor else "BIPOLAR", odt=odt,
                           actval=actval if odt != "BIPOLAR" else 0)
         want = expected_elems(y, odt).reshape(n_vec * nf, pe)
+        if count:
+            # lane PE: all-ones weight row = popcount of the bits (XNOR) / sum of the elements,
+            # the same on every one of a vector's NF output beats
+            cnt = x.astype(np.int64).sum(axis=1)
+            want = np.concatenate([want, np.repeat(cnt, nf)[:, None]], axis=1)
         beats = pack_beats(x.astype(np.int64).reshape(n_vec * sf, simd), params["IN_W"])
         # a run at full rate (throughput) and runs with random gaps/stalls
         for run_i, (pv, pr) in enumerate([(1.0, 1.0), (0.6, 0.5), (0.9, 0.2)]):
             res = sim.run(beats, n_out=n_vec * nf, seed=seed * 10 + k * 3 + run_i, p_valid=pv, p_ready=pr)
-            got = np.array(unpack_beats(res.out, pe, params["OUT_W"], signed=True))
+            got = np.array(unpack_beats(res.out, lanes, params["OUT_W"], signed=True))
             exp = want.copy()
             ow = params["OUT_W"]
             exp = ((exp + (1 << ow)) % (1 << ow))
@@ -107,6 +123,15 @@ def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec
                 raise AssertionError(
                     f"mismatch set {k} run {run_i} at beat {bad[0]} pe {bad[1]}: "
                     f"rtl {got[bad[0], bad[1]]} finn {exp[bad[0], bad[1]]}\n{params}")
+            if run_i == 0 and sim0 is not None:
+                # the count lane costs no cycles: same input/output cycles as COUNT=0, and the
+                # PE real lanes are bit-identical to the COUNT=0 unit's output
+                res0 = sim0.run(beats, n_out=n_vec * nf, seed=seed * 10 + k * 3, p_valid=1.0, p_ready=1.0)
+                assert res.in_cycles == res0.in_cycles and res.out_cycles == res0.out_cycles, (
+                    res.in_cycles, res0.in_cycles, res.out_cycles, res0.out_cycles)
+                mask = (1 << (pe * params["OUT_W"])) - 1
+                assert [b & mask for b in res.out] == res0.out
+                assert all(b >> (lanes * params["OUT_W"]) == 0 for b in res.out)
             if run_i == 0:
                 # full throughput: SF*NF cycles per vector, a few cycles of latency
                 # (4 + the adder tree's register stages, see mvau.v)
@@ -163,6 +188,37 @@ def test_mvau_random_shape_int(seed):
     else:
         n_thr, odt = 0, "INT16"
     run_case(mw, mh, simd, pe, False, idt, odt, n_thr, act, seed=seed)
+
+# COUNT=1 (extra lane PE = all-ones weight row; NO_ACT only)
+# (mw, mh, simd, pe, xnor, idt, odt, n_thr, act)
+COUNT_CASES = {
+    "count_xnor": (16, 8, 4, 2, True, "BINARY", "INT8", 0, False),
+    "count_xnor_full_parallel": (16, 8, 16, 8, True, "BINARY", "INT8", 0, False),
+    "count_xnor_simd1_pe1": (16, 8, 1, 1, True, "BINARY", "INT8", 0, False),
+    "count_xnor_deep_tree": (64, 4, 32, 2, True, "BINARY", "INT8", 0, False),
+    # CNV first layer: 3x3x3 UINT8 pixels, count up to 27*255 = 6885
+    "count_int_uint8": (27, 8, 9, 4, False, "UINT8", "INT16", 0, False),
+    "count_int_int4": (12, 4, 3, 2, False, "INT4", "INT8", 0, False),
+    "count_int_int4_sext": (12, 6, 1, 3, False, "INT4", "INT24", 0, False),
+}
+
+
+@pytest.mark.parametrize("name", list(COUNT_CASES))
+def test_mvau_count(name):
+    run_case(*COUNT_CASES[name], seed=sum(map(ord, name)), count=True)
+
+
+def test_mvau_count_requires_no_act():
+    """COUNT=1 with thresholds: the initial-block check ends the simulation with an error."""
+    from hw_bnn.errors import HwBnnError
+
+    sim = Sim("mvau", dict(MW=16, MH=8, SIMD=4, PE=2, COUNT=1, NO_ACT=0),
+              mem_params=("WEIGHT_FILE", "THRESH_FILE"))
+    sim.mem_path("WEIGHT_FILE").write_text("00\n" * 16)
+    sim.mem_path("THRESH_FILE").write_text("0000\n" * 4)
+    with pytest.raises(HwBnnError, match="COUNT = 1 requires NO_ACT = 1"):
+        sim.run([0] * 4, n_out=4)
+
 
 def test_mvau_negative_bn_scale_channels():
     """Channels with a negative BatchNorm scale, through FINN's own lowering.

@@ -1,0 +1,144 @@
+"""QONNX ops of AdaBin's hardware form (seed_methods §5.6), made by hw_bnn.methods.adabin_deploy.
+
+Both take a layer's C+1 accumulators along the channel axis: ``acc_x`` of the C output channels
+(the XNOR popcount, or the bipolar-weighted sum of integer inputs) and, last, ``acc_a``, the same
+layer's all-ones row (the count of the input window, P^a).
+
+* ``AdaBinThreshold`` (a HW node once ``backend`` is ``fpgadataflow``): per channel
+  ``L = A*acc_x + B*acc_a``, ``count = [L >= T0] + [L >= T1]``, ``bit = DECODE >> count & 1``
+  (``adabin_reference``); outputs BIPOLAR ±1 or, after XNOR conversion, BINARY 0/1 bits.
+  Folding: ``PE`` channels per beat, tied to the PE of the XNOR unit that feeds it.
+* ``AdaBinOutput`` (host): the last layer's float output ``acc_x*a + acc_a*b + c`` in float32,
+  after the exact integer input affine ``acc * acc_scale + acc_offset``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import helper
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.base import CustomOp
+
+from hw_bnn.custom_op.adabin_reference import adabin_threshold_reference
+
+#: LUTs of one compare of a w-bit signed number against a stored threshold (carry chain, 4 bits/LUT6)
+#: and of an a x b-bit multiplier built from LUTs (no DSP): rough, documented rules for estimates.
+LUTS_PER_COMPARE_BIT = 0.25
+LUTS_PER_MULTIPLIER_BIT_PAIR = 0.55
+
+
+def _channel_axis(layout: str) -> int:
+    return 1 if layout in ("NC", "NCHW") else -1
+
+
+class _AdaBinBase(CustomOp):
+    """Shape handling shared by both ops: C+1 accumulators in, C channels out."""
+
+    def get_nodeattr_types(self):
+        return {"data_layout": ("s", False, "NC", {"NC", "NCHW", "NHWC"})}
+
+    def channels(self, model) -> int:
+        shape = model.get_tensor_shape(self.onnx_node.input[0])
+        return int(shape[_channel_axis(self.get_nodeattr("data_layout"))]) - 1
+
+    def make_shape_compatible_op(self, model):
+        shape = list(model.get_tensor_shape(self.onnx_node.input[0]))
+        shape[_channel_axis(self.get_nodeattr("data_layout"))] -= 1
+        return self.make_const_shape_op(shape)
+
+    def _split(self, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(acc_x, acc_a) with channels last."""
+        moved = np.moveaxis(acc, _channel_axis(self.get_nodeattr("data_layout")), -1)
+        return moved[..., :-1], moved[..., -1:]
+
+    def _restore(self, channels_last: np.ndarray) -> np.ndarray:
+        return np.moveaxis(channels_last, -1, _channel_axis(self.get_nodeattr("data_layout")))
+
+    def verify_node(self):
+        return [] if len(self.onnx_node.input) == 2 else [f"{self.onnx_node.op_type} needs (acc, parameters) inputs"]
+
+
+class AdaBinThreshold(_AdaBinBase):
+    def get_nodeattr_types(self):
+        return {
+            **super().get_nodeattr_types(),
+            "out_dtype": ("s", False, "BIPOLAR", {"BIPOLAR", "BINARY"}),
+            # "fpgadataflow" once InferAdaBinThresholdLayer made it a HW node
+            "backend": ("s", False, ""),
+            "PE": ("i", False, 1),
+        }
+
+    def infer_node_datatype(self, model):
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType[self.get_nodeattr("out_dtype")])
+
+    def params(self, model) -> np.ndarray:
+        return np.asarray(model.get_initializer(self.onnx_node.input[1])).astype(np.int64)
+
+    def execute_node(self, context, graph):
+        acc = np.asarray(context[self.onnx_node.input[0]])
+        params = np.asarray(context[self.onnx_node.input[1]]).astype(np.int64)
+        acc_x, acc_a = self._split(np.round(acc).astype(np.int64))
+        bits = adabin_threshold_reference(acc_x, acc_a, params)
+        if self.get_nodeattr("out_dtype") == "BIPOLAR":
+            bits = 2 * bits - 1
+        context[self.onnx_node.output[0]] = self._restore(bits).astype(np.float32)
+
+    # --- HW node interface (FINN analyses, folding, estimates) ---
+
+    def vectors(self, model) -> int:
+        """Output vectors (pixels) per frame."""
+        shape = model.get_tensor_shape(self.onnx_node.output[0])
+        return int(np.prod(shape)) // self.channels(model)
+
+    def get_exp_cycles_for(self, model) -> int:
+        return self.vectors(model) * self.channels(model) // self.get_nodeattr("PE")
+
+    def widths(self, model) -> dict[str, int]:
+        """Bit widths of the parameters and of L, from the stored integers and the accumulator ranges."""
+        params = self.params(model)
+        acc_dt = model.get_tensor_datatype(self.onnx_node.input[0])
+        acc_bits = max(acc_dt.bitwidth() + (0 if acc_dt.signed() else 1), 2)
+
+        def signed_bits(values) -> int:
+            values = [int(v) for v in np.ravel(values)] or [0]
+            return max(2, max(max(v, -v - 1).bit_length() + 1 for v in values))
+
+        coef = signed_bits(params[:, :2])
+        return {"acc": acc_bits, "coef": coef, "thr": signed_bits(params[:, 2:4]),
+                "level": coef + acc_bits + 1}
+
+    def lut_estimate(self, model) -> int:
+        """Per lane: two multipliers (A*acc_x, B*acc_a), their sum and two compares."""
+        w = self.widths(model)
+        per_lane = (2 * LUTS_PER_MULTIPLIER_BIT_PAIR * w["coef"] * w["acc"] + w["level"]
+                    + 2 * LUTS_PER_COMPARE_BIT * w["level"] * 4)
+        return int(round(self.get_nodeattr("PE") * per_lane))
+
+    def param_bits(self, model) -> int:
+        w = self.widths(model)
+        return self.channels(model) * (2 * w["coef"] + 2 * w["thr"] + 3)
+
+
+class AdaBinOutput(_AdaBinBase):
+    def get_nodeattr_types(self):
+        return {
+            **super().get_nodeattr_types(),
+            # exact integer affine on the accumulators before the float combine (2, -K after XNOR conversion)
+            "acc_scale": ("i", False, 1),
+            "acc_offset": ("i", False, 0),
+        }
+
+    def infer_node_datatype(self, model):
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType["FLOAT32"])
+
+    def execute_node(self, context, graph):
+        acc = np.asarray(context[self.onnx_node.input[0]], dtype=np.float32)
+        acc = acc * np.float32(self.get_nodeattr("acc_scale")) + np.float32(self.get_nodeattr("acc_offset"))
+        coefficients = np.asarray(context[self.onnx_node.input[1]], dtype=np.float32)
+        acc_x, acc_a = self._split(acc)
+        out = acc_x * coefficients[0] + acc_a * coefficients[1] + coefficients[2]
+        context[self.onnx_node.output[0]] = self._restore(out).astype(np.float32)
+
+
+def make_node(op_type: str, inputs, outputs, **attrs):
+    return helper.make_node(op_type, inputs, outputs, domain="hw_bnn.custom_op", **attrs)

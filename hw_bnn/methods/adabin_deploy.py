@@ -1,0 +1,365 @@
+"""AdaBin's hardware form: every AdaBin layer becomes an XNOR unit that also counts its input,
+followed by an integer combine-and-threshold (seed_methods §5.6).
+
+For a binary layer with AdaBin weights ``alpha_w * s_w + beta_w`` (per output channel) whose
+input takes the two values ``m ± h`` (the previous AdaBin activation's set; ``h = 1, m = 0`` for
+a ±1 sign or for raw integer pixels), the layer output is exactly
+
+    y_o = a_o * D_o + b_o * S + c_o,   a = alpha_w h,  b = beta_w h,  c = m (alpha_w S_w + beta_w K)
+
+with ``D_o`` the ±1 dot product of the input with the weight signs, ``S`` the sum of the input
+(signs) and ``S_w`` the sum of the weight signs. ``D`` and ``S`` are what one bipolar layer with an
+extra all-ones output row computes. BatchNorm, Maxout and the next AdaBin sign act per channel
+on ``y``, so each output bit is a function of the two integers (D_o, S) alone. That function
+changes value at most twice along ``y`` (Maxout has two linear pieces), and it is fitted here,
+in exact integer arithmetic checked over every reachable integer input, by
+
+    L = A * acc_x + B * acc_a,   count = [L >= T0] + [L >= T1],   bit = DECODE >> count & 1
+
+(``hw_bnn.custom_op.adabin_reference``). A monotone Maxout gives one threshold; a Maxout whose
+trained slopes make it non-monotone gives two and a decode, mapped exactly rather than refused.
+
+The deployment copy computes with these integers, so it is the software model the hardware
+equals bit for bit. It differs from the float model only where the float model's own rounding
+decides a tie (the fit follows the real-valued arithmetic in float64); the export stage reports
+both accuracies. The last layer has no sign after it: its two accumulators leave the
+accelerator and the host applies the float affine ``a D + b S + c`` exactly as the deployment copy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
+from torch import nn
+from torch.nn.utils import parametrize
+
+from hw_bnn.custom_op.adabin_reference import adabin_threshold_reference
+from hw_bnn.errors import HwBnnError
+from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight, Maxout
+from hw_bnn.quant import BipolarWeight
+
+#: Largest fraction bits tried when fitting the integer thresholds.
+MAX_FRACTION_BITS = 40
+#: Range of the raw integer inputs a first layer may take (the flow feeds UINT8 pixels).
+PIXEL_RANGE = (0, 255)
+
+
+@dataclass(frozen=True)
+class InputSet:
+    """What a binary layer's input holds: two values ``centre ± half_range`` coded as bits
+    (binary), or plain integers in ``[low, high]``."""
+
+    binary: bool
+    half_range: float = 1.0
+    centre: float = 0.0
+    low: int = -1
+    high: int = 1
+
+
+SIGN_INPUT = InputSet(binary=True)
+
+
+@dataclass(frozen=True)
+class ChannelChain:
+    """Per-channel float64 arrays of what follows y = a*D + b*S + c up to the next bit:
+    BatchNorm as ``u = y * bn_scale + bn_shift``, Maxout ``v = u * (slope_pos if u >= 0 else
+    slope_neg)``, then bit = [v >= theta] (or [v > theta] where ``strict``)."""
+
+    bn_scale: np.ndarray
+    bn_shift: np.ndarray
+    slope_pos: np.ndarray
+    slope_neg: np.ndarray
+    theta: np.ndarray
+    strict: np.ndarray
+
+    def bit(self, channel: int, y: np.ndarray) -> np.ndarray:
+        u = y * self.bn_scale[channel] + self.bn_shift[channel]
+        v = np.where(u >= 0, u * self.slope_pos[channel], u * self.slope_neg[channel])
+        return (v > self.theta[channel]) if self.strict[channel] else (v >= self.theta[channel])
+
+    def switch_points(self, channel: int) -> list[float]:
+        """Every y where the bit can change: the Maxout kink and each piece's crossing of theta."""
+        g, k = self.bn_scale[channel], self.bn_shift[channel]
+        if g == 0:
+            return []
+        points = [-k / g]
+        for slope, on_piece in ((self.slope_pos[channel], lambda u: u >= 0),
+                                (self.slope_neg[channel], lambda u: u < 0)):
+            if slope != 0:
+                u = self.theta[channel] / slope
+                if on_piece(u):
+                    points.append((u - k) / g)
+        return sorted(set(points))
+
+
+def _profile(chain: ChannelChain, channel: int) -> tuple[list[tuple[float, bool]], list[int]]:
+    """The bit as a function of y: switch points (y_j, strict_j) and the values of the segments
+    between them (len = switches + 1). strict: the bit changes just after y_j (y > y_j)."""
+    points = chain.switch_points(channel)
+    if not points:
+        return [], [int(chain.bit(channel, np.array([0.0]))[0])]
+    span = max(1.0, max(abs(p) for p in points))
+    probes = [points[0] - span] + [(lo + hi) / 2 for lo, hi in zip(points, points[1:])] + [points[-1] + span]
+    segment = [int(v) for v in chain.bit(channel, np.array(probes))]
+    at_point = [int(v) for v in chain.bit(channel, np.array(points))]
+    switches, values = [], [segment[0]]
+    for j, point in enumerate(points):
+        left, right = segment[j], segment[j + 1]
+        if left == right:
+            if at_point[j] != left:
+                raise HwBnnError(f"channel {channel}: the bit differs only at the single value y = {point!r}; "
+                                 f"no threshold can express that")
+            continue
+        switches.append((point, at_point[j] == left))
+        values.append(right)
+    return switches, values
+
+
+def _first_index(values: np.ndarray, strict: bool) -> np.ndarray:
+    """Smallest integer n with n >= values (n > values where strict), elementwise."""
+    return np.floor(values) + 1 if strict else np.ceil(values)
+
+
+def _ceil_div(num: np.ndarray, den: int) -> np.ndarray:
+    return -((-num) // den)
+
+
+def fit_channel(a: float, b: float, c: float, chain: ChannelChain, channel: int,
+                x_range: tuple[int, int], y_range: tuple[int, int]) -> list[int]:
+    """Integer [A, B, T0, T1, DECODE] with bit(a*X + b*Y + c) == reference(L) for every integer
+    X in ``x_range`` and Y in ``y_range`` (both inclusive), the real arithmetic done in float64."""
+    switches, values = _profile(chain, channel)
+    if len(switches) > 2:
+        raise HwBnnError(f"channel {channel}: the bit changes {len(switches)} times along the layer output; "
+                         f"the combine unit maps at most two thresholds")
+    ys = np.arange(y_range[0], y_range[1] + 1, dtype=np.float64)
+    x_lo, x_hi = x_range
+    if a == 0:
+        # The bit depends on Y alone: threshold Y itself (B = +-1).
+        coef_a, coef_b, scale = 0, (1 if b >= 0 else -1), None
+    else:
+        coef_a, coef_b, scale = None, None, None
+    thresholds: list[int] = []
+    for fraction_bits in range(0, MAX_FRACTION_BITS + 1) if a != 0 else [0]:
+        if a != 0:
+            scale = 2 ** fraction_bits
+            coef_a = scale if a > 0 else -scale
+            coef_b = int(round(b / abs(a) * scale))
+        thresholds = []
+        ok = True
+        for point, strict in switches:
+            if a == 0:
+                if b == 0:
+                    raise HwBnnError(f"channel {channel}: a = b = 0 but the bit changes with the input")
+                bound = (point - c) / b  # b*Y >= point - c
+                if b > 0:
+                    thresholds.append(int(_first_index(np.array([bound]), strict)[0]))
+                else:  # Y <= bound (Y < bound where strict): L = -Y >= -last
+                    last = np.floor(bound) if not strict else np.ceil(bound) - 1
+                    thresholds.append(int(-last))
+                continue
+            target = (point - c) / abs(a) * scale
+            guess = int(_first_index(np.array([target]), strict)[0])
+            xi = (point - c - b * ys) / a
+            l_y = coef_b * ys.astype(np.int64)
+            if a > 0:  # X >= xi (or >): first X; integer: X >= (T - B*Y) / scale
+                want = np.clip(_first_index(xi, strict), x_lo, x_hi + 1)
+                got = np.clip(_ceil_div(guess - l_y, scale), x_lo, x_hi + 1)
+            else:  # X <= xi (or <): last X; integer: X <= (B*Y - T) / scale
+                want = np.clip(np.floor(xi) if not strict else np.ceil(xi) - 1, x_lo - 1, x_hi)
+                got = np.clip((l_y - guess) // scale, x_lo - 1, x_hi)
+            ok = ok and bool(np.array_equal(want, got))
+            thresholds.append(guess)
+        if ok:
+            break
+    else:
+        raise HwBnnError(f"channel {channel}: no integer thresholds with up to {MAX_FRACTION_BITS} fraction bits "
+                         f"reproduce the layer's decisions (a={a!r}, b={b!r}, c={c!r})")
+    corners = [coef_a * x + coef_b * y for x in x_range for y in y_range]
+    unreachable = max(corners) + 1
+    thresholds += [unreachable] * (2 - len(thresholds))
+    values += [values[-1]] * (3 - len(values))
+    decode = values[0] | values[1] << 1 | values[2] << 2
+    return [coef_a, coef_b, thresholds[0], thresholds[1], decode]
+
+
+class AdaBinThresholdDeploy(nn.Module):
+    """The combine-and-threshold unit on a layer's (C+1) accumulators (D_0..D_{C-1}, S) along dim 1:
+    ±1 bits, exactly ``adabin_threshold_reference``. Exports as ``hw_bnn.custom_op::AdaBinThreshold``."""
+
+    maps_to_thresholds = True
+
+    def __init__(self, params: np.ndarray):
+        super().__init__()
+        self.register_buffer("params", torch.as_tensor(np.asarray(params, dtype=np.int64)))
+
+    def forward(self, acc: torch.Tensor) -> torch.Tensor:
+        channels = self.params.shape[0]
+        if torch.compiler.is_exporting():
+            shape = (acc.shape[0], channels, *acc.shape[2:])
+            return torch.onnx.ops.symbolic("hw_bnn.custom_op::AdaBinThreshold", (acc, self.params),
+                                           attrs={"data_layout": "NCHW" if acc.dim() == 4 else "NC"},
+                                           dtype=acc.dtype, shape=shape, version=1)
+        moved = acc.detach().movedim(1, -1).to(torch.int64).numpy()
+        bits = adabin_threshold_reference(moved[..., :channels], moved[..., channels:], self.params.numpy())
+        return torch.from_numpy(2.0 * bits - 1).to(acc.dtype).movedim(-1, 1)
+
+
+class AdaBinOutputDeploy(nn.Module):
+    """The last layer's float output from its (C+1) accumulators along dim 1: ``D*a + S*b + c`` in
+    float32, in this order, on the host. Exports as ``hw_bnn.custom_op::AdaBinOutput``."""
+
+    maps_to_thresholds = True
+
+    def __init__(self, coefficients: np.ndarray):
+        super().__init__()
+        self.register_buffer("coefficients", torch.as_tensor(np.asarray(coefficients, dtype=np.float32)))
+
+    def forward(self, acc: torch.Tensor) -> torch.Tensor:
+        channels = self.coefficients.shape[1]
+        if torch.compiler.is_exporting():
+            shape = (acc.shape[0], channels, *acc.shape[2:])
+            return torch.onnx.ops.symbolic("hw_bnn.custom_op::AdaBinOutput", (acc, self.coefficients),
+                                           attrs={"data_layout": "NCHW" if acc.dim() == 4 else "NC"},
+                                           dtype=acc.dtype, shape=shape, version=1)
+        view = (1, channels) + (1,) * (acc.dim() - 2)
+        a, b, c = (self.coefficients[i].reshape(view) for i in range(3))
+        return acc[:, :channels] * a + acc[:, channels:] * b + c
+
+
+def _is_adabin_layer(module: nn.Module) -> bool:
+    return (isinstance(module, (QuantLinear, QuantConv2d)) and parametrize.is_parametrized(module, "weight")
+            and any(isinstance(p, AdaBinWeight) for p in module.parametrizations.weight))
+
+
+def _counting_layer(layer: nn.Module, signs: torch.Tensor) -> nn.Module:
+    """A bipolar copy of ``layer`` with one more output row, all +1: outputs (D, S)."""
+    ones = torch.ones_like(signs[:1])
+    if isinstance(layer, QuantLinear):
+        new = QuantLinear(layer.in_features, layer.out_features + 1, bias=False, weight_quant=BipolarWeight)
+    else:
+        if any(p != 0 for p in np.atleast_1d(layer.padding)):
+            raise HwBnnError("an AdaBin conv with zero padding needs per-border constants (seed_methods §5.6); "
+                             "the hardware form maps unpadded convs: build the model with padding=0")
+        new = QuantConv2d(layer.in_channels, layer.out_channels + 1, layer.kernel_size, stride=layer.stride,
+                          bias=False, weight_quant=BipolarWeight)
+    with torch.no_grad():
+        new.weight.copy_(torch.cat([signs, ones]))
+    return new
+
+
+def _chain(channels: int, bn: nn.Module | None, maxout: Maxout | None, act: AdaBinActivation) -> ChannelChain:
+    f64 = lambda t: t.detach().double().numpy()  # noqa: E731
+    if bn is not None:
+        scale = f64(bn.weight) / np.sqrt(f64(bn.running_var) + bn.eps)
+        shift = f64(bn.bias) - f64(bn.running_mean) * scale
+    else:
+        scale, shift = np.ones(channels), np.zeros(channels)
+    pos = f64(maxout.positive_slope) if maxout is not None else np.ones(channels)
+    neg = f64(maxout.negative_slope) if maxout is not None else np.ones(channels)
+    alpha, beta = float(act.alpha_a.detach()), float(act.beta_a.detach())
+    if alpha == 0:
+        raise HwBnnError("an AdaBin activation has alpha_a = 0: its two values coincide, so no bit can carry it")
+    # bit 1 = the larger of the two values: x >= beta for alpha > 0, x > beta for alpha < 0
+    return ChannelChain(scale, shift, pos, neg, np.full(channels, beta), np.full(channels, alpha < 0))
+
+
+def _convert_layer(layer: nn.Module, input_set: InputSet, bn, maxout, act, name: str) -> tuple[list, InputSet]:
+    transform = next(p for p in layer.parametrizations.weight if isinstance(p, AdaBinWeight))
+    with torch.no_grad():
+        signs, distance, centre = transform.binary_set(layer.parametrizations.weight.original)
+    channels = signs.shape[0]
+    fan_in = signs[0].numel()
+    alpha_w = distance.flatten().double().numpy()
+    beta_w = centre.flatten().double().numpy()
+    weight_sums = signs.flatten(1).sum(1).double().numpy()
+    a = alpha_w * input_set.half_range
+    b = beta_w * input_set.half_range
+    c = input_set.centre * (alpha_w * weight_sums + beta_w * fan_in)
+    modules: list[nn.Module] = [_counting_layer(layer, signs)]
+    if act is None:
+        modules.append(AdaBinOutputDeploy(np.stack([a, b, c])))
+        return modules, input_set
+    chain = _chain(channels, bn, maxout, act)
+    if input_set.binary:
+        # Fit on the popcounts P = (D + K)/2, then state the parameters on D and S:
+        # a*D + b*S + c = 2a*Px + 2b*Pa + c - K(a + b), and 2*L_P = A*D + B*S + K(A + B).
+        params = []
+        for o in range(channels):
+            try:
+                A, B, T0, T1, dec = fit_channel(2 * a[o], 2 * b[o], c[o] - fan_in * (a[o] + b[o]), chain, o,
+                                                (0, fan_in), (0, fan_in))
+            except HwBnnError as exc:
+                raise HwBnnError(f"layer '{name}': {exc}") from None
+            shift = fan_in * (A + B)
+            params.append([A, B, 2 * T0 - shift, 2 * T1 - shift, dec])
+    else:
+        span = fan_in * max(abs(input_set.low), abs(input_set.high))
+        x_range = (-span, span)
+        y_range = (fan_in * input_set.low, fan_in * input_set.high)
+        params = []
+        for o in range(channels):
+            try:
+                params.append(fit_channel(a[o], b[o], c[o], chain, o, x_range, y_range))
+            except HwBnnError as exc:
+                raise HwBnnError(f"layer '{name}': {exc}") from None
+    modules.append(AdaBinThresholdDeploy(np.array(params, dtype=np.int64)))
+    next_set = InputSet(binary=True, half_range=abs(float(act.alpha_a.detach())), centre=float(act.centre().detach()))
+    return modules, next_set
+
+
+def has_adabin_layers(model: nn.Module) -> bool:
+    return any(_is_adabin_layer(m) for m in model.modules())
+
+
+def to_hardware_form(model: nn.Module) -> nn.Module:
+    """Rewrite, in place, every Sequential run ``AdaBin layer [BatchNorm] [Maxout] AdaBinActivation``
+    (or a final ``AdaBin layer``) of an eval-mode model into its hardware form (see module doc).
+
+    The input of the first AdaBin layer is a ±1 sign when a bipolar QuantIdentity was met before it
+    in module order (the MLP's input quantizer), else raw UINT8 pixels.
+    """
+    input_set: InputSet | None = None
+    for module_name, module in list(model.named_modules()):
+        if isinstance(module, QuantIdentity) and input_set is None:
+            input_set = SIGN_INPUT
+        if not isinstance(module, nn.Sequential):
+            continue
+        children = list(module.named_children())
+        rebuilt: list[nn.Module] = []
+        index = 0
+        while index < len(children):
+            name, child = children[index]
+            if not _is_adabin_layer(child):
+                rebuilt.append(child)
+                index += 1
+                continue
+            current = input_set or InputSet(binary=False, low=PIXEL_RANGE[0], high=PIXEL_RANGE[1])
+            index += 1
+            bn = maxout = act = None
+            if index < len(children) and isinstance(children[index][1], (nn.BatchNorm1d, nn.BatchNorm2d)):
+                bn = children[index][1]
+                index += 1
+            if index < len(children):
+                block = children[index][1]
+                parts = list(block.children()) if isinstance(block, nn.Sequential) else [block]
+                if parts and isinstance(parts[-1], AdaBinActivation) and \
+                        all(isinstance(p, Maxout) for p in parts[:-1]) and len(parts) <= 2:
+                    act = parts[-1]
+                    maxout = parts[0] if len(parts) == 2 else None
+                    index += 1
+            full_name = f"{module_name}.{name}" if module_name else name
+            if act is None and index < len(children) and bn is not None:
+                raise HwBnnError(f"layer '{full_name}': an AdaBin layer followed by BatchNorm but no AdaBin "
+                                 f"activation has no hardware form; end the net with a bare AdaBin layer")
+            replaced, input_set = _convert_layer(child, current, bn, maxout, act, full_name)
+            rebuilt += replaced
+        if len(rebuilt) != len(children) or any(r is not c for r, (_, c) in zip(rebuilt, children)):
+            for key in [k for k, _ in children]:
+                delattr(module, key)
+            for position, child in enumerate(rebuilt):
+                module.add_module(str(position), child)
+    return model
