@@ -12,7 +12,7 @@ import pytest
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.rtl.verilator import RTL_DIR, Sim, verilator_bin, with_submodules, yosys_bin
-from hw_bnn.rtl.memfiles import write_mvau_weights, write_thresholds
+from hw_bnn.rtl.memfiles import write_adabin_params, write_mvau_weights, write_thresholds
 
 # module -> parameterisations to lint (odd widths, folding corner cases)
 LINT = {
@@ -23,8 +23,19 @@ LINT = {
         dict(MW=27, MH=64, SIMD=27, PE=16, XNOR=0, IN_W=8, THR_W=18),
         dict(MW=12, MH=4, SIMD=3, PE=2, XNOR=0, IN_W=4, IN_SIGNED=1, NO_ACT=1, OUT_W=24),
         dict(MW=16, MH=6, SIMD=2, PE=6, N_THR=3, OUT_W=2, ACT_BIAS=-2),
+        dict(MW=16, MH=8, SIMD=4, PE=2, NO_ACT=1, OUT_W=8, COUNT=1),
+        dict(MW=9, MH=3, SIMD=1, PE=1, NO_ACT=1, OUT_W=5, COUNT=1),
+        dict(MW=27, MH=64, SIMD=27, PE=16, XNOR=0, IN_W=8, NO_ACT=1, OUT_W=16, COUNT=1),
+        dict(MW=12, MH=4, SIMD=3, PE=2, XNOR=0, IN_W=4, IN_SIGNED=1, NO_ACT=1, OUT_W=24, COUNT=1),
     ],
     "thresholding": [{}, dict(C=5, PE=5, IN_W=4, IN_SIGNED=1), dict(C=6, PE=3, N_THR=3, OUT_W=2, ACT_BIAS=-2)],
+    "adabin_threshold": [
+        {},
+        dict(C=1, PE=1, ACC_W=2, COEF_W=2, THR_W=2),
+        dict(C=6, PE=3, ACC_W=24, COEF_W=32, THR_W=60),
+        dict(C=64, PE=16, ACC_W=40, COEF_W=40, THR_W=64),
+        dict(C=10, PE=5, ACC_W=40, PASS=1),
+    ],
     "threshold_count": [
         {},
         dict(PE=1, IN_W=1, THR_W=2),
@@ -94,9 +105,17 @@ def _thr_mems(d):
     write_thresholds(d / "t.mem", rng.integers(0, 256, (4, 1)), pe=2, width=10)
 
 
+def _adabin_mems(d):
+    rng = np.random.default_rng(0)
+    p = np.concatenate([rng.integers(-128, 128, (4, 2)), rng.integers(-2000, 2000, (4, 2)),
+                        rng.integers(0, 8, (4, 1))], axis=1)
+    write_adabin_params(d / "p.mem", p, pe=2, coef_w=8, thr_w=16)
+
+
 SYNTH = {
     "mvau": (dict(MW=16, MH=8, SIMD=4, PE=2, THR_W=8, WEIGHT_FILE="w.mem", THRESH_FILE="t.mem"), _mvau_mems),
     "thresholding": (dict(C=4, PE=2, IN_W=8, THR_W=10, THRESH_FILE="t.mem"), _thr_mems),
+    "adabin_threshold": (dict(C=4, PE=2, ACC_W=10, COEF_W=8, THR_W=16, PARAM_FILE="p.mem"), _adabin_mems),
     "threshold_count": (dict(PE=2, IN_W=8, N_THR=3, THR_W=10, OUT_W=2), None),
     "sliding_window": (dict(IFM_DIM=8, C=4, SIMD=2, K=3, STRIDE=1), None),
     "pool_max": (dict(K=2, PE=4, ELEM_W=1), None),
