@@ -17,25 +17,29 @@ from hw_bnn.transformation.adabin import has_count_row, is_adabin
 
 #: Bits of one BRAM18 (FINN's unit), for parameter memories too wide or deep for LUTs.
 BRAM18_BITS = 18 * 1024
-#: Parameter memories up to this many bits are assumed to sit in LUTs (distributed ROM).
-LUTRAM_MAX_BITS = 4096
+#: Parameter memories up to this many words (NF = C/PE) sit in LUTs as a ROM (Yosys' choice for the
+#: shallow, wide memories of the measured designs), at LUT6_ROM_BITS bits per LUT.
+LUTROM_MAX_WORDS = 64
+LUT6_ROM_BITS = 64
 
 
 def adabin_threshold_estimate(hw_graph: ModelWrapper, node) -> dict:
-    """hw_bnn's estimate of an AdaBin combine-and-threshold node (FINN has none): cycles, LUTs of its
-    multipliers and compares, and its parameter memory (LUTs when small, else BRAM18s)."""
+    """hw_bnn's estimate of an AdaBin combine-and-threshold node (FINN has none): cycles, LUTs and DSPs
+    of its lanes, and its parameter memory (a LUT ROM when shallow, else BRAM18s)."""
     inst = getCustomOp(node)
     bits = inst.param_bits(hw_graph)
-    in_lut = bits <= LUTRAM_MAX_BITS
+    words = inst.channels(hw_graph) // int(inst.get_nodeattr("PE"))
+    in_lut = words <= LUTROM_MAX_WORDS
+    resources = inst.resource_estimate(hw_graph)
     return {
         "name": node.name,
         "op": node.op_type,
         "pe": int(inst.get_nodeattr("PE")),
         "simd": 1,
         "cycles": int(inst.get_exp_cycles_for(hw_graph)),
-        "lut": inst.lut_estimate(hw_graph) + (bits // 64 if in_lut else 0),
+        "lut": resources["lut"] + (bits // LUT6_ROM_BITS if in_lut else 0),
         "bram18": 0 if in_lut else -(-bits // BRAM18_BITS),
-        "dsp": 0,
+        "dsp": resources["dsp"],
     }
 
 

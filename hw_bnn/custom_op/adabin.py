@@ -21,9 +21,11 @@ from qonnx.custom_op.base import CustomOp
 
 from hw_bnn.custom_op.adabin_reference import adabin_threshold_reference
 
-#: LUTs of one compare of a w-bit signed number against a stored threshold (carry chain, 4 bits/LUT6)
-#: and of an a x b-bit multiplier built from LUTs (no DSP): rough, documented rules for estimates.
-LUTS_PER_COMPARE_BIT = 0.25
+#: Rough per-lane cost rules of the combine unit, fitted to Yosys synth_xilinx of adabin_threshold.v
+#: (README "AdaBin in hardware"): LUTs per bit of L for its adder, two compares and pipeline
+#: muxes; multipliers up to the DSP48's 25 x 18 go to DSPs, wider ones cost LUTs per bit pair.
+LUTS_PER_LEVEL_BIT = 3
+DSP_MULTIPLIER_WIDTHS = (25, 18)
 LUTS_PER_MULTIPLIER_BIT_PAIR = 0.55
 
 
@@ -93,11 +95,25 @@ class AdaBinThreshold(_AdaBinBase):
     def get_exp_cycles_for(self, model) -> int:
         return self.vectors(model) * self.channels(model) // self.get_nodeattr("PE")
 
+    def accumulator_bits(self, model) -> int:
+        """Signed width of the accumulators, from the exact range of the MVAU that makes them
+        (FINN annotates a wider type such as UINT32)."""
+        from qonnx.custom_op.registry import getCustomOp
+
+        producer = model.find_producer(self.onnx_node.input[0])
+        mvau = getCustomOp(producer)
+        fan_in = int(mvau.get_nodeattr("MW"))
+        if mvau.get_nodeattr("binaryXnorMode"):
+            largest = fan_in
+        else:
+            in_dt = DataType[mvau.get_nodeattr("inputDataType")]
+            largest = fan_in * max(abs(int(in_dt.min())), abs(int(in_dt.max())))
+        return largest.bit_length() + 1
+
     def widths(self, model) -> dict[str, int]:
         """Bit widths of the parameters and of L, from the stored integers and the accumulator ranges."""
         params = self.params(model)
-        acc_dt = model.get_tensor_datatype(self.onnx_node.input[0])
-        acc_bits = max(acc_dt.bitwidth() + (0 if acc_dt.signed() else 1), 2)
+        acc_bits = self.accumulator_bits(model)
 
         def signed_bits(values) -> int:
             values = [int(v) for v in np.ravel(values)] or [0]
@@ -107,12 +123,15 @@ class AdaBinThreshold(_AdaBinBase):
         return {"acc": acc_bits, "coef": coef, "thr": signed_bits(params[:, 2:4]),
                 "level": coef + acc_bits + 1}
 
-    def lut_estimate(self, model) -> int:
-        """Per lane: two multipliers (A*acc_x, B*acc_a), their sum and two compares."""
+    def resource_estimate(self, model) -> dict[str, int]:
+        """LUTs and DSPs of the PE lanes: two multipliers (A*acc_x, B*acc_a), their sum, two compares."""
         w = self.widths(model)
-        per_lane = (2 * LUTS_PER_MULTIPLIER_BIT_PAIR * w["coef"] * w["acc"] + w["level"]
-                    + 2 * LUTS_PER_COMPARE_BIT * w["level"] * 4)
-        return int(round(self.get_nodeattr("PE") * per_lane))
+        pe = self.get_nodeattr("PE")
+        wide, narrow = sorted((w["coef"], w["acc"]), reverse=True)
+        in_dsp = wide <= DSP_MULTIPLIER_WIDTHS[0] and narrow <= DSP_MULTIPLIER_WIDTHS[1]
+        multiplier_luts = 0 if in_dsp else 2 * LUTS_PER_MULTIPLIER_BIT_PAIR * w["coef"] * w["acc"]
+        return {"lut": int(round(pe * (LUTS_PER_LEVEL_BIT * w["level"] + multiplier_luts))),
+                "dsp": 2 * pe if in_dsp else 0}
 
     def param_bits(self, model) -> int:
         w = self.widths(model)

@@ -8,6 +8,9 @@ or are unreachable (the extremes of THR_W).
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -183,3 +186,21 @@ def test_write_params_range_check(tmp_path, row, field):
         write_adabin_params(tmp_path / "p.mem", table[:1] * 3, 2, 4, 5)
     # the largest values still fit; Python ints beyond int64
     write_adabin_params(tmp_path / "p.mem", [[-(1 << 39), (1 << 39) - 1, (1 << 63) - 1, -(1 << 63), 7]], 1, 40, 64)
+
+
+@pytest.mark.parametrize("name", ["c12_pe3", "wide_coef32_thr60"])
+def test_rtl_and_hls_kernel_agree_on_the_same_vectors(name, tmp_path):
+    """The files the HLS C++ kernel's test checks (tests/test_hls_cpp.py) drive the RTL too: the
+    RTL's output beats equal that test's expected.hex, word for word."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from test_hls_cpp import CASES as HLS_CASES, random_case, write_case_files
+
+    c, pe, acc_w, coef_w, thr_w = HLS_CASES[name]
+    params, acc_x, acc_a = random_case(np.random.default_rng(7), c, acc_w, coef_w, thr_w, vectors=30, style="random")
+    paths = write_case_files(tmp_path, params, acc_x, acc_a, pe, acc_w, coef_w, thr_w)
+    sim = Sim("adabin_threshold", dict(C=c, PE=pe, ACC_W=acc_w, COEF_W=coef_w, THR_W=thr_w),
+              mem_params=("PARAM_FILE",))
+    sim.mem_path("PARAM_FILE").write_text(paths["params"].read_text())
+    beats = [int(t, 16) for t in paths["in"].read_text().split()]
+    res = sim.run(beats, n_out=len(beats), seed=3, p_valid=0.7, p_ready=0.6)
+    assert res.out == [int(t, 16) for t in paths["expected"].read_text().split()]
