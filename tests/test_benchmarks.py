@@ -84,3 +84,20 @@ def test_methods_benchmark_tables_every_method_and_reuses_finished_runs(tmp_path
     again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert "train:" not in again.stdout  # nothing retrained
     assert [l for l in again.stdout.splitlines() if l.startswith("| adabin")] == rows[1:]
+
+
+@pytest.mark.slow
+def test_adabin_overhead_tables_both_methods_and_the_difference(tmp_path):
+    """A tiny MLP of each method through train..synth; the table has both rows, bit-exact, and the
+    difference row agrees with them."""
+    command = [sys.executable, "benchmarks/adabin_overhead.py", "--epochs", "1", "--images", "20",
+               "--out", str(tmp_path), "--set", "data.n_train=300", "data.n_test=50", "model.options.hidden=[16]",
+               "build.target_fps=null", "build.target_cycles_per_frame=400"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+            for line in result.stdout.splitlines() if line.startswith("| ")}
+    assert rows["baseline"][1] == rows["adabin"][1] == "yes"
+    lut = lambda name: int(rows[name][2].replace(",", ""))  # noqa: E731
+    assert int(rows["AdaBin - baseline"][2].replace(",", "")) == lut("adabin") - lut("baseline")
+    assert int(rows["adabin"][5]) > 0  # the combine units' multipliers

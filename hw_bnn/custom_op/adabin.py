@@ -15,7 +15,6 @@ layer's all-ones row (the count of the input window, P^a).
 from __future__ import annotations
 
 import numpy as np
-from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
@@ -158,6 +157,3 @@ class AdaBinOutput(_AdaBinBase):
         out = acc_x * coefficients[0] + acc_a * coefficients[1] + coefficients[2]
         context[self.onnx_node.output[0]] = self._restore(out).astype(np.float32)
 
-
-def make_node(op_type: str, inputs, outputs, **attrs):
-    return helper.make_node(op_type, inputs, outputs, domain="hw_bnn.custom_op", **attrs)

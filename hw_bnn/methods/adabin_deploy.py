@@ -137,11 +137,9 @@ def fit_channel(a: float, b: float, c: float, chain: ChannelChain, channel: int,
                          f"the combine unit maps at most two thresholds")
     ys = np.arange(y_range[0], y_range[1] + 1, dtype=np.float64)
     x_lo, x_hi = x_range
-    if a == 0:
-        # The bit depends on Y alone: threshold Y itself (B = +-1).
-        coef_a, coef_b, scale = 0, (1 if b >= 0 else -1), None
-    else:
-        coef_a, coef_b, scale = None, None, None
+    # a == 0: the bit depends on Y alone, so Y itself is thresholded (A = 0, B = +-1); otherwise
+    # A = +-2^F and B = round(2^F b/|a|), with the fewest fraction bits F that reproduce every decision.
+    coef_a, coef_b, scale = 0, (1 if b >= 0 else -1), 1
     thresholds: list[int] = []
     for fraction_bits in range(0, MAX_FRACTION_BITS + 1) if a != 0 else [0]:
         if a != 0:
@@ -186,6 +184,15 @@ def fit_channel(a: float, b: float, c: float, chain: ChannelChain, channel: int,
     return [coef_a, coef_b, thresholds[0], thresholds[1], decode]
 
 
+def _export_as(op_type: str, acc: torch.Tensor, table: torch.Tensor, channels: int) -> torch.Tensor:
+    """The node ``hw_bnn.custom_op::<op_type>(acc, table)`` in the ONNX graph being exported: C+1
+    accumulators in, C channels out, along dim 1."""
+    shape = (acc.shape[0], channels, *acc.shape[2:])
+    return torch.onnx.ops.symbolic(f"hw_bnn.custom_op::{op_type}", (acc, table),
+                                   attrs={"data_layout": "NCHW" if acc.dim() == 4 else "NC"},
+                                   dtype=acc.dtype, shape=shape, version=1)
+
+
 class AdaBinThresholdDeploy(nn.Module):
     """The combine-and-threshold unit on a layer's (C+1) accumulators (D_0..D_{C-1}, S) along dim 1:
     ±1 bits, exactly ``adabin_threshold_reference``. Exports as ``hw_bnn.custom_op::AdaBinThreshold``."""
@@ -199,10 +206,7 @@ class AdaBinThresholdDeploy(nn.Module):
     def forward(self, acc: torch.Tensor) -> torch.Tensor:
         channels = self.params.shape[0]
         if torch.compiler.is_exporting():
-            shape = (acc.shape[0], channels, *acc.shape[2:])
-            return torch.onnx.ops.symbolic("hw_bnn.custom_op::AdaBinThreshold", (acc, self.params),
-                                           attrs={"data_layout": "NCHW" if acc.dim() == 4 else "NC"},
-                                           dtype=acc.dtype, shape=shape, version=1)
+            return _export_as("AdaBinThreshold", acc, self.params, channels)
         moved = acc.detach().movedim(1, -1).to(torch.int64).numpy()
         bits = adabin_threshold_reference(moved[..., :channels], moved[..., channels:], self.params.numpy())
         return torch.from_numpy(2.0 * bits - 1).to(acc.dtype).movedim(-1, 1)
@@ -221,10 +225,7 @@ class AdaBinOutputDeploy(nn.Module):
     def forward(self, acc: torch.Tensor) -> torch.Tensor:
         channels = self.coefficients.shape[1]
         if torch.compiler.is_exporting():
-            shape = (acc.shape[0], channels, *acc.shape[2:])
-            return torch.onnx.ops.symbolic("hw_bnn.custom_op::AdaBinOutput", (acc, self.coefficients),
-                                           attrs={"data_layout": "NCHW" if acc.dim() == 4 else "NC"},
-                                           dtype=acc.dtype, shape=shape, version=1)
+            return _export_as("AdaBinOutput", acc, self.coefficients, channels)
         view = (1, channels) + (1,) * (acc.dim() - 2)
         a, b, c = (self.coefficients[i].reshape(view) for i in range(3))
         return acc[:, :channels] * a + acc[:, channels:] * b + c

@@ -8,6 +8,7 @@ last output is the count of the input (seed_methods §5.6, point 3).
 from __future__ import annotations
 
 import numpy as np
+from onnx import TensorProto, helper
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
@@ -171,8 +172,6 @@ class AbsorbTransposeIntoAdaBin(Transformation):
     cancel against the next one), as FINN's AbsorbTransposeIntoMultiThreshold does for thresholds."""
 
     def apply(self, model):
-        from onnx import helper
-
         for node in list(model.graph.node):
             if not is_adabin(node) or getCustomOp(node).get_nodeattr("data_layout") != "NCHW":
                 continue
@@ -185,7 +184,7 @@ class AbsorbTransposeIntoAdaBin(Transformation):
             out = node.output[0]
             n, c, h, w = model.get_tensor_shape(out)
             nhwc_out = model.make_new_valueinfo_name()
-            model.graph.value_info.append(helper.make_tensor_value_info(nhwc_out, 1, [n, h, w, c]))
+            model.graph.value_info.append(helper.make_tensor_value_info(nhwc_out, TensorProto.FLOAT, [n, h, w, c]))
             node.input[0] = nhwc_in
             node.output[0] = nhwc_out
             getCustomOp(node).set_nodeattr("data_layout", "NHWC")
