@@ -183,10 +183,12 @@ def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = 
     model = (model if model is not None else trained_model(config, out_dir, dataset)).eval()
     images, labels = _test_split(config, dataset)
     progress(f"export: QONNX -> {out_dir / 'export.onnx'}")
-    qonnx_model = export_model(model, dataset.input_shape, out_dir / "export.onnx")
     # The reference is the deployment form (for AdaBin: the integer combine-and-threshold), which
     # the trained float model matches up to its own rounding at ties; both accuracies are reported.
-    reference = predict(deployable(model), images)
+    # It is built once: exporting an already deployable copy changes nothing.
+    deployed = deployable(model)
+    qonnx_model = export_model(deployed, dataset.input_shape, out_dir / "export.onnx")
+    reference = predict(deployed, images)
     float_predictions = predict(model, images).argmax(1)
     _save_npy(out_dir / "test_inputs.npy", images)
     _save_npy(out_dir / "test_labels.npy", labels)

@@ -19,6 +19,7 @@ from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
 from hw_bnn.custom_op.adabin_reference import adabin_threshold_reference
+from hw_bnn.rtl.memfiles import mvau_acc_bounds, signed_width
 
 #: Rough per-lane cost rules of the combine unit, fitted to Yosys synth_xilinx of adabin_threshold.v
 #: (README "AdaBin in hardware"): LUTs per bit of L for its adder, two compares and pipeline
@@ -94,33 +95,18 @@ class AdaBinThreshold(_AdaBinBase):
     def get_exp_cycles_for(self, model) -> int:
         return self.vectors(model) * self.channels(model) // self.get_nodeattr("PE")
 
-    def accumulator_bits(self, model) -> int:
-        """Signed width of the accumulators, from the exact range of the MVAU that makes them
-        (FINN annotates a wider type such as UINT32)."""
+    def widths(self, model) -> dict[str, int]:
+        """Bit widths of the accumulators (the exact range of the MVAU that makes them, as its RTL
+        carries them; FINN annotates a wider type such as UINT32), of A/B, T0/T1 and of L."""
         from qonnx.custom_op.registry import getCustomOp
 
-        producer = model.find_producer(self.onnx_node.input[0])
-        mvau = getCustomOp(producer)
-        fan_in = int(mvau.get_nodeattr("MW"))
-        if mvau.get_nodeattr("binaryXnorMode"):
-            largest = fan_in
-        else:
-            in_dt = DataType[mvau.get_nodeattr("inputDataType")]
-            largest = fan_in * max(abs(int(in_dt.min())), abs(int(in_dt.max())))
-        return largest.bit_length() + 1
-
-    def widths(self, model) -> dict[str, int]:
-        """Bit widths of the parameters and of L, from the stored integers and the accumulator ranges."""
+        mvau = getCustomOp(model.find_producer(self.onnx_node.input[0]))
+        in_dt = DataType[mvau.get_nodeattr("inputDataType")]
+        acc = signed_width(mvau_acc_bounds(int(mvau.get_nodeattr("MW")), bool(mvau.get_nodeattr("binaryXnorMode")),
+                                           int(in_dt.min()), int(in_dt.max())))
         params = self.params(model)
-        acc_bits = self.accumulator_bits(model)
-
-        def signed_bits(values) -> int:
-            values = [int(v) for v in np.ravel(values)] or [0]
-            return max(2, max(max(v, -v - 1).bit_length() + 1 for v in values))
-
-        coef = signed_bits(params[:, :2])
-        return {"acc": acc_bits, "coef": coef, "thr": signed_bits(params[:, 2:4]),
-                "level": coef + acc_bits + 1}
+        coef = signed_width(params[:, :2].ravel())
+        return {"acc": acc, "coef": coef, "thr": signed_width(params[:, 2:4].ravel()), "level": coef + acc + 1}
 
     def resource_estimate(self, model) -> dict[str, int]:
         """LUTs and DSPs of the PE lanes: two multipliers (A*acc_x, B*acc_a), their sum, two compares."""

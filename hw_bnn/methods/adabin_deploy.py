@@ -286,27 +286,21 @@ def _convert_layer(layer: nn.Module, input_set: InputSet, bn, maxout, act, name:
         return modules, input_set
     chain = _chain(channels, bn, maxout, act)
     if input_set.binary:
-        # Fit on the popcounts P = (D + K)/2, then state the parameters on D and S:
-        # a*D + b*S + c = 2a*Px + 2b*Pa + c - K(a + b), and 2*L_P = A*D + B*S + K(A + B).
-        params = []
-        for o in range(channels):
-            try:
-                A, B, T0, T1, dec = fit_channel(2 * a[o], 2 * b[o], c[o] - fan_in * (a[o] + b[o]), chain, o,
-                                                (0, fan_in), (0, fan_in))
-            except HwBnnError as exc:
-                raise HwBnnError(f"layer '{name}': {exc}") from None
-            shift = fan_in * (A + B)
-            params.append([A, B, 2 * T0 - shift, 2 * T1 - shift, dec])
+        # Fit on the popcounts P = (D + K)/2: a*D + b*S + c = 2a*Px + 2b*Pa + c - K(a + b).
+        a, b, c = 2 * a, 2 * b, c - fan_in * (a + b)
+        x_range = y_range = (0, fan_in)
     else:
         span = fan_in * max(abs(input_set.low), abs(input_set.high))
-        x_range = (-span, span)
-        y_range = (fan_in * input_set.low, fan_in * input_set.high)
-        params = []
-        for o in range(channels):
-            try:
-                params.append(fit_channel(a[o], b[o], c[o], chain, o, x_range, y_range))
-            except HwBnnError as exc:
-                raise HwBnnError(f"layer '{name}': {exc}") from None
+        x_range, y_range = (-span, span), (fan_in * input_set.low, fan_in * input_set.high)
+    params = []
+    for o in range(channels):
+        try:
+            params.append(fit_channel(a[o], b[o], c[o], chain, o, x_range, y_range))
+        except HwBnnError as exc:
+            raise HwBnnError(f"layer '{name}': {exc}") from None
+    if input_set.binary:
+        # The layer outputs D and S, not popcounts: 2*L_P = A*D + B*S + K(A + B).
+        params = [[A, B, 2 * T0 - fan_in * (A + B), 2 * T1 - fan_in * (A + B), dec] for A, B, T0, T1, dec in params]
     modules.append(AdaBinThresholdDeploy(np.array(params, dtype=np.int64)))
     next_set = InputSet(binary=True, half_range=abs(float(act.alpha_a.detach())), centre=float(act.centre().detach()))
     return modules, next_set

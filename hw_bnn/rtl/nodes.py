@@ -251,10 +251,10 @@ def emit_adabin_threshold(model: ModelWrapper, node) -> RtlNode:
         raise HwBnnError(f"node '{node.name}' (AdaBinThreshold): PE={pe} differs from the PE={arriving.elems - 1} "
                          f"of '{producer.name}' that feeds it; they share one stream, set them equal")
     params = [[int(v) for v in row] for row in inst.params(model)]
-    coef_w = signed_width([v for row in params for v in row[:2]])
-    thr_w = signed_width([v for row in params for v in row[2:4]])
-    entry = (f"{node.name}_params.mem", lambda path: write_adabin_params(path, params, pe, coef_w, thr_w))
-    verilog = dict(C=channels, PE=pe, ACC_W=arriving.elem_bits, COEF_W=coef_w, THR_W=thr_w, PASS=0)
+    widths = inst.widths(model)
+    entry = (f"{node.name}_params.mem",
+             lambda path: write_adabin_params(path, params, pe, widths["coef"], widths["thr"]))
+    verilog = dict(C=channels, PE=pe, ACC_W=arriving.elem_bits, COEF_W=widths["coef"], THR_W=widths["thr"], PASS=0)
     beats = inst.vectors(model) * channels // pe
     return RtlNode(node.name, "adabin_threshold", verilog, arriving, Stream(pe, 1, beats), {"PARAM_FILE": entry})
 
