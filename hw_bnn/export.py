@@ -102,20 +102,28 @@ def check_supported(model: nn.Module) -> None:
         raise HwBnnError("the model has no QuantLinear or QuantConv2d layer: nothing to map to hardware")
 
 
-def deployable(model: nn.Module) -> nn.Module:
+def deployable(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> nn.Module:
     """An eval-mode copy of ``model`` in the form the hardware computes; the trained model is not modified.
 
     - AdaBin layers become an XNOR layer with an all-ones row plus the integer combine-and-threshold
       (``hw_bnn.methods.adabin_deploy``).
+    - Per-sample threshold blocks (SD-BNN's squeeze-excitation, DyBNN) become the integer per-frame
+      threshold unit (``hw_bnn.methods.frame_deploy``); their pooled thresholds depend on each map's
+      pixel count, so these models need ``input_shape`` (C, H, W).
     - Other weight transforms (SD-BNN's WSD, a custom estimator) are parametrizations whose output is
       already the +-1 weight; the copy stores that weight, which Brevitas' bipolar quantizer then
       exports unchanged.
     """
     from hw_bnn.methods.adabin_deploy import has_adabin_layers, to_hardware_form
+    from hw_bnn.methods.frame_deploy import has_dynamic_layers, to_frame_hardware_form
 
     model = copy.deepcopy(model).eval()
     if has_adabin_layers(model):
         to_hardware_form(model)
+    if has_dynamic_layers(model):
+        if input_shape is None:
+            raise HwBnnError("the model has per-sample threshold layers: deployable() needs the input_shape (C, H, W)")
+        to_frame_hardware_form(model, input_shape)
     for module in model.modules():
         if parametrize.is_parametrized(module):
             # deepcopy shares torch's generated Parametrized<Layer> class with the original, and
@@ -133,7 +141,7 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Pat
     The graph input is annotated as UINT8: the flow feeds raw 8-bit pixels, and FINN needs
     to know the input is integer to turn the first binarisation into integer thresholds.
     """
-    model = deployable(model)
+    model = deployable(model, input_shape)
     check_supported(model)
     path = Path(path)
     # The exporter may write large weights to a side file (<name>.data): export into a

@@ -186,7 +186,7 @@ def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = 
     # The reference is the deployment form (for AdaBin: the integer combine-and-threshold), which
     # the trained float model matches up to its own rounding at ties; both accuracies are reported.
     # It is built once: exporting an already deployable copy changes nothing.
-    deployed = deployable(model)
+    deployed = deployable(model, dataset.input_shape)
     qonnx_model = export_model(deployed, dataset.input_shape, out_dir / "export.onnx")
     reference = predict(deployed, images)
     float_predictions = predict(model, images).argmax(1)

@@ -6,6 +6,9 @@ gradients reach every parameter through the surrogate signs.
 
 import math
 
+from functools import partial
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -15,7 +18,8 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight, Maxout
 from hw_bnn.methods.bdbnn import (KurtosisRegulariser, distillation_loss, kurtosis, released_weight_loss,
                                   weight_mimicking_loss)
-from hw_bnn.methods.dybnn import DynamicRPReLU, DynamicRSign, HyperFunction
+from hw_bnn.methods.dybnn import DynamicActivation
+from hw_bnn.methods.hyper import HyperFunction, SigmoidOutput, TanhOutput
 from hw_bnn.methods.estimators import (EDE, ESTIMATORS, ApproxSign, ClippedIdentity, binary_sign,
                                        make_estimator)
 from hw_bnn.methods.layers import BinaryWeight, EstimatedSign
@@ -193,22 +197,27 @@ def test_static_shift_starts_at_one_half(shape):
     assert torch.allclose(StaticActivationShift(3)(x) - x, torch.full(shape, 0.5))
 
 
+@pytest.mark.parametrize("bits", [None, 4])
 @pytest.mark.parametrize("shape", [(5, 32), (5, 32, 4, 4)])
-def test_squeeze_excitation_shift_shape_and_range(shape):
+def test_squeeze_excitation_shift_shape_and_range(shape, bits):
     x = torch.randn(shape)
-    shift = SqueezeExcitationShift(32)(x) - x
+    shift = SqueezeExcitationShift(32, bits=bits)(x) - x
     assert shift.shape == x.shape
-    assert bool(((shift > 0) & (shift < 1)).all())
+    assert bool(((shift >= 0) & (shift <= 1)).all())
     if len(shape) == 4:  # one shift per sample and channel, constant over the map
         assert torch.allclose(shift, shift[:, :, :1, :1].expand_as(shift))
+    if bits is not None:  # quantised: on the 16 levels k/15 of the 4-bit sigmoid
+        assert torch.allclose(shift * 15, torch.round(shift * 15), atol=1e-5)
 
 
-def test_squeeze_excitation_hidden_width_is_at_least_one():
-    assert SqueezeExcitationShift(8, reduction=16).squeeze.out_features == 1
-    assert isinstance(SqueezeExcitationShift.hardware_blocker, str)
+def test_squeeze_excitation_hidden_width_is_at_least_one_and_only_float_is_blocked():
+    assert SqueezeExcitationShift(8, reduction=16).excitation.squeeze.out_features == 1
+    assert isinstance(SqueezeExcitationShift(8).hardware_blocker, str)
+    assert SqueezeExcitationShift(8, bits=4).hardware_blocker is None
 
 
-@pytest.mark.parametrize("shift_class", [StaticActivationShift, SqueezeExcitationShift])
+@pytest.mark.parametrize("shift_class", [StaticActivationShift, SqueezeExcitationShift,
+                                         partial(SqueezeExcitationShift, bits=4)])
 def test_activation_shift_trains_a_tiny_model(shift_class):
     x = torch.randn(32, 8, 2, 2)
     target = torch.randn(32, 1)
@@ -320,7 +329,7 @@ def test_maxout_trains_a_tiny_model():
 
 @pytest.mark.parametrize("shape", [(3, 32), (3, 32, 4, 4)])
 def test_hyper_function_shape_starts_at_zero_and_is_bounded(shape):
-    hyper = HyperFunction(32, 64, bound=0.75)
+    hyper = HyperFunction(32, 64, TanhOutput(0.75), zero_expand=True)
     x = torch.randn(shape)
     out = hyper(x)
     assert out.shape == (3, 64) and bool((out == 0).all())
@@ -330,42 +339,55 @@ def test_hyper_function_shape_starts_at_zero_and_is_bounded(shape):
     assert bool((out.abs() <= 0.75).all()) and out.abs().max() > 0.7
 
 
-@pytest.mark.parametrize("shape", [(3, 32), (3, 32, 4, 4)])
-def test_dynamic_rsign_starts_as_static_rsign(shape):
-    rsign = DynamicRSign(32, ApproxSign())
-    with torch.no_grad():
-        rsign.static_threshold.normal_()
-    x = torch.randn(shape)
-    static = rsign.static_threshold.reshape(1, 32, *([1] * (len(shape) - 2)))
-    assert torch.equal(rsign(x), binary_sign(x - static))
-    rsign.eval()
-    assert torch.allclose(rsign(x), x - static)
-    assert isinstance(DynamicRSign.hardware_blocker, str)
+@pytest.mark.parametrize("output", [SigmoidOutput(3), TanhOutput(0.5, 2)])
+def test_bounded_output_levels_and_boundaries_agree(output):
+    """Level k of the quantised output is reached exactly from z >= boundary k (float64 boundaries)."""
+    boundaries = output.level_boundaries()
+    z = torch.tensor(np.concatenate([boundaries - 1e-6, boundaries + 1e-6]), dtype=torch.float64)
+    values = output(z).numpy()
+    expected = output.level_values()[(z.numpy()[:, None] >= boundaries[None, :]).sum(1)]
+    assert np.allclose(values, expected)
+
+
+def test_quantised_hyper_function_is_fixed_point():
+    """Every tensor inside the quantised hyper-function is an integer times a power of two."""
+    hyper = HyperFunction(16, 8, SigmoidOutput(4), reduction=4, bits=4)
+    x = torch.randn(6, 16, 3, 3)
+    hyper.train()
+    hyper(x)
+    hyper.eval()
+    for scale in (hyper.pool_quant.act_quant.scale(), hyper.hidden_act.act_quant.scale(),
+                  hyper.squeeze.quant_weight().scale, hyper.expand.quant_weight().scale):
+        assert float(torch.log2(scale)) == round(float(torch.log2(scale)))
 
 
 @pytest.mark.parametrize("shape", [(3, 32), (3, 32, 4, 4)])
-def test_dynamic_rprelu_starts_as_static_rprelu(shape):
-    rprelu = DynamicRPReLU(32)
+def test_dynamic_activation_starts_as_static_rprelu_then_rsign(shape):
+    block = DynamicActivation(32, ApproxSign())
     with torch.no_grad():
-        rprelu.static_input_shift.normal_()
-        rprelu.static_output_shift.normal_()
+        for p in (block.static_input_shift, block.static_output_shift, block.static_threshold):
+            p.normal_()
     x = torch.randn(shape)
     view = (1, 32, *([1] * (len(shape) - 2)))
-    gamma = rprelu.static_input_shift.reshape(view)
-    zeta = rprelu.static_output_shift.reshape(view)
-    expected = nn.functional.prelu(x - gamma, torch.full((32,), 0.25)) + zeta
-    assert torch.allclose(rprelu(x), expected)
-    assert isinstance(DynamicRPReLU.hardware_blocker, str)
+    gamma, zeta, alpha = (p.reshape(view) for p in (block.static_input_shift, block.static_output_shift,
+                                                    block.static_threshold))
+    pre_sign = nn.functional.prelu(x - gamma, torch.full((32,), 0.25)) + zeta - alpha
+    assert torch.equal(block(x), binary_sign(pre_sign))
+    block.eval()
+    assert torch.allclose(block(x), pre_sign)
+    assert isinstance(block.hardware_blocker, str)
+    assert DynamicActivation(32, ApproxSign(), bits=4).hardware_blocker is None
 
 
-def test_dynamic_blocks_train_a_tiny_model_and_their_hyper_functions_learn():
+@pytest.mark.parametrize("bits", [None, 4])
+def test_dynamic_activation_trains_a_tiny_model_and_its_hyper_function_learns(bits):
     x = torch.randn(32, 8, 2, 2)
     target = torch.randn(32, 1)
-    rprelu, rsign = DynamicRPReLU(8, reduction=4), DynamicRSign(8, ApproxSign(), reduction=4)
-    model = nn.Sequential(nn.Conv2d(8, 8, 1), rprelu, rsign, nn.Flatten(), nn.Linear(8 * 4, 1))
+    block = DynamicActivation(8, ApproxSign(), reduction=4, bits=bits)
+    before = block.dynamic.expand.weight.detach().clone()
+    model = nn.Sequential(nn.Conv2d(8, 8, 1), block, nn.Flatten(), nn.Linear(8 * 4, 1))
     assert_training_lowers_loss(model, lambda: ((model(x) - target) ** 2).mean())
-    assert rsign.dynamic_threshold.expand.weight.abs().sum() > 0
-    assert rprelu.dynamic_shifts.expand.weight.abs().sum() > 0
+    assert not torch.equal(block.dynamic.expand.weight, before)
 
 
 # --- BD-BNN -----------------------------------------------------------------------------------

@@ -17,16 +17,13 @@ from hw_bnn.methods import Method
 from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight, Maxout
 from hw_bnn.methods.bdbnn import (KurtosisRegulariser, distillation_loss, released_weight_loss,
                                   weight_mimicking_loss)
-from hw_bnn.methods.dybnn import DynamicRPReLU, DynamicRSign
+from hw_bnn.methods.dybnn import DynamicActivation
 from hw_bnn.methods.estimators import make_estimator
+from hw_bnn.methods.hyper import FLOAT_HYPER_BLOCKER
 from hw_bnn.methods.layers import BinaryWeight, EstimatedSign
 from hw_bnn.methods.losses import DistillationTerm, KurtosisTerm, WeightMimickingTerm
 from hw_bnn.methods.sdbnn import SqueezeExcitationShift, StaticActivationShift, WeightSelfDistribution
 from hw_bnn.quant import BipolarAct
-
-PER_SAMPLE = ("per-sample thresholds computed from a global pool of the whole feature map: FINN has no "
-              "per-frame threshold unit (this hardware comes with the per-sample thresholds issue)")
-
 
 def _schedule(estimator: str, t_min: float, t_max: float) -> dict:
     """The estimator's options: EDE takes its t schedule, the others take none."""
@@ -72,10 +69,21 @@ def sdbnn_static(estimator: str = "ede", t_min: float = 1e-3, t_max: float = 10.
     return _sdbnn("sdbnn_static", StaticActivationShift, None, estimator, t_min, t_max, {})
 
 
-def sdbnn_se(estimator: str = "ede", t_min: float = 1e-3, t_max: float = 10.0, reduction: int = 16) -> Method:
-    """SD-BNN as released: WSD, and ASD as a per-sample squeeze-excitation shift (reduction 16 on CIFAR)."""
-    return _sdbnn("sdbnn_se", partial(SqueezeExcitationShift, reduction=reduction), "SE-ASD " + PER_SAMPLE,
-                  estimator, t_min, t_max, {"reduction": reduction})
+def _hyper_blocker(hyper_bits: int | None) -> str | None:
+    return FLOAT_HYPER_BLOCKER if hyper_bits is None else None
+
+
+def sdbnn_se(estimator: str = "ede", t_min: float = 1e-3, t_max: float = 10.0, reduction: int = 16,
+             hyper_bits: int | None = 4, hyper_output_bits: int = 4) -> Method:
+    """SD-BNN as released: WSD, and ASD as a per-sample squeeze-excitation shift (reduction 16 on CIFAR).
+
+    ``hyper_bits``: the squeeze-excitation branch is quantisation-aware at this fixed-point width
+    (pooled input, weights, hidden ReLU), with a sigmoid of 2^``hyper_output_bits`` levels, so it maps
+    to per-frame threshold hardware; ``null`` keeps the released float branch (training only)."""
+    return _sdbnn("sdbnn_se", partial(SqueezeExcitationShift, reduction=reduction, bits=hyper_bits,
+                                      output_bits=hyper_output_bits), _hyper_blocker(hyper_bits),
+                  estimator, t_min, t_max, {"reduction": reduction, "hyper_bits": hyper_bits,
+                                            "hyper_output_bits": hyper_output_bits})
 
 
 def bdbnn(kurtosis_target: float = 1.8, kurtosis_weight: float = 1.0, kurtosis_mode: str = "avg",
@@ -143,18 +151,23 @@ def adabin(activation_form: str = "paper", t_min: float = 1e-3, t_max: float = 1
     )
 
 
-def dybnn(reduction: int = 16) -> Method:
+def dybnn(reduction: int = 16, bound: float = 1.0, hyper_bits: int | None = 4, hyper_output_bits: int = 2) -> Method:
     """DyBNN (a documented reconstruction, see ``hw_bnn.methods.dybnn``): ReActNet's RPReLU and RSign
     with channel-wise shifts and thresholds produced per sample by a hyper-function; ApproxSign on
     activations, Brevitas' straight-through estimator on the weights (ReActNet's positive weight scale
-    is absorbed by the BatchNorm that follows every binary layer here)."""
+    is absorbed by the BatchNorm that follows every binary layer here).
+
+    ``hyper_bits``: quantisation-aware hyper-function at this fixed-point width, each of its three
+    dynamic values on 2^``hyper_output_bits`` levels (the hardware's threshold table holds
+    2^(3*hyper_output_bits) entries per channel); ``null``: float hyper-function (training only)."""
     def block(channels: int) -> nn.Module:
-        return nn.Sequential(DynamicRPReLU(channels, reduction=reduction),
-                             DynamicRSign(channels, make_estimator("approx_sign"), reduction=reduction),
+        return nn.Sequential(DynamicActivation(channels, make_estimator("approx_sign"), reduction=reduction,
+                                               bound=bound, bits=hyper_bits, output_bits=hyper_output_bits),
                              QuantIdentity(act_quant=BipolarAct))
 
-    return Method("dybnn", activation=block, hardware_blocker="DyBNN " + PER_SAMPLE,
-                  options={"reduction": reduction})
+    return Method("dybnn", activation=block, hardware_blocker=_hyper_blocker(hyper_bits),
+                  options={"reduction": reduction, "bound": bound, "hyper_bits": hyper_bits,
+                           "hyper_output_bits": hyper_output_bits})
 
 
 def full_precision() -> Method:

@@ -7,10 +7,10 @@ dynamic, learnable and channel-wise, produced by a "hyper function aggregating g
 information". Everything else below is our choice ([U] in seed_methods §3.3), modelled on
 Dynamic ReLU (Chen et al., 2020), which the phrase matches:
 
-1. Pooled tensor: each module pools its own input, i.e. the sign input for ``DynamicRSign``
-   and the pre-PReLU tensor for ``DynamicRPReLU`` (seed_methods suggests the sign input as the
-   natural choice).
-2. Hyper-function: GAP -> FC(C -> max(1, C // r)) -> ReLU -> FC(-> outputs) -> bound * tanh,
+1. Pooled tensor: the block input x (the BatchNorm output), pooled once per block, as Dynamic ReLU
+   computes all its coefficients from one pool of its input. (Pooling the RSign input instead
+   would chain two global pools, and two frame buffers, per layer in hardware.)
+2. Hyper-function: GAP -> FC(C -> max(1, C // r)) -> ReLU -> FC(-> 3C) -> bound * tanh,
    both FCs bias-free (a bias on the last FC would duplicate the static bias; bias-free FCs also
    match SD-BNN's squeeze-excitation branch).
 3. r = 16, the squeeze-excitation default (SD-BNN on CIFAR, Dynamic ReLU).
@@ -20,19 +20,18 @@ Dynamic ReLU (Chen et al., 2020), which the phrase matches:
    would all lie on one side of the threshold and stop learning.
 5. Static biases kept as additive terms initialised to 0 (ReActNet's ``LearnableBias`` init):
    threshold = α_c + α_c(x), shift = γ_c + γ_c(x), ζ_c + ζ_c(x).
-6. Separate hyper-functions: one (C outputs) per ``DynamicRSign`` and one (2C outputs: γ, ζ)
-   per ``DynamicRPReLU``. The two sit at different places in a ReActNet block and see
-   different tensors, and separate modules keep each a drop-in replacement for ReActNet's
-   ``LearnableBias`` / RPReLU.
+6. One hyper-function per block with 3C outputs (γ, ζ, α in this order), following from 1.
 7. Initialisation: the first FC ``kaiming_normal_`` (as the SE branch), the last FC zero, so
    the dynamic part is exactly 0 at init and DyBNN starts as ReActNet. The last FC still gets
    a gradient at init (tanh'(0) = 1 and the hidden ReLU is non-zero); the first FC starts
-   learning once the last is non-zero.
+   learning once the last is non-zero. (The quantised branch starts the last FC small instead,
+   see ``hw_bnn.methods.hyper.HyperFunction``.)
 8. Gradient path: plain autograd through the hyper-branch; the sign's estimator is the
    caller's (ApproxSign in ReActNet).
 
-The modules return the shifted value through ``EstimatedSign`` (see ``hw_bnn.methods.layers``):
-a Brevitas bipolar quantizer follows them in a model.
+The block returns the shifted value through ``EstimatedSign`` (see ``hw_bnn.methods.layers``):
+a Brevitas bipolar quantizer follows it in a model. Its quantisation-aware form maps to per-frame
+threshold hardware (``hw_bnn.methods.frame_deploy``).
 """
 
 from __future__ import annotations
@@ -40,87 +39,46 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hw_bnn.methods.layers import EstimatedSign, expand_channels, global_average_pool
+from hw_bnn.methods.hyper import FLOAT_HYPER_BLOCKER, HyperFunction, TanhOutput
+from hw_bnn.methods.layers import EstimatedSign, expand_channels
 
-PER_SAMPLE_THRESHOLDS_BLOCKER = (
-    "per-sample thresholds: the hyper-function pools the whole input feature map, so the "
-    "threshold of every output bit changes per frame, and FINN has no unit that takes per-frame "
-    "thresholds (its thresholds are static or host-written); hardware comes with the per-sample "
-    "thresholds issue"
-)
+class DynamicActivation(nn.Module):
+    r"""ReActNet's RPReLU then RSign, with sample-dependent shifts and threshold (reconstruction, module docstring).
 
+    .. math::
+        y = \mathrm{PReLU}_c(x - (\gamma_c + \gamma_c(x))) + \zeta_c + \zeta_c(x), \qquad
+        \mathrm{out} = \operatorname{sign}(y - (\alpha_c + \alpha_c(x)))
 
-class HyperFunction(nn.Module):
-    """(N, C[, H, W]) -> (N, outputs) in (-bound, bound): bound * tanh(FC(ReLU(FC(GAP(x))))).
-
-    Reconstruction choices 2-4 and 7 of the module docstring. On (N, C) input the "pool" is x
-    itself (no spatial dims).
+    returned as ``EstimatedSign(estimator)(y - threshold)``: ±1 in training, the shifted value in
+    eval for the Brevitas sign that follows. The PReLU slope is per channel, initialised to 0.25
+    (``nn.PReLU(channels)``, as ReActNet).
 
     Args:
-        channels: C of the input.
-        outputs: number of dynamic values per sample.
-        reduction: hidden width divisor r (hidden = max(1, C // r)).
-        bound: half-width of the output range.
+        channels: C.
+        estimator: the sign's training estimator (ApproxSign in ReActNet).
+        reduction, bound: reconstruction choices 3 and 4.
+        bits: None for the float hyper-function (no hardware form), b for the quantisation-aware one.
+        output_bits: levels (2^output_bits) of each dynamic value in the quantised hyper-function.
     """
 
-    def __init__(self, channels: int, outputs: int, reduction: int = 16, bound: float = 1.0):
-        super().__init__()
-        hidden = max(1, channels // reduction)
-        self.bound = float(bound)
-        self.squeeze = nn.Linear(channels, hidden, bias=False)
-        self.expand = nn.Linear(hidden, outputs, bias=False)
-        nn.init.kaiming_normal_(self.squeeze.weight)
-        nn.init.zeros_(self.expand.weight)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bound * torch.tanh(self.expand(torch.relu(self.squeeze(global_average_pool(x)))))
-
-    def extra_repr(self) -> str:
-        return f"bound={self.bound}"
-
-
-class DynamicRSign(nn.Module):
-    r"""ReActNet's RSign with a sample-dependent threshold (reconstruction, module docstring).
-
-    .. math:: y = \operatorname{sign}(x - (\alpha_c + \alpha_c(x)))
-
-    returned as ``EstimatedSign(estimator)(x - threshold)``: ±1 in training, the shifted value
-    in eval for the Brevitas sign that follows.
-    """
-
-    hardware_blocker = PER_SAMPLE_THRESHOLDS_BLOCKER
-
-    def __init__(self, channels: int, estimator: nn.Module, reduction: int = 16, bound: float = 1.0):
-        super().__init__()
-        self.static_threshold = nn.Parameter(torch.zeros(channels))
-        self.dynamic_threshold = HyperFunction(channels, channels, reduction, bound)
-        self.sign = EstimatedSign(estimator)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        threshold = expand_channels(self.static_threshold, x) + expand_channels(self.dynamic_threshold(x), x)
-        return self.sign(x - threshold)
-
-
-class DynamicRPReLU(nn.Module):
-    r"""ReActNet's RPReLU with sample-dependent shifts (reconstruction, module docstring).
-
-    .. math:: y = \mathrm{PReLU}_c(x - (\gamma_c + \gamma_c(x))) + \zeta_c + \zeta_c(x)
-
-    The PReLU slope is per channel, initialised to 0.25 (``nn.PReLU(channels)``, as ReActNet).
-    One hyper-function gives both dynamic shifts (2C outputs: γ first, then ζ).
-    """
-
-    hardware_blocker = PER_SAMPLE_THRESHOLDS_BLOCKER
-
-    def __init__(self, channels: int, reduction: int = 16, bound: float = 1.0):
+    def __init__(self, channels: int, estimator: nn.Module, reduction: int = 16, bound: float = 1.0,
+                 bits: int | None = None, output_bits: int = 2):
         super().__init__()
         self.static_input_shift = nn.Parameter(torch.zeros(channels))
         self.static_output_shift = nn.Parameter(torch.zeros(channels))
-        self.dynamic_shifts = HyperFunction(channels, 2 * channels, reduction, bound)
+        self.static_threshold = nn.Parameter(torch.zeros(channels))
+        self.dynamic = HyperFunction(channels, 3 * channels, TanhOutput(bound, None if bits is None else output_bits),
+                                     reduction, bits, zero_expand=True)
         self.prelu = nn.PReLU(channels)
+        self.sign = EstimatedSign(estimator)
+
+    @property
+    def hardware_blocker(self) -> str | None:
+        return None if self.dynamic.quantized else FLOAT_HYPER_BLOCKER
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        dynamic_input_shift, dynamic_output_shift = self.dynamic_shifts(x).chunk(2, dim=1)
-        input_shift = expand_channels(self.static_input_shift, x) + expand_channels(dynamic_input_shift, x)
-        output_shift = expand_channels(self.static_output_shift, x) + expand_channels(dynamic_output_shift, x)
-        return self.prelu(x - input_shift) + output_shift
+        input_shift, output_shift, threshold = self.dynamic(x).chunk(3, dim=1)
+        input_shift = expand_channels(self.static_input_shift, x) + expand_channels(input_shift, x)
+        output_shift = expand_channels(self.static_output_shift, x) + expand_channels(output_shift, x)
+        threshold = expand_channels(self.static_threshold, x) + expand_channels(threshold, x)
+        return self.sign(self.prelu(x - input_shift) + output_shift - threshold)

@@ -6,7 +6,8 @@ Built from the official code as summarised in seed_methods §2.1 (SD-code):
 - WSD, ``WeightSelfDistribution``: a learned per-filter nudge of the weight threshold; at
   inference the weights are plain bits.
 - ASD as released, ``SqueezeExcitationShift``: a per-sample shift from a squeeze-and-excitation
-  branch. It cannot be folded into static thresholds (seed_methods §2.7).
+  branch. It cannot be folded into static thresholds (seed_methods §2.7); its quantisation-aware
+  form maps to per-frame threshold hardware (``hw_bnn.methods.frame_deploy``).
 - ASD's static variant left commented out in the code, ``StaticActivationShift``: a learned
   per-channel shift that folds exactly into the next thresholds (the recommended hardware
   ablation, seed_methods §2.7).
@@ -20,7 +21,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from hw_bnn.methods.layers import WeightTransform, expand_channels, global_average_pool, per_output_channel_dims
+from hw_bnn.methods.hyper import FLOAT_HYPER_BLOCKER, HyperFunction, SigmoidOutput
+from hw_bnn.methods.layers import WeightTransform, expand_channels, per_output_channel_dims
 
 #: WSD's fixed step: the threshold moves by at most 1 % of the filter mean (SD-code constant).
 WSD_SHIFT_SCALE = 0.01
@@ -78,9 +80,9 @@ class SqueezeExcitationShift(nn.Module):
     .. math:: x' = x + \sigma(W_2\,\mathrm{ReLU}(W_1\,\mathrm{GAP}(x)))
 
     (seed_methods §2.1, SD-code ``se_module.py``). W_1: C -> max(1, C // reduction) and
-    W_2: back to C, both bias-free Linear layers initialised with ``kaiming_normal_`` as the
-    official ResNet code's ``_weights_init`` does. The shift lies in (0, 1) for every sample
-    and channel, so it always biases the sign towards +1.
+    W_2: back to C, both bias-free and initialised with ``kaiming_normal_`` as the official
+    ResNet code's ``_weights_init`` does. The shift lies in [0, 1] for every sample and channel,
+    so it always biases the sign towards +1.
 
     Input (N, C, H, W): GAP is the spatial mean, and the shift is per sample and channel.
     Input (N, C): there are no spatial dims, so the "pool" is x itself; the shift then depends
@@ -89,23 +91,19 @@ class SqueezeExcitationShift(nn.Module):
     Args:
         channels: C.
         reduction: hidden width divisor (16 on CIFAR, 8 on ImageNet in SD-code).
+        bits: None for the released float branch (no hardware form); b for the quantisation-aware
+            branch (``hw_bnn.methods.hyper``) that maps to per-frame threshold hardware.
+        output_bits: the sigmoid's levels (2^output_bits) in the quantised branch.
     """
 
-    hardware_blocker = (
-        "per-sample thresholds: the activation shift comes from a global pool of the whole feature "
-        "map, so every threshold of the next layer changes per frame, and FINN has no unit that "
-        "takes per-frame thresholds (its thresholds are static or host-written); hardware comes "
-        "with the per-sample thresholds issue"
-    )
-
-    def __init__(self, channels: int, reduction: int = 16):
+    def __init__(self, channels: int, reduction: int = 16, bits: int | None = None, output_bits: int = 4):
         super().__init__()
-        hidden = max(1, channels // reduction)
-        self.squeeze = nn.Linear(channels, hidden, bias=False)
-        self.excite = nn.Linear(hidden, channels, bias=False)
-        nn.init.kaiming_normal_(self.squeeze.weight)
-        nn.init.kaiming_normal_(self.excite.weight)
+        self.excitation = HyperFunction(channels, channels, SigmoidOutput(None if bits is None else output_bits),
+                                        reduction, bits)
+
+    @property
+    def hardware_blocker(self) -> str | None:
+        return None if self.excitation.quantized else FLOAT_HYPER_BLOCKER
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        shift = torch.sigmoid(self.excite(torch.relu(self.squeeze(global_average_pool(x)))))
-        return x + expand_channels(shift, x)
+        return x + expand_channels(self.excitation(x), x)
