@@ -59,13 +59,20 @@ from hw_bnn.config import BuildConfig
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import atomic_path
 from hw_bnn.transformation.adabin import (
-    AbsorbTransposeIntoAdaBin,
+    AbsorbTransposeIntoChannelwiseOp,
     ConvertAdaBinMatMulToXnorPopcount,
     InferAdaBinThresholdLayer,
-    RemoveAdaBinForFinnAnalysis,
+    RemoveHwBnnNodesForFinnAnalysis,
     TieAdaBinThresholdFolding,
     has_count_row,
-    is_adabin,
+    is_hw_bnn_node,
+)
+from hw_bnn.transformation.frame import (
+    ConvertDynamicThresholdMatMulToXnorPopcount,
+    InferDynamicThresholdLayer,
+    SetHyperFunctionMACS,
+    TieFrameFolding,
+    hyper_macs_limit,
 )
 
 #: Non-HW nodes allowed before the first HW node (input layout) ...
@@ -82,6 +89,7 @@ FOLDING_DIVIDES = {
     ("Thresholding", "PE"): "NumChannels",
     ("ConvolutionInputGenerator", "SIMD"): "IFMChannels",
     ("Pool", "PE"): "Channels",
+    ("FrameHyperFunction", "MACS"): None,
 }
 
 
@@ -112,13 +120,14 @@ def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     for transformation in (
         Streamline(),
         LowerConvsToMatMul(),
-        AbsorbTransposeIntoAdaBin(),
+        AbsorbTransposeIntoChannelwiseOp(),
         absorb.AbsorbConsecutiveTransposes(),
         MakeMaxPoolNHWC(),
         absorb.AbsorbTransposeIntoMultiThreshold(),
-        AbsorbTransposeIntoAdaBin(),
+        AbsorbTransposeIntoChannelwiseOp(),
         absorb.AbsorbConsecutiveTransposes(),
         ConvertAdaBinMatMulToXnorPopcount(),
+        ConvertDynamicThresholdMatMulToXnorPopcount(),
         ConvertBipolarMatMulToXnorPopcount(),
         absorb.AbsorbAddIntoMultiThreshold(),
         absorb.AbsorbMulIntoMultiThreshold(),
@@ -137,6 +146,7 @@ def step_convert_to_hw(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         InferBinaryMatrixVectorActivation(),
         InferQuantizedMatrixVectorActivation(),
         InferAdaBinThresholdLayer(),
+        InferDynamicThresholdLayer(),
         InferThresholdingLayer(),
         InferPool(),
         InferConvInpGen(),
@@ -184,6 +194,8 @@ def step_check_hw_only(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 def legal_values(model: ModelWrapper, node, attr: str) -> list[int]:
     """The folding factors the node accepts for ``attr`` (divisors of the dimension it folds;
     an AdaBin counting MVAU folds its MH - 1 real rows, the count has its own lane)."""
+    if (node.op_type, attr) == ("FrameHyperFunction", "MACS"):
+        return list(range(1, hyper_macs_limit(model, node) + 1))
     dim = getCustomOp(node).get_nodeattr(FOLDING_DIVIDES[(node.op_type, attr)])
     if attr == "PE" and has_count_row(model, node):
         dim -= 1
@@ -210,7 +222,7 @@ def apply_folding(model: ModelWrapper, folding: dict[str, dict[str, int]], sourc
                 raise HwBnnError(f"folding {source}: {attr}={value!r} is illegal for node '{name}' "
                                  f"({node.op_type}); legal values are {legal}")
             getCustomOp(node).set_nodeattr(attr, value)
-    return model.transform(TieAdaBinThresholdFolding())
+    return model.transform(TieAdaBinThresholdFolding()).transform(TieFrameFolding())
 
 
 def read_folding(model: ModelWrapper) -> dict[str, dict[str, int]]:
@@ -260,16 +272,16 @@ def split_at_partition(model: ModelWrapper) -> tuple[ModelWrapper | None, ModelW
 def specialize(model: ModelWrapper, part: str) -> ModelWrapper:
     """The dataflow partition with FINN's HLS/RTL backends chosen (for its folding search and estimates).
 
-    Nodes of hw_bnn's own domain are not in it (see ``RemoveAdaBinForFinnAnalysis``); FINN's nodes
+    Nodes of hw_bnn's own domain are not in it (see ``RemoveHwBnnNodesForFinnAnalysis``); FINN's nodes
     keep their order, so ``finn_nodes`` of the generic graph pairs with it node by node.
     """
-    view = ModelWrapper(model.model.__deepcopy__()).transform(RemoveAdaBinForFinnAnalysis())
+    view = ModelWrapper(model.model.__deepcopy__()).transform(RemoveHwBnnNodesForFinnAnalysis())
     return split_at_partition(view)[1].transform(SpecializeLayers(part))
 
 
 def finn_nodes(model: ModelWrapper) -> list:
     """The HW nodes FINN implements (those ``specialize`` keeps), in graph order."""
-    return [n for n in model.graph.node if is_fpgadataflow_node(n) and not is_adabin(n)]
+    return [n for n in model.graph.node if is_fpgadataflow_node(n) and not is_hw_bnn_node(n)]
 
 
 def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
@@ -289,7 +301,7 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         return apply_folding(model, folding, str(path))
     target = cfg.target_cycles()
     if target is None:
-        return model.transform(TieAdaBinThresholdFolding())
+        return model.transform(TieAdaBinThresholdFolding()).transform(TieFrameFolding())
     searched = specialize(model, cfg.part).transform(SetFolding(target_cycles_per_frame=target))
     generic_hw = finn_nodes(model)
     special_hw = [n for n in searched.graph.node if is_fpgadataflow_node(n)]
@@ -299,7 +311,8 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         folding[generic.name] = {
             attr: getCustomOp(special).get_nodeattr(attr) for (op, attr) in FOLDING_DIVIDES if op == generic.op_type
         }
-    return apply_folding(model, folding, f"from SetFolding(target_cycles_per_frame={target})")
+    folded = apply_folding(model, folding, f"from SetFolding(target_cycles_per_frame={target})")
+    return folded.transform(SetHyperFunctionMACS(target))
 
 
 Step = Callable[[ModelWrapper, BuildConfig], ModelWrapper]

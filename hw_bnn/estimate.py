@@ -13,7 +13,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.compiler import specialize
 from hw_bnn.io import atomic_path
-from hw_bnn.transformation.adabin import has_count_row, is_adabin
+from hw_bnn.transformation.adabin import has_count_row, is_adabin, is_hw_bnn_node
 
 #: Bits of one BRAM18 (FINN's unit), for parameter memories too wide or deep for LUTs.
 BRAM18_BITS = 18 * 1024
@@ -58,6 +58,11 @@ def estimate(hw_graph: ModelWrapper, part: str, clock_mhz: float) -> dict:
     for generic in [n for n in hw_graph.graph.node if is_fpgadataflow_node(n)]:
         if is_adabin(generic):
             layers.append(adabin_threshold_estimate(hw_graph, generic))
+            continue
+        if is_hw_bnn_node(generic):
+            inst = getCustomOp(generic)
+            layers.append({"name": generic.name, "op": generic.op_type, "pe": int(inst.get_nodeattr("PE")),
+                           "simd": 1, **inst.hw_estimate(hw_graph)})
             continue
         node = next(special_hw)
         inst = getCustomOp(node)

@@ -15,6 +15,9 @@ from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
+import hw_bnn.finn_env  # noqa: F401
+from finn.util.fpgadataflow import is_fpgadataflow_node
+
 from hw_bnn.errors import HwBnnError
 
 ADABIN_OPS = ("AdaBinThreshold", "AdaBinOutput")
@@ -26,7 +29,16 @@ def is_adabin(node) -> bool:
     return node is not None and node.op_type in ADABIN_OPS and node.domain == "hw_bnn.custom_op"
 
 
-def _bit_producer(model, tensor: str):
+def is_hw_bnn_node(node) -> bool:
+    """A node of hw_bnn's own op domain (FINN neither estimates nor implements it)."""
+    return node is not None and node.domain == "hw_bnn.custom_op"
+
+
+#: hw_bnn ops that act per channel on a layer's output and carry a ``data_layout``.
+CHANNELWISE_OPS = (*ADABIN_OPS, "DynamicThreshold")
+
+
+def bit_producer(model, tensor: str):
     """The node making the ±1 bits of ``tensor``, through bit-preserving ops."""
     node = model.find_producer(tensor)
     while node is not None and node.op_type in BIT_PRESERVING_OPS:
@@ -34,7 +46,7 @@ def _bit_producer(model, tensor: str):
     return node
 
 
-def _make_binary(model, producer, consumer_name: str) -> None:
+def make_binary(model, producer, consumer_name: str) -> None:
     """Switch a bipolar bit producer to 0/1 output, as XnorPopcountMatMul reads it."""
     if producer is not None and producer.op_type == "MultiThreshold":
         inst = getCustomOp(producer)
@@ -42,15 +54,15 @@ def _make_binary(model, producer, consumer_name: str) -> None:
             return
         if (inst.get_nodeattr("out_dtype"), inst.get_nodeattr("out_scale"), inst.get_nodeattr("out_bias")) != \
                 ("BIPOLAR", 2.0, -1.0):
-            raise HwBnnError(f"node '{producer.name}' feeds AdaBin layer '{consumer_name}' but is not a bipolar sign")
+            raise HwBnnError(f"node '{producer.name}' feeds binary layer '{consumer_name}' but is not a bipolar sign")
         inst.set_nodeattr("out_dtype", "BINARY")
         inst.set_nodeattr("out_scale", 1.0)
         inst.set_nodeattr("out_bias", 0.0)
-    elif producer is not None and producer.op_type == "AdaBinThreshold":
+    elif producer is not None and producer.op_type in ("AdaBinThreshold", "DynamicThreshold"):
         getCustomOp(producer).set_nodeattr("out_dtype", "BINARY")
     else:
         what = "the graph input" if producer is None else f"node '{producer.name}' ({producer.op_type})"
-        raise HwBnnError(f"the bipolar input of AdaBin layer '{consumer_name}' comes from {what}, not from a sign; "
+        raise HwBnnError(f"the bipolar input of binary layer '{consumer_name}' comes from {what}, not from a sign; "
                          f"export the model with hw_bnn.export.export_model")
 
 
@@ -80,7 +92,7 @@ class ConvertAdaBinMatMulToXnorPopcount(Transformation):
                 raise HwBnnError(f"AdaBin node '{node.name}' is fed by MatMul '{matmul.name}' whose weights are not "
                                  f"bipolar with an all-ones last column; re-export the model")
             fan_in = int(weights.shape[0])
-            _make_binary(model, _bit_producer(model, matmul.input[0]), node.name)
+            make_binary(model, bit_producer(model, matmul.input[0]), node.name)
             matmul.op_type, matmul.domain = "XnorPopcountMatMul", "qonnx.custom_op.general"
             model.set_initializer(matmul.input[1], ((weights + 1) / 2).astype(np.float32))
             model.set_tensor_datatype(matmul.input[1], DataType["BINARY"])
@@ -138,10 +150,11 @@ class TieAdaBinThresholdFolding(Transformation):
         return model, False
 
 
-class RemoveAdaBinForFinnAnalysis(Transformation):
-    """FINN's view of an AdaBin HW graph, for its folding search and estimates only: each counting
-    MVAU without its count row (FINN's MVAU needs PE | MH; our RTL computes the count in a parallel
-    lane), and each ``AdaBinThreshold`` bypassed (FINN cannot analyse it; hw_bnn estimates it)."""
+class RemoveHwBnnNodesForFinnAnalysis(Transformation):
+    """FINN's view of a HW graph with hw_bnn's own nodes, for its folding search and estimates only: each
+    AdaBin counting MVAU without its count row (FINN's MVAU needs PE | MH; our RTL computes the count in a
+    parallel lane), and every node of hw_bnn's domain bypassed (FINN cannot analyse them; hw_bnn
+    estimates them)."""
 
     def apply(self, model):
         for node in list(model.graph.node):
@@ -152,12 +165,12 @@ class RemoveAdaBinForFinnAnalysis(Transformation):
                 shape = model.get_tensor_shape(node.output[0])
                 model.set_tensor_shape(node.output[0], [*shape[:-1], shape[-1] - 1])
         for node in list(model.graph.node):
-            if node.op_type == "AdaBinThreshold" and node.domain == "hw_bnn.custom_op":
+            if is_hw_bnn_node(node) and is_fpgadataflow_node(node):
                 for consumer in model.find_consumers(node.output[0]):
                     consumer.input[list(consumer.input).index(node.output[0])] = node.input[0]
                 for port in model.graph.output:
                     if port.name == node.output[0]:
-                        raise HwBnnError(f"AdaBinThreshold '{node.name}' ends the graph; it must feed a layer")
+                        raise HwBnnError(f"{node.op_type} '{node.name}' ends the graph; it must feed a layer")
                 model.graph.node.remove(node)
         return model, False
 
@@ -166,14 +179,16 @@ class RemoveAdaBinForFinnAnalysis(Transformation):
 NHWC_TO_NCHW = [0, 3, 1, 2]
 
 
-class AbsorbTransposeIntoAdaBin(Transformation):
-    """``Transpose(NHWC -> NCHW) -> AdaBin op (NCHW)`` becomes ``AdaBin op (NHWC) -> Transpose``:
+class AbsorbTransposeIntoChannelwiseOp(Transformation):
+    """``Transpose(NHWC -> NCHW) -> op (NCHW)`` becomes ``op (NHWC) -> Transpose`` for hw_bnn's per-channel
+    ops (AdaBin's, ``DynamicThreshold``):
     the op acts per channel, so it can run on the stream order and the transpose moves on (to
     cancel against the next one), as FINN's AbsorbTransposeIntoMultiThreshold does for thresholds."""
 
     def apply(self, model):
         for node in list(model.graph.node):
-            if not is_adabin(node) or getCustomOp(node).get_nodeattr("data_layout") != "NCHW":
+            if node.op_type not in CHANNELWISE_OPS or not is_hw_bnn_node(node) or \
+                    getCustomOp(node).get_nodeattr("data_layout") != "NCHW":
                 continue
             transpose = model.find_producer(node.input[0])
             if transpose is None or transpose.op_type != "Transpose" or \

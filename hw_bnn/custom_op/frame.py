@@ -1,0 +1,272 @@
+"""QONNX ops of per-sample (per-frame) thresholds, made by hw_bnn.methods.frame_deploy (semantics:
+``hw_bnn.custom_op.frame_reference``).
+
+* ``DynamicThreshold`` (host form, as exported): a binary layer's integer map ``acc`` -> bits, with the
+  integer hyper-function parameters as inputs. ``InferDynamicThresholdLayer`` replaces it, once an
+  MVAU produces ``acc``, by a linear chain of four HW nodes that stream one frame at a time:
+
+* ``GlobalPoolAccumulator``: passes the frame through and appends the per-channel sums, (N, P+1, C).
+* ``FrameHyperFunction``: replaces the sums row by the frame's thresholds, (N, P+1, C). In hardware the
+  thresholds are computed while the next frame passes, and are tagged into the stream.
+* ``FrameBuffer``: holds the map until its thresholds arrive and sends them first, (N, 1+P, C);
+  double-buffered (two frames), so the pooling of the next frame overlaps.
+* ``FrameThreshold``: the bits, [SIGN[c] * acc >= T[c]], (N, *spatial, C).
+
+P is the number of pixels of a frame (1 for a fully connected layer). The HW nodes carry every value
+of their stream in ``streamDataType`` (wide enough for sums and thresholds); ``PE`` channels per beat,
+tied to the PE of the MVAU that feeds the chain. ``FrameHyperFunction`` computes with ``MACS``
+parallel multiply-accumulate lanes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.base import CustomOp
+
+from hw_bnn.custom_op.frame_reference import HYPER_PARAMS, dynamic_threshold, frame_threshold, hyper_function, pool_sums
+from hw_bnn.rtl.memfiles import signed_width
+
+#: Bits of one BRAM18, and the deepest memory kept in LUTs (as estimate.py's rules for parameter memories).
+BRAM18_BITS = 18 * 1024
+LUTROM_MAX_WORDS = 64
+LUT6_ROM_BITS = 64
+#: Payload capacity of the frame buffer, in frames (double buffering).
+FRAME_BUFFER_FRAMES = 2
+
+
+def _memory(words: int, width: int) -> dict[str, int]:
+    """LUTs or BRAM18s of a memory of ``words`` x ``width`` bits."""
+    if words <= LUTROM_MAX_WORDS:
+        return {"lut": -(-words * width // LUT6_ROM_BITS), "bram18": 0}
+    return {"lut": 0, "bram18": -(-words * width // BRAM18_BITS)}
+
+
+class DynamicThreshold(CustomOp):
+    """acc (N, C[, H, W] or N, [H, W,] C) + integer parameters -> bits: ``frame_reference.dynamic_threshold``."""
+
+    def get_nodeattr_types(self):
+        return {
+            "data_layout": ("s", False, "NC", {"NC", "NCHW", "NHWC"}),
+            "pool_offset": ("i", True, 0),
+            "out_dtype": ("s", False, "BIPOLAR", {"BIPOLAR", "BINARY"}),
+        }
+
+    def _channels_last(self, acc: np.ndarray) -> np.ndarray:
+        return np.moveaxis(acc, 1, -1) if self.get_nodeattr("data_layout") in ("NC", "NCHW") else acc
+
+    def params(self, source) -> dict:
+        """The integer parameters by name, from a model (initializers) or an execution context."""
+        names = (*HYPER_PARAMS, "sign")
+        get = source.get_initializer if hasattr(source, "get_initializer") else source.__getitem__
+        return {name: np.asarray(get(self.onnx_node.input[1 + i])).astype(np.int64) for i, name in enumerate(names)}
+
+    def make_shape_compatible_op(self, model):
+        return self.make_const_shape_op(model.get_tensor_shape(self.onnx_node.input[0]))
+
+    def infer_node_datatype(self, model):
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType[self.get_nodeattr("out_dtype")])
+
+    def execute_node(self, context, graph):
+        acc = np.round(np.asarray(context[self.onnx_node.input[0]])).astype(np.int64)
+        bits = dynamic_threshold(self._channels_last(acc), self.params(context), self.get_nodeattr("pool_offset"))
+        if self.get_nodeattr("out_dtype") == "BIPOLAR":
+            bits = 2 * bits - 1
+        if self.get_nodeattr("data_layout") in ("NC", "NCHW"):
+            bits = np.moveaxis(bits, -1, 1)
+        context[self.onnx_node.output[0]] = bits.astype(np.float32)
+
+    def verify_node(self):
+        want = 2 + len(HYPER_PARAMS)
+        got = len(self.onnx_node.input)
+        return [] if got == want else [f"DynamicThreshold needs {want} inputs (acc, {', '.join(HYPER_PARAMS)}, sign), has {got}"]
+
+
+class _FrameStreamNode(CustomOp):
+    """Attributes and stream shapes shared by the four HW nodes of a dynamic layer."""
+
+    def get_nodeattr_types(self):
+        return {
+            "backend": ("s", False, "fpgadataflow"),
+            "NumChannels": ("i", True, 0),
+            "PE": ("i", False, 1),
+            #: spatial dims of the layer's map, e.g. [H, W]; [] for a fully connected layer
+            "spatial": ("ints", False, []),
+            #: exact datatype of the acc values (the MVAU's accumulator range)
+            "accDataType": ("s", True, ""),
+            #: datatype of every element of the sums/threshold stream
+            "streamDataType": ("s", True, ""),
+        }
+
+    @property
+    def channels(self) -> int:
+        return int(self.get_nodeattr("NumChannels"))
+
+    @property
+    def pixels(self) -> int:
+        return int(np.prod(self.get_nodeattr("spatial"))) if self.get_nodeattr("spatial") else 1
+
+    def folds(self) -> int:
+        """Beats per pixel (C / PE)."""
+        return self.channels // int(self.get_nodeattr("PE"))
+
+    def framed_shape(self) -> list[int]:
+        return [1, self.pixels + 1, self.channels]
+
+    def make_shape_compatible_op(self, model):
+        return self.make_const_shape_op(self.framed_shape())
+
+    def infer_node_datatype(self, model):
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType[self.get_nodeattr("streamDataType")])
+
+    def stream_bits(self) -> int:
+        return DataType[self.get_nodeattr("streamDataType")].bitwidth()
+
+    def get_exp_cycles_for(self, model) -> int:
+        """One beat per cycle over the frame and its side row."""
+        return (self.pixels + 1) * self.folds()
+
+    def _framed(self, context) -> np.ndarray:
+        x = np.round(np.asarray(context[self.onnx_node.input[0]])).astype(np.int64)
+        return x.reshape(x.shape[0], -1, self.channels)
+
+    def verify_node(self):
+        return []
+
+
+class GlobalPoolAccumulator(_FrameStreamNode):
+    def execute_node(self, context, graph):
+        acc = self._framed(context)
+        out = np.concatenate([acc, pool_sums(acc)[:, None, :]], axis=1)
+        context[self.onnx_node.output[0]] = out.astype(np.float32)
+
+    def hw_estimate(self, model) -> dict[str, int]:
+        """PE adders of the sum width, the C running sums (LUT RAM or registers), the output mux."""
+        width = self.stream_bits()
+        pe = int(self.get_nodeattr("PE"))
+        sums = _memory(self.folds(), pe * width)
+        return {"cycles": self.get_exp_cycles_for(model), "lut": 2 * pe * width + sums["lut"],
+                "bram18": sums["bram18"], "dsp": 0}
+
+
+class FrameHyperFunction(_FrameStreamNode):
+    def get_nodeattr_types(self):
+        return {**super().get_nodeattr_types(), "pool_offset": ("i", True, 0), "MACS": ("i", False, 1)}
+
+    def params(self, source) -> dict:
+        get = source.get_initializer if hasattr(source, "get_initializer") else source.__getitem__
+        return {name: np.asarray(get(self.onnx_node.input[1 + i])).astype(np.int64)
+                for i, name in enumerate(HYPER_PARAMS)}
+
+    def execute_node(self, context, graph):
+        framed = self._framed(context)
+        params = self.params(context)
+        thresholds = hyper_function(framed[:, -1, :], *(params[k] for k in HYPER_PARAMS[:2]),
+                                    self.get_nodeattr("pool_offset"), *(params[k] for k in HYPER_PARAMS[2:]))
+        out = np.concatenate([framed[:, :-1, :], thresholds[:, None, :]], axis=1)
+        context[self.onnx_node.output[0]] = out.astype(np.float32)
+
+    def sizes(self, model) -> dict[str, int]:
+        """J hidden units, I output rows, HEADS, NP/NH/NO thresholds per row, L table entries."""
+        p = self.params(model)
+        return {"J": p["w1"].shape[0], "I": p["w2"].shape[0], "HEADS": p["w2"].shape[0] // self.channels,
+                "NP": p["pool_thresholds"].shape[1], "NH": p["hidden_thresholds"].shape[1],
+                "NO": p["output_thresholds"].shape[1], "L": p["table"].shape[1]}
+
+    def widths(self, model) -> dict[str, int]:
+        """Exact bit widths of every integer the unit computes (from its parameters' ranges)."""
+        p = self.params(model)
+        offset = self.get_nodeattr("pool_offset")
+        n_pool = p["pool_thresholds"].shape[1]
+        pooled = [offset, offset + n_pool]
+        max_p = max(abs(v) for v in pooled)
+        a1 = int(np.abs(p["w1"]).sum(axis=1).max()) * max_p
+        n_hidden = p["hidden_thresholds"].shape[1]
+        a2 = int(np.abs(p["w2"]).sum(axis=1).max()) * n_hidden
+        return {"W": self.stream_bits(), "P_W": signed_width(pooled),
+                "WT_W": signed_width([*p["w1"].ravel(), *p["w2"].ravel(), 1]),
+                "A1_W": signed_width([-a1 - 1, a1 + 1]), "H_W": max(1, n_hidden.bit_length()),
+                "A2_W": signed_width([-a2 - 1, a2 + 1])}
+
+    def compute_cycles(self, model) -> int:
+        """Cycles from the last sums beat to the last threshold beat (hyper_function.v's header)."""
+        s, c = self.sizes(model), self.channels
+        macs = int(self.get_nodeattr("MACS"))
+        return self.folds() + math.ceil(s["J"] / macs) * (c + 2) + math.ceil(s["I"] / macs) * (s["J"] + 2) + \
+            self.folds() + 4
+
+    def get_exp_cycles_for(self, model) -> int:
+        """Per frame: the stream passes at one beat per cycle while the previous frame's thresholds are
+        computed; the unit is the bottleneck only when the computation is longer than the frame."""
+        return max(super().get_exp_cycles_for(model) + self.folds(), self.compute_cycles(model))
+
+    def hw_estimate(self, model) -> dict[str, int]:
+        """MACS multiply-accumulators, the pool and output comparators, and the parameter ROMs."""
+        w, s = self.widths(model), self.sizes(model)
+        macs, pe = int(self.get_nodeattr("MACS")), int(self.get_nodeattr("PE"))
+        mac_luts = macs * (0.6 * w["WT_W"] * max(w["P_W"], w["H_W"]) + max(w["A1_W"], w["A2_W"]) * 2)
+        compare_luts = pe * s["NP"] * (w["W"] + 1) / 2 + macs * max(s["NH"], s["NO"]) * max(w["A1_W"], w["A2_W"]) / 2
+        memories = [_memory(self.folds(), pe * s["NP"] * (w["W"] + 1)),
+                    _memory(math.ceil(s["J"] / macs) * self.channels, macs * w["WT_W"]),
+                    _memory(math.ceil(s["I"] / macs) * s["J"], macs * w["WT_W"]),
+                    _memory(self.folds() * s["L"], pe * w["W"])]
+        return {"cycles": self.get_exp_cycles_for(model),
+                "lut": int(round(mac_luts + compare_luts)) + sum(m["lut"] for m in memories),
+                "bram18": sum(m["bram18"] for m in memories), "dsp": 0}
+
+
+class FrameBuffer(_FrameStreamNode):
+    def get_nodeattr_types(self):
+        return {**super().get_nodeattr_types(), "frames": ("i", False, FRAME_BUFFER_FRAMES)}
+
+    def execute_node(self, context, graph):
+        framed = self._framed(context)
+        context[self.onnx_node.output[0]] = np.concatenate([framed[:, -1:, :], framed[:, :-1, :]], axis=1) \
+            .astype(np.float32)
+
+    def memory_bits(self) -> int:
+        """Payload storage: ``frames`` whole maps at the acc width (plus two side rows)."""
+        acc_bits = DataType[self.get_nodeattr("accDataType")].bitwidth()
+        return self.get_nodeattr("frames") * self.pixels * self.channels * acc_bits + \
+            2 * self.channels * self.stream_bits()
+
+    def hw_estimate(self, model) -> dict[str, int]:
+        acc_bits = DataType[self.get_nodeattr("accDataType")].bitwidth()
+        pe = int(self.get_nodeattr("PE"))
+        payload = _memory(self.get_nodeattr("frames") * self.pixels * self.folds(), pe * acc_bits)
+        side = _memory(2 * self.folds(), pe * self.stream_bits())
+        return {"cycles": self.get_exp_cycles_for(model), "lut": 60 + payload["lut"] + side["lut"] +
+                pe * self.stream_bits(), "bram18": payload["bram18"] + side["bram18"], "dsp": 0}
+
+
+class FrameThreshold(_FrameStreamNode):
+    def get_nodeattr_types(self):
+        return {**super().get_nodeattr_types(), "out_dtype": ("s", False, "BINARY", {"BIPOLAR", "BINARY"})}
+
+    def make_shape_compatible_op(self, model):
+        return self.make_const_shape_op([1, *self.get_nodeattr("spatial"), self.channels])
+
+    def infer_node_datatype(self, model):
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType[self.get_nodeattr("out_dtype")])
+
+    def execute_node(self, context, graph):
+        framed = self._framed(context)
+        sign = np.asarray(context[self.onnx_node.input[1]]).astype(np.int64)
+        bits = frame_threshold(framed[:, 1:, :], framed[:, 0, :], sign)
+        if self.get_nodeattr("out_dtype") == "BIPOLAR":
+            bits = 2 * bits - 1
+        shape = (framed.shape[0], *self.get_nodeattr("spatial"), self.channels)
+        context[self.onnx_node.output[0]] = bits.reshape(shape).astype(np.float32)
+
+    def hw_estimate(self, model) -> dict[str, int]:
+        pe = int(self.get_nodeattr("PE"))
+        thresholds = _memory(self.folds(), pe * self.stream_bits())
+        return {"cycles": self.get_exp_cycles_for(model),
+                "lut": pe * (self.stream_bits() + 1) + thresholds["lut"] + 20, "bram18": thresholds["bram18"],
+                "dsp": 0}
+
+
+#: The HW nodes of one dynamic layer, in stream order.
+FRAME_OPS = ("GlobalPoolAccumulator", "FrameHyperFunction", "FrameBuffer", "FrameThreshold")

@@ -1,0 +1,224 @@
+"""Passes that compile per-sample thresholds (``DynamicThreshold``, hw_bnn.custom_op.frame) into HW nodes.
+
+The exported pattern per dynamic layer is ``bits -> MatMul(±1 weights) -> DynamicThreshold``, and the
+next layer's MatMul reads the ``DynamicThreshold``'s bits.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from onnx import TensorProto, helper
+from qonnx.core.datatype import DataType
+from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.base import Transformation
+from qonnx.transformation.infer_datatypes import InferDataTypes
+from qonnx.transformation.infer_shapes import InferShapes
+
+from hw_bnn.custom_op.frame import FRAME_OPS
+from hw_bnn.custom_op.frame_reference import HYPER_PARAMS
+from hw_bnn.errors import HwBnnError
+from hw_bnn.rtl.memfiles import mvau_acc_bounds, signed_width
+from hw_bnn.transformation.adabin import bit_producer, make_binary
+
+DOMAIN = "hw_bnn.custom_op"
+
+
+def is_dynamic_threshold(node) -> bool:
+    return node is not None and node.op_type == "DynamicThreshold" and node.domain == DOMAIN
+
+
+def _consumer(model, tensor: str):
+    consumers = model.find_consumers(tensor)
+    return consumers[0] if consumers and len(consumers) == 1 else None
+
+
+def _absorb_popcount(model, node, fan_in: int) -> None:
+    """acc = 2P - K: rewrite the thresholds of ``node`` from the ±1 sums to the popcounts P.
+
+    s*acc >= T  <=>  s*P >= ceil((T + s*K) / 2), per frame pixel; the pooled sums S = 2 S_P - P*K likewise."""
+    inst = getCustomOp(node)
+    params = inst.params(model)
+    shape = model.get_tensor_shape(node.input[0])
+    pixels = int(np.prod(shape[2:] if inst.get_nodeattr("data_layout") in ("NC", "NCHW") else shape[1:-1]))
+    sign, pool_sign = params["sign"], params["pool_sign"]
+    table = -((-(params["table"] + (sign * fan_in)[:, None])) // 2)
+    pool = -((-(params["pool_thresholds"] + (pool_sign * pixels * fan_in)[:, None])) // 2)
+    model.set_initializer(node.input[1 + HYPER_PARAMS.index("table")], table.astype(np.float32))
+    model.set_initializer(node.input[1 + HYPER_PARAMS.index("pool_thresholds")], pool.astype(np.float32))
+
+
+class ConvertDynamicThresholdMatMulToXnorPopcount(Transformation):
+    """Bipolar MatMuls next to a ``DynamicThreshold`` -> ``XnorPopcountMatMul`` on 0/1 bits (FINN's own
+    conversion needs a MultiThreshold on both sides).
+
+    - A MatMul feeding a ``DynamicThreshold``: the op absorbs acc = 2P - K exactly (``_absorb_popcount``).
+    - A MatMul reading a ``DynamicThreshold``'s bits that feeds anything else (the last layer): the
+      affine 2P - K follows it as Mul and Add, as FINN's conversion does.
+    Either way the producer of the MatMul's bits switches to 0/1 output.
+    """
+
+    def apply(self, model):
+        changed = False
+        for matmul in list(model.graph.node):
+            if matmul.op_type != "MatMul" or model.get_tensor_datatype(matmul.input[0]) != DataType["BIPOLAR"] or \
+                    model.get_tensor_datatype(matmul.input[1]) != DataType["BIPOLAR"]:
+                continue
+            producer = bit_producer(model, matmul.input[0])
+            consumer = _consumer(model, matmul.output[0])
+            if not (is_dynamic_threshold(producer) or is_dynamic_threshold(consumer)):
+                continue
+            weights = model.get_initializer(matmul.input[1])
+            fan_in = int(weights.shape[0])
+            make_binary(model, producer, matmul.name)
+            matmul.op_type, matmul.domain = "XnorPopcountMatMul", "qonnx.custom_op.general"
+            model.set_initializer(matmul.input[1], ((weights + 1) / 2).astype(np.float32))
+            model.set_tensor_datatype(matmul.input[1], DataType["BINARY"])
+            model.set_tensor_datatype(matmul.input[0], DataType["BINARY"])
+            if is_dynamic_threshold(consumer):
+                _absorb_popcount(model, consumer, fan_in)
+            else:
+                self._append_affine(model, matmul, fan_in)
+            changed = True
+        if changed:
+            model = model.transform(InferShapes()).transform(InferDataTypes())
+        return model, False
+
+    @staticmethod
+    def _append_affine(model, matmul, fan_in: int) -> None:
+        out = matmul.output[0]
+        shape = model.get_tensor_shape(out)
+        popcount = model.make_new_valueinfo_name()
+        model.graph.value_info.append(helper.make_tensor_value_info(popcount, TensorProto.FLOAT, shape))
+        doubled = model.make_new_valueinfo_name()
+        model.graph.value_info.append(helper.make_tensor_value_info(doubled, TensorProto.FLOAT, shape))
+        two = model.make_new_valueinfo_name()
+        model.set_initializer(two, np.asarray([2.0], dtype=np.float32))
+        offset = model.make_new_valueinfo_name()
+        model.set_initializer(offset, np.asarray([-float(fan_in)], dtype=np.float32))
+        matmul.output[0] = popcount
+        index = list(model.graph.node).index(matmul)
+        model.graph.node.insert(index + 1, helper.make_node("Mul", [popcount, two], [doubled]))
+        model.graph.node.insert(index + 2, helper.make_node("Add", [doubled, offset], [out]))
+
+
+def _clip(values: np.ndarray, reach: int) -> np.ndarray:
+    """Thresholds beyond a value's reachable range [-reach, reach] act like reach + 1 or -reach."""
+    return np.clip(values, -reach, reach + 1)
+
+
+class InferDynamicThresholdLayer(Transformation):
+    """Every ``DynamicThreshold`` fed by an MVAU (channels last) -> the chain GlobalPoolAccumulator ->
+    FrameHyperFunction -> FrameBuffer -> FrameThreshold (hw_bnn.custom_op.frame), with the exact
+    stream width: the acc range of the MVAU, its sums over a frame, and the thresholds."""
+
+    def apply(self, model):
+        for node in list(model.graph.node):
+            if not is_dynamic_threshold(node):
+                continue
+            producer = model.find_producer(node.input[0])
+            if producer is None or producer.op_type != "MVAU":
+                raise HwBnnError(f"DynamicThreshold '{node.name}' is fed by "
+                                 f"{producer.op_type if producer else 'the graph input'}, not by an MVAU; the "
+                                 f"binary layer must produce its integer map")
+            inst = getCustomOp(node)
+            if inst.get_nodeattr("data_layout") == "NCHW":
+                raise HwBnnError(f"DynamicThreshold '{node.name}' still reads NCHW data; the transposes around it "
+                                 f"were not absorbed")
+            self._expand(model, node, producer)
+        return model.transform(InferShapes()).transform(InferDataTypes()), False
+
+    @staticmethod
+    def _expand(model, node, mvau) -> None:
+        inst = getCustomOp(node)
+        params = inst.params(model)
+        mvau_inst = getCustomOp(mvau)
+        in_dt = DataType[mvau_inst.get_nodeattr("inputDataType")]
+        lo, hi = mvau_acc_bounds(int(mvau_inst.get_nodeattr("MW")), bool(mvau_inst.get_nodeattr("binaryXnorMode")),
+                                 int(in_dt.min()), int(in_dt.max()))
+        shape = model.get_tensor_shape(node.input[0])
+        spatial, channels = [int(d) for d in shape[1:-1]], int(shape[-1])
+        pixels = int(np.prod(spatial)) if spatial else 1
+        reach, sum_reach = max(abs(lo), abs(hi)), pixels * max(abs(lo), abs(hi))
+        params["table"] = _clip(params["table"], reach)
+        params["pool_thresholds"] = _clip(params["pool_thresholds"], sum_reach)
+        stream_bits = signed_width([pixels * lo, pixels * hi, -reach, reach + 1])
+        acc_dt = f"INT{signed_width([lo, hi])}"
+        common = dict(domain=DOMAIN, backend="fpgadataflow", NumChannels=channels,
+                      PE=int(mvau_inst.get_nodeattr("PE")), accDataType=acc_dt, streamDataType=f"INT{stream_bits}")
+        if spatial:  # an empty list has no ONNX attribute type; the default is []
+            common["spatial"] = spatial
+        names = [model.make_new_valueinfo_name() for _ in range(3)]
+        for name in names:
+            model.graph.value_info.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [1, pixels + 1, channels]))
+        hyper_inputs = []
+        for key in HYPER_PARAMS:
+            tensor = model.make_new_valueinfo_name()
+            model.set_initializer(tensor, params[key].astype(np.float32))
+            hyper_inputs.append(tensor)
+        sign = node.input[1 + HYPER_PARAMS.index("table") + 1]
+        base = node.name or "DynamicThreshold"
+        chain = [
+            helper.make_node("GlobalPoolAccumulator", [node.input[0]], [names[0]], name=f"{base}_pool", **common),
+            helper.make_node("FrameHyperFunction", [names[0], *hyper_inputs], [names[1]], name=f"{base}_hyper",
+                             pool_offset=inst.get_nodeattr("pool_offset"), **common),
+            helper.make_node("FrameBuffer", [names[1]], [names[2]], name=f"{base}_buffer", **common),
+            helper.make_node("FrameThreshold", [names[2], sign], [node.output[0]], name=f"{base}_threshold",
+                             out_dtype=inst.get_nodeattr("out_dtype"), **common),
+        ]
+        index = list(model.graph.node).index(node)
+        model.graph.node.remove(node)
+        for offset, new in enumerate(chain):
+            model.graph.node.insert(index + offset, new)
+        hyper = getCustomOp(chain[1])
+        widths = hyper.widths(model)
+        p = hyper.params(model)
+        a1, a2 = (1 << (widths["A1_W"] - 1)) - 2, (1 << (widths["A2_W"] - 1)) - 2
+        model.set_initializer(hyper_inputs[HYPER_PARAMS.index("hidden_thresholds")],
+                              _clip(p["hidden_thresholds"], a1).astype(np.float32))
+        model.set_initializer(hyper_inputs[HYPER_PARAMS.index("output_thresholds")],
+                              _clip(p["output_thresholds"], a2).astype(np.float32))
+
+
+def is_frame_node(node) -> bool:
+    return node is not None and node.op_type in FRAME_OPS and node.domain == DOMAIN
+
+
+class TieFrameFolding(Transformation):
+    """The four nodes of a dynamic layer take the PE of the MVAU feeding them: they share its stream."""
+
+    def apply(self, model):
+        for node in model.graph.node:
+            if node.op_type == "GlobalPoolAccumulator" and node.domain == DOMAIN:
+                pe = int(getCustomOp(model.find_producer(node.input[0])).get_nodeattr("PE"))
+                current = node
+                while is_frame_node(current):
+                    getCustomOp(current).set_nodeattr("PE", pe)
+                    current = _consumer(model, current.output[0])
+        return model, False
+
+
+class SetHyperFunctionMACS(Transformation):
+    """The fewest multiply-accumulate lanes with which each hyper-function keeps up with ``target_cycles``
+    per frame (its computation overlaps the next frame, so that is its only constraint)."""
+
+    def __init__(self, target_cycles: int):
+        super().__init__()
+        self.target_cycles = int(target_cycles)
+
+    def apply(self, model):
+        for node in model.graph.node:
+            if node.op_type != "FrameHyperFunction" or node.domain != DOMAIN:
+                continue
+            inst = getCustomOp(node)
+            rows = inst.sizes(model)["I"]
+            for macs in range(1, rows + 1):
+                inst.set_nodeattr("MACS", macs)
+                if inst.get_exp_cycles_for(model) <= self.target_cycles:
+                    break
+        return model, False
+
+
+def hyper_macs_limit(model, node) -> int:
+    """Most useful MACS of a hyper-function: one lane per output row."""
+    return getCustomOp(node).sizes(model)["I"]
+
