@@ -65,8 +65,7 @@ def check_supported(model: nn.Module) -> None:
             layer, _, transformed = name.partition(".parametrizations.")
             what = f"weight transform {type(module).__name__}" if transformed else type(module).__name__
             raise HwBnnError(f"layer '{layer}' ({what}) is not mappable to hardware yet: {blocker}. "
-                             f"Train-only recipes (stages: [train]) work; for hardware choose a method that "
-                             f"folds into thresholds (baseline, sdbnn_static, bdbnn)")
+                             f"Train-only recipes (stages: [train]) work as they are")
     found_compute = False
     for name, module in _leaf_modules(model):
         if getattr(module, "maps_to_thresholds", False):

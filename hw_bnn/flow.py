@@ -166,8 +166,7 @@ def _check_mappable(config: Config) -> None:
     blocker = config.get_method().hardware_blocker
     if blocker:
         raise HwBnnError(f"method {config.method} cannot be mapped to hardware yet: {blocker}. Train-only "
-                         f"(stages: [train]) works; for hardware choose a method that folds into thresholds "
-                         f"(baseline, sdbnn_static, bdbnn)")
+                         f"recipes (stages: [train]) work as they are")
 
 
 def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = None,

@@ -12,8 +12,8 @@ from hw_bnn.methods.estimators import EDE
 from hw_bnn.models.mlp import BinaryMLP
 
 RECIPE_METHODS = ["baseline", "sdbnn_static", "sdbnn_se", "bdbnn", "adabin", "dybnn"]
-#: Methods whose recipes run the hardware stages.
-MAPPED = ["baseline", "sdbnn_static", "bdbnn", "adabin"]
+#: Methods whose recipes run the hardware stages (all of them; sdbnn_se and dybnn with per-frame thresholds).
+MAPPED = RECIPE_METHODS
 TINY = ["data.n_train=600", "data.n_test=200", "check.n_images=50", "train.batch_size=50",
         "model.options.hidden=[32,32]", "model.options.dropout=0.0", "build.target_fps=null",
         "build.target_cycles_per_frame=400"]
@@ -73,19 +73,20 @@ def test_bdbnn_teacher_path_must_exist(tmp_path):
 
 @pytest.mark.parametrize("method", ["sdbnn_se", "dybnn"])
 def test_build_names_what_is_not_mappable(method, tmp_path, capsys):
-    code = main(["build", "training/recipes/demo.yaml", "--out", str(tmp_path), "--set", f"method={method}"])
+    """The float hyper-function (hyper_bits: null) trains, but has no exact hardware form."""
+    code = main(["build", "training/recipes/demo.yaml", "--out", str(tmp_path), "--set", f"method={method}",
+                 "--set", "method_options={hyper_bits: null}"])
     err = capsys.readouterr().err
     assert code == 2
-    expected = {"sdbnn_se": "SE-ASD per-sample thresholds", "dybnn": "DyBNN per-sample thresholds"}[method]
-    assert f"method {method} cannot be mapped to hardware yet" in err and expected in err
+    assert f"method {method} cannot be mapped to hardware yet" in err and "set method_options.hyper_bits" in err
 
 
 @pytest.mark.parametrize("method", ["sdbnn_se", "dybnn"])
 def test_export_names_the_unmappable_layer(method):
     from hw_bnn.export import check_supported
 
-    with pytest.raises(HwBnnError, match=r"layer 'features\.[\d.]+' \((weight transform )?\w+\) is not mappable to hardware yet"):
-        check_supported(BinaryMLP(hidden=(8,), method=method))
+    with pytest.raises(HwBnnError, match=r"layer 'features\.[\d.]+' \(\w+\) is not mappable to hardware yet: float"):
+        check_supported(BinaryMLP(hidden=(8,), method=get_method(method, {"hyper_bits": None})))
 
 
 def test_export_does_not_touch_the_trained_model():
@@ -108,7 +109,7 @@ def test_mapped_methods_are_bit_exact_in_rtl(method, tmp_path):
     assert report["accuracy"]["rtl"] == report["accuracy"]["pytorch"] > 0.3
 
 
-@pytest.mark.parametrize("method", ["sdbnn_static", "adabin"])
+@pytest.mark.parametrize("method", ["sdbnn_static", "adabin", "sdbnn_se", "dybnn"])
 def test_conv_net_is_bit_exact_in_rtl(method, tmp_path):
     config = load_config("training/recipes/cnv_demo.yaml", [
         f"method={method}", "data.n_train=300", "data.n_test=100", "check.n_images=20", "train.epochs=1",

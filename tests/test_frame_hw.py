@@ -1,0 +1,109 @@
+"""Per-sample thresholds (SD-BNN squeeze-excitation, DyBNN) in hardware: the deployment form equals the
+quantisation-aware model, and QONNX, FINN and RTL equal the deployment form bit for bit."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+import torch
+
+from hw_bnn.compiler import compile_model
+from hw_bnn.config import BuildConfig
+from hw_bnn.errors import HwBnnError
+from hw_bnn.execute import run_graph
+from hw_bnn.export import deployable, export_model
+from hw_bnn.methods import get_method
+from hw_bnn.methods.frame_deploy import _hidden_thresholds, threshold_on_acc
+from hw_bnn.models.cnv import BinaryCNV
+from hw_bnn.models.mlp import BinaryMLP
+from model_helpers import randomize_batchnorm
+
+SHAPE = (1, 28, 28)
+ARCHS = {
+    "mlp": lambda method: BinaryMLP(hidden=(32, 32), method=method),
+    "cnv": lambda method: BinaryCNV(channels=(8, 8, 16, 16), fc=(32,), method=method),
+}
+
+
+def _images(n: int = 24, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, *SHAPE), generator=torch.Generator().manual_seed(seed)).float()
+
+
+def random_dynamic_model(arch: str, method: str, seed: int = 0) -> torch.nn.Module:
+    """A model with calibrated quantizers, random BatchNorm (negative scales included), random hyper
+    weights, and for DyBNN random static shifts and positive PReLU slopes."""
+    torch.manual_seed(seed)
+    model = ARCHS[arch](get_method(method))
+    model.train()
+    model(_images(32, seed))  # the quantizers' scales come from the first batches' statistics
+    randomize_batchnorm(model, seed)
+    generator = torch.Generator().manual_seed(seed)
+    for name, param in model.named_parameters():
+        if "dynamic.expand" in name:
+            param.data = torch.randn(param.shape, generator=generator)
+        elif "static_" in name:
+            param.data = torch.randn(param.shape, generator=generator) * 0.5
+        elif "prelu" in name:
+            param.data = torch.rand(param.shape, generator=generator) + 0.05
+    return model.eval()
+
+
+@pytest.mark.parametrize("method", ["sdbnn_se", "dybnn"])
+@pytest.mark.parametrize("arch", ["mlp", "cnv"])
+def test_deployment_form_equals_the_quantised_model(arch, method):
+    model = random_dynamic_model(arch, method)
+    x = _images(64, seed=1)
+    with torch.no_grad():
+        assert torch.equal(model(x), deployable(model, SHAPE)(x))
+
+
+@pytest.mark.parametrize("method", ["sdbnn_se", "dybnn"])
+@pytest.mark.parametrize("arch", ["mlp", "cnv"])
+def test_qonnx_and_finn_graphs_are_bit_exact(arch, method, tmp_path):
+    model = random_dynamic_model(arch, method, seed=2)
+    x = _images(16, seed=3)
+    expected = deployable(model, SHAPE)(x).detach().numpy()
+    graph = export_model(model, SHAPE, tmp_path / "export.onnx")
+    assert any(n.op_type == "DynamicThreshold" for n in graph.graph.node)
+    pixels = x.numpy().astype(np.uint8)
+    assert np.array_equal(run_graph(graph, pixels, show_progress=False), expected)
+    hw = compile_model(graph, BuildConfig(target_cycles_per_frame=2000))
+    ops = [n.op_type for n in hw.graph.node]
+    assert ops.count("FrameHyperFunction") == ops.count("FrameBuffer") == (2 if arch == "mlp" else 5)
+    assert np.array_equal(run_graph(hw, pixels, show_progress=False), expected)
+
+
+def test_threshold_on_acc_matches_the_real_decision_everywhere():
+    rng = np.random.default_rng(0)
+    a = np.concatenate([rng.normal(size=20), [0.0, 0.0]])
+    b = rng.normal(size=22) * 5
+    theta = rng.normal(size=(22, 7)) * 5
+    sign, thresholds = threshold_on_acc(a[:, None], b[:, None], theta, reach=40)
+    acc = np.arange(-40, 41)
+    real = a[:, None, None] * acc[None, None, :] + b[:, None, None] >= theta[:, :, None]
+    hardware = sign[:, :, None] * acc[None, None, :] >= thresholds[:, :, None]
+    assert np.array_equal(real, hardware)
+
+
+@pytest.mark.parametrize("exponent", [-3, 0, 1, 4])
+def test_hidden_thresholds_round_half_to_even_like_torch(exponent):
+    levels = 16
+    thresholds = np.array(_hidden_thresholds(exponent, levels))
+    a1 = np.arange(-300, 300)
+    expected = torch.clamp(torch.round(torch.tensor(a1, dtype=torch.float64) * 2.0 ** -exponent), 0, levels - 1)
+    assert np.array_equal((a1[:, None] >= thresholds[None, :]).sum(1), expected.numpy())
+    assert all(Fraction(t) == t for t in thresholds)
+
+
+def test_negative_prelu_slope_is_a_clear_error():
+    model = random_dynamic_model("mlp", "dybnn")
+    block = model.features[2][0]
+    block.prelu.weight.data[3] = -0.5
+    block.static_threshold.data[3] = 2.0  # a positive threshold on a V-shaped PReLU: two-sided
+    with pytest.raises(HwBnnError, match=r"layer 'features\.2': channel 3 has a negative PReLU slope"):
+        deployable(model, SHAPE)
+
+
+def test_deployable_needs_the_input_shape_for_dynamic_layers():
+    with pytest.raises(HwBnnError, match="needs the input_shape"):
+        deployable(random_dynamic_model("mlp", "sdbnn_se"))
