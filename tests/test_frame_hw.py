@@ -95,13 +95,14 @@ def test_hidden_thresholds_round_half_to_even_like_torch(exponent):
     assert all(Fraction(t) == t for t in thresholds)
 
 
-def test_negative_prelu_slope_is_a_clear_error():
+def test_negative_prelu_slopes_are_clamped_in_model_and_hardware_alike():
     model = random_dynamic_model("mlp", "dybnn")
     block = model.features[2][0]
-    block.prelu.weight.data[3] = -0.5
-    block.static_threshold.data[3] = 2.0  # a positive threshold on a V-shaped PReLU: two-sided
-    with pytest.raises(HwBnnError, match=r"layer 'features\.2': channel 3 has a negative PReLU slope"):
-        deployable(model, SHAPE)
+    block.prelu.weight.data[:8] = -0.5
+    x = _images(64, seed=4)
+    with torch.no_grad():
+        assert torch.equal(model(x), deployable(model, SHAPE)(x))
+        assert bool((block.slope() >= 0).all())
 
 
 def test_deployable_needs_the_input_shape_for_dynamic_layers():

@@ -214,7 +214,8 @@ class FrameHyperFunction(_FrameStreamNode):
                     _memory(self.folds() * s["L"], pe * w["W"])]
         return {"cycles": self.get_exp_cycles_for(model),
                 "lut": int(round(mac_luts + compare_luts)) + sum(m["lut"] for m in memories),
-                "bram18": sum(m["bram18"] for m in memories), "dsp": 0}
+                "bram18": sum(m["bram18"] for m in memories), "dsp": 0,
+                "compute_cycles": self.compute_cycles(model), "macs": int(self.get_nodeattr("MACS"))}
 
 
 class FrameBuffer(_FrameStreamNode):
@@ -225,6 +226,10 @@ class FrameBuffer(_FrameStreamNode):
         framed = self._framed(context)
         context[self.onnx_node.output[0]] = np.concatenate([framed[:, -1:, :], framed[:, :-1, :]], axis=1) \
             .astype(np.float32)
+
+    def get_exp_cycles_for(self, model) -> int:
+        """One beat per cycle, and one idle cycle per frame (frame_buffer.v's header)."""
+        return super().get_exp_cycles_for(model) + 1
 
     def memory_bits(self) -> int:
         """Payload storage: ``frames`` whole maps at the acc width (plus two side rows)."""
@@ -238,7 +243,8 @@ class FrameBuffer(_FrameStreamNode):
         payload = _memory(self.get_nodeattr("frames") * self.pixels * self.folds(), pe * acc_bits)
         side = _memory(2 * self.folds(), pe * self.stream_bits())
         return {"cycles": self.get_exp_cycles_for(model), "lut": 60 + payload["lut"] + side["lut"] +
-                pe * self.stream_bits(), "bram18": payload["bram18"] + side["bram18"], "dsp": 0}
+                pe * self.stream_bits(), "bram18": payload["bram18"] + side["bram18"], "dsp": 0,
+                "memory_bits": self.memory_bits()}
 
 
 class FrameThreshold(_FrameStreamNode):

@@ -28,6 +28,9 @@ Dynamic ReLU (Chen et al., 2020), which the phrase matches:
    see ``hw_bnn.methods.hyper.HyperFunction``.)
 8. Gradient path: plain autograd through the hyper-branch; the sign's estimator is the
    caller's (ApproxSign in ReActNet).
+9. With the quantisation-aware hyper-function (the hardware form), the PReLU slope is used
+   clamped at 0: a negative slope makes the RPReLU V-shaped, so the sign after it would need
+   two thresholds per channel. ReActNet's slopes start at 0.25 and rarely go negative.
 
 The block returns the shifted value through ``EstimatedSign`` (see ``hw_bnn.methods.layers``):
 a Brevitas bipolar quantizer follows it in a model. Its quantisation-aware form maps to per-frame
@@ -71,6 +74,11 @@ class DynamicActivation(nn.Module):
                                      reduction, bits, zero_expand=True)
         self.prelu = nn.PReLU(channels)
         self.sign = EstimatedSign(estimator)
+        self.monotone = bits is not None
+
+    def slope(self) -> torch.Tensor:
+        """The PReLU slope in use: clamped at 0 in the hardware form (reconstruction choice 9)."""
+        return self.prelu.weight.clamp(min=0) if self.monotone else self.prelu.weight
 
     @property
     def hardware_blocker(self) -> str | None:
@@ -81,4 +89,4 @@ class DynamicActivation(nn.Module):
         input_shift = expand_channels(self.static_input_shift, x) + expand_channels(input_shift, x)
         output_shift = expand_channels(self.static_output_shift, x) + expand_channels(output_shift, x)
         threshold = expand_channels(self.static_threshold, x) + expand_channels(threshold, x)
-        return self.sign(self.prelu(x - input_shift) + output_shift - threshold)
+        return self.sign(nn.functional.prelu(x - input_shift, self.slope()) + output_shift - threshold)

@@ -119,23 +119,19 @@ def _se_table(block: SqueezeExcitationShift, a, b, reach) -> tuple[np.ndarray, n
     return threshold_on_acc(a[:, None], b[:, None], -g[None, :], reach)
 
 
-def _dybnn_table(block: DynamicActivation, a, b, reach, name) -> tuple[np.ndarray, np.ndarray]:
-    """bit = [PReLU(x - gamma') + zeta' - alpha' >= 0] for every (gamma, zeta, alpha) level combination."""
+def _dybnn_table(block: DynamicActivation, a, b, reach) -> tuple[np.ndarray, np.ndarray]:
+    """bit = [PReLU(x - gamma') + zeta' - alpha' >= 0] for every (gamma, zeta, alpha) level combination.
+
+    The slope w is >= 0 (``DynamicActivation.slope``), so PReLU(u) >= t is one-sided in u: u >= t for
+    t > 0; u >= t / w for t < 0 and w > 0; and always for t <= 0 otherwise (the PReLU is >= t everywhere)."""
     values = block.dynamic.output.level_values()
     gamma = _f64(block.static_input_shift)[:, None, None, None] + values[None, :, None, None]
     zeta = _f64(block.static_output_shift)[:, None, None, None] + values[None, None, :, None]
     alpha = _f64(block.static_threshold)[:, None, None, None] + values[None, None, None, :]
-    slope = np.broadcast_to(_f64(block.prelu.weight), a.shape)[:, None, None, None]
+    slope = np.broadcast_to(_f64(block.slope()), a.shape)[:, None, None, None]
     t = alpha - zeta  # PReLU(u) >= t, u = x - gamma
-    two_sided = (slope < 0) & (t > 0)
-    if two_sided.any():
-        channel = int(np.argwhere(two_sided)[0][0])
-        raise HwBnnError(f"layer '{name}': channel {channel} has a negative PReLU slope, so its sign is two-sided "
-                         f"in x and no single threshold expresses it; retrain (the slopes start at 0.25) or use "
-                         f"a method without PReLU")
     with np.errstate(divide="ignore", invalid="ignore"):
-        u0 = np.where(t >= 0, np.where((t == 0) & (slope <= 0), -np.inf, t),
-                      np.where(slope > 0, t / slope, -np.inf))
+        u0 = np.where(t > 0, t, np.where(slope > 0, t / slope, -np.inf))
     theta = (gamma + u0).reshape(a.shape[0], -1)
     return threshold_on_acc(a[:, None], b[:, None], theta, reach)
 
@@ -224,7 +220,7 @@ def to_frame_hardware_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn
             if isinstance(dynamic, SqueezeExcitationShift):
                 params["sign"], params["table"] = _se_table(dynamic, a, b, reach)
             else:
-                params["sign"], params["table"] = _dybnn_table(dynamic, a, b, reach, full_name)
+                params["sign"], params["table"] = _dybnn_table(dynamic, a, b, reach)
             params["sign"] = params["sign"][:, 0]
             rebuilt.append(DynamicThresholdDeploy(params))
             index += 2

@@ -19,12 +19,14 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.errors import HwBnnError
+from hw_bnn.rtl.frame_memfiles import HYPER_MEMORIES, hyper_memory_words, write_sign_file
 from hw_bnn.rtl.memfiles import (
     mvau_acc_bounds,
     prepare_thresholds,
     signed_width,
     write_adabin_params,
     write_mvau_weights,
+    write_memh,
     write_thresholds,
 )
 from hw_bnn.transformation.adabin import has_count_row
@@ -43,10 +45,13 @@ class Stream:
     #: in the last lane, the count of the vector; the tensor is (channels..., count) per vector
     #: (``hw_bnn.rtl.sim.to_count_lane_beats``).
     count_lane: int = 0
+    #: 1 when the beat carries a tag bit above its elements (the per-frame threshold beats that
+    #: hyper_function.v inserts between payload beats; see hw_bnn.custom_op.frame)
+    tag: int = 0
 
     @property
     def width(self) -> int:
-        return self.elems * self.elem_bits
+        return self.elems * self.elem_bits + self.tag
 
 
 @dataclass
@@ -259,6 +264,64 @@ def emit_adabin_threshold(model: ModelWrapper, node) -> RtlNode:
     return RtlNode(node.name, "adabin_threshold", verilog, arriving, Stream(pe, 1, beats), {"PARAM_FILE": entry})
 
 
+def _frame_streams(model: ModelWrapper, node):
+    """(inst, the framed stream: a frame of acc plus its side row of sums or thresholds) of a per-frame node."""
+    inst = getCustomOp(node)
+    pe, bits = int(inst.get_nodeattr("PE")), inst.stream_bits()
+    framed = Stream(pe, bits, (inst.pixels + 1) * inst.folds(), signed=True)
+    return inst, framed
+
+
+def _frame_params(inst) -> dict:
+    return dict(C=inst.channels, PE=int(inst.get_nodeattr("PE")), PIXELS=inst.pixels)
+
+
+def emit_global_pool_acc(model: ModelWrapper, node) -> RtlNode:
+    inst, framed = _frame_streams(model, node)
+    producer = model.find_producer(node.input[0])
+    arriving = emit_mvau(model, producer).out
+    if arriving.elems != framed.elems:
+        raise HwBnnError(f"node '{node.name}' (GlobalPoolAccumulator): PE={framed.elems} differs from the "
+                         f"PE={arriving.elems} of '{producer.name}' that feeds it; set them equal")
+    params = dict(**_frame_params(inst), IN_W=arriving.elem_bits, OUT_W=framed.elem_bits)
+    return RtlNode(node.name, "global_pool_acc", params, arriving, framed)
+
+
+def emit_hyper_function(model: ModelWrapper, node) -> RtlNode:
+    inst, framed = _frame_streams(model, node)
+    sizes, widths = inst.sizes(model), inst.widths(model)
+    params = inst.params(model)
+    macs = int(inst.get_nodeattr("MACS"))
+    verilog = dict(**_frame_params(inst), W=framed.elem_bits, J=sizes["J"], HEADS=sizes["HEADS"], NP=sizes["NP"],
+                   POOL_OFFSET=int(inst.get_nodeattr("pool_offset")), P_W=widths["P_W"], WT_W=widths["WT_W"],
+                   A1_W=widths["A1_W"], NH=sizes["NH"], H_W=widths["H_W"], A2_W=widths["A2_W"], NO=sizes["NO"],
+                   MACS=macs)
+    words = hyper_memory_words(params, verilog["PE"], macs, widths)
+    mem = {name: (f"{node.name}_{name.removesuffix('_FILE').lower()}.mem",
+                  lambda path, words=words[name]: write_memh(path, *words))
+           for name in HYPER_MEMORIES}
+    tagged = Stream(framed.elems, framed.elem_bits, framed.beats, signed=True, tag=1)
+    return RtlNode(node.name, "hyper_function", verilog, framed, tagged, mem)
+
+
+def emit_frame_buffer(model: ModelWrapper, node) -> RtlNode:
+    inst, framed = _frame_streams(model, node)
+    tagged = Stream(framed.elems, framed.elem_bits, framed.beats, signed=True, tag=1)
+    params = dict(**_frame_params(inst), W=framed.elem_bits,
+                  DATA_W=DataType[inst.get_nodeattr("accDataType")].bitwidth(), FRAMES=int(inst.get_nodeattr("frames")))
+    return RtlNode(node.name, "frame_buffer", params, tagged, framed)
+
+
+def emit_frame_threshold(model: ModelWrapper, node) -> RtlNode:
+    inst, framed = _frame_streams(model, node)
+    sign = model.get_initializer(node.input[1])
+    pe = int(inst.get_nodeattr("PE"))
+    entry = (f"{node.name}_signs.mem", lambda path: write_sign_file(path, sign, pe))
+    bits = Stream(framed.elems, 1, inst.pixels * inst.folds())
+    return RtlNode(node.name, "frame_threshold", dict(**_frame_params(inst), W=framed.elem_bits), framed, bits,
+                   {"SIGN_FILE": entry})
+
+
 #: FINN generic HW op type (and hw_bnn's own HW ops) -> emitter.
 EMITTERS: dict[str, Callable[[ModelWrapper, object], RtlNode]] = {
     "MVAU": emit_mvau,
@@ -268,6 +331,10 @@ EMITTERS: dict[str, Callable[[ModelWrapper, object], RtlNode]] = {
     "LabelSelect": emit_label_select,
     "FMPadding": emit_fm_padding,
     "AdaBinThreshold": emit_adabin_threshold,
+    "GlobalPoolAccumulator": emit_global_pool_acc,
+    "FrameHyperFunction": emit_hyper_function,
+    "FrameBuffer": emit_frame_buffer,
+    "FrameThreshold": emit_frame_threshold,
 }
 
 

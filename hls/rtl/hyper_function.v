@@ -1,0 +1,382 @@
+// SPDX-License-Identifier: MIT
+// Copyright (c) hw_bnn contributors
+// Language: Verilog 2001
+//
+// hyper_function -- the fixed-point hyper-function of per-sample thresholds
+// (hw_bnn node `FrameHyperFunction`; SD-BNN squeeze-excitation, DyBNN).
+//
+// Per frame the input is F = PIXELS*NF payload beats (NF = C/PE) of the
+// layer's map, then NF beats of its per-channel sums S (lane e of beat g:
+// channel g*PE+e; signed W-bit elements).  The payload passes through
+// unchanged with tag 0.  From the sums the unit computes, exactly as
+// hw_bnn/custom_op/frame_reference.py hyper_function:
+//     p[c]    = POOL_OFFSET + #{k : s_c*S[c] >= PT[c][k]}      (s_c = -1 if sign)
+//     a1[j]   = sum_c W1[j][c] * p[c];     h[j]    = #{k : a1[j] >= HT[j][k]}
+//     a2[i]   = sum_j W2[i][j] * h[j];     code[i] = #{k : a2[i] >= OT[i][k]}
+//     idx[c]  = code[c] * (NO+1)^(HEADS-1) + ... + code[(HEADS-1)*C + c]
+//     T[c]    = TABLE[c][idx[c]]
+// and inserts the NF beats of T (tag 1) into the output as soon as they are
+// ready, ahead of waiting payload beats, so they may land among the payload
+// beats of the next frame.  Output: PE*W+1 bits, the tag in the MSB.
+//
+// Architecture: the pooled values are computed as the sum beats arrive (NP
+// comparators per lane).  Layer 1 runs in ceil(J/MACS) passes of C cycles
+// (MACS rows at a time) plus one threshold cycle each, layer 2 in
+// ceil(I/MACS) passes of J + 1 cycles (I = HEADS*C), the table is read one
+// channel per cycle (C + 1 cycles), then the NF threshold beats leave.
+// Compute cycles per frame, from the last sum beat to the last threshold
+// beat at full rate:
+//     ceil(J/MACS)*(C+1) + ceil(I/MACS)*(J+1) + C + 1 + NF + 1
+// The sums of the next frame wait until the thresholds have left.
+//
+// Stream protocol and packing as thresholding.v.  s_axis_tready depends on
+// m_axis_tvalid/m_axis_tready for payload beats.
+//
+// Memory files ($readmemh, one hex word per line; hw_bnn/rtl/frame_memfiles.py):
+//   POOL_FILE : NF words of PE*(1+NP*(W+1)) bits; lane e of word g at
+//               [e*(1+NP*(W+1))]: bit 0 the sign of channel g*PE+e, then
+//               its NP thresholds of W+1 bits (two's complement).
+//   W1_FILE   : ceil(J/MACS)*C words of MACS*WT_W bits; word b*C+c, lane l:
+//               W1[b*MACS+l][c] (0 for padding rows).
+//   HID_FILE  : ceil(J/MACS) words of MACS*NH*A1_W bits; word b, lane l,
+//               threshold k at [(l*NH+k)*A1_W].
+//   W2_FILE   : ceil(I/MACS)*J words of MACS*WT_W bits; word b*J+j, lane l:
+//               W2[b*MACS+l][j].
+//   OUT_FILE  : ceil(I/MACS) words of MACS*NO*A2_W bits, as HID_FILE.
+//   TABLE_FILE: C*L words of W bits (L = (NO+1)^HEADS); word c*L+idx.
+//
+// Reset: rst_n synchronous, active low; clears valid bits and state only.
+
+`resetall
+`timescale 1ns / 1ps
+`default_nettype none
+
+module hyper_function #(
+    // Number of channels, >= 1.
+    parameter C = 4,
+    // Channels per beat, 1 .. C, must divide C.
+    parameter PE = 2,
+    // Pixels per frame, >= 1.
+    parameter PIXELS = 2,
+    // Stream element width in bits (sums in, thresholds out), 2 .. 48.
+    parameter W = 12,
+    // Hidden units of the hyper-function, >= 1.
+    parameter J = 2,
+    // Codes per channel (I = HEADS*C output rows), >= 1.
+    parameter HEADS = 1,
+    // Pool thresholds per channel, >= 1.
+    parameter NP = 3,
+    // Added to the pool threshold count (the quantizer's minimum code).
+    parameter POOL_OFFSET = -2,
+    // Width of the pooled values in bits (two's complement), >= 2.
+    parameter P_W = 3,
+    // Width of the weights W1 and W2 in bits (two's complement), >= 2.
+    parameter WT_W = 4,
+    // Width of a1 and of the hidden thresholds in bits (two's complement).
+    parameter A1_W = 12,
+    // Hidden thresholds per row, >= 1.
+    parameter NH = 3,
+    // Width of the hidden values h in bits (unsigned), 2^H_W > NH.
+    parameter H_W = 2,
+    // Width of a2 and of the output thresholds in bits (two's complement).
+    parameter A2_W = 12,
+    // Output thresholds per row, >= 1 (NO+1 levels per code).
+    parameter NO = 3,
+    // Parallel multiply-accumulate lanes, >= 1.
+    parameter MACS = 1,
+    // Paths of the memory files (see header).
+    parameter POOL_FILE = "pool.mem",
+    parameter W1_FILE = "w1.mem",
+    parameter HID_FILE = "hidden.mem",
+    parameter W2_FILE = "w2.mem",
+    parameter OUT_FILE = "out.mem",
+    parameter TABLE_FILE = "table.mem"
+) (
+    input  wire             clk,
+    input  wire             rst_n,
+    input  wire [PE*W-1:0]  s_axis_tdata,
+    input  wire             s_axis_tvalid,
+    output wire             s_axis_tready,
+    output wire [PE*W:0]    m_axis_tdata,
+    output wire             m_axis_tvalid,
+    input  wire             m_axis_tready
+);
+
+function integer power;
+    input integer base, exponent;
+    integer k;
+    begin
+        power = 1;
+        for (k = 0; k < exponent; k = k + 1)
+            power = power * base;
+    end
+endfunction
+
+localparam NF = C / PE;
+localparam F = PIXELS * NF;
+localparam I = HEADS * C;
+localparam JB = (J + MACS - 1) / MACS;
+localparam IB = (I + MACS - 1) / MACS;
+localparam L = power(NO + 1, HEADS);
+localparam LWP = 1 + NP * (W + 1);
+localparam CODE_W = $clog2(NO + 1);
+localparam CNT_W = $clog2(F + NF + 1);
+localparam IX_W = (C * L > 1) ? $clog2(C * L) : 1;
+localparam K_W = $clog2(C + J + 2);
+localparam B_W = $clog2(JB + IB + 1);
+localparam PC_W = $clog2(NP + 1);
+localparam HC_W = $clog2(NH + 1);
+localparam [31:0] F32 = F;
+localparam [31:0] NF32 = NF;
+
+localparam [2:0] IDLE = 3'd0, LAYER1 = 3'd1, HIDDEN = 3'd2, LAYER2 = 3'd3, CODES = 3'd4, TABLE = 3'd5,
+                 EMIT = 3'd6;
+
+initial begin
+    if (C < 1 || PE < 1 || C % PE != 0 || PIXELS < 1 || W < 2 || J < 1 || HEADS < 1 || NP < 1 ||
+        NH < 1 || NO < 1 || MACS < 1 || (1 << H_W) <= NH || P_W < 2 || WT_W < 2) begin
+        $error("hyper_function: illegal parameters (instance %m)");
+        $finish;
+    end
+end
+
+// ---- parameter memories ----
+reg [PE*LWP-1:0]        pool_mem [0:NF-1];
+reg [MACS*WT_W-1:0]     w1_mem [0:JB*C-1];
+reg [MACS*NH*A1_W-1:0]  hid_mem [0:JB-1];
+reg [MACS*WT_W-1:0]     w2_mem [0:IB*J-1];
+reg [MACS*NO*A2_W-1:0]  out_mem [0:IB-1];
+reg [W-1:0]             table_mem [0:C*L-1];
+initial begin
+    $readmemh(POOL_FILE, pool_mem);
+    $readmemh(W1_FILE, w1_mem);
+    $readmemh(HID_FILE, hid_mem);
+    $readmemh(W2_FILE, w2_mem);
+    $readmemh(OUT_FILE, out_mem);
+    $readmemh(TABLE_FILE, table_mem);
+end
+
+// ---- state ----
+reg  [2:0]          state;
+reg                 in_sums;            // the input is at the sum beats of a frame
+reg  [CNT_W-1:0]    in_count;           // beats of the current part of the frame
+reg  [B_W-1:0]      block;              // pass of a layer (MACS rows at a time)
+reg  [K_W-1:0]      step;               // input index within a pass / channel of the table
+reg  [IX_W-1:0]     table_addr;
+reg                 table_pending;      // a table read was issued last cycle
+reg  [K_W-1:0]      table_channel;
+
+reg  signed [P_W-1:0]   pooled [0:C-1];
+reg  [H_W-1:0]          hidden [0:JB*MACS-1];
+reg  [CODE_W-1:0]       codes [0:IB*MACS-1];
+reg  [PE*W-1:0]         thresholds [0:NF-1];
+reg  signed [A1_W-1:0]  acc1 [0:MACS-1];
+reg  signed [A2_W-1:0]  acc2 [0:MACS-1];
+
+// ---- output register ----
+reg  [PE*W:0]   out_q;
+reg             out_v;
+wire en = !out_v || m_axis_tready;
+wire emit = state == EMIT && en;
+wire pass = !in_sums && s_axis_tvalid && en && state != EMIT;
+wire take_sum = in_sums && s_axis_tvalid && state == IDLE;
+assign s_axis_tready = in_sums ? state == IDLE : (en && state != EMIT);
+
+// ---- pooled values of the PE lanes of a sum beat ----
+localparam FOLD_W = (NF > 1) ? $clog2(NF) : 1;
+wire [FOLD_W-1:0] sum_fold = in_count[FOLD_W-1:0];
+wire signed [P_W-1:0] pool_value [0:PE-1];
+genvar e, l;
+generate
+    for (e = 0; e < PE; e = e + 1) begin : g_pool
+        wire [LWP-1:0] word = pool_mem[sum_fold][e*LWP +: LWP];
+        wire [W-1:0] sum_raw = s_axis_tdata[e*W +: W];
+        wire signed [W:0] sum = {sum_raw[W-1], sum_raw};
+        wire signed [W:0] signed_sum = word[0] ? -sum : sum;
+        reg [PC_W-1:0] count;
+        integer k;
+        always @* begin
+            count = {PC_W{1'b0}};
+            for (k = 0; k < NP; k = k + 1)
+                count = count + {{(PC_W-1){1'b0}}, signed_sum >= $signed(word[1 + k*(W+1) +: W+1])};
+        end
+        /* verilator lint_off UNUSEDSIGNAL */  // P_W bits hold every pooled value
+        wire signed [31:0] value = POOL_OFFSET + $signed({{(32-PC_W){1'b0}}, count});
+        /* verilator lint_on UNUSEDSIGNAL */
+        assign pool_value[e] = value[P_W-1:0];
+    end
+endgenerate
+
+// The counters below index memories of C, J, JB, IB ... words and are wider than
+// those indices; their values always lie inside the memories.  Products and sums
+// are sign-extended to the accumulator widths, which the compiler sizes for the
+// exact ranges (FrameHyperFunction.widths).
+/* verilator lint_off WIDTHEXPAND */
+/* verilator lint_off WIDTHTRUNC */
+// ---- MAC lanes and their thresholds ----
+wire [MACS*WT_W-1:0] w1_word = w1_mem[block * C + step];
+wire [MACS*WT_W-1:0] w2_word = w2_mem[block * J + step];
+wire [MACS*NH*A1_W-1:0] hid_word = hid_mem[block];
+wire [MACS*NO*A2_W-1:0] out_word = out_mem[block];
+wire signed [A1_W-1:0] product1 [0:MACS-1];
+wire signed [A2_W-1:0] product2 [0:MACS-1];
+wire [H_W-1:0] hidden_level [0:MACS-1];
+wire [CODE_W-1:0] code_level [0:MACS-1];
+generate
+    for (l = 0; l < MACS; l = l + 1) begin : g_mac
+        wire signed [WT_W-1:0] w1 = w1_word[l*WT_W +: WT_W];
+        wire signed [WT_W-1:0] w2 = w2_word[l*WT_W +: WT_W];
+        /* verilator lint_off UNUSEDSIGNAL */  // a product's value fits its accumulator's width
+        wire signed [WT_W+P_W-1:0] p1 = w1 * pooled[step];
+        wire signed [WT_W+H_W:0] p2 = w2 * $signed({1'b0, hidden[step]});
+        /* verilator lint_on UNUSEDSIGNAL */
+        assign product1[l] = p1;
+        assign product2[l] = p2;
+        reg [HC_W-1:0] h_count;
+        reg [31:0] o_count;
+        integer k;
+        always @* begin
+            h_count = {HC_W{1'b0}};
+            for (k = 0; k < NH; k = k + 1)
+                h_count = h_count + {{(HC_W-1){1'b0}}, acc1[l] >= $signed(hid_word[(l*NH + k)*A1_W +: A1_W])};
+            o_count = 32'd0;
+            for (k = 0; k < NO; k = k + 1)
+                o_count = o_count + {31'd0, acc2[l] >= $signed(out_word[(l*NO + k)*A2_W +: A2_W])};
+        end
+        assign hidden_level[l] = h_count[H_W-1:0];
+        assign code_level[l] = o_count[CODE_W-1:0];
+    end
+endgenerate
+
+// ---- table index of channel `step` ----
+reg [31:0] index;
+integer head;
+always @* begin
+    index = 32'd0;
+    for (head = 0; head < HEADS; head = head + 1)
+        index = index * (NO + 1) + {{(32-CODE_W){1'b0}}, codes[head * C + step]};
+end
+
+localparam [31:0] C32 = C;
+localparam [31:0] J32 = J;
+localparam [31:0] JB32 = JB;
+localparam [31:0] IB32 = IB;
+localparam [31:0] L32 = L;
+integer m;
+always @(posedge clk) begin
+    // input side: payload through, sums into the pooled values
+    if (pass || take_sum) begin
+        if (in_count == (in_sums ? NF32[CNT_W-1:0] : F32[CNT_W-1:0]) - 1'b1) begin
+            in_count <= {CNT_W{1'b0}};
+            in_sums <= !in_sums;
+        end else begin
+            in_count <= in_count + 1'b1;
+        end
+    end
+    if (take_sum) begin
+        for (m = 0; m < PE; m = m + 1)
+            pooled[sum_fold * PE + m] <= pool_value[m];
+        if (in_count == NF32[CNT_W-1:0] - 1'b1) begin
+            state <= LAYER1;
+            block <= {B_W{1'b0}};
+            step <= {K_W{1'b0}};
+        end
+    end
+    // the computation
+    case (state)
+        LAYER1: begin
+            for (m = 0; m < MACS; m = m + 1)
+                acc1[m] <= (step == 0) ? product1[m] : acc1[m] + product1[m];
+            if ({{(32-K_W){1'b0}}, step} == C32 - 1) begin
+                step <= {K_W{1'b0}};
+                state <= HIDDEN;
+            end else begin
+                step <= step + 1'b1;
+            end
+        end
+        HIDDEN: begin
+            for (m = 0; m < MACS; m = m + 1)
+                hidden[block * MACS + m] <= hidden_level[m];
+            if ({{(32-B_W){1'b0}}, block} == JB32 - 1) begin
+                block <= {B_W{1'b0}};
+                state <= LAYER2;
+            end else begin
+                block <= block + 1'b1;
+                state <= LAYER1;
+            end
+        end
+        LAYER2: begin
+            for (m = 0; m < MACS; m = m + 1)
+                acc2[m] <= (step == 0) ? product2[m] : acc2[m] + product2[m];
+            if ({{(32-K_W){1'b0}}, step} == J32 - 1) begin
+                step <= {K_W{1'b0}};
+                state <= CODES;
+            end else begin
+                step <= step + 1'b1;
+            end
+        end
+        CODES: begin
+            for (m = 0; m < MACS; m = m + 1)
+                codes[block * MACS + m] <= code_level[m];
+            if ({{(32-B_W){1'b0}}, block} == IB32 - 1) begin
+                block <= {B_W{1'b0}};
+                state <= TABLE;
+            end else begin
+                block <= block + 1'b1;
+                state <= LAYER2;
+            end
+        end
+        TABLE: begin
+            // one channel per cycle: issue the read of `step`, store the one read last cycle
+            if ({{(32-K_W){1'b0}}, step} < C32) begin
+                table_addr <= step * L32[IX_W-1:0] + index[IX_W-1:0];
+                table_pending <= 1'b1;
+                table_channel <= step;
+                step <= step + 1'b1;
+            end else begin
+                table_pending <= 1'b0;
+                if (!table_pending) begin
+                    step <= {K_W{1'b0}};
+                    state <= EMIT;
+                end
+            end
+        end
+        EMIT: begin
+            if (en) begin
+                if ({{(32-K_W){1'b0}}, step} == NF32 - 1) begin
+                    step <= {K_W{1'b0}};
+                    state <= IDLE;
+                end else begin
+                    step <= step + 1'b1;
+                end
+            end
+        end
+        default: ;
+    endcase
+    if (table_pending)
+        thresholds[table_channel / PE][(table_channel % PE) * W +: W] <= table_mem[table_addr];
+    // output register
+    if (emit)
+        out_q <= {1'b1, thresholds[step]};
+    else if (pass)
+        out_q <= {1'b0, s_axis_tdata};
+    if (en)
+        out_v <= emit || pass;
+    if (!rst_n) begin
+        state <= IDLE;
+        in_sums <= 1'b0;
+        in_count <= {CNT_W{1'b0}};
+        table_pending <= 1'b0;
+        out_v <= 1'b0;
+    end
+end
+
+/* verilator lint_on WIDTHTRUNC */
+/* verilator lint_on WIDTHEXPAND */
+
+assign m_axis_tdata = out_q;
+assign m_axis_tvalid = out_v;
+
+endmodule
+
+`resetall

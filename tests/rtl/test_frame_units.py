@@ -1,0 +1,191 @@
+"""The per-frame threshold modules (global_pool_acc.v, hyper_function.v, frame_buffer.v, frame_threshold.v)
+against ``hw_bnn.custom_op.frame_reference``, with random valid gaps and ready stalls at both ends.
+
+One Verilator build per parameterisation; several frames and random parameter tables per build.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hw_bnn.custom_op.frame_reference import frame_threshold, hyper_function, pool_sums
+from hw_bnn.rtl.frame_memfiles import HYPER_MEMORIES, write_hyper_memories, write_sign_file
+from hw_bnn.rtl.memfiles import signed_width
+from hw_bnn.rtl.packing import pack_beats, unpack_beats
+from hw_bnn.rtl.verilator import Sim
+
+#: (p_valid, p_ready) of the runs: full rate, then back-pressure at either end and both
+RATES = [(1.0, 1.0), (0.5, 0.7), (0.95, 0.3), (0.3, 0.95)]
+
+
+def signed_range(width: int) -> tuple[int, int]:
+    return -(1 << (width - 1)), (1 << (width - 1)) - 1
+
+
+def payload_beats(frames: np.ndarray, pe: int, width: int) -> list[list[int]]:
+    """(n, P, C) -> per frame, its P*C/PE beats."""
+    return [pack_beats(frame.reshape(-1, pe), width) for frame in frames]
+
+
+# ---- global_pool_acc ----
+
+@pytest.mark.parametrize("c,pe,pixels,in_w", [(4, 2, 5, 6), (6, 3, 1, 9), (3, 1, 9, 4), (8, 8, 2, 5)])
+def test_global_pool_acc_passes_the_frame_and_appends_the_sums(c, pe, pixels, in_w):
+    out_w = in_w + max(1, (pixels - 1).bit_length()) + 1
+    sim = Sim("global_pool_acc", dict(C=c, PE=pe, PIXELS=pixels, IN_W=in_w, OUT_W=out_w))
+    rng = np.random.default_rng(c * 100 + pixels)
+    lo, hi = signed_range(in_w)
+    for k, (p_valid, p_ready) in enumerate(RATES):
+        frames = rng.integers(lo, hi + 1, (3, pixels, c))
+        frames[0] = hi if k % 2 else lo  # sums at the extremes of the range
+        expected = np.concatenate([frames, pool_sums(frames)[:, None, :]], axis=1)
+        result = sim.run([b for f in payload_beats(frames, pe, in_w) for b in f], expected.size // pe,
+                         seed=k, p_valid=p_valid, p_ready=p_ready)
+        got = np.array(unpack_beats(result.out, pe, out_w, signed=True)).reshape(expected.shape)
+        assert np.array_equal(got, expected)
+        if k == 0:  # full rate: the payload of a frame leaves on consecutive cycles
+            first = result.out_cycles[: pixels * c // pe]
+            assert first[-1] - first[0] == len(first) - 1
+
+
+# ---- frame_threshold ----
+
+@pytest.mark.parametrize("c,pe,pixels,w", [(4, 2, 6, 7), (6, 3, 1, 10), (5, 1, 3, 5)])
+def test_frame_threshold_compares_each_frame_with_its_thresholds(c, pe, pixels, w, tmp_path):
+    sim = Sim("frame_threshold", dict(C=c, PE=pe, PIXELS=pixels, W=w), mem_params=("SIGN_FILE",))
+    rng = np.random.default_rng(c + pixels)
+    lo, hi = signed_range(w)
+    for k, (p_valid, p_ready) in enumerate(RATES):
+        sign = rng.choice([-1, 1], c)
+        write_sign_file(sim.mem_path("SIGN_FILE"), sign, pe)
+        frames = rng.integers(lo, hi + 1, (4, pixels, c))
+        thresholds = rng.integers(lo, hi + 1, (4, c))
+        ties = rng.random((4, c)) < 0.5  # many thresholds equal to a value of their channel
+        thresholds = np.where(ties, frames[:, 0, :] * sign, thresholds)
+        beats = []
+        for frame, t in zip(frames, thresholds):
+            beats += pack_beats(t.reshape(-1, pe), w) + pack_beats(frame.reshape(-1, pe), w)
+        expected = frame_threshold(frames, thresholds, sign)
+        result = sim.run(beats, expected.size // pe, seed=k, p_valid=p_valid, p_ready=p_ready)
+        got = np.array(unpack_beats(result.out, pe, 1)).reshape(expected.shape)
+        assert np.array_equal(got, expected)
+
+
+# ---- frame_buffer ----
+
+def tagged_stream(frames, sides, pe, w, rng) -> list[int]:
+    """Payload beats of every frame in order, with frame n's side beats inserted at a random place
+    between the end of payload n and the start of payload n+2 (what hyper_function.v guarantees)."""
+    tag = 1 << (pe * w)
+    payload = [pack_beats(f.reshape(-1, pe), w) for f in frames]
+    side = [[b | tag for b in pack_beats(s.reshape(-1, pe), w)] for s in sides]
+    stream: list[int] = []
+    pending: list[int] = []
+    for n, beats in enumerate(payload):
+        cut = int(rng.integers(0, len(beats) + 1))  # where the previous frame's side beats go
+        stream += beats[:cut] + pending + beats[cut:]
+        pending = side[n]
+    return stream + pending
+
+
+@pytest.mark.parametrize("c,pe,pixels,w,data_w", [(4, 2, 5, 9, 6), (6, 6, 1, 12, 12), (3, 1, 4, 8, 3)])
+def test_frame_buffer_sends_each_frames_thresholds_first(c, pe, pixels, w, data_w):
+    sim = Sim("frame_buffer", dict(C=c, PE=pe, PIXELS=pixels, W=w, DATA_W=data_w, FRAMES=2))
+    rng = np.random.default_rng(c * pixels)
+    for k, (p_valid, p_ready) in enumerate(RATES + [(1.0, 0.05)]):
+        frames = rng.integers(*signed_range(data_w), (5, pixels, c), endpoint=True)
+        sides = rng.integers(*signed_range(w), (5, c), endpoint=True)
+        expected = np.concatenate([sides[:, None, :], frames], axis=1)
+        result = sim.run(tagged_stream(frames, sides, pe, w, rng), expected.size // pe, seed=k,
+                         p_valid=p_valid, p_ready=p_ready)
+        got = np.array(unpack_beats(result.out, pe, w, signed=True)).reshape(expected.shape)
+        assert np.array_equal(got, expected)
+
+
+def test_frame_buffer_sustains_one_beat_per_cycle_but_one_per_frame():
+    c, pe, pixels, w = 4, 2, 8, 8
+    sim = Sim("frame_buffer", dict(C=c, PE=pe, PIXELS=pixels, W=w, DATA_W=w, FRAMES=2))
+    rng = np.random.default_rng(1)
+    frames = rng.integers(-100, 100, (6, pixels, c))
+    sides = rng.integers(-100, 100, (6, c))
+    tag = 1 << (pe * w)
+    stream = []
+    for frame, side in zip(frames, sides):  # side beats right after their payload
+        stream += pack_beats(frame.reshape(-1, pe), w) + [b | tag for b in pack_beats(side.reshape(-1, pe), w)]
+    n_out = (pixels + 1) * c // pe * len(frames)
+    result = sim.run(stream, n_out)
+    steady = result.out_cycles[n_out // 3:]
+    frames_spanned = len(steady) / ((pixels + 1) * c // pe)
+    assert len(steady) - 1 <= steady[-1] - steady[0] <= len(steady) - 1 + np.ceil(frames_spanned)
+
+
+# ---- hyper_function ----
+
+def random_hyper(rng, c: int, j: int, heads: int, n_pool: int, n_hidden: int, n_out: int, sum_range: int, wt_w: int):
+    """Random integer parameters over the full widths, thresholds unsorted, many of them reachable."""
+    p_lo = -(1 << 2)
+    pooled = [p_lo, p_lo + n_pool]
+    w1 = rng.integers(-(1 << (wt_w - 1)), 1 << (wt_w - 1), (j, c))
+    w2 = rng.integers(-(1 << (wt_w - 1)), 1 << (wt_w - 1), (heads * c, j))
+    a1 = int(np.abs(w1).sum(1).max()) * max(map(abs, pooled))
+    a2 = int(np.abs(w2).sum(1).max()) * n_hidden
+    params = {
+        "pool_sign": rng.choice([-1, 1], c),
+        "pool_thresholds": rng.integers(-sum_range, sum_range + 2, (c, n_pool)),
+        "w1": w1,
+        "hidden_thresholds": rng.integers(-a1 // 3 - 1, a1 // 3 + 2, (j, n_hidden)),
+        "w2": w2,
+        "output_thresholds": rng.integers(-a2 // 3 - 1, a2 // 3 + 2, (heads * c, n_out)),
+        "table": rng.integers(-sum_range, sum_range + 1, (c, (n_out + 1) ** heads)),
+    }
+    widths = {"P_W": signed_width(pooled), "WT_W": wt_w, "A1_W": signed_width([-a1 - 1, a1 + 1]),
+              "A2_W": signed_width([-a2 - 1, a2 + 1]), "H_W": max(1, n_hidden.bit_length())}
+    return params, p_lo, widths
+
+
+HYPER_CASES = {
+    # c, pe, pixels, j, heads, n_pool, n_hidden, n_out, macs
+    "se_fc": (8, 2, 1, 3, 1, 7, 3, 3, 2),
+    "dybnn_conv": (4, 4, 3, 2, 3, 3, 3, 3, 1),
+    "odd_macs": (6, 3, 2, 5, 1, 15, 15, 7, 4),
+}
+
+
+@pytest.mark.parametrize("name", list(HYPER_CASES))
+def test_hyper_function_computes_the_reference_thresholds(name):
+    c, pe, pixels, j, heads, n_pool, n_hidden, n_out, macs = HYPER_CASES[name]
+    rng = np.random.default_rng(sum(map(ord, name)))
+    in_lo, in_hi = -20, 20
+    w = signed_width([pixels * in_lo, pixels * in_hi - 1, pixels * in_hi + 1])
+    params, offset, widths = random_hyper(rng, c, j, heads, n_pool, n_hidden, n_out, pixels * in_hi, 3)
+    verilog = dict(C=c, PE=pe, PIXELS=pixels, W=w, J=j, HEADS=heads, NP=n_pool, POOL_OFFSET=offset,
+                   NH=n_hidden, NO=n_out, MACS=macs, **widths)
+    sim = Sim("hyper_function", verilog, mem_params=HYPER_MEMORIES)
+    nf = c // pe
+    tag = 1 << (pe * w)
+    for k, (p_valid, p_ready) in enumerate(RATES):
+        if k:
+            params, offset, _ = random_hyper(rng, c, j, heads, n_pool, n_hidden, n_out, pixels * in_hi, 3)
+        write_hyper_memories({m: sim.mem_path(m) for m in HYPER_MEMORIES}, params, pe, macs, {"W": w, **widths})
+        frames = rng.integers(in_lo, in_hi + 1, (4, pixels, c))
+        sums = pool_sums(frames)
+        beats = []
+        for frame, s in zip(frames, sums):
+            beats += pack_beats(frame.reshape(-1, pe), w) + pack_beats(s.reshape(-1, pe), w)
+        expected = hyper_function(sums, params["pool_sign"], params["pool_thresholds"], offset, params["w1"],
+                                  params["hidden_thresholds"], params["w2"], params["output_thresholds"],
+                                  params["table"])
+        result = sim.run(beats, len(frames) * (pixels + 1) * nf, seed=k, p_valid=p_valid, p_ready=p_ready)
+        payload = [b for b in result.out if not b & tag]
+        side = [b ^ tag for b in result.out if b & tag]
+        assert payload == [b for f in payload_beats(frames, pe, w) for b in f]
+        got = np.array(unpack_beats(side, pe, w, signed=True)).reshape(expected.shape)
+        assert np.array_equal(got, expected)
+        # frame n's thresholds come after its payload and before the payload of frame n+2
+        positions = [i for i, b in enumerate(result.out) if b & tag]
+        per_frame = pixels * nf
+        for n in range(len(frames)):
+            first, last = positions[n * nf], positions[(n + 1) * nf - 1]
+            payload_before = first - n * nf
+            assert (n + 1) * per_frame <= payload_before and last - (n + 1) * nf < (n + 2) * per_frame
