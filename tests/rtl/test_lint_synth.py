@@ -12,6 +12,7 @@ import pytest
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.rtl.verilator import RTL_DIR, Sim, verilator_bin, with_submodules, yosys_bin
+from hw_bnn.rtl.frame_memfiles import HYPER_MEMORIES, write_hyper_memories, write_sign_file
 from hw_bnn.rtl.memfiles import write_adabin_params, write_mvau_weights, write_thresholds
 
 # module -> parameterisations to lint (odd widths, folding corner cases)
@@ -63,6 +64,19 @@ LINT = {
         dict(IMG_H=1, IMG_W=1, PAD_T=2, PAD_L=0, PAD_B=3, PAD_R=1, C=6, SIMD=3, ELEM_W=1),
         dict(IMG_H=32, IMG_W=28, C=3, SIMD=3),
     ],
+    "global_pool_acc": [{}, dict(C=1, PE=1, PIXELS=1, IN_W=1, OUT_W=1), dict(C=6, PE=3, PIXELS=576, IN_W=10, OUT_W=20)],
+    "frame_threshold": [{}, dict(C=1, PE=1, PIXELS=1, W=2), dict(C=256, PE=16, PIXELS=1, W=12)],
+    "frame_buffer": [
+        {},
+        dict(C=1, PE=1, PIXELS=1, W=2, DATA_W=1),
+        dict(C=32, PE=4, PIXELS=100, W=20, DATA_W=11, FRAMES=3),
+    ],
+    "hyper_function": [
+        {},
+        dict(C=1, PE=1, PIXELS=1, J=1, MACS=3, HEADS=3),
+        dict(C=256, PE=8, PIXELS=1, W=12, J=16, NP=15, NH=15, H_W=4, NO=15, MACS=16, P_W=5, WT_W=4, A1_W=18,
+             A2_W=14),
+    ],
     "stream_fifo": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=70, DEPTH=5)],
     "width_converter": [{}, dict(IN_W=2, OUT_W=6), dict(IN_W=6, OUT_W=6), dict(IN_W=96, OUT_W=32)],
     "uart_rx": [{}, dict(CLKS_PER_BIT=4), dict(CLKS_PER_BIT=5), dict(CLKS_PER_BIT=868)],
@@ -112,6 +126,23 @@ def _adabin_mems(d):
     write_adabin_params(d / "p.mem", p, pe=2, coef_w=8, thr_w=16)
 
 
+def _frame_threshold_mems(d):
+    write_sign_file(d / "s.mem", [1, -1, -1, 1], pe=2)
+
+
+HYPER_FILES = {name: f"{name.removesuffix('_FILE').lower()}.mem" for name in HYPER_MEMORIES}
+
+
+def _hyper_mems(d):
+    rng = np.random.default_rng(0)
+    params = {"pool_sign": [1, -1, 1, 1], "pool_thresholds": rng.integers(-40, 40, (4, 3)),
+              "w1": rng.integers(-7, 8, (2, 4)), "hidden_thresholds": rng.integers(-50, 50, (2, 3)),
+              "w2": rng.integers(-7, 8, (4, 2)), "output_thresholds": rng.integers(-40, 40, (4, 3)),
+              "table": rng.integers(-200, 200, (4, 4))}
+    write_hyper_memories({name: d / f for name, f in HYPER_FILES.items()}, params, pe=2, macs=1,
+                         widths=dict(W=12, WT_W=4, A1_W=12, A2_W=12))
+
+
 SYNTH = {
     "mvau": (dict(MW=16, MH=8, SIMD=4, PE=2, THR_W=8, WEIGHT_FILE="w.mem", THRESH_FILE="t.mem"), _mvau_mems),
     "thresholding": (dict(C=4, PE=2, IN_W=8, THR_W=10, THRESH_FILE="t.mem"), _thr_mems),
@@ -121,6 +152,10 @@ SYNTH = {
     "pool_max": (dict(K=2, PE=4, ELEM_W=1), None),
     "label_select": (dict(LABELS=10, PE=2, K=2, IN_W=8, OUT_W=8), None),
     "fm_padding": (dict(IMG_H=6, IMG_W=5, PAD_T=1, PAD_L=2, PAD_B=0, PAD_R=1, C=4, SIMD=2, ELEM_W=8), None),
+    "global_pool_acc": (dict(C=4, PE=2, PIXELS=9, IN_W=6, OUT_W=10), None),
+    "frame_threshold": (dict(C=4, PE=2, PIXELS=9, W=10, SIGN_FILE="s.mem"), _frame_threshold_mems),
+    "frame_buffer": (dict(C=16, PE=2, PIXELS=64, W=12, DATA_W=8), None),
+    "hyper_function": (dict(C=4, PE=2, PIXELS=9, W=12, **HYPER_FILES), _hyper_mems),
     "stream_fifo": (dict(WIDTH=8, DEPTH=32), None),
     "width_converter": (dict(IN_W=8, OUT_W=2), None),
     "uart_rx": (dict(CLKS_PER_BIT=217), None),
