@@ -1,15 +1,21 @@
 """The per-frame threshold modules (global_pool_acc.v, hyper_function.v, frame_buffer.v, frame_threshold.v)
-against ``hw_bnn.custom_op.frame_reference``, with random valid gaps and ready stalls at both ends.
+against ``hw_bnn.custom_op.frame_reference``, with random valid gaps and ready stalls at both ends; and
+their HLS C++ kernels (hls/cpp/frame_units.hpp) against both, on the same vectors.
 
 One Verilator build per parameterisation; several frames and random parameter tables per build.
 """
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from hw_bnn.custom_op.frame_reference import frame_threshold, hyper_function, pool_sums
+from hw_bnn.hls import HLS_CPP_DIR, compile_kernel_test
 from hw_bnn.rtl.frame_memfiles import HYPER_MEMORIES, write_hyper_memories, write_sign_file
 from hw_bnn.rtl.memfiles import signed_width
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
@@ -189,3 +195,71 @@ def test_hyper_function_computes_the_reference_thresholds(name):
             first, last = positions[n * nf], positions[(n + 1) * nf - 1]
             payload_before = first - n * nf
             assert (n + 1) * per_frame <= payload_before and last - (n + 1) * nf < (n + 2) * per_frame
+
+
+# ---- the HLS C++ kernels (hls/cpp/frame_units.hpp) on the same vectors as the RTL ----
+
+TB_CPP = HLS_CPP_DIR / "frame_units_tb.cpp"
+
+
+def run_hls(kernel: int, params: dict, frames: int, beats: list[int], folder: Path) -> list[int]:
+    """Build frame_units_tb for ``kernel`` with ``params`` (RTL parameter names) and run it on ``beats``."""
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not on PATH: the HLS C++ kernels are C-simulated with g++ (apt-get install g++)")
+    defines = {"TB_KERNEL": kernel, **{f"TB_{k}": v for k, v in params.items() if isinstance(v, int)}}
+    binary = compile_kernel_test([TB_CPP], folder / f"tb{kernel}", defines)
+    (folder / "in.hex").write_text("".join(f"{b:x}\n" for b in beats))
+    res = subprocess.run([str(binary), str(frames), str(folder / "in.hex"), str(folder / "out.hex"), str(folder)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return [int(t, 16) for t in (folder / "out.hex").read_text().split()]
+
+
+def test_hls_kernels_match_the_rtl_and_the_reference(tmp_path):
+    """One random dynamic layer through all four kernels, each fed the vectors its RTL module gets."""
+    c, pe, pixels, j, heads, n_pool, n_hidden, n_out, macs = 6, 3, 4, 3, 3, 7, 3, 3, 2
+    rng = np.random.default_rng(11)
+    in_w, frames_n = 6, 3
+    lo, hi = signed_range(in_w)
+    w = signed_width([pixels * lo, pixels * hi + 1])
+    frames = rng.integers(lo, hi + 1, (frames_n, pixels, c))
+    params, offset, widths = random_hyper(rng, c, j, heads, n_pool, n_hidden, n_out, pixels * hi, 4)
+    hyper = dict(C=c, PE=pe, PIXELS=pixels, W=w, J=j, HEADS=heads, NP=n_pool, POOL_OFFSET=offset, NH=n_hidden,
+                 NO=n_out, MACS=macs, **widths)
+    sign = rng.choice([-1, 1], c)
+    mems = {name: tmp_path / f"{name.removesuffix('_FILE').lower()}.mem" for name in HYPER_MEMORIES}
+    write_hyper_memories(mems, params, pe, macs, {"W": w, **widths})
+    write_sign_file(tmp_path / "sign.mem", sign, pe)
+
+    def rtl(module, verilog, beats, n_out, mem_params=()):
+        sim = Sim(module, verilog, mem_params=mem_params)
+        for m in mem_params:
+            shutil.copyfile(tmp_path / ("sign.mem" if m == "SIGN_FILE" else mems[m].name), sim.mem_path(m))
+        return sim.run(beats, n_out, p_valid=0.8, p_ready=0.8).out
+
+    # pool
+    pool_in = [b for f in payload_beats(frames, pe, in_w) for b in f]
+    pool_params = dict(C=c, PE=pe, PIXELS=pixels, IN_W=in_w, OUT_W=w)
+    pool_out = run_hls(1, pool_params, frames_n, pool_in, tmp_path)
+    assert pool_out == rtl("global_pool_acc", pool_params, pool_in, len(pool_out))
+    # hyper-function: the same payload and the same thresholds (RTL interleaving differs by timing)
+    hyper_out = run_hls(2, hyper, frames_n, pool_out, tmp_path)
+    hyper_rtl = rtl("hyper_function", hyper, pool_out, len(hyper_out), HYPER_MEMORIES)
+    tag = 1 << (pe * w)
+    assert [b for b in hyper_out if not b & tag] == [b for b in hyper_rtl if not b & tag]
+    assert [b for b in hyper_out if b & tag] == [b for b in hyper_rtl if b & tag]
+    expected = hyper_function(pool_sums(frames), params["pool_sign"], params["pool_thresholds"], offset,
+                              params["w1"], params["hidden_thresholds"], params["w2"], params["output_thresholds"],
+                              params["table"])
+    side = [b ^ tag for b in hyper_out if b & tag]
+    assert np.array_equal(np.array(unpack_beats(side, pe, w, signed=True)).reshape(expected.shape), expected)
+    # frame buffer, fed the RTL hyper-function's interleaved stream
+    buffer_params = dict(C=c, PE=pe, PIXELS=pixels, W=w, DATA_W=in_w)
+    buffer_out = run_hls(3, buffer_params, frames_n, hyper_rtl, tmp_path)
+    assert buffer_out == rtl("frame_buffer", buffer_params, hyper_rtl, len(buffer_out))
+    # thresholds
+    threshold_params = dict(C=c, PE=pe, PIXELS=pixels, W=w)
+    bits = run_hls(4, threshold_params, frames_n, buffer_out, tmp_path)
+    assert bits == rtl("frame_threshold", threshold_params, buffer_out, len(bits), ("SIGN_FILE",))
+    want = frame_threshold(frames, expected, sign)
+    assert np.array_equal(np.array(unpack_beats(bits, pe, 1)).reshape(want.shape), want)
