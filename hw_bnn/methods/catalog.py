@@ -158,8 +158,9 @@ def dybnn(reduction: int = 16, bound: float = 1.0, hyper_bits: int | None = 4, h
     is absorbed by the BatchNorm that follows every binary layer here).
 
     ``hyper_bits``: quantisation-aware hyper-function at this fixed-point width, each of its three
-    dynamic values on 2^``hyper_output_bits`` levels (the hardware's threshold table holds
-    2^(3*hyper_output_bits) entries per channel); ``null``: float hyper-function (training only)."""
+    dynamic values on 2^``hyper_output_bits`` - 1 levels symmetric around 0 (the hardware's threshold
+    table holds (2^hyper_output_bits - 1)^3 entries per channel: 27 for 2 bits); ``null``: float
+    hyper-function (training only)."""
     def block(channels: int) -> nn.Module:
         return nn.Sequential(DynamicActivation(channels, make_estimator("approx_sign"), reduction=reduction,
                                                bound=bound, bits=hyper_bits, output_bits=hyper_output_bits),

@@ -97,11 +97,20 @@ class SigmoidOutput(BoundedOutput):
 
 
 class TanhOutput(BoundedOutput):
-    """bound * tanh(z) in (-bound, bound): DyBNN's dynamic shifts (reconstruction)."""
+    """bound * tanh(z) in (-bound, bound): DyBNN's dynamic shifts (reconstruction).
+
+    Quantised, it takes 2^bits - 1 levels, symmetric around 0 (narrow range), so that a zero
+    dynamic part, where DyBNN starts, is one of them."""
 
     def __init__(self, bound: float = 1.0, bits: int | None = None):
         super().__init__(bits)
+        if bits is not None and bits < 2:
+            raise HwBnnError(f"TanhOutput: a symmetric quantised output needs bits >= 2, not {bits}")
         self.low, self.span = -float(bound), 2.0 * float(bound)
+
+    @property
+    def steps(self) -> int:
+        return (1 << self.bits) - 2
 
     def unit(self, z):
         return (torch.tanh(z) + 1) / 2
