@@ -24,25 +24,31 @@ from hw_bnn.config import load_config
 METHODS = ("baseline", "adabin")
 
 
-def run_method(method: str, args) -> dict:
+def run_method(method: str, args, name: str | None = None, extra: tuple[str, ...] = (),
+               stages: tuple[str, ...] = ("export", "build", "sim", "synth")) -> dict:
+    """Run ``fmnist_<arch>_<method>.yaml`` into ``args.out/<name>`` (default: the method's name) with
+    ``extra`` overrides; reuse what is already there (see the module docstring)."""
+    name = name or method
     prefix = "fmnist_cnv_" if args.arch == "cnv" else "fmnist_"
-    out = Path(args.out) / method
+    out = Path(args.out) / name
     report = flow.read_report(out) if (out / "report.json").is_file() else {}
-    if (report.get("synth") or {}).get("resources") and report.get("bit_exact", {}).get("rtl"):
+    done = (report.get("synth") or {}).get("resources") and report.get("bit_exact", {}).get("rtl") \
+        if "synth" in stages else (out / "model.pt").is_file() and report.get("train")
+    if done:
         return report
-    stages = ["export", "build", "sim", "synth"]
+    stages = list(stages)
     if not (out / "model.pt").is_file():
-        trained = Path(args.reuse) / method / "seed0" / "model.pt" if args.reuse else None
+        trained = Path(args.reuse) / name / "seed0" / "model.pt" if args.reuse else None
         if trained is not None and trained.is_file():
             out.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(trained, out / "model.pt")
         else:
             stages.insert(0, "train")
-    overrides = [f"check.n_images={args.images}", f"stages={stages}", "synth.family=xc7", *args.set]
+    overrides = [f"check.n_images={args.images}", f"stages={stages}", "synth.family=xc7", *extra, *args.set]
     if args.epochs is not None:
         overrides.append(f"train.epochs={args.epochs}")
     config = load_config(Path("training/recipes") / f"{prefix}{method}.yaml", overrides)
-    return flow.run(config, out, progress=lambda line: print(f"[{method}] {line}", flush=True))
+    return flow.run(config, out, progress=lambda line: print(f"[{name}] {line}", flush=True))
 
 
 def row(method: str, report: dict) -> dict:

@@ -194,8 +194,9 @@ class FrameHyperFunction(_FrameStreamNode):
         """Cycles from the last sums beat to the last threshold beat (hyper_function.v's header)."""
         s, c = self.sizes(model), self.channels
         macs = int(self.get_nodeattr("MACS"))
-        return self.folds() + math.ceil(s["J"] / macs) * (c + 2) + math.ceil(s["I"] / macs) * (s["J"] + 2) + \
-            self.folds() + 4
+        # sums in, layer 1 and its thresholds, layer 2 and its codes, the table (a channel per cycle), out
+        return self.folds() + math.ceil(s["J"] / macs) * (c + 1) + math.ceil(s["I"] / macs) * (s["J"] + 1) + \
+            c + 2 + self.folds() + 2
 
     def get_exp_cycles_for(self, model) -> int:
         """Per frame: the stream passes at one beat per cycle while the previous frame's thresholds are

@@ -188,6 +188,12 @@ def test_hyper_function_computes_the_reference_thresholds(name):
         assert payload == [b for f in payload_beats(frames, pe, w) for b in f]
         got = np.array(unpack_beats(side, pe, w, signed=True)).reshape(expected.shape)
         assert np.array_equal(got, expected)
+        if k == 0:  # full rate: the computation takes the cycles hyper_function.v's header states
+            last_sum = result.in_cycles[pixels * nf + nf - 1]
+            last_threshold = result.out_cycles[[i for i, b in enumerate(result.out) if b & tag][nf - 1]]
+            i_rows = heads * c
+            stated = -(-j // macs) * (c + 1) + -(-i_rows // macs) * (j + 1) + c + 1 + nf + 1
+            assert abs((last_threshold - last_sum) - stated) <= 2
         # frame n's thresholds come after its payload and before the payload of frame n+2
         positions = [i for i, b in enumerate(result.out) if b & tag]
         per_frame = pixels * nf
