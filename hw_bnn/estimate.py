@@ -82,6 +82,8 @@ def estimate(hw_graph: ModelWrapper, part: str, clock_mhz: float) -> dict:
             # the count lane: one more PE lane of the same adder tree (FINN's estimate per lane)
             layers[-1]["lut"] += int(round(layers[-1]["lut"] / layers[-1]["pe"]))
             layers[-1]["count_lane"] = True
+    buffers = [layer for layer in layers if layer["op"] == "FrameBuffer"]
+    hypers = [layer for layer in layers if layer["op"] == "FrameHyperFunction"]
     bottleneck = max(layers, key=lambda layer: layer["cycles"])
     cycles_per_frame = max(1, bottleneck["cycles"])
     return {
@@ -95,6 +97,13 @@ def estimate(hw_graph: ModelWrapper, part: str, clock_mhz: float) -> dict:
         "bram18": sum(layer["bram18"] for layer in layers),
         "dsp": sum(layer["dsp"] for layer in layers),
         "layers": layers,
+        **({"per_frame_thresholds": {
+            "layers": len(buffers),
+            "frame_buffer_bits": sum(layer["memory_bits"] for layer in buffers),
+            # each dynamic layer holds a whole frame, then waits for its hyper-function
+            "added_latency_cycles": sum(layer["cycles"] for layer in buffers) +
+            sum(layer["compute_cycles"] for layer in hypers),
+        }} if buffers else {}),
     }
 
 

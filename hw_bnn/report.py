@@ -58,6 +58,10 @@ def summary_lines(report: dict) -> list[str]:
                      f"cycles/frame (bottleneck {est['bottleneck']}), {est['fps']:,.0f} frames/s, "
                      f"latency {est['latency_cycles']} cycles")
         lines.append(f"resources: {est['lut']} LUT, {est['bram18']} BRAM18, {est['dsp']} DSP")
+        dynamic = est.get("per_frame_thresholds")
+        if dynamic:
+            lines.append(f"per-frame thresholds: {dynamic['layers']} layers, frame buffers {dynamic['frame_buffer_bits']:,} "
+                         f"bits, about {dynamic['added_latency_cycles']:,} cycles of added latency")
         target = est.get("target_cycles_per_frame")
         if target is not None and est["cycles_per_frame"] > target:
             lines.append(f"note: the folding target of {target} cycles/frame was not reached; "
@@ -98,7 +102,10 @@ def write_markdown(report: dict, path: str | Path) -> None:
         md += ["", f"## FINN estimate ({est['part']}, {est['clock_mhz']:g} MHz)", "",
                f"- {est['cycles_per_frame']} cycles/frame, bottleneck `{est['bottleneck']}`",
                f"- {est['fps']:,.0f} frames/s, latency {est['latency_cycles']} cycles",
-               f"- {est['lut']} LUT, {est['bram18']} BRAM18, {est['dsp']} DSP", "",
+               f"- {est['lut']} LUT, {est['bram18']} BRAM18, {est['dsp']} DSP",
+               *([f"- per-frame thresholds: {d['layers']} layers, frame buffers {d['frame_buffer_bits']:,} bits, "
+                  f"about {d['added_latency_cycles']:,} cycles of added latency"]
+                 if (d := est.get("per_frame_thresholds")) else []), "",
                "![cycles and LUT per layer](estimate.png)", "",
                "| layer | op | PE | SIMD | cycles | LUT | BRAM18 |", "|---|---|---:|---:|---:|---:|---:|"]
         md += [f"| {x['name']} | {x['op']} | {x['pe']} | {x['simd']} | {x['cycles']} | {x['lut']} | {x['bram18']} |"

@@ -6,10 +6,12 @@ from fractions import Fraction
 import numpy as np
 import pytest
 import torch
+from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.compiler import compile_model
 from hw_bnn.config import BuildConfig
 from hw_bnn.errors import HwBnnError
+from hw_bnn.estimate import estimate
 from hw_bnn.execute import run_graph
 from hw_bnn.export import deployable, export_model
 from hw_bnn.methods import get_method
@@ -71,6 +73,13 @@ def test_qonnx_and_finn_graphs_are_bit_exact(arch, method, tmp_path):
     ops = [n.op_type for n in hw.graph.node]
     assert ops.count("FrameHyperFunction") == ops.count("FrameBuffer") == (2 if arch == "mlp" else 5)
     assert np.array_equal(run_graph(hw, pixels, show_progress=False), expected)
+    dynamic = estimate(hw, "xc7z020clg400-1", 100.0)["per_frame_thresholds"]
+    assert dynamic["layers"] == ops.count("FrameBuffer")
+    # two frames of the acc map per layer, at the acc width
+    buffers = [getCustomOp(n) for n in hw.graph.node if n.op_type == "FrameBuffer"]
+    assert dynamic["frame_buffer_bits"] == sum(2 * b.pixels * b.channels * int(b.get_nodeattr("accDataType")[3:]) +
+                                               2 * b.channels * b.stream_bits() for b in buffers)
+    assert dynamic["added_latency_cycles"] > 0
 
 
 def test_threshold_on_acc_matches_the_real_decision_everywhere():
