@@ -33,6 +33,8 @@ from hw_bnn.rtl.memfiles import signed_width
 BRAM18_BITS = 18 * 1024
 LUTROM_MAX_WORDS = 64
 LUT6_ROM_BITS = 64
+#: LUTs per bit of a register array with a counted write index and read multiplexer (hyper_function.v).
+REGISTER_ARRAY_LUTS_PER_BIT = 0.8
 #: Payload capacity of the frame buffer, in frames (double buffering).
 FRAME_BUFFER_FRAMES = 2
 
@@ -209,12 +211,17 @@ class FrameHyperFunction(_FrameStreamNode):
         macs, pe = int(self.get_nodeattr("MACS")), int(self.get_nodeattr("PE"))
         mac_luts = macs * (0.6 * w["WT_W"] * max(w["P_W"], w["H_W"]) + max(w["A1_W"], w["A2_W"]) * 2)
         compare_luts = pe * s["NP"] * (w["W"] + 1) / 2 + macs * max(s["NH"], s["NO"]) * max(w["A1_W"], w["A2_W"]) / 2
+        # the pooled values, codes and thresholds are register arrays written and read at a counted
+        # index: about 0.8 LUT per bit for the write enables and read multiplexers (fitted to Yosys
+        # synth_xilinx of the fmnist_sdbnn_se MLP)
+        code_bits = max(1, s["NO"].bit_length())
+        array_luts = REGISTER_ARRAY_LUTS_PER_BIT * (self.channels * (w["P_W"] + w["W"]) + s["I"] * code_bits)
         memories = [_memory(self.folds(), pe * s["NP"] * (w["W"] + 1)),
                     _memory(math.ceil(s["J"] / macs) * self.channels, macs * w["WT_W"]),
                     _memory(math.ceil(s["I"] / macs) * s["J"], macs * w["WT_W"]),
                     _memory(self.folds() * s["L"], pe * w["W"])]
         return {"cycles": self.get_exp_cycles_for(model),
-                "lut": int(round(mac_luts + compare_luts)) + sum(m["lut"] for m in memories),
+                "lut": int(round(mac_luts + compare_luts + array_luts)) + sum(m["lut"] for m in memories),
                 "bram18": sum(m["bram18"] for m in memories), "dsp": 0,
                 "compute_cycles": self.compute_cycles(model), "macs": int(self.get_nodeattr("MACS"))}
 
