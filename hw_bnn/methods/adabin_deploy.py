@@ -39,6 +39,7 @@ from torch.nn.utils import parametrize
 from hw_bnn.custom_op.adabin_reference import adabin_threshold_reference
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight, Maxout
+from hw_bnn.methods.layers import replace_children
 from hw_bnn.quant import BipolarWeight
 
 #: Largest fraction bits tried when fitting the integer thresholds.
@@ -352,9 +353,5 @@ def to_hardware_form(model: nn.Module) -> nn.Module:
                                  f"activation has no hardware form; end the net with a bare AdaBin layer")
             replaced, input_set = _convert_layer(child, current, bn, maxout, act, full_name)
             rebuilt += replaced
-        if len(rebuilt) != len(children) or any(r is not c for r, (_, c) in zip(rebuilt, children)):
-            for key in [k for k, _ in children]:
-                delattr(module, key)
-            for position, child in enumerate(rebuilt):
-                module.add_module(str(position), child)
+        replace_children(module, rebuilt)
     return model

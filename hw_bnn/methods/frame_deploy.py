@@ -33,6 +33,7 @@ from hw_bnn.custom_op.frame_reference import HYPER_PARAMS, dynamic_threshold
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods.dybnn import DynamicActivation
 from hw_bnn.methods.hyper import HyperFunction, power_of_two_exponent
+from hw_bnn.methods.layers import replace_children
 from hw_bnn.methods.sdbnn import SqueezeExcitationShift
 
 #: Largest magnitude of a pixel input (the flow feeds UINT8 pixels to a first layer).
@@ -163,15 +164,22 @@ class DynamicThresholdDeploy(nn.Module):
         return torch.from_numpy(2.0 * bits - 1).to(acc.dtype).movedim(-1, 1)
 
 
+#: The per-sample blocks: their hyper-function, and their threshold table on acc per level combination.
+DYNAMIC_BLOCKS = {
+    SqueezeExcitationShift: (lambda block: block.excitation, _se_table),
+    DynamicActivation: (lambda block: block.dynamic, _dybnn_table),
+}
+
+
 def _dynamic_block(block: nn.Module) -> nn.Module | None:
-    """The SE shift or DyBNN activation inside an activation block, if it is one."""
+    """The per-sample block inside an activation block, if it holds one."""
     parts = list(block.children()) if isinstance(block, nn.Sequential) else [block]
-    found = [p for p in parts if isinstance(p, (SqueezeExcitationShift, DynamicActivation))]
+    found = [p for p in parts if type(p) in DYNAMIC_BLOCKS]
     return found[0] if found else None
 
 
 def has_dynamic_layers(model: nn.Module) -> bool:
-    return any(isinstance(m, (SqueezeExcitationShift, DynamicActivation)) for m in model.modules())
+    return any(type(m) in DYNAMIC_BLOCKS for m in model.modules())
 
 
 def _pixels_per_frame(model: nn.Module, input_shape: tuple[int, ...]) -> dict[int, int]:
@@ -215,19 +223,12 @@ def to_frame_hardware_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn
             fan_in = child.weight[0].numel()
             reach = fan_in * (1 if input_is_sign else PIXEL_MAX)
             a, b = _bn_affine(bn)
-            params = hyper_params(dynamic.excitation if isinstance(dynamic, SqueezeExcitationShift) else dynamic.dynamic,
-                                  a, b, pixels[id(bn)], reach, full_name)
-            if isinstance(dynamic, SqueezeExcitationShift):
-                params["sign"], params["table"] = _se_table(dynamic, a, b, reach)
-            else:
-                params["sign"], params["table"] = _dybnn_table(dynamic, a, b, reach)
-            params["sign"] = params["sign"][:, 0]
+            hyper, table = DYNAMIC_BLOCKS[type(dynamic)]
+            params = hyper_params(hyper(dynamic), a, b, pixels[id(bn)], reach, full_name)
+            sign, params["table"] = table(dynamic, a, b, reach)
+            params["sign"] = sign[:, 0]
             rebuilt.append(DynamicThresholdDeploy(params))
             index += 2
             input_is_sign = True
-        if len(rebuilt) != len(children) or any(r is not c for r, (_, c) in zip(rebuilt, children)):
-            for key in [k for k, _ in children]:
-                delattr(module, key)
-            for position, child in enumerate(rebuilt):
-                module.add_module(str(position), child)
+        replace_children(module, rebuilt)
     return model

@@ -91,3 +91,14 @@ class BinaryWeight(WeightTransform):
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         return self.estimator(weight)
+
+
+def replace_children(sequential: nn.Sequential, rebuilt: list[nn.Module]) -> None:
+    """Give ``sequential`` the children ``rebuilt`` (numbered from 0) when they differ from its own."""
+    children = list(sequential.named_children())
+    if len(rebuilt) == len(children) and all(r is c for r, (_, c) in zip(rebuilt, children)):
+        return
+    for key, _ in children:
+        delattr(sequential, key)
+    for position, child in enumerate(rebuilt):
+        sequential.add_module(str(position), child)

@@ -113,6 +113,18 @@ class ConvertAdaBinMatMulToXnorPopcount(Transformation):
         return model, False
 
 
+def mvau_feeding(model, node):
+    """The MVAU that produces the accumulators a channel-wise hw_bnn op reads, channels last; else a clear error."""
+    producer = model.find_producer(node.input[0])
+    if producer is None or producer.op_type != "MVAU":
+        raise HwBnnError(f"{node.op_type} '{node.name}' is fed by {producer.op_type if producer else 'the graph input'}, "
+                         f"not by an MVAU; the binary layer must produce its accumulators")
+    if getCustomOp(node).get_nodeattr("data_layout") == "NCHW":
+        raise HwBnnError(f"{node.op_type} '{node.name}' still reads NCHW data; the transposes around it were not "
+                         f"absorbed")
+    return producer
+
+
 class InferAdaBinThresholdLayer(Transformation):
     """Make every ``AdaBinThreshold`` fed by an MVAU a HW node (backend ``fpgadataflow``), channels last."""
 
@@ -120,16 +132,8 @@ class InferAdaBinThresholdLayer(Transformation):
         for node in model.graph.node:
             if node.op_type != "AdaBinThreshold" or node.domain != "hw_bnn.custom_op":
                 continue
-            producer = model.find_producer(node.input[0])
-            if producer is None or producer.op_type != "MVAU":
-                raise HwBnnError(f"AdaBinThreshold '{node.name}' is fed by "
-                                 f"{producer.op_type if producer else 'the graph input'}, not by an MVAU; "
-                                 f"the XNOR unit must produce its accumulators")
-            inst = getCustomOp(node)
-            if inst.get_nodeattr("data_layout") == "NCHW":
-                raise HwBnnError(f"AdaBinThreshold '{node.name}' still reads NCHW data; the transposes around it "
-                                 f"were not absorbed")
-            inst.set_nodeattr("backend", "fpgadataflow")
+            mvau_feeding(model, node)
+            getCustomOp(node).set_nodeattr("backend", "fpgadataflow")
         return model, False
 
 

@@ -16,9 +16,8 @@ from qonnx.transformation.infer_shapes import InferShapes
 
 from hw_bnn.custom_op.frame import FRAME_OPS
 from hw_bnn.custom_op.frame_reference import HYPER_PARAMS
-from hw_bnn.errors import HwBnnError
 from hw_bnn.rtl.memfiles import mvau_acc_bounds, signed_width
-from hw_bnn.transformation.adabin import bit_producer, make_binary
+from hw_bnn.transformation.adabin import bit_producer, make_binary, mvau_feeding
 
 DOMAIN = "hw_bnn.custom_op"
 
@@ -115,16 +114,7 @@ class InferDynamicThresholdLayer(Transformation):
         for node in list(model.graph.node):
             if not is_dynamic_threshold(node):
                 continue
-            producer = model.find_producer(node.input[0])
-            if producer is None or producer.op_type != "MVAU":
-                raise HwBnnError(f"DynamicThreshold '{node.name}' is fed by "
-                                 f"{producer.op_type if producer else 'the graph input'}, not by an MVAU; the "
-                                 f"binary layer must produce its integer map")
-            inst = getCustomOp(node)
-            if inst.get_nodeattr("data_layout") == "NCHW":
-                raise HwBnnError(f"DynamicThreshold '{node.name}' still reads NCHW data; the transposes around it "
-                                 f"were not absorbed")
-            self._expand(model, node, producer)
+            self._expand(model, node, mvau_feeding(model, node))
         return model.transform(InferShapes()).transform(InferDataTypes()), False
 
     @staticmethod
