@@ -151,7 +151,8 @@ def adabin(activation_form: str = "paper", t_min: float = 1e-3, t_max: float = 1
     )
 
 
-def dybnn(reduction: int = 16, bound: float = 1.0, hyper_bits: int | None = 4, hyper_output_bits: int = 2) -> Method:
+def dybnn(reduction: int = 16, bound: float | None = None, hyper_bits: int | None = 4,
+          hyper_output_bits: int = 2) -> Method:
     """DyBNN (a documented reconstruction, see ``hw_bnn.methods.dybnn``): ReActNet's RPReLU and RSign
     with channel-wise shifts and thresholds produced per sample by a hyper-function; ApproxSign on
     activations, Brevitas' straight-through estimator on the weights (ReActNet's positive weight scale
@@ -160,7 +161,13 @@ def dybnn(reduction: int = 16, bound: float = 1.0, hyper_bits: int | None = 4, h
     ``hyper_bits``: quantisation-aware hyper-function at this fixed-point width, each of its three
     dynamic values on 2^``hyper_output_bits`` - 1 levels symmetric around 0 (the hardware's threshold
     table holds (2^hyper_output_bits - 1)^3 entries per channel: 27 for 2 bits); ``null``: float
-    hyper-function (training only)."""
+    hyper-function (training only). ``bound``: the dynamic values' range, by default 1.0 for the float
+    hyper-function and 0.25 for the quantised one, whose three levels would otherwise move a threshold
+    by a whole BatchNorm standard deviation per step (Fashion-MNIST MLP, 5 epochs: 70.4 % at 1.0,
+    79.9 % at 0.25, float 79.7 %)."""
+    if bound is None:
+        bound = 1.0 if hyper_bits is None else 0.25
+
     def block(channels: int) -> nn.Module:
         return nn.Sequential(DynamicActivation(channels, make_estimator("approx_sign"), reduction=reduction,
                                                bound=bound, bits=hyper_bits, output_bits=hyper_output_bits),

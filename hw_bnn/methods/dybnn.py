@@ -17,7 +17,8 @@ Dynamic ReLU (Chen et al., 2020), which the phrase matches:
 4. bound = 1.0: tanh keeps the dynamic part in (-1, 1), the same range as Dynamic ReLU's
    2σ(·) − 1 residual. A shift of up to 1 can move a threshold across the whole window in
    which ApproxSign has a gradient ([-1, 1]) but not far beyond, where a channel's values
-   would all lie on one side of the threshold and stop learning.
+   would all lie on one side of the threshold and stop learning. The quantised hyper-function
+   (three levels per value) uses 0.25 by default instead (``hw_bnn.methods.catalog.dybnn``).
 5. Static biases kept as additive terms initialised to 0 (ReActNet's ``LearnableBias`` init):
    threshold = α_c + α_c(x), shift = γ_c + γ_c(x), ζ_c + ζ_c(x).
 6. One hyper-function per block with 3C outputs (γ, ζ, α in this order), following from 1.
