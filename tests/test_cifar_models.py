@@ -24,7 +24,7 @@ def test_architecture_trains_with_every_method(architecture, method):
     torch.manual_seed(0)
     model = architecture(input_shape=(3, 16, 16), method=method, **SMALL[architecture])
     images, labels = torch.rand(8, 3, 16, 16) * 255, torch.arange(8) % 10
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     losses = []
     for _ in range(15):
         loss = torch.nn.functional.cross_entropy(model(images), labels)
