@@ -36,7 +36,17 @@ from finn.transformation.fpgadataflow.specialize_layers import SpecializeLayers
 from finn.transformation.move_reshape import RemoveCNVtoFCFlatten
 from finn.transformation.qonnx.convert_qonnx_to_finn import ConvertQONNXtoFINN
 from finn.transformation.streamline import Streamline
-from finn.transformation.streamline.reorder import MakeMaxPoolNHWC
+from finn.transformation.fpgadataflow.convert_to_hw.duplicate_streams import InferDuplicateStreamsLayer
+from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
+    InferElementwiseBinaryOperation,
+)
+from finn.transformation.fpgadataflow.convert_to_hw.fm_padding import InferFMPadding
+from finn.transformation.streamline.reorder import (
+    MakeMaxPoolNHWC,
+    MoveTransposePastEltwise,
+    MoveTransposePastFork,
+    MoveTransposePastJoinAdd,
+)
 from finn.transformation.streamline.round_thresholds import RoundAndClipThresholds
 from finn.util.fpgadataflow import is_fpgadataflow_node
 from qonnx.core.modelwrapper import ModelWrapper
@@ -67,6 +77,12 @@ from hw_bnn.transformation.adabin import (
     has_count_row,
     is_hw_bnn_node,
 )
+from hw_bnn.transformation.residual import (
+    InferGlobalAccPoolFromSum,
+    MakePadNHWC,
+    MoveScalarLinearPastMaxPool,
+    SqueezeChannelLastConstants,
+)
 from hw_bnn.transformation.frame import (
     ConvertDynamicThresholdMatMulToXnorPopcount,
     InferDynamicThresholdLayer,
@@ -78,7 +94,7 @@ from hw_bnn.transformation.frame import (
 #: Non-HW nodes allowed before the first HW node (input layout) ...
 INPUT_LAYOUT_OPS = {"Reshape", "Transpose", "Flatten"}
 #: ... and after the last one (the output affine 2*P - K, or AdaBin's float output, applied on the host).
-OUTPUT_AFFINE_OPS = {"Mul", "Add", "AdaBinOutput"}
+OUTPUT_AFFINE_OPS = {"Mul", "Add", "AdaBinOutput", "Transpose", "Reshape", "Flatten"}
 
 #: (op_type, folding attribute) -> the node attribute the folding factor must divide.
 FOLDING_DIVIDES = {
@@ -111,12 +127,37 @@ def step_qonnx_to_finn(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     return _tidy(_tidy(model).transform(ConvertQONNXtoFINN()))
 
 
+def _move_layout_past_residuals(model: ModelWrapper) -> ModelWrapper:
+    """Push the NHWC->NCHW Transposes that lowering leaves around forks, paddings, residual sums,
+    channel-wise constants and the global pool down the graph until they cancel, so that all of these
+    act on the pixel-major stream."""
+    model = model.transform(InferGlobalAccPoolFromSum())
+    while True:
+        before = [(n.op_type, tuple(n.input)) for n in model.graph.node]
+        for transformation in (MoveTransposePastFork(), MakePadNHWC(), MoveTransposePastJoinAdd(),
+                               MoveTransposePastEltwise(), MoveScalarLinearPastMaxPool(), SqueezeChannelLastConstants(),
+                               InferDataLayouts(),
+                               Streamline(),
+                               absorb.AbsorbConsecutiveTransposes(), absorb.AbsorbTransposeIntoMultiThreshold(),
+                               InferShapes()):
+            model = model.transform(transformation)
+        if [(n.op_type, tuple(n.input)) for n in model.graph.node] == before:
+            return model.transform(InferDataLayouts())
+
+
 def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     """Fold BatchNorm and scales into integer thresholds; bipolar MatMuls become XNOR-popcount.
 
     Convs are lowered to Im2Col + MatMul and max-pools made NHWC in between, so that one
-    sequence serves MLPs and conv nets alike.
+    sequence serves MLPs, conv nets and residual nets alike.
     """
+    model = _streamline_steps(model)
+    if any(n.op_type in ("Add", "Pad", "ReduceSum") for n in model.graph.node):
+        model = _tidy(_move_layout_past_residuals(model))
+    return model
+
+
+def _streamline_steps(model: ModelWrapper) -> ModelWrapper:
     for transformation in (
         Streamline(),
         LowerConvsToMatMul(),
@@ -140,8 +181,16 @@ def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     return _tidy(model)
 
 
+def _integer_operands(model: ModelWrapper, node) -> bool:
+    """Elementwise ops go to hardware only on integers (residual sums, channel-wise sign flips); the
+    float output scale and bias stay on the host."""
+    return all(model.get_tensor_datatype(name).is_integer() for name in node.input)
+
+
 def step_convert_to_hw(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
-    """XNOR/integer MatMul+MultiThreshold -> MVAU, thresholds -> Thresholding, Im2Col -> SWG, MaxPool -> Pool."""
+    """XNOR/integer MatMul+MultiThreshold -> MVAU, thresholds -> Thresholding, Im2Col -> SWG, MaxPool -> Pool;
+    residual nets: Pad -> FMPadding, residual sums and channel-wise constants -> ElementwiseAdd/Mul, pixel
+    sums (made GlobalAccPool while streamlining) stay, and a DuplicateStreams goes at every fork."""
     for transformation in (
         InferBinaryMatrixVectorActivation(),
         InferQuantizedMatrixVectorActivation(),
@@ -150,8 +199,11 @@ def step_convert_to_hw(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         InferThresholdingLayer(),
         InferPool(),
         InferConvInpGen(),
+        InferFMPadding(),
+        InferElementwiseBinaryOperation(_integer_operands),
         RemoveCNVtoFCFlatten(),
         absorb.AbsorbConsecutiveTransposes(),
+        InferDuplicateStreamsLayer(),
     ):
         model = model.transform(transformation)
     return _tidy(model)

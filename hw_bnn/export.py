@@ -112,11 +112,18 @@ def deployable(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> 
     - Other weight transforms (SD-BNN's WSD, a custom estimator) are parametrizations whose output is
       already the +-1 weight; the copy stores that weight, which Brevitas' bipolar quantizer then
       exports unchanged.
+    - The residual CIFAR architectures (``hw_bnn.models.cifar``) become their integer form
+      (``hw_bnn.models.integer_form``), which needs ``input_shape`` for the pooled pixel count.
     """
     from hw_bnn.methods.adabin_deploy import has_adabin_layers, to_hardware_form
     from hw_bnn.methods.frame_deploy import has_dynamic_layers, to_frame_hardware_form
+    from hw_bnn.models.integer_form import is_residual_architecture, to_integer_form
 
     model = copy.deepcopy(model).eval()
+    if is_residual_architecture(model):
+        if input_shape is None:
+            raise HwBnnError("residual architectures: deployable() needs the input_shape (C, H, W)")
+        return to_integer_form(model, input_shape)
     if has_adabin_layers(model):
         to_hardware_form(model)
     if has_dynamic_layers(model):
@@ -140,8 +147,13 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Pat
     The graph input is annotated as UINT8: the flow feeds raw 8-bit pixels, and FINN needs
     to know the input is integer to turn the first binarisation into integer thresholds.
     """
+    from hw_bnn.models.integer_form import is_residual_architecture
+    from hw_bnn.transformation.residual import AnnotateIntegerInitializers
+
+    residual = is_residual_architecture(model)
     model = deployable(model, input_shape)
-    check_supported(model)
+    if not residual:  # the integer form's converter has checked every layer it maps
+        check_supported(model)
     path = Path(path)
     # The exporter may write large weights to a side file (<name>.data): export into a
     # scratch folder, load everything in, and save one self-contained file atomically.
@@ -156,6 +168,8 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Pat
             raise HwBnnError(f"QONNX export failed ({type(exc).__name__}: {exc}); exporter log:\n"
                              f"{narration.getvalue()}") from exc
         wrapper = cleanup_model(ModelWrapper(str(raw)))
+    if residual:
+        wrapper = wrapper.transform(AnnotateIntegerInitializers())
     wrapper.set_tensor_datatype(wrapper.graph.input[0].name, DataType[INPUT_DATATYPE])
     with atomic_path(path) as tmp:
         wrapper.save(str(tmp))

@@ -1,49 +1,42 @@
-"""The papers' CIFAR-10 architectures (SD-BNN, AdaBin, IR-Net code bases), built from a method's pieces.
-
-These are for training and reproducing the papers' numbers. Their full-precision stem and
-classifier, zero padding of binarised tensors and real-valued shortcuts do not map to the
-binary dataflow hardware yet (quantised residual streams come with the residual-network work),
-so their recipes train only.
+"""The papers' CIFAR-10 architectures (SD-BNN, AdaBin, IR-Net code bases), built from a method's
+pieces, in a form the dataflow hardware computes exactly.
 
 Layer structure (seed_methods §2.3, §5.2):
-- ``vgg_small``: full-precision conv 3→128 + BN + hardtanh, then five binary 3×3 convs
-  (128-256-256-512-512), max-pool *before* BN after convs 1, 3, 5, and a full-precision Linear.
+- ``vgg_small``: stem conv 3→128, then five binary 3×3 convs (128-256-256-512-512), max-pool
+  *before* BN after convs 1, 3, 5, and a classifier.
 - ``resnet20``: Bi-Real style, a shortcut around *every* binary conv:
   ``out = nonlinearity(BN(conv(binarise(x))) + shortcut(x))``; down-sampling shortcut "option A"
-  (stride-2 subsampling plus zero channels, no parameters). Stem conv 3→16 full precision;
-  average pool → BatchNorm1d → Linear.
-- ``resnet18``: IR-Net basic blocks, one shortcut per two binary convs, full-precision 1×1 conv +
-  BN on down-sampling shortcuts; average pool → BatchNorm1d → Linear.
+  (stride-2 subsampling plus zero channels, no parameters). Stem conv 3→16; average pool →
+  BatchNorm1d → classifier.
+- ``resnet18``: IR-Net basic blocks, one shortcut per two binary convs, a 1×1 conv + BN on
+  down-sampling shortcuts; average pool → BatchNorm1d → classifier.
 
 A binary conv's input goes through the method's ``binarizer`` block; the nonlinearity after a
 residual sum is the method's ``residual_activation`` (hardtanh, AdaBin's Maxout).
+
+Where the papers keep real values, these models quantise, so that the accelerator is exact:
+- every real-valued tensor between binary layers (the residual stream) is a ``residual_bits``-bit
+  fixed-point number on [-1, 1) with the constant scale 2^-(bits-1) (``hw_bnn.quant.stream_quantizer``).
+  A binary branch's BatchNorm output goes onto the same grid before the sum, so the sum is an exact
+  (bits+1)-bit integer in PyTorch and in hardware;
+- the stem, the down-sampling 1×1 convs and the classifier have ``weight_bits`` weights with a
+  power-of-two scale; the stem takes the raw 0..255 pixels (the papers' ImageNet normalisation is a
+  per-channel affine map, which the BatchNorm after the stem absorbs); the classifier's bias is
+  quantised on its accumulator's grid;
+- a binary conv zero-pads its *real* input before the binarizer, so the border holds the
+  binarizer's value at 0, which the hardware pads exactly (a ±1 tensor cannot be padded with 0 in
+  one bit, as the papers' code does).
 """
 
 from __future__ import annotations
 
 import torch
+from brevitas.nn import QuantConv2d, QuantHardTanh, QuantLinear
+from brevitas.quant.scaled_int import Int32Bias
 from torch import nn
 
 from hw_bnn.methods import Method, get_method
-
-#: The ImageNet statistics the SD-BNN and AdaBin CIFAR code normalise with (pixels in 0..255).
-MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
-STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
-
-
-class _Normalise(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.register_buffer("mean", torch.tensor(MEAN).view(1, 3, 1, 1))
-        self.register_buffer("std", torch.tensor(STD).view(1, 3, 1, 1))
-
-    def forward(self, x):
-        return (x - self.mean) / self.std
-
-
-def _stem(out_channels: int) -> nn.Sequential:
-    return nn.Sequential(_Normalise(), nn.Conv2d(3, out_channels, 3, padding=1, bias=False),
-                         nn.BatchNorm2d(out_channels), nn.Hardtanh())
+from hw_bnn.quant import int_weight_quantizer, stream_quantizer
 
 
 def _check_rgb(input_shape, name: str) -> None:
@@ -54,120 +47,196 @@ def _check_rgb(input_shape, name: str) -> None:
                          f"use data.name: cifar10 (or the mlp/cnv models for grey images)")
 
 
+def stream_quant(bits: int, return_quant_tensor: bool = False) -> QuantHardTanh:
+    """Clamp to [-1, 1) and round onto the residual stream's ``bits``-bit grid."""
+    return QuantHardTanh(act_quant=stream_quantizer(bits), return_quant_tensor=return_quant_tensor)
+
+
+class Stem(nn.Module):
+    """Multi-bit conv 3→C on the raw pixels, BatchNorm, stream quantiser."""
+
+    def __init__(self, out_channels: int, residual_bits: int, weight_bits: int):
+        super().__init__()
+        self.conv = QuantConv2d(3, out_channels, 3, padding=1, bias=False,
+                                weight_quant=int_weight_quantizer(weight_bits))
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.quant = stream_quant(residual_bits)
+
+    def forward(self, x):
+        return self.quant(self.norm(self.conv(x)))
+
+
+class BinaryConvUnit(nn.Module):
+    """Zero padding of the real input, the method's binarizer, a binary conv without padding."""
+
+    def __init__(self, method: Method, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1):
+        super().__init__()
+        self.pad = nn.ZeroPad2d(kernel_size // 2)
+        self.binarize = method.binarizer(in_channels)
+        self.conv = method.conv2d(in_channels, out_channels, kernel_size, stride=stride)
+
+    def forward(self, x):
+        return self.conv(self.binarize(self.pad(x)))
+
+
+class OptionAShortcut(nn.Module):
+    """He et al.'s parameter-free down-sampling shortcut: stride-2 subsampling, zero channels added."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int):
+        super().__init__()
+        self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
+        self.channel_offset = (out_channels - in_channels) // 2
+
+    def forward(self, x):
+        x = x[:, :, ::self.stride, ::self.stride]
+        after = self.out_channels - self.in_channels - self.channel_offset
+        return nn.functional.pad(x, (0, 0, 0, 0, self.channel_offset, after))
+
+
+class DownsampleShortcut(nn.Module):
+    """IR-Net's down-sampling shortcut: multi-bit 1×1 conv, BatchNorm, stream quantiser."""
+
+    def __init__(self, in_channels: int, out_channels: int, stride: int, residual_bits: int, weight_bits: int):
+        super().__init__()
+        self.conv = QuantConv2d(in_channels, out_channels, 1, stride=stride, bias=False,
+                                weight_quant=int_weight_quantizer(weight_bits))
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.quant = stream_quant(residual_bits)
+
+    def forward(self, x):
+        return self.quant(self.norm(self.conv(x)))
+
+
+class BiRealConv(nn.Module):
+    """quant(nonlinearity(quant(BN(conv(binarise(x)))) + shortcut(x))), option-A shortcut."""
+
+    def __init__(self, method: Method, in_channels: int, out_channels: int, stride: int, residual_bits: int):
+        super().__init__()
+        self.unit = BinaryConvUnit(method, in_channels, out_channels, stride=stride)
+        self.norm = nn.BatchNorm2d(out_channels)
+        self.branch_quant = stream_quant(residual_bits)
+        self.shortcut = (OptionAShortcut(in_channels, out_channels, stride)
+                         if stride != 1 or in_channels != out_channels else nn.Identity())
+        self.nonlinearity = method.residual_activation(out_channels)
+        self.quant = stream_quant(residual_bits)
+
+    def forward(self, x):
+        return self.quant(self.nonlinearity(self.branch_quant(self.norm(self.unit(x))) + self.shortcut(x)))
+
+
+class BasicBlock(nn.Module):
+    """IR-Net basic block: two binary convs, one shortcut (1×1 conv + BN to down-sample)."""
+
+    def __init__(self, method: Method, in_channels: int, out_channels: int, stride: int, residual_bits: int,
+                 weight_bits: int):
+        super().__init__()
+        self.unit1 = BinaryConvUnit(method, in_channels, out_channels, stride=stride)
+        self.norm1 = nn.BatchNorm2d(out_channels)
+        self.act1 = method.residual_activation(out_channels)
+        self.quant1 = stream_quant(residual_bits)
+        self.unit2 = BinaryConvUnit(method, out_channels, out_channels)
+        self.norm2 = nn.BatchNorm2d(out_channels)
+        self.branch_quant = stream_quant(residual_bits)
+        self.shortcut = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = DownsampleShortcut(in_channels, out_channels, stride, residual_bits, weight_bits)
+        self.act2 = method.residual_activation(out_channels)
+        self.quant2 = stream_quant(residual_bits)
+
+    def forward(self, x):
+        out = self.quant1(self.act1(self.norm1(self.unit1(x))))
+        return self.quant2(self.act2(self.branch_quant(self.norm2(self.unit2(out))) + self.shortcut(x)))
+
+
+class Classifier(nn.Module):
+    """[global average pool, BatchNorm1d,] stream quantiser, multi-bit Linear with an integer bias.
+
+    The bias is quantised with the accumulator's scale (input scale × weight scale), so the output
+    is that scale times an integer: the accelerator computes the integer, the host the product.
+    """
+
+    def __init__(self, features: int, num_classes: int, residual_bits: int, weight_bits: int, pooled: bool):
+        super().__init__()
+        self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.BatchNorm1d(features)) if pooled \
+            else nn.Flatten()
+        self.quant = stream_quant(residual_bits, return_quant_tensor=True)
+        self.linear = QuantLinear(features, num_classes, bias=True, weight_quant=int_weight_quantizer(weight_bits),
+                                  bias_quant=Int32Bias)
+
+    def forward(self, x):
+        return self.linear(self.quant(self.pool(x)))
+
+
+def _widths(base, width: float) -> list[int]:
+    return [max(1, round(c * width)) for c in base]
+
+
 class BinaryVGGSmall(nn.Module):
     """VGG-small (SD-BNN/IR-Net CIFAR-10). ``width`` scales every channel count (1.0: the paper's)."""
 
     def __init__(self, input_shape=(3, 32, 32), num_classes: int = 10, method: str | Method = "baseline",
-                 width: float = 1.0):
+                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8):
         super().__init__()
         _check_rgb(input_shape, "vgg_small")
         method = get_method(method)
-        channels = [max(1, round(c * width)) for c in (128, 128, 256, 256, 512, 512)]
-        layers: list[nn.Module] = [_stem(channels[0])]
+        channels = _widths((128, 128, 256, 256, 512, 512), width)
+        layers: list[nn.Module] = [Stem(channels[0], residual_bits, weight_bits)]
         size = input_shape[1]
         for index in range(1, 6):
-            layers += [method.binarizer(channels[index - 1]),
-                       method.conv2d(channels[index - 1], channels[index], 3, padding=1)]
+            layers.append(BinaryConvUnit(method, channels[index - 1], channels[index]))
             if index % 2 == 1:
                 layers.append(nn.MaxPool2d(2))
                 size //= 2
-            layers += [nn.BatchNorm2d(channels[index]), method.residual_activation(channels[index])]
-        layers += [nn.Flatten(), nn.Linear(channels[5] * size * size, num_classes)]
+            layers += [nn.BatchNorm2d(channels[index]), method.residual_activation(channels[index]),
+                       stream_quant(residual_bits)]
+        layers.append(Classifier(channels[5] * size * size, num_classes, residual_bits, weight_bits, pooled=False))
         self.features = nn.Sequential(*layers)
 
     def forward(self, x):
         return self.features(x)
-
-
-def _option_a_shortcut(x: torch.Tensor, out_channels: int, stride: int) -> torch.Tensor:
-    if stride != 1:
-        x = x[:, :, ::stride, ::stride]
-    missing = out_channels - x.shape[1]
-    if missing:
-        x = nn.functional.pad(x, (0, 0, 0, 0, missing // 2, missing - missing // 2))
-    return x
-
-
-class _BiRealConv(nn.Module):
-    """nonlinearity(BN(conv(binarise(x))) + shortcut(x)), option-A shortcut."""
-
-    def __init__(self, method: Method, in_channels: int, out_channels: int, stride: int):
-        super().__init__()
-        self.binarize = method.binarizer(in_channels)
-        self.conv = method.conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
-        self.norm = nn.BatchNorm2d(out_channels)
-        self.nonlinearity = method.residual_activation(out_channels)
-        self.out_channels, self.stride = out_channels, stride
-
-    def forward(self, x):
-        residual = _option_a_shortcut(x, self.out_channels, self.stride)
-        return self.nonlinearity(self.norm(self.conv(self.binarize(x))) + residual)
 
 
 class BinaryResNet20(nn.Module):
     """ResNet-20 with a shortcut around every binary conv (SD-BNN / AdaBin CIFAR-10 code)."""
 
     def __init__(self, input_shape=(3, 32, 32), num_classes: int = 10, method: str | Method = "baseline",
-                 width: float = 1.0, blocks_per_stage: int = 3):
+                 width: float = 1.0, blocks_per_stage: int = 3, residual_bits: int = 8, weight_bits: int = 8):
         super().__init__()
         _check_rgb(input_shape, "resnet20")
         method = get_method(method)
-        widths = [max(1, round(c * width)) for c in (16, 32, 64)]
-        layers: list[nn.Module] = [_stem(widths[0])]
+        widths = _widths((16, 32, 64), width)
+        layers: list[nn.Module] = [Stem(widths[0], residual_bits, weight_bits)]
         channels = widths[0]
         for stage, out_channels in enumerate(widths):
             for block in range(blocks_per_stage):
                 stride = 2 if stage > 0 and block == 0 else 1
-                layers += [_BiRealConv(method, channels, out_channels, stride),
-                           _BiRealConv(method, out_channels, out_channels, 1)]
+                layers += [BiRealConv(method, channels, out_channels, stride, residual_bits),
+                           BiRealConv(method, out_channels, out_channels, 1, residual_bits)]
                 channels = out_channels
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.BatchNorm1d(channels), nn.Linear(channels, num_classes)]
+        layers.append(Classifier(channels, num_classes, residual_bits, weight_bits, pooled=True))
         self.features = nn.Sequential(*layers)
 
     def forward(self, x):
         return self.features(x)
 
 
-class _BasicBlock(nn.Module):
-    """IR-Net basic block: two binary convs, one shortcut (1×1 full-precision conv + BN to down-sample)."""
-
-    def __init__(self, method: Method, in_channels: int, out_channels: int, stride: int):
-        super().__init__()
-        self.binarize1 = method.binarizer(in_channels)
-        self.conv1 = method.conv2d(in_channels, out_channels, 3, stride=stride, padding=1)
-        self.norm1 = nn.BatchNorm2d(out_channels)
-        self.act1 = method.residual_activation(out_channels)
-        self.binarize2 = method.binarizer(out_channels)
-        self.conv2 = method.conv2d(out_channels, out_channels, 3, padding=1)
-        self.norm2 = nn.BatchNorm2d(out_channels)
-        self.act2 = method.residual_activation(out_channels)
-        self.shortcut = nn.Identity()
-        if stride != 1 or in_channels != out_channels:
-            self.shortcut = nn.Sequential(nn.Conv2d(in_channels, out_channels, 1, stride=stride, bias=False),
-                                          nn.BatchNorm2d(out_channels))
-
-    def forward(self, x):
-        out = self.act1(self.norm1(self.conv1(self.binarize1(x))))
-        return self.act2(self.norm2(self.conv2(self.binarize2(out))) + self.shortcut(x))
-
-
 class BinaryResNet18(nn.Module):
     """CIFAR-10 ResNet-18 (IR-Net / SD-BNN code): 3×3 stem, four stages of two basic blocks."""
 
     def __init__(self, input_shape=(3, 32, 32), num_classes: int = 10, method: str | Method = "baseline",
-                 width: float = 1.0):
+                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8):
         super().__init__()
         _check_rgb(input_shape, "resnet18")
         method = get_method(method)
-        widths = [max(1, round(c * width)) for c in (64, 128, 256, 512)]
-        layers: list[nn.Module] = [_stem(widths[0])]
+        widths = _widths((64, 128, 256, 512), width)
+        layers: list[nn.Module] = [Stem(widths[0], residual_bits, weight_bits)]
         channels = widths[0]
         for stage, out_channels in enumerate(widths):
             for block in range(2):
                 stride = 2 if stage > 0 and block == 0 else 1
-                layers.append(_BasicBlock(method, channels, out_channels, stride))
+                layers.append(BasicBlock(method, channels, out_channels, stride, residual_bits, weight_bits))
                 channels = out_channels
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.BatchNorm1d(channels), nn.Linear(channels, num_classes)]
+        layers.append(Classifier(channels, num_classes, residual_bits, weight_bits, pooled=True))
         self.features = nn.Sequential(*layers)
 
     def forward(self, x):

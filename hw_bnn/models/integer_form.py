@@ -1,0 +1,383 @@
+"""The integer form of the residual CIFAR architectures (``hw_bnn.models.cifar``): the model the
+dataflow accelerator computes, bit for bit.
+
+Every tensor of those models between two layers with weights is an integer times a known constant
+scale: raw pixels, accumulators of binary or multi-bit layers, codes of the residual stream, sums
+of two codes, pooled sums. Whatever sits between two such points (BatchNorm, the method's
+binarizer or nonlinearity, the stream quantiser, average pooling's division) is, per channel, a
+monotone map from one integer to the next. The integer form replaces it by a ``MultiThreshold``
+whose thresholds are *found by evaluating the trained eval-mode modules themselves* (bisection on
+the integer input, then a check on the whole input range, or on a sample where the range is
+large), so the thresholds reproduce PyTorch's own float arithmetic, ties included. A channel whose
+map decreases (a negative BatchNorm scale) is flipped: its weight column is negated where a conv
+feeds the map, or a channel-wise ``Mul`` by -1 is inserted where a max-pool sits in between.
+
+The result exports, with ``torch.onnx``, to a plain QONNX graph: ``Conv`` / ``MatMul`` with
+integer weights, ``MultiThreshold``, ``Pad``, ``MaxPool``, ``Add`` (the residual join),
+``ReduceSum`` (the global pool), and the output ``Mul`` by the accumulator's scale (host side).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from hw_bnn.errors import HwBnnError
+from hw_bnn.models.cifar import (
+    BasicBlock,
+    BinaryConvUnit,
+    BiRealConv,
+    Classifier,
+    DownsampleShortcut,
+    OptionAShortcut,
+    Stem,
+)
+
+#: Input ranges up to this many integers are checked exhaustively, larger ones on a sample.
+EXHAUSTIVE_CHECK = 1 << 14
+SAMPLE_CHECK = 1 << 12
+PIXEL_MAX = 255
+
+ChannelMap = Callable[[torch.Tensor], torch.Tensor]
+
+
+class MultiThresholdUnit(nn.Module):
+    """``out_scale * #{n : x >= T[c, n]} + out_bias`` per channel (dim 1); exports as QONNX MultiThreshold."""
+
+    def __init__(self, thresholds: np.ndarray, out_dtype: str, out_bias: float, out_scale: float = 1.0):
+        super().__init__()
+        self.register_buffer("thresholds", torch.as_tensor(thresholds, dtype=torch.float32))
+        self.out_dtype, self.out_bias, self.out_scale = out_dtype, float(out_bias), float(out_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_exporting():
+            return torch.onnx.ops.symbolic(
+                "qonnx.custom_op.general::MultiThreshold", (x, self.thresholds),
+                attrs={"out_dtype": self.out_dtype, "out_bias": self.out_bias, "out_scale": self.out_scale,
+                       "data_layout": "NCHW" if x.dim() == 4 else "NC"},
+                dtype=x.dtype, shape=x.shape, version=1)
+        view = (1, -1) + (1,) * (x.dim() - 2)
+        count = sum((x >= self.thresholds[:, n].reshape(view)).to(x.dtype) for n in range(self.thresholds.shape[1]))
+        return self.out_scale * count + self.out_bias
+
+
+class IntegerConv(nn.Module):
+    """Conv with integer (or ±1) weights and no bias: the accumulator."""
+
+    def __init__(self, weight: torch.Tensor, stride: int = 1, padding: int = 0):
+        super().__init__()
+        self.register_buffer("weight", weight.detach().float().clone())
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x):
+        return nn.functional.conv2d(x, self.weight, stride=self.stride, padding=self.padding)
+
+
+class Residual(nn.Module):
+    """``join(branch(x) + shortcut(x))``: the fork, the two paths, the integer sum and its threshold unit."""
+
+    def __init__(self, branch: nn.Module, shortcut: nn.Module, join: nn.Module):
+        super().__init__()
+        self.branch, self.shortcut, self.join = branch, shortcut, join
+
+    def forward(self, x):
+        return self.join(self.branch(x) + self.shortcut(x))
+
+
+class GlobalSum(nn.Module):
+    """Sum over the pixels of each channel (the accelerator's GlobalAccPool), as an (N, C, 1, 1) map."""
+
+    def forward(self, x):
+        return x.sum(dim=(2, 3), keepdim=True)
+
+
+class IntegerLinear(nn.Module):
+    """``(x @ W + bias) * scale`` with integer weights and bias, on an (N, C) input or, as a 1×1 conv,
+    on a pooled (N, C, 1, 1) map (which stays a pixel stream in hardware); the output is (N, classes).
+    The bias and scale are applied by the host."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor, scale: float):
+        super().__init__()
+        self.register_buffer("weight", weight.detach().float().clone())
+        self.register_buffer("bias", bias.detach().float().clone())
+        self.register_buffer("scale", torch.tensor(scale, dtype=torch.float32))
+
+    def forward(self, x):
+        if x.dim() == 4:
+            x = nn.functional.conv2d(x, self.weight[:, :, None, None]).flatten(1)
+        else:
+            x = torch.matmul(x, self.weight.T)
+        return (x + self.bias) * self.scale
+
+
+class ChannelSign(nn.Module):
+    """Multiply channel c by ±1 (a channel-wise Mul), to make a decreasing channel map increasing."""
+
+    def __init__(self, signs: np.ndarray):
+        super().__init__()
+        self.register_buffer("signs", torch.as_tensor(signs, dtype=torch.float32))
+
+    def forward(self, x):
+        return x * self.signs.reshape((1, -1) + (1,) * (x.dim() - 2))
+
+
+# --- fitting thresholds to the trained modules ------------------------------------------------------
+
+def _channel_map(modules: list[nn.Module], input_scale: float, spatial: bool, divide_by: int = 1) -> ChannelMap:
+    """Integer input v (M, C) -> the modules' eval output on v * input_scale [/ divide_by], (M, C) floats."""
+
+    def apply(v: torch.Tensor) -> torch.Tensor:
+        x = v.to(torch.float32) * input_scale
+        if divide_by != 1:
+            x = x / divide_by
+        if spatial:
+            x = x[:, :, None, None]
+        with torch.no_grad():
+            for module in modules:
+                x = module(x)
+                x = getattr(x, "value", x)  # a QuantTensor
+        return x.reshape(v.shape)
+
+    return apply
+
+
+def _codes(stream_quant: nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    scale = float(stream_quant.act_quant.scale())
+    return lambda y: torch.round(y / scale).to(torch.int64)
+
+
+def fit_thresholds(name: str, channel_map: Callable[[torch.Tensor], torch.Tensor], channels: int,
+                   low: int, high: int, levels: tuple[int, int], allow_flip: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Thresholds T (C, L-1) and flips (C,) of ±1 such that, for every integer v in [low, high],
+    ``levels[0] + #{n : flip_c * v >= T[c, n]} == channel_map(v)[c]`` (an integer in ``levels``).
+
+    ``channel_map`` maps an (M, C) integer tensor to (M, C) integer outputs. A decreasing channel gets
+    flip -1 (its caller negates that channel's input); without ``allow_flip`` it is an error.
+    """
+    ends = channel_map(torch.tensor([[low] * channels, [high] * channels]))
+    flips = np.where((ends[0] > ends[1]).numpy(), -1, 1)
+    if not allow_flip and (flips < 0).any():
+        raise HwBnnError(f"{name}: channels {np.flatnonzero(flips < 0)[:8].tolist()} decrease with their input, "
+                         f"which a threshold unit cannot compute here; the binarizer must be non-decreasing")
+    flip_t = torch.as_tensor(flips)
+    low_f, high_f = min(low, -high), max(high, -low)
+
+    def flipped(v: torch.Tensor) -> torch.Tensor:  # (M, C) in the flipped domain
+        return channel_map(v * flip_t)
+
+    targets = torch.arange(levels[0] + 1, levels[1] + 1)
+    lo = torch.full((channels, len(targets)), low_f, dtype=torch.int64)
+    hi = torch.full((channels, len(targets)), high_f + 1, dtype=torch.int64)
+    while bool((lo < hi).any()):
+        mid = (lo + hi) // 2
+        reached = flipped(mid.T).T >= targets  # (C, L-1)
+        hi = torch.where(reached, mid, hi)
+        lo = torch.where(reached, lo, mid + 1)
+    thresholds = lo.numpy().astype(np.float64)
+    _check_fit(name, channel_map, thresholds, flips, low, high, levels)
+    return thresholds, flips
+
+
+def _check_fit(name, channel_map, thresholds, flips, low, high, levels) -> None:
+    channels = len(flips)
+    if high - low + 1 <= EXHAUSTIVE_CHECK:
+        values = torch.arange(low, high + 1)
+    else:
+        rng = np.random.default_rng(0)
+        edges = np.clip(np.concatenate([thresholds.ravel(), thresholds.ravel() - 1]) * 1, low, high)
+        values = torch.as_tensor(np.unique(np.concatenate(
+            [rng.integers(low, high + 1, SAMPLE_CHECK), edges.astype(np.int64), [low, high]])))
+    grid = values[:, None].expand(-1, channels)
+    want = channel_map(grid).numpy()
+    flipped = grid.numpy() * flips
+    got = levels[0] + (flipped[:, :, None] >= thresholds[None]).sum(-1)
+    if (want < levels[0]).any() or (want > levels[1]).any():
+        raise HwBnnError(f"{name}: outputs outside {levels}; the quantiser does not match the stream width")
+    bad = np.argwhere(got != want)
+    if len(bad):
+        v, c = bad[0]
+        raise HwBnnError(f"{name}: channel {c} is not monotone in its integer input (at {int(values[v])} it gives "
+                         f"{want[v, c]}, a threshold unit {got[v, c]}); only monotone channel maps (BatchNorm, "
+                         f"hardtanh, a monotone Maxout, sign-like binarizers) can be mapped")
+
+
+# --- the conversion ---------------------------------------------------------------------------------
+
+def _quant_weight(layer: nn.Module) -> tuple[torch.Tensor, float]:
+    """Integer codes (±1 for binary layers) and scale of a Brevitas layer's weight."""
+    quant = layer.quant_weight()
+    quant_scale = quant.scale.detach()
+    scale = float(quant_scale.reshape(-1)[0]) if quant_scale.unique().numel() == 1 \
+        else None
+    if scale is None:
+        raise HwBnnError(f"{type(layer).__name__} has per-channel weight scales; the integer form needs one scale")
+    codes = torch.round(quant.value.detach() / scale)
+    return codes, scale
+
+
+def _acc_reach(codes: torch.Tensor, input_max: int) -> int:
+    """Largest |accumulator| of a layer with integer weights ``codes`` on inputs of magnitude <= input_max."""
+    return int(codes.abs().reshape(codes.shape[0], -1).sum(1).max().item()) * input_max
+
+
+class _Converter:
+    def __init__(self, stream_bits: int):
+        self.stream_levels = (-(1 << (stream_bits - 1)), (1 << (stream_bits - 1)) - 1)
+        self.stream_scale = 2.0 ** -(stream_bits - 1)
+
+    # a binary or multi-bit conv whose accumulator feeds ``after`` (ending in a stream quantiser)
+    def conv_to_stream(self, name: str, layer: nn.Module, after: list[nn.Module], input_scale: float,
+                       input_max: int, stride: int, padding: int) -> list[nn.Module]:
+        codes, weight_scale = _quant_weight(layer)
+        reach = _acc_reach(codes, input_max)
+        channel_map = _channel_map(after, input_scale * weight_scale, spatial=True)
+        to_codes = _codes(after[-1])
+        thresholds, flips = fit_thresholds(name, lambda v: to_codes(channel_map(v)), codes.shape[0], -reach, reach,
+                                           self.stream_levels)
+        weight = codes * torch.as_tensor(flips, dtype=codes.dtype).reshape(-1, 1, 1, 1)
+        return [IntegerConv(weight, stride, padding), self.stream_unit(thresholds)]
+
+    def stream_unit(self, thresholds: np.ndarray) -> MultiThresholdUnit:
+        return MultiThresholdUnit(thresholds, f"INT{int(np.log2(self.stream_levels[1] + 1)) + 1}",
+                                  self.stream_levels[0])
+
+    def binarize(self, name: str, unit: BinaryConvUnit) -> list[nn.Module]:
+        """Pad the stream codes with 0, threshold them to ±1 (the binarizer), the ±1 conv's accumulator."""
+        binarizer = unit.binarize
+        channels = unit.conv.in_channels
+        channel_map = _channel_map([binarizer], self.stream_scale, spatial=True)
+        thresholds, _ = fit_thresholds(f"{name}.binarize ({type(binarizer).__name__})", channel_map, channels,
+                                       *self.stream_levels, levels=(-1, 1), allow_flip=False)
+        # fit_thresholds counts levels -1, 0, 1: a ±1 output has no 0, so its two thresholds coincide
+        if not np.array_equal(thresholds[:, 0], thresholds[:, 1]):
+            raise HwBnnError(f"{name}.binarize ({type(binarizer).__name__}) does not output ±1 on the residual "
+                             f"stream; only sign-like binarizers map to the residual hardware")
+        return [nn.ZeroPad2d(unit.pad.padding), MultiThresholdUnit(thresholds[:, :1], "BIPOLAR", -1.0, 2.0)]
+
+    def binary_conv(self, name: str, unit: BinaryConvUnit, after: list[nn.Module]) -> list[nn.Module]:
+        codes, scale = _quant_weight(unit.conv)
+        if scale != 1.0 or not bool(((codes == 1) | (codes == -1)).all()):
+            raise HwBnnError(f"{name}.conv: the residual hardware needs ±1 weights with scale 1 (the method's "
+                             f"weight quantizer gives scale {scale}); AdaBin's weight sets are not mapped here")
+        stride = unit.conv.stride[0]
+        return self.binarize(name, unit) + self.conv_to_stream(name, unit.conv, after, 1.0, 1, stride, 0)
+
+    def join(self, name: str, after: list[nn.Module], channels: int) -> MultiThresholdUnit:
+        """The threshold unit on the sum of two stream codes."""
+        levels = self.stream_levels
+        to_codes = _codes(after[-1])
+        channel_map = _channel_map(after, self.stream_scale, spatial=True)
+        thresholds, _ = fit_thresholds(name, lambda v: to_codes(channel_map(v)), channels, 2 * levels[0],
+                                       2 * levels[1], levels, allow_flip=False)
+        return self.stream_unit(thresholds)
+
+    def option_a(self, shortcut: OptionAShortcut) -> nn.Module:
+        """He et al.'s option A as a 1×1, stride-s conv with 0/1 weights (a multi-bit matrix unit)."""
+        weight = torch.zeros(shortcut.out_channels, shortcut.in_channels, 1, 1)
+        for c in range(shortcut.in_channels):
+            weight[c + shortcut.channel_offset, c] = 1.0
+        return IntegerConv(weight, shortcut.stride)
+
+
+def is_residual_architecture(model: nn.Module) -> bool:
+    features = getattr(model, "features", None)
+    return isinstance(features, nn.Sequential) and len(features) > 0 and isinstance(features[0], Stem)
+
+
+def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
+    """The integer form of a ``hw_bnn.models.cifar`` architecture for inputs of ``input_shape`` (C, H, W),
+    in eval mode; ``model`` is switched to eval mode and otherwise not modified."""
+    model.eval()
+    if not is_residual_architecture(model):
+        raise HwBnnError(f"{type(model).__name__} is not a residual CIFAR architecture of hw_bnn.models.cifar")
+    stem = model.features[0]
+    head = model.features[-1]
+    pooled_pixels = []
+    hook = head.register_forward_pre_hook(lambda _, args: pooled_pixels.append(int(np.prod(args[0].shape[2:]))))
+    with torch.no_grad():
+        model(torch.zeros(1, *input_shape))
+    hook.remove()
+    bits = int(stem.quant.act_quant.bit_width())
+    conv = _Converter(bits)
+    layers: list[nn.Module] = conv.conv_to_stream("features.0", stem.conv, [stem.norm, stem.quant], 1.0, PIXEL_MAX,
+                                                  1, 1)
+    children = list(model.features.named_children())[1:]
+    index = 0
+    while index < len(children):
+        name, module = children[index]
+        name = f"features.{name}"
+        if isinstance(module, BiRealConv):
+            branch = conv.binary_conv(name, module.unit, [module.norm, module.branch_quant])
+            shortcut = conv.option_a(module.shortcut) if isinstance(module.shortcut, OptionAShortcut) else nn.Identity()
+            join = conv.join(f"{name}.join", [module.nonlinearity, module.quant], module.unit.conv.out_channels)
+            layers.append(Residual(nn.Sequential(*branch), shortcut, join))
+        elif isinstance(module, BasicBlock):
+            branch = (conv.binary_conv(f"{name}.unit1", module.unit1, [module.norm1, module.act1, module.quant1])
+                      + conv.binary_conv(f"{name}.unit2", module.unit2, [module.norm2, module.branch_quant]))
+            shortcut: nn.Module = nn.Identity()
+            if isinstance(module.shortcut, DownsampleShortcut):
+                ds = module.shortcut
+                shortcut = nn.Sequential(*conv.conv_to_stream(f"{name}.shortcut", ds.conv, [ds.norm, ds.quant],
+                                                              conv.stream_scale, -conv.stream_levels[0],
+                                                              ds.conv.stride[0], 0))
+            join = conv.join(f"{name}.join", [module.act2, module.quant2], module.unit2.conv.out_channels)
+            layers.append(Residual(nn.Sequential(*branch), shortcut, join))
+        elif isinstance(module, BinaryConvUnit):  # VGG-small: unit [MaxPool] BatchNorm nonlinearity quant
+            rest = [m for _, m in children[index + 1:index + 5]]
+            pool = rest[0] if isinstance(rest[0], nn.MaxPool2d) else None
+            after = rest[1:4] if pool else rest[:3]
+            index += 4 if pool else 3
+            layers += _vgg_stage(conv, name, module, pool, after)
+        elif isinstance(module, Classifier):
+            layers += _classifier(conv, name, module, pooled_pixels[0])
+        else:
+            raise HwBnnError(f"layer '{name}' ({type(module).__name__}) has no integer form")
+        index += 1
+    return nn.Sequential(*layers).eval()
+
+
+def _vgg_stage(conv: _Converter, name: str, unit: BinaryConvUnit, pool: nn.Module | None,
+               after: list[nn.Module]) -> list[nn.Module]:
+    """A VGG-small conv. Without a pool it is a binary conv into the stream; with one, the max-pool
+    sits on the accumulator, so decreasing channels are flipped by a channel-wise Mul after it."""
+    if pool is None:
+        return conv.binary_conv(name, unit, after)
+    layers = conv.binarize(name, unit)
+    codes, _ = _quant_weight(unit.conv)
+    reach = _acc_reach(codes, 1)
+    to_codes = _codes(after[-1])
+    channel_map = _channel_map(after, 1.0, spatial=True)
+    thresholds, flips = fit_thresholds(name, lambda v: to_codes(channel_map(v)), codes.shape[0], -reach, reach,
+                                       conv.stream_levels)
+    layers += [IntegerConv(codes, unit.conv.stride[0]), pool]
+    if (flips < 0).any():
+        layers.append(ChannelSign(flips))
+    return layers + [conv.stream_unit(thresholds)]
+
+
+def _classifier(conv: _Converter, name: str, head: Classifier, pixels: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    features = head.linear.in_features
+    if isinstance(head.pool, nn.Sequential):
+        pool, _, norm = head.pool
+        # the average pool divides the integer sum by the pixel count; the threshold unit absorbs it
+        channel_map = _channel_map([norm, head.quant], conv.stream_scale, spatial=False, divide_by=pixels)
+        to_codes = _codes(head.quant)
+        reach = pixels * -conv.stream_levels[0]
+        thresholds, flips = fit_thresholds(f"{name}.pool", lambda v: to_codes(channel_map(v)), features, -reach,
+                                           reach, conv.stream_levels)
+        layers.append(GlobalSum())
+        if (flips < 0).any():
+            layers.append(ChannelSign(flips))
+        layers.append(conv.stream_unit(thresholds))
+    else:
+        layers.append(nn.Flatten())
+    codes, weight_scale = _quant_weight(head.linear)
+    scale = weight_scale * conv.stream_scale
+    # Brevitas' Int32Bias: the bias rounded onto the accumulator's grid
+    bias = torch.round(head.linear.bias.detach() / scale)
+    return layers + [IntegerLinear(codes, bias, scale)]
