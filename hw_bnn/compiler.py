@@ -81,6 +81,7 @@ from hw_bnn.transformation.residual import (
     InferGlobalAccPoolFromSum,
     MakePadNHWC,
     MoveScalarLinearPastMaxPool,
+    SetExactStreamDatatypes,
     SqueezeChannelLastConstants,
 )
 from hw_bnn.transformation.frame import (
@@ -204,6 +205,7 @@ def step_convert_to_hw(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         RemoveCNVtoFCFlatten(),
         absorb.AbsorbConsecutiveTransposes(),
         InferDuplicateStreamsLayer(),
+        SetExactStreamDatatypes(),
     ):
         model = model.transform(transformation)
     return _tidy(model)

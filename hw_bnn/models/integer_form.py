@@ -210,6 +210,8 @@ def _check_fit(name, channel_map, thresholds, flips, low, high, levels) -> None:
 def _quant_weight(layer: nn.Module) -> tuple[torch.Tensor, float]:
     """Integer codes (±1 for binary layers) and scale of a Brevitas layer's weight."""
     quant = layer.quant_weight()
+    if not hasattr(quant, "scale"):  # a weight transform binarises (SD-BNN's WSD): the ±1 values themselves
+        return quant.detach().clone(), 1.0
     quant_scale = quant.scale.detach()
     scale = float(quant_scale.reshape(-1)[0]) if quant_scale.unique().numel() == 1 \
         else None

@@ -65,6 +65,19 @@ class RtlNode:
     out: Stream
     #: Verilog parameter -> (memory file name, function writing it to a path)
     mem_files: dict[str, tuple[str, Callable[[Path], None]]] = field(default_factory=dict)
+    #: The module's stream ports (name prefixes), in the order of the node's dynamic inputs / outputs.
+    in_ports: tuple[str, ...] = ("s_axis",)
+    out_ports: tuple[str, ...] = ("m_axis",)
+    #: The second input's stream (a residual sum); every output port carries ``out``.
+    side_inp: Stream | None = None
+
+    @property
+    def input_streams(self) -> list[Stream]:
+        return [self.inp] + ([self.side_inp] if self.side_inp else [])
+
+    @property
+    def output_streams(self) -> list[Stream]:
+        return [self.out] * len(self.out_ports)
 
     def write_mem_files(self, folder: Path) -> None:
         for file_name, write in self.mem_files.values():
@@ -121,9 +134,13 @@ def emit_mvau(model: ModelWrapper, node) -> RtlNode:
         params["COUNT"] = 1
     mem = {"WEIGHT_FILE": (f"{node.name}_weights.mem", lambda path: write_mvau_weights(path, W, pe, simd))}
     vectors = _frames(inst)
-    if no_act:
-        # The accumulator itself leaves the unit; FINN's accDataType can be narrower than
-        # the XNOR popcount's range, so size the output from the exact bounds.
+    if no_act and not counting and odt.is_integer() and odt.allowed(acc_lo) and odt.allowed(acc_hi):
+        # the accumulator leaves the unit in the type compile's SetExactStreamDatatypes annotated
+        params["OUT_W"] = odt.bitwidth()
+        out = _stream(pe, odt, vectors * mh // pe)
+    elif no_act:
+        # FINN's own accDataType can be narrower than the XNOR popcount's range (and an AdaBin
+        # count lane joins the channels): size the output from the exact bounds.
         out_bits = signed_width([acc_lo, acc_hi])
         params["OUT_W"] = out_bits
         out = Stream(pe + counting, out_bits, vectors * mh // pe, signed=True, count_lane=mh if counting else 0)
@@ -264,6 +281,79 @@ def emit_adabin_threshold(model: ModelWrapper, node) -> RtlNode:
     return RtlNode(node.name, "adabin_threshold", verilog, arriving, Stream(pe, 1, beats), {"PARAM_FILE": entry})
 
 
+def _pixel_stream(shape, dtype: DataType, pe: int) -> Stream:
+    """A channel-last tensor of ``shape`` streamed PE channels per beat."""
+    return _stream(pe, dtype, int(np.prod(shape)) // pe)
+
+
+def emit_duplicate_streams(model: ModelWrapper, node) -> RtlNode:
+    inst = getCustomOp(node)
+    if int(inst.get_nodeattr("NumOutputStreams")) != 2:
+        raise HwBnnError(f"node '{node.name}' (DuplicateStreams) has {inst.get_nodeattr('NumOutputStreams')} "
+                         f"outputs; the RTL module forks into 2 (a tensor feeds at most two consumers)")
+    channels, pe = int(inst.get_nodeattr("NumChannels")), int(inst.get_nodeattr("PE"))
+    stream = _pixel_stream([*inst.get_nodeattr("numInputVectors"), channels], _dtype(inst, "inputDataType"), pe)
+    return RtlNode(node.name, "duplicate_streams", dict(WIDTH=stream.width), stream, stream,
+                   out_ports=("m0_axis", "m1_axis"))
+
+
+def _elementwise_operands(model: ModelWrapper, node):
+    inst = getCustomOp(node)
+    pe = int(inst.get_nodeattr("PE"))
+    lhs, rhs, out = (DataType[inst.get_nodeattr(f"{side}_dtype")] for side in ("lhs", "rhs", "out"))
+    shape = list(inst.get_nodeattr("out_shape"))
+    if list(inst.get_nodeattr("lhs_shape")) != shape or inst.get_nodeattr("lhs_style") != "input":
+        raise HwBnnError(f"node '{node.name}' ({node.op_type}): the RTL modules take a streamed left operand "
+                         f"of the output's shape {shape}")
+    if not all(dt.is_integer() for dt in (lhs, rhs, out)):
+        raise HwBnnError(f"node '{node.name}' ({node.op_type}) has non-integer operands; only integer "
+                         f"elementwise ops run in hardware (float scales stay on the host)")
+    if shape[-1] % pe:
+        raise HwBnnError(f"node '{node.name}' ({node.op_type}): PE={pe} does not divide its {shape[-1]} channels")
+    return inst, pe, lhs, rhs, out, shape
+
+
+def emit_elementwise(model: ModelWrapper, node) -> RtlNode:
+    """ElementwiseAdd of two streams (a residual sum: add_streams), or ElementwiseAdd/Mul with a
+    per-channel constant (channel-wise affine: channelwise_op)."""
+    inst, pe, lhs, rhs, out, shape = _elementwise_operands(model, node)
+    a = _pixel_stream(shape, lhs, pe)
+    y = _pixel_stream(shape, out, pe)
+    if inst.get_nodeattr("rhs_style") == "input":
+        if node.op_type != "ElementwiseAdd" or list(inst.get_nodeattr("rhs_shape")) != shape:
+            raise HwBnnError(f"node '{node.name}' ({node.op_type}): two streamed operands are mapped for "
+                             f"ElementwiseAdd of equal shapes only")
+        b = _pixel_stream(shape, rhs, pe)
+        params = dict(PE=pe, A_W=a.elem_bits, A_SIGNED=int(lhs.signed()), B_W=b.elem_bits,
+                      B_SIGNED=int(rhs.signed()), OUT_W=y.elem_bits, OUT_SIGNED=int(out.signed()))
+        return RtlNode(node.name, "add_streams", params, a, y, in_ports=("s0_axis", "s1_axis"), side_inp=b)
+    channels = shape[-1]
+    const = model.get_initializer(node.input[1]).reshape(-1)
+    if const.size not in (1, channels):
+        raise HwBnnError(f"node '{node.name}' ({node.op_type}): a constant of {const.size} values is neither "
+                         f"per-tensor nor per-channel ({channels} channels)")
+    values = np.broadcast_to(const, (channels,)).astype(np.int64)
+    param_w = signed_width(values)
+    params = dict(C=channels, PE=pe, IN_W=a.elem_bits, IN_SIGNED=int(lhs.signed()), PARAM_W=param_w,
+                  OUT_W=y.elem_bits, OUT_SIGNED=int(out.signed()), OP=int(node.op_type == "ElementwiseMul"))
+    # one constant per channel: the layout of a threshold memory with one threshold per channel
+    entry = (f"{node.name}_params.mem", lambda path: write_thresholds(path, values[:, None], pe, param_w))
+    return RtlNode(node.name, "channelwise_op", params, a, y, {"PARAM_FILE": entry})
+
+
+def emit_global_acc_pool(model: ModelWrapper, node) -> RtlNode:
+    inst = getCustomOp(node)
+    channels, pe = int(inst.get_nodeattr("NumChannels")), int(inst.get_nodeattr("PE"))
+    vectors = [int(v) for v in inst.get_nodeattr("numInputVectors")]
+    idt = _dtype(inst, "inputDataType")
+    odt = model.get_tensor_datatype(node.output[0])
+    pixels = int(np.prod(vectors[1:]))
+    params = dict(C=channels, PE=pe, N_PIX=pixels, IN_W=idt.bitwidth(), IN_SIGNED=int(idt.signed()),
+                  OUT_W=odt.bitwidth())
+    return RtlNode(node.name, "global_acc_pool", params, _pixel_stream([*vectors, channels], idt, pe),
+                   _pixel_stream([channels], odt, pe))
+
+
 def _frame_streams(model: ModelWrapper, node):
     """(inst, the framed stream: a frame of acc plus its side row of sums or thresholds) of a per-frame node."""
     inst = getCustomOp(node)
@@ -335,6 +425,10 @@ EMITTERS: dict[str, Callable[[ModelWrapper, object], RtlNode]] = {
     "FrameHyperFunction": emit_hyper_function,
     "FrameBuffer": emit_frame_buffer,
     "FrameThreshold": emit_frame_threshold,
+    "DuplicateStreams": emit_duplicate_streams,
+    "ElementwiseAdd": emit_elementwise,
+    "ElementwiseMul": emit_elementwise,
+    "GlobalAccPool": emit_global_acc_pool,
 }
 
 

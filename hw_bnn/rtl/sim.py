@@ -148,11 +148,12 @@ class SimReport:
 
 
 def simulate(hw_graph: ModelWrapper, images: np.ndarray, out_dir: str | Path, fifo_depth: int = 32,
-             waveform_images: int = 0) -> SimReport:
-    """Generate ``out_dir/rtl``, simulate ``images`` through it, and return outputs and timing."""
+             waveform_images: int = 0, fifo_depths: dict[str, int] | None = None) -> SimReport:
+    """Generate ``out_dir/rtl``, simulate ``images`` through it, and return outputs and timing
+    (``fifo_depths``: see ``generate_design``)."""
     out_dir = Path(out_dir)
     pre, partition, post = split_at_partition(hw_graph)
-    design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=fifo_depth)
+    design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=fifo_depth, fifo_depths=fifo_depths)
     inputs = np.stack([_execute_each(pre, image[None].astype(np.float32))[0] for image in images]) \
         if pre is not None else images.astype(np.float32)
     run = run_design(design, inputs, waveform_images)
@@ -161,13 +162,19 @@ def simulate(hw_graph: ModelWrapper, images: np.ndarray, out_dir: str | Path, fi
     return SimReport(run, outputs.reshape(len(images), -1), design)
 
 
+def single_stream_nodes(hw_graph: ModelWrapper) -> list:
+    """The HW nodes with one input and one output stream (forks and joins cannot run alone)."""
+    return [n for n in hw_nodes(hw_graph)
+            if len(n.output) == 1 and sum(hw_graph.get_initializer(t) is None for t in n.input) == 1]
+
+
 def locate_mismatch(hw_graph: ModelWrapper, image: np.ndarray, folder: str | Path) -> str:
     """Simulate each HW node alone on FINN's input to it; name the first whose output differs."""
     from finn.core.onnx_exec import execute_onnx
 
     context = execute_onnx(hw_graph, {hw_graph.graph.input[0].name: image[None].astype(np.float32)},
                            return_full_exec_context=True)
-    for node in tqdm(hw_nodes(hw_graph), desc="locating the first diverging layer", leave=False):
+    for node in tqdm(single_stream_nodes(hw_graph), desc="locating the first diverging layer", leave=False):
         design = generate_design(hw_graph, Path(folder) / node.name, nodes=[node])
         run = run_design(design, context[node.input[0]][None].astype(np.float32))
         expected = context[node.output[0]].reshape(1, -1)
@@ -185,7 +192,7 @@ def measure_layers(hw_graph: ModelWrapper, images: np.ndarray, folder: str | Pat
     contexts = [execute_onnx(hw_graph, {hw_graph.graph.input[0].name: image[None].astype(np.float32)},
                              return_full_exec_context=True) for image in images]
     layers = []
-    for node in tqdm(hw_nodes(hw_graph), desc="per-layer simulation", leave=False):
+    for node in tqdm(single_stream_nodes(hw_graph), desc="per-layer simulation", leave=False):
         design = generate_design(hw_graph, Path(folder) / node.name, nodes=[node])
         run = run_design(design, np.stack([c[node.input[0]] for c in contexts]).astype(np.float32))
         layers.append({"name": node.name, "op": node.op_type, "ii_cycles": run.ii_cycles,

@@ -1,8 +1,10 @@
-"""Generate the stitched RTL of a whole HW graph: one top module, a linear chain of streams.
+"""Generate the stitched RTL of a whole HW graph: one top module, the graph's streams.
 
-Between two nodes the stream passes a width converter where the producer's PE and the
-consumer's SIMD differ, and a FIFO that decouples their handshakes (every FIFO has a
-registered ready, so no combinational path runs through the chain). The top has one
+The graph may fork (DuplicateStreams) and join (ElementwiseAdd of two streams), as residual
+networks do. Between two nodes the stream passes a width converter where the producer's PE and
+the consumer's SIMD differ, and a FIFO that decouples their handshakes (every FIFO has a
+registered ready, so no combinational path runs through the design); the FIFO on a shortcut
+branch is where a fork/join buffers the frame part the other branch still holds. The top has one
 input and one output AXI-Stream port and a ``stream_beats`` port with a beat counter per
 stream, which the simulator's stall watchdog reads to name the stream that stopped.
 """
@@ -31,22 +33,27 @@ COUNTER_BITS = 32
 
 @dataclass
 class Instance:
-    """One module instance in the chain."""
+    """One module instance: its ports (name prefix, e.g. ``s_axis``) wired to numbered streams."""
 
     name: str
     module: str
     params: dict
-    in_width: int
-    out_width: int
+    inputs: dict[str, int]
+    outputs: dict[str, int]
 
 
 @dataclass
 class Design:
-    """A generated design: the node chain, the folder holding its files, and its sources."""
+    """A generated design: its HW nodes (graph order), the folder holding its files, its instances and
+    the width of every stream (stream 0 is the top's input, ``output_stream`` the top's output)."""
 
     nodes: list[RtlNode]
     folder: Path
     instances: list[Instance] = field(default_factory=list)
+    widths: list[int] = field(default_factory=list)
+    output_stream: int = 0
+    #: stream feeding each node's first input port, by node name (the watchdog counts them)
+    node_outputs: dict[str, int] = field(default_factory=dict)
 
     @property
     def modules(self) -> list[str]:
@@ -59,7 +66,7 @@ class Design:
 
     @property
     def counted_streams(self) -> list[str]:
-        """Names of the streams the watchdog counts: the input, then each node's output."""
+        """Names of the streams the watchdog counts: the input, then each node's (first) output."""
         return ["input"] + [f"{node.name} output" for node in self.nodes]
 
     def expected_beats(self, frames: int) -> list[int]:
@@ -72,33 +79,98 @@ class Design:
         return h.hexdigest()[:16]
 
 
-def _converters(link: str, in_width: int, out_width: int) -> list[Instance]:
-    """Width converters from ``in_width`` to ``out_width`` (via their LCM when neither divides the other)."""
+@dataclass(frozen=True)
+class Link:
+    """A stream from a node's output port to a node's input port (None: the top's input / output)."""
+
+    producer: str | None
+    out_port: int
+    consumer: str | None
+    in_port: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.producer or 'input'}_to_{self.consumer or 'output'}" + (f"_{self.in_port}" if self.in_port
+                                                                                 else "")
+
+
+def graph_links(model: ModelWrapper, nodes: list) -> list[Link]:
+    """The streams between ``nodes`` (HW nodes of ``model``): one per dynamic input of each node, plus
+    the top's output. A tensor no node of the set produces is the top's input; there must be one."""
+    names = {node.name for node in nodes}
+    links, top_inputs = [], set()
+    for node in nodes:
+        dynamic = [t for t in node.input if model.get_initializer(t) is None]
+        for port, tensor in enumerate(dynamic):
+            producer = model.find_producer(tensor)
+            if producer is None or producer.name not in names:
+                top_inputs.add(tensor)
+                links.append(Link(None, 0, node.name, port))
+            else:
+                links.append(Link(producer.name, list(producer.output).index(tensor), node.name, port))
+    consumed = {(link.producer, link.out_port) for link in links}
+    outputs = [(node.name, i) for node in nodes for i in range(len(node.output)) if (node.name, i) not in consumed]
+    if len(top_inputs) != 1 or len(outputs) != 1:
+        raise HwBnnError(f"the HW nodes {sorted(names)[:6]}... have {len(top_inputs)} input and {len(outputs)} "
+                         f"output streams; a design has one of each (is a DuplicateStreams output unused?)")
+    return links + [Link(outputs[0][0], outputs[0][1], None, 0)]
+
+
+def _converters(link: str, in_width: int, out_width: int) -> list[tuple[str, dict, int]]:
+    """Width converters (name, params, output width) from ``in_width`` to ``out_width`` (via their LCM
+    when neither divides the other)."""
     if in_width == out_width:
         return []
     if in_width % out_width == 0 or out_width % in_width == 0:
-        return [Instance(f"u_dwc_{link}", "width_converter", dict(IN_W=in_width, OUT_W=out_width),
-                         in_width, out_width)]
+        return [(f"u_dwc_{link}", dict(IN_W=in_width, OUT_W=out_width), out_width)]
     mid = lcm_width(in_width, out_width)
     return _converters(f"{link}_up", in_width, mid) + _converters(f"{link}_down", mid, out_width)
 
 
-def plan_chain(nodes: list[RtlNode], fifo_depths: list[int]) -> list[Instance]:
-    """Instances in stream order: node, [converters, FIFO, node]..."""
-    chain: list[Instance] = []
-    for index, node in enumerate(nodes):
-        if index:
-            prev = nodes[index - 1]
-            if prev.out.elem_bits != node.inp.elem_bits:
-                raise HwBnnError(f"stream {prev.name} -> {node.name}: {prev.out.elem_bits}-bit elements "
-                                 f"feed {node.inp.elem_bits}-bit inputs; the graph's datatypes disagree")
-            link = f"{prev.name}_to_{node.name}"
-            chain += _converters(link, prev.out.width, node.inp.width)
-            chain.append(Instance(f"u_fifo_{link}", "stream_fifo", dict(WIDTH=node.inp.width,
-                                                                        DEPTH=fifo_depths[index - 1]),
-                                  node.inp.width, node.inp.width))
-        chain.append(Instance(f"u_{node.name}", node.module, node.verilog_params(), node.inp.width, node.out.width))
-    return chain
+def plan_design(design: Design, links: list[Link], fifo_depths: dict[str, int], default_depth: int) -> None:
+    """Fill ``design`` with instances and streams: each node, and on each link between two nodes its width
+    converters and a FIFO (depth ``fifo_depths[link.name]``, else ``default_depth``)."""
+    by_name = {node.name: node for node in design.nodes}
+    widths: list[int] = []
+
+    def new_stream(width: int) -> int:
+        widths.append(width)
+        return len(widths) - 1
+
+    node_in: dict[tuple[str, int], int] = {}
+    node_out: dict[tuple[str, int], int] = {}
+    instances: list[Instance] = []
+    for link in links:
+        if link.producer is None:
+            consumer = by_name[link.consumer]
+            node_in[(link.consumer, link.in_port)] = new_stream(consumer.input_streams[link.in_port].width)
+            continue
+        producer = by_name[link.producer]
+        source = producer.output_streams[link.out_port]
+        stream = node_out[(link.producer, link.out_port)] = new_stream(source.width)
+        if link.consumer is None:
+            design.output_stream = stream
+            continue
+        sink = by_name[link.consumer].input_streams[link.in_port]
+        if source.elem_bits != sink.elem_bits:
+            raise HwBnnError(f"stream {link.producer} -> {link.consumer}: {source.elem_bits}-bit elements feed "
+                             f"{sink.elem_bits}-bit inputs; the graph's datatypes disagree")
+        for name, params, out_width in _converters(link.name, source.width, sink.width):
+            nxt = new_stream(out_width)
+            instances.append(Instance(name, "width_converter", params, {"s_axis": stream}, {"m_axis": nxt}))
+            stream = nxt
+        nxt = new_stream(sink.width)
+        depth = fifo_depths.get(link.name, default_depth)
+        instances.append(Instance(f"u_fifo_{link.name}", "stream_fifo", dict(WIDTH=sink.width, DEPTH=depth),
+                                  {"s_axis": stream}, {"m_axis": nxt}))
+        node_in[(link.consumer, link.in_port)] = nxt
+    for node in design.nodes:
+        instances.append(Instance(
+            f"u_{node.name}", node.module, node.verilog_params(),
+            {port: node_in[(node.name, i)] for i, port in enumerate(node.in_ports)},
+            {port: node_out[(node.name, i)] for i, port in enumerate(node.out_ports)}))
+        design.node_outputs[node.name] = node_out[(node.name, 0)]
+    design.instances, design.widths = instances, widths
 
 
 def _param_list(params: dict) -> str:
@@ -107,9 +179,9 @@ def _param_list(params: dict) -> str:
     return ",\n".join(f"        .{k}({value(v)})" for k, v in params.items())
 
 
-def top_verilog(nodes: list[RtlNode], chain: list[Instance]) -> str:
-    """The top module: the chain of instances, stream wires, and the watchdog's beat counters."""
-    first, last = chain[0], chain[-1]
+def top_verilog(design: Design) -> str:
+    """The top module: every instance, the stream wires, and the watchdog's beat counters."""
+    nodes, widths, out = design.nodes, design.widths, design.output_stream
     n_counters = len(nodes) + 1
     lines = [
         "// Generated by hw_bnn (hw_bnn.rtl.stitch) from a FINN HW graph: do not edit.",
@@ -121,10 +193,10 @@ def top_verilog(nodes: list[RtlNode], chain: list[Instance]) -> str:
         f"module {TOP} (",
         "    input  wire clk,",
         "    input  wire rst_n,",
-        f"    input  wire [{first.in_width - 1}:0] s_axis_tdata,",
+        f"    input  wire [{widths[0] - 1}:0] s_axis_tdata,",
         "    input  wire s_axis_tvalid,",
         "    output wire s_axis_tready,",
-        f"    output wire [{last.out_width - 1}:0] m_axis_tdata,",
+        f"    output wire [{widths[out] - 1}:0] m_axis_tdata,",
         "    output wire m_axis_tvalid,",
         "    input  wire m_axis_tready",
         "`ifndef SYNTHESIS",
@@ -133,30 +205,29 @@ def top_verilog(nodes: list[RtlNode], chain: list[Instance]) -> str:
         "`endif",
         ");", "",
     ]
-    # stream k is the input of chain[k]; stream len(chain) is the output of the top
-    for k in range(len(chain) + 1):
-        width = chain[k].in_width if k < len(chain) else last.out_width
+    for k, width in enumerate(widths):
         lines += [f"wire [{width - 1}:0] s{k}_tdata;", f"wire s{k}_tvalid;", f"wire s{k}_tready;"]
     lines += ["assign s0_tdata = s_axis_tdata;", "assign s0_tvalid = s_axis_tvalid;",
               "assign s_axis_tready = s0_tready;",
-              f"assign m_axis_tdata = s{len(chain)}_tdata;", f"assign m_axis_tvalid = s{len(chain)}_tvalid;",
-              f"assign s{len(chain)}_tready = m_axis_tready;", ""]
-    for k, inst in enumerate(chain):
-        count = []
+              f"assign m_axis_tdata = s{out}_tdata;", f"assign m_axis_tvalid = s{out}_tvalid;",
+              f"assign s{out}_tready = m_axis_tready;", ""]
+    for inst in design.instances:
+        ports = []
+        for prefix, k in inst.inputs.items():
+            ports += [f"        .{prefix}_tdata(s{k}_tdata)", f"        .{prefix}_tvalid(s{k}_tvalid)",
+                      f"        .{prefix}_tready(s{k}_tready)"]
+        for prefix, k in inst.outputs.items():
+            ports += [f"        .{prefix}_tdata(s{k}_tdata)", f"        .{prefix}_tvalid(s{k}_tvalid)",
+                      f"        .{prefix}_tready(s{k}_tready)"]
         if inst.module == "stream_fifo":
             depth = inst.params["DEPTH"]
             lines += ["/* verilator lint_off UNUSEDSIGNAL */",
                       f"wire [{max(1, (depth).bit_length()) - 1}:0] {inst.name}_count;  // occupancy, for inspection",
                       "/* verilator lint_on UNUSEDSIGNAL */"]
-            count = [f"        .count({inst.name}_count)"]
+            ports.append(f"        .count({inst.name}_count)")
         lines += [f"{inst.module} #(", _param_list(inst.params), f") {inst.name} (",
-                  "        .clk(clk),", "        .rst_n(rst_n),",
-                  f"        .s_axis_tdata(s{k}_tdata),", f"        .s_axis_tvalid(s{k}_tvalid),",
-                  f"        .s_axis_tready(s{k}_tready),",
-                  f"        .m_axis_tdata(s{k + 1}_tdata),", f"        .m_axis_tvalid(s{k + 1}_tvalid),",
-                  f"        .m_axis_tready(s{k + 1}_tready){',' if count else ''}", *count, ");", ""]
-    counted = [0] + [k + 1 for k, inst in enumerate(chain) if inst.name.startswith("u_") and
-                     inst.name[2:] in {node.name for node in nodes}]
+                  "        .clk(clk),", "        .rst_n(rst_n),", ",\n".join(ports), ");", ""]
+    counted = [0] + [design.node_outputs[node.name] for node in nodes]
     lines.append("`ifndef SYNTHESIS")
     lines.append(f"reg [{COUNTER_BITS - 1}:0] beats [0:{n_counters - 1}];")
     lines.append("always @(posedge clk) begin")
@@ -177,22 +248,30 @@ def hw_nodes(model: ModelWrapper) -> list:
 
 
 def generate_design(hw_graph: ModelWrapper, folder: str | Path, fifo_depth: int = 32,
-                    nodes: list | None = None) -> Design:
+                    nodes: list | None = None, fifo_depths: dict[str, int] | None = None) -> Design:
     """Write the top, the module sources and the memory files for ``hw_graph`` into ``folder``.
 
-    ``nodes`` restricts the design to a sub-chain of the graph's HW nodes (used to
-    simulate one layer alone when locating a mismatch).
+    ``nodes`` restricts the design to a part of the graph's HW nodes with one input and one output
+    stream (used to simulate one layer alone when locating a mismatch). Every link gets a FIFO of
+    ``fifo_depth`` beats unless ``fifo_depths`` names it (``Link.name``); by default the shortcut links of
+    residual sums get the depth ``hw_bnn.rtl.fifo_sizing`` computes (never less than ``fifo_depth``).
     """
+    from hw_bnn.rtl.fifo_sizing import residual_fifo_depths
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    rtl_nodes = [emit(hw_graph, node) for node in (nodes if nodes is not None else hw_nodes(hw_graph))]
+    graph_nodes = nodes if nodes is not None else hw_nodes(hw_graph)
+    if fifo_depths is None:
+        fifo_depths = {link: max(depth, fifo_depth) for link, depth in residual_fifo_depths(hw_graph).items()} \
+            if nodes is None else {}
+    rtl_nodes = [emit(hw_graph, node) for node in graph_nodes]
     design = Design(rtl_nodes, folder)
-    design.instances = plan_chain(rtl_nodes, [fifo_depth] * (len(rtl_nodes) - 1))
+    plan_design(design, graph_links(hw_graph, graph_nodes), fifo_depths, fifo_depth)
     for module in design.modules:
         shutil.copyfile(RTL_DIR / f"{module}.v", folder / f"{module}.v")
     for node in rtl_nodes:
         node.write_mem_files(folder)
-    write_text(folder / f"{TOP}.v", top_verilog(rtl_nodes, design.instances))
+    write_text(folder / f"{TOP}.v", top_verilog(design))
     write_json(folder / "design.json", {
         "top": TOP,
         "nodes": [{"name": n.name, "module": n.module, "params": n.verilog_params(),

@@ -1,0 +1,114 @@
+"""Residual CIFAR architectures in hardware: the integer form, the FINN graph, the stitched RTL.
+
+Reduced-width variants of ResNet-20 (option-A shortcuts), ResNet-18 (1×1 down-sampling convs) and
+VGG-small on 16×16 CIFAR-format images, with BatchNorm statistics randomised (negative scales
+included) so that every threshold, flip and clamp is exercised.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from model_helpers import randomize_batchnorm
+
+import hw_bnn.finn_env  # noqa: F401
+from finn.core.onnx_exec import execute_onnx
+from hw_bnn.compiler import compile_model
+from hw_bnn.config import BuildConfig
+from hw_bnn.errors import HwBnnError
+from hw_bnn.export import deployable, export_model
+from hw_bnn.models.cifar import BinaryResNet18, BinaryResNet20, BinaryVGGSmall
+from hw_bnn.models.integer_form import MultiThresholdUnit, fit_thresholds
+
+SHAPE = (3, 16, 16)
+ARCHITECTURES = {
+    "resnet20": (BinaryResNet20, {"width": 0.5, "blocks_per_stage": 1}),
+    "resnet18": (BinaryResNet18, {"width": 0.0625}),
+    "vgg_small": (BinaryVGGSmall, {"width": 0.0625}),
+}
+
+
+def _images(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).integers(0, 256, (n, *SHAPE)).astype(np.float32))
+
+
+def trained_like(name: str, method: str = "baseline", **options) -> torch.nn.Module:
+    """A small model whose weights moved off their init and whose BatchNorms are random."""
+    cls, kwargs = ARCHITECTURES[name]
+    torch.manual_seed(0)
+    model = cls(input_shape=SHAPE, method=method, **kwargs, **options)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    for step in range(2):
+        loss = torch.nn.functional.cross_entropy(model(_images(16, step)), torch.arange(16) % 10)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return randomize_batchnorm(model)
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_integer_form_equals_the_trained_model(name):
+    model = trained_like(name)
+    images = _images(64, 7)
+    with torch.no_grad():
+        want, got = model(images), deployable(model, SHAPE)(images)
+    assert want.std() > 0
+    assert torch.equal(got, want)
+
+
+def test_residual_bits_are_configurable():
+    model = trained_like("resnet20", residual_bits=5, weight_bits=4)
+    form = deployable(model, SHAPE)
+    units = [m for m in form.modules() if isinstance(m, MultiThresholdUnit)]
+    assert {u.out_dtype for u in units} == {"INT5", "BIPOLAR"}
+    assert max(u.thresholds.shape[1] for u in units) == 31
+    images = _images(32, 3)
+    with torch.no_grad():
+        assert torch.equal(form(images), model(images))
+
+
+def test_sdbnn_static_binarizer_maps_and_adabin_is_named():
+    model = trained_like("resnet20", method="sdbnn_static")
+    images = _images(16, 5)
+    with torch.no_grad():
+        assert torch.equal(deployable(model, SHAPE)(images), model(images))
+    with pytest.raises(HwBnnError, match=r"features\.1.*(binarize|conv)"):
+        deployable(trained_like("resnet20", method="adabin"), SHAPE)
+
+
+def test_a_non_monotone_channel_map_is_refused_with_its_name():
+    def wave(v):  # up, then down: no threshold unit computes it
+        return torch.where(v.abs() < 3, 1, 0)
+
+    with pytest.raises(HwBnnError, match="layer9: channel 0 is not monotone"):
+        fit_thresholds("layer9", wave, 1, -8, 8, (0, 1))
+
+
+@pytest.fixture(scope="module", params=list(ARCHITECTURES))
+def built(request, tmp_path_factory):
+    """(name, trained model, FINN HW graph) for each architecture."""
+    model = trained_like(request.param)
+    folder = tmp_path_factory.mktemp(request.param)
+    graph = compile_model(export_model(model, SHAPE, folder / "export.onnx"), BuildConfig())
+    return request.param, model, graph
+
+
+def test_the_hw_graph_has_the_multi_bit_nodes_and_equals_pytorch(built):
+    name, model, graph = built
+    ops = [n.op_type for n in graph.graph.node]
+    assert {"MVAU", "Thresholding", "FMPadding", "ConvolutionInputGenerator"} <= set(ops)
+    if name != "vgg_small":
+        assert {"DuplicateStreams", "ElementwiseAdd", "GlobalAccPool"} <= set(ops)
+        assert ops.count("DuplicateStreams") == ops.count("ElementwiseAdd")
+    else:
+        assert {"Pool", "ElementwiseMul"} <= set(ops)
+    multi_bit = [n for n in graph.graph.node if n.op_type == "MVAU"
+                 and graph.get_tensor_datatype(n.input[1]).name.startswith("INT")]
+    assert multi_bit, "the stem and the classifier are multi-bit matrix units"
+    images = _images(2, 11)
+    with torch.no_grad():
+        want = model.eval()(images).numpy()
+    for image, expected in zip(images.numpy(), want):
+        out = execute_onnx(graph, {graph.graph.input[0].name: image[None]})[graph.graph.output[0].name]
+        assert np.array_equal(out.reshape(-1), expected)
