@@ -14,6 +14,10 @@
 //            stored as bits (1 = +1, 0 = -1); acc = sum_i (W ? x[i] : -x[i]).
 //            This is FINN's MVAU with weightDataType=BIPOLAR, binaryXnorMode=0
 //            (first layer of a CNV net: UINT8 pixels x bipolar weights).
+//            With WEIGHT_W > 1, W holds WEIGHT_W-bit two's complement integers
+//            and acc = sum_i W[i][c] * x[i] (FINN weightDataType INTn: the
+//            stem conv, 1x1 down-sampling convs and classifier of a residual
+//            network).
 //   NO_ACT = 1 (FINN noActivation=1): output element = acc (two's complement,
 //            truncated or sign-extended to OUT_W bits).
 //   NO_ACT = 0 : output element = ACT_BIAS + #{ n : acc >= T[c][n] }, N_THR
@@ -59,9 +63,10 @@
 // input -> T adder tree (D_T stages) -> D accumulator -> C thresholds -> output.
 //
 // Memory files ($readmemh, one hex word per line, word 0 first):
-//   WEIGHT_FILE: SF*NF words of PE*SIMD bits; word (nf*SF + sf) holds, at bit
-//                (p*SIMD + s), the weight W[sf*SIMD + s][nf*PE + p]
-//                (1 = +1 / binary 1, 0 = -1 / binary 0).
+//   WEIGHT_FILE: SF*NF words of PE*SIMD*WEIGHT_W bits; word (nf*SF + sf)
+//                holds, at bits [(p*SIMD + s)*WEIGHT_W +: WEIGHT_W], the
+//                weight W[sf*SIMD + s][nf*PE + p] (WEIGHT_W = 1: 1 = +1 /
+//                binary 1, 0 = -1 / binary 0; else two's complement).
 //   THRESH_FILE: (NO_ACT = 0 only) NF words of PE*N_THR*THR_W bits; word nf
 //                holds, at bits [(p*N_THR + n)*THR_W +: THR_W], threshold n of
 //                channel nf*PE + p, two's complement.
@@ -89,6 +94,9 @@ module mvau #(
     parameter IN_W = 1,
     // XNOR = 0 only: 1 if inputs are two's complement, 0 if unsigned.
     parameter IN_SIGNED = 0,
+    // Weight width: 1 = bipolar/binary bits; 2 .. 16 = signed integers
+    // (XNOR = 0 and COUNT = 0 only).
+    parameter WEIGHT_W = 1,
     // 1: no activation, output the accumulator; 0: thresholding.
     parameter NO_ACT = 0,
     // NO_ACT = 0: thresholds per channel, >= 1 (2^outbits - 1, usually 1).
@@ -131,10 +139,13 @@ localparam WMEM = SF * NF;                      // weight words
 localparam SF_W = (SF > 1) ? $clog2(SF) : 1;
 localparam NF_W = (NF > 1) ? $clog2(NF) : 1;
 localparam WA_W = (WMEM > 1) ? $clog2(WMEM) : 1;
-// signed accumulator width: |acc| <= MW * 2^IN_W
-localparam ACC_W = IN_W + $clog2(MW + 1) + 1;
+// level-0 term width: an XNOR bit; W ? x : -x (IN_W + 1 bits); or the product
+// W * x, |W * x| <= 2^(IN_W + WEIGHT_W - 1) (IN_W + WEIGHT_W bits)
+localparam TERM_W = (XNOR != 0) ? 1 : (WEIGHT_W == 1) ? IN_W + 1 : IN_W + WEIGHT_W;
+// signed accumulator width: |acc| <= MW * 2^(TERM_W - 1)
+localparam ACC_W = TERM_W + $clog2(MW + 1);
 localparam IW = SIMD * IN_W;                    // input beat width
-localparam WW = PE * SIMD;                      // weight word width
+localparam WW = PE * SIMD * WEIGHT_W;           // weight word width
 localparam PT = PE + COUNT;                     // adder-tree / accumulator lanes
 localparam OW = PT * OUT_W;                     // output beat width
 localparam TW = PE * N_THR * THR_W;             // threshold word width
@@ -146,12 +157,11 @@ localparam [NF_W-1:0] NF_LAST = NF_LAST32[NF_W-1:0];
 localparam [WA_W-1:0] WA_LAST = WA_LAST32[WA_W-1:0];
 
 // adder trees: term width, levels, pipeline registers
-localparam TERM_W = (XNOR != 0) ? 1 : IN_W + 1; // level-0 term width
 localparam TERM_SIGNED = (XNOR != 0) ? 0 : 1;
 localparam LV = (SIMD > 1) ? $clog2(SIMD) : 0;  // adder levels
 localparam ROOT_W = TERM_W + LV;                // tree root width (<= ACC_W)
 // at most TREE_K adder levels between registers (the integer terms' negation
-// counts as one level)
+// or product counts as one level)
 localparam TREE_K = 3;
 localparam TREE_OFF = (XNOR != 0) ? 0 : 1;
 
@@ -213,6 +223,10 @@ initial begin
     if (NO_ACT == 0 && (N_THR < 1 || THR_W < 2 || THR_W > 32 || OUT_W > 32 ||
                         (1 << OUT_W) <= N_THR)) begin
         $error("mvau: need N_THR >= 1, 2 <= THR_W <= 32, OUT_W <= 32, 2^OUT_W > N_THR (instance %m)");
+        $finish;
+    end
+    if (WEIGHT_W < 1 || WEIGHT_W > 16 || (WEIGHT_W > 1 && (XNOR != 0 || COUNT != 0))) begin
+        $error("mvau: WEIGHT_W must be 1 .. 16, and > 1 only with XNOR = 0, COUNT = 0 (instance %m)");
         $finish;
     end
     if ((COUNT != 0 && COUNT != 1) || (COUNT != 0 && NO_ACT == 0)) begin
@@ -328,6 +342,22 @@ generate
         if (COUNT != 0) begin : g_cnt
             // all-ones weights: XNOR(x, 1) = x
             assign terms[PE*SIMD +: SIMD] = x_r;
+        end
+    end else if (WEIGHT_W > 1) begin : g_mul
+        // term = W * x: both extended to TERM_W bits, the low TERM_W bits of the
+        // product are the exact two's complement result
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
+            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_s
+                wire [IN_W-1:0] x = x_r[gs*IN_W +: IN_W];
+                wire [WEIGHT_W-1:0] w = w_r[(gp*SIMD+gs)*WEIGHT_W +: WEIGHT_W];
+                wire x_fill = (IN_SIGNED != 0) && x[IN_W-1];
+                /* verilator lint_off UNUSEDSIGNAL */  // upper bits only fill the extension / product
+                wire [TERM_W+IN_W-1:0] x_ext = {{TERM_W{x_fill}}, x};
+                wire [TERM_W+WEIGHT_W-1:0] w_ext = {{TERM_W{w[WEIGHT_W-1]}}, w};
+                wire [2*TERM_W-1:0] product = x_ext[TERM_W-1:0] * w_ext[TERM_W-1:0];
+                /* verilator lint_on UNUSEDSIGNAL */
+                assign terms[(gp*SIMD+gs)*TERM_W +: TERM_W] = product[TERM_W-1:0];
+            end
         end
     end else begin : g_int
         // term = W ? x : -x, IN_W + 1 bits, two's complement

@@ -56,24 +56,28 @@ def weight_bits(W) -> np.ndarray:
     return (W > 0).astype(np.int64)
 
 
-def mvau_weight_words(W, pe: int, simd: int) -> list[int]:
-    """Words of the MVAU weight memory (see module docstring) for ``W`` (MW x MH)."""
-    bits = weight_bits(W)
-    mw, mh = bits.shape
+def mvau_weight_words(W, pe: int, simd: int, weight_width: int = 1) -> list[int]:
+    """Words of the MVAU weight memory (see module docstring) for ``W`` (MW x MH): bits of bipolar or
+    binary weights (``weight_width`` 1), else two's complement integers of ``weight_width`` bits."""
+    values = weight_bits(W) if weight_width == 1 else np.asarray(W).astype(np.int64)
+    if weight_width > 1 and not (-(1 << (weight_width - 1)) <= values.min() and values.max() < 1 << (weight_width - 1)):
+        raise ValueError(f"weights in [{values.min()}, {values.max()}] do not fit {weight_width} signed bits")
+    mw, mh = values.shape
     if mw % simd or mh % pe:
         raise ValueError(f"SIMD={simd} must divide MW={mw} and PE={pe} must divide MH={mh}")
     sf, nf = mw // simd, mh // pe
     # b[nf, sf, p, s] = W[sf*simd + s, nf*pe + p]
-    b = bits.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1).reshape(nf * sf, pe * simd)
-    return pack_beats(b, 1)
+    b = values.reshape(sf, simd, nf, pe).transpose(2, 0, 3, 1).reshape(nf * sf, pe * simd)
+    return pack_beats(b, weight_width)
 
 
-def write_mvau_weights(path, W, pe: int, simd: int) -> None:
+def write_mvau_weights(path, W, pe: int, simd: int, weight_width: int = 1) -> None:
     """Write the ``mvau.v`` weight file for FINN's MVAU weight initializer ``W`` (MW x MH).
 
-    ``W`` holds bipolar (-1/+1) or, in XNOR mode, binary (0/1) values.
+    ``W`` holds bipolar (-1/+1) or, in XNOR mode, binary (0/1) values (``weight_width`` 1), or
+    integers of ``weight_width`` bits.
     """
-    write_memh(path, mvau_weight_words(W, pe, simd), pe * simd)
+    write_memh(path, mvau_weight_words(W, pe, simd, weight_width), pe * simd * weight_width)
 
 
 def prepare_thresholds(T, channels: int, acc_min: int, acc_max: int) -> np.ndarray:

@@ -120,19 +120,29 @@ def emit_mvau(model: ModelWrapper, node) -> RtlNode:
     no_act = bool(inst.get_nodeattr("noActivation"))
     idt, odt = _dtype(inst, "inputDataType"), _dtype(inst, "outputDataType")
     wdt = _dtype(inst, "weightDataType")
-    if wdt not in (DataType["BIPOLAR"], DataType["BINARY"]):
-        raise HwBnnError(f"node '{node.name}' (MVAU) has {wdt.name} weights; the RTL backend maps bipolar "
-                         f"weights only (train with hw_bnn.quant.BipolarWeight)")
-    in_lo, in_hi = (0, 1) if xnor else (int(idt.min()), int(idt.max()))
-    acc_lo, acc_hi = mvau_acc_bounds(mw, xnor, in_lo, in_hi)
     W = model.get_initializer(node.input[1])[:, :mh]
+    in_lo, in_hi = (0, 1) if xnor else (int(idt.min()), int(idt.max()))
+    if wdt == DataType["BIPOLAR"] or (wdt == DataType["BINARY"] and xnor):
+        weight_width = 1
+        acc_lo, acc_hi = mvau_acc_bounds(mw, xnor, in_lo, in_hi)
+    elif wdt.is_integer() and not xnor and not counting:
+        # integer weights (BINARY 0/1 ones too) as signed words; the accumulator range of these weights
+        weight_width = signed_width([int(W.min()), int(W.max())])
+        products = np.stack([W * in_lo, W * in_hi])
+        acc_lo, acc_hi = int(products.min(0).sum(0).min()), int(products.max(0).sum(0).max())
+    else:
+        raise HwBnnError(f"node '{node.name}' (MVAU) has {wdt.name} weights on {idt.name} inputs; the RTL backend "
+                         f"maps bipolar weights and integer weights on integer inputs")
     if mh % pe:
         raise HwBnnError(f"node '{node.name}' (MVAU): PE={pe} does not divide its {mh} output channels")
     params = dict(MW=mw, MH=mh, SIMD=simd, PE=pe, XNOR=int(xnor), IN_W=1 if xnor else idt.bitwidth(),
                   IN_SIGNED=int(idt.signed() and not xnor), NO_ACT=int(no_act))
     if counting:
         params["COUNT"] = 1
-    mem = {"WEIGHT_FILE": (f"{node.name}_weights.mem", lambda path: write_mvau_weights(path, W, pe, simd))}
+    if weight_width > 1:
+        params["WEIGHT_W"] = weight_width
+    mem = {"WEIGHT_FILE": (f"{node.name}_weights.mem",
+                           lambda path: write_mvau_weights(path, W, pe, simd, weight_width))}
     vectors = _frames(inst)
     if no_act and not counting and odt.is_integer() and odt.allowed(acc_lo) and odt.allowed(acc_hi):
         # the accumulator leaves the unit in the type compile's SetExactStreamDatatypes annotated
@@ -348,9 +358,9 @@ def emit_global_acc_pool(model: ModelWrapper, node) -> RtlNode:
     idt = _dtype(inst, "inputDataType")
     odt = model.get_tensor_datatype(node.output[0])
     pixels = int(np.prod(vectors[1:]))
-    params = dict(C=channels, PE=pe, N_PIX=pixels, IN_W=idt.bitwidth(), IN_SIGNED=int(idt.signed()),
-                  OUT_W=odt.bitwidth())
-    return RtlNode(node.name, "global_acc_pool", params, _pixel_stream([*vectors, channels], idt, pe),
+    params = dict(C=channels, PE=pe, PIXELS=pixels, IN_W=idt.bitwidth(), IN_SIGNED=int(idt.signed()),
+                  OUT_W=odt.bitwidth(), PASS_FRAME=0)
+    return RtlNode(node.name, "global_pool_acc", params, _pixel_stream([*vectors, channels], idt, pe),
                    _pixel_stream([channels], odt, pe))
 
 
