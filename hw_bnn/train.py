@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from brevitas.nn import QuantConv2d, QuantLinear
 from torch import nn
 from tqdm import tqdm
 
@@ -16,7 +15,7 @@ from hw_bnn.config import Config, dump_config
 from hw_bnn.data import Dataset
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import atomic_path
-from hw_bnn.methods.losses import LossContext, latent_weights
+from hw_bnn.methods.losses import LossContext, is_binary_layer, latent_weights
 
 CHECKPOINT = "checkpoint.pt"
 FINAL_MODEL = "model.pt"
@@ -59,9 +58,9 @@ def predict(model: nn.Module, images: np.ndarray, batch_size: int = 500) -> np.n
 
 def _initial_temperature(model: nn.Module) -> float:
     """1/sqrt(fan-in) when the last layer is a Brevitas binary layer (its outputs are dot products
-    of +-1 vectors, up to +-fan-in); 1 for a float classifier (the CIFAR architectures)."""
+    of +-1 vectors, up to +-fan-in); 1 for a multi-bit or float classifier (the CIFAR architectures)."""
     last = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))][-1]
-    if isinstance(last, (QuantLinear, QuantConv2d)):
+    if is_binary_layer(last):
         return 1.0 / math.sqrt(int(np.prod(latent_weights(model)[-1][1].shape[1:])))
     return 1.0
 

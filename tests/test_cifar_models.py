@@ -26,17 +26,18 @@ def test_architecture_trains_with_every_method(architecture, method):
     images, labels = torch.rand(8, 3, 16, 16) * 255, torch.arange(8) % 10
     optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
     losses = []
-    for _ in range(15):
+    for _ in range(30):
         loss = torch.nn.functional.cross_entropy(model(images), labels)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert sum(losses[-3:]) / 3 < losses[0]
+    # 8 images in train-mode BatchNorm make single steps noisy: compare the first and last five
+    assert sum(losses[-5:]) < sum(losses[:5])
 
 
 def test_paper_layer_counts():
-    """ResNet-20: 18 binary convs; ResNet-18: 16 (+3 full-precision 1x1 shortcuts); VGG-small: 5."""
+    """ResNet-20: 18 binary convs; ResNet-18: 16 (+3 multi-bit 1x1 shortcuts); VGG-small: 5."""
     assert len(latent_weights(BinaryResNet20())) == 18
     assert len(latent_weights(BinaryResNet18())) == 16
     assert len(latent_weights(BinaryVGGSmall())) == 5
@@ -46,7 +47,7 @@ def test_paper_layer_counts():
 
 def test_adabin_puts_maxout_after_the_residual_sum():
     block = BinaryResNet20(method="adabin").features[1]
-    assert isinstance(block.binarize, AdaBinActivation) and isinstance(block.nonlinearity, Maxout)
+    assert isinstance(block.unit.binarize, AdaBinActivation) and isinstance(block.nonlinearity, Maxout)
 
 
 def test_grey_images_are_refused_with_the_fix():

@@ -30,16 +30,28 @@ class LossTerm(Protocol):
     def __call__(self, context: LossContext) -> torch.Tensor: ...
 
 
+def is_binary_layer(module: nn.Module) -> bool:
+    """A Brevitas QuantLinear/QuantConv2d made by a method (``Method.linear``/``conv2d``): binarised by a
+    1-bit quantizer or a weight transform, or left float by the full-precision teacher; not one of the
+    residual architectures' multi-bit layers."""
+    if not isinstance(module, (QuantLinear, QuantConv2d)):
+        return False
+    if parametrize.is_parametrized(module, "weight") or not module.weight_quant.is_quant_enabled:
+        return True
+    return int(module.weight_quant.bit_width()) == 1
+
+
 def latent_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     """The latent (pre-binarisation) weight of every Brevitas QuantLinear/QuantConv2d, in model order.
 
     A parametrized layer's latent weight is the parametrization's original tensor, not the
     transformed (binarised) one. Plain ``nn.Linear`` inside method blocks (squeeze-excitation,
-    hyper-functions) are not binary layers and are not listed.
+    hyper-functions) and the multi-bit stem, shortcut and classifier layers of the residual
+    architectures are not binary layers and are not listed.
     """
     found = []
     for name, module in model.named_modules():
-        if isinstance(module, (QuantLinear, QuantConv2d)):
+        if is_binary_layer(module):
             if parametrize.is_parametrized(module, "weight"):
                 found.append((name, module.parametrizations.weight.original))
             else:
