@@ -117,8 +117,10 @@ def deployable(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> 
     """
     from hw_bnn.methods.adabin_deploy import has_adabin_layers, to_hardware_form
     from hw_bnn.methods.frame_deploy import has_dynamic_layers, to_frame_hardware_form
-    from hw_bnn.models.integer_form import is_residual_architecture, to_integer_form
+    from hw_bnn.models.integer_form import IntegerForm, is_residual_architecture, to_integer_form
 
+    if isinstance(model, IntegerForm):
+        return model.eval()
     model = copy.deepcopy(model).eval()
     if is_residual_architecture(model):
         if input_shape is None:
@@ -147,10 +149,10 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Pat
     The graph input is annotated as UINT8: the flow feeds raw 8-bit pixels, and FINN needs
     to know the input is integer to turn the first binarisation into integer thresholds.
     """
-    from hw_bnn.models.integer_form import is_residual_architecture
+    from hw_bnn.models.integer_form import IntegerForm, is_residual_architecture
     from hw_bnn.transformation.residual import AnnotateIntegerInitializers
 
-    residual = is_residual_architecture(model)
+    residual = is_residual_architecture(model) or isinstance(model, IntegerForm)
     model = deployable(model, input_shape)
     if not residual:  # the integer form's converter has checked every layer it maps
         check_supported(model)

@@ -10,12 +10,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import yaml
 from model_helpers import randomize_batchnorm
+from test_data import write_cifar_folder
 
 import hw_bnn.finn_env  # noqa: F401
 from finn.core.onnx_exec import execute_onnx
+from hw_bnn import flow
 from hw_bnn.compiler import compile_model
-from hw_bnn.config import BuildConfig
+from hw_bnn.config import BuildConfig, load_config
 from hw_bnn.errors import HwBnnError
 from hw_bnn.export import deployable, export_model
 from hw_bnn.models.cifar import BinaryResNet18, BinaryResNet20, BinaryVGGSmall
@@ -73,8 +76,10 @@ def test_sdbnn_static_binarizer_maps_and_adabin_is_named():
     images = _images(16, 5)
     with torch.no_grad():
         assert torch.equal(deployable(model, SHAPE)(images), model(images))
-    with pytest.raises(HwBnnError, match=r"features\.1.*(binarize|conv)"):
+    with pytest.raises(HwBnnError, match=r"features\.1\.binarize \(AdaBinActivation\) does not output ±1"):
         deployable(trained_like("resnet20", method="adabin"), SHAPE)
+    with pytest.raises(HwBnnError, match=r"per-sample thresholds .* not yet inside residual networks"):
+        deployable(trained_like("resnet20", method="dybnn"), SHAPE)
 
 
 def test_a_non_monotone_channel_map_is_refused_with_its_name():
@@ -112,3 +117,32 @@ def test_the_hw_graph_has_the_multi_bit_nodes_and_equals_pytorch(built):
     for image, expected in zip(images.numpy(), want):
         out = execute_onnx(graph, {graph.graph.input[0].name: image[None]})[graph.graph.output[0].name]
         assert np.array_equal(out.reshape(-1), expected)
+
+
+#: A reduced-width variant of each architecture, with a method that maps to the residual hardware.
+FLOW_CASES = {
+    "resnet20": ("baseline", {"width": 0.25, "blocks_per_stage": 1}),
+    "resnet18": ("bdbnn", {"width": 0.0625}),
+    "vgg_small": ("sdbnn_static", {"width": 0.03125}),
+}
+
+
+@pytest.mark.parametrize("name", list(FLOW_CASES))
+def test_flow_on_cifar_format_files_is_bit_exact_in_rtl(name, tmp_path):
+    """train -> export -> build -> RTL simulation of 32×32 CIFAR-10-format images (synthetic files)."""
+    method, options = FLOW_CASES[name]
+    write_cifar_folder(tmp_path / "cifar")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(yaml.safe_dump({
+        "name": f"tiny_{name}", "method": method,
+        "method_options": {"teacher_epochs": 1} if method == "bdbnn" else {},
+        "model": {"name": name, "options": options},
+        "data": {"name": "cifar10", "path": str(tmp_path / "cifar")},
+        "train": {"epochs": 1, "batch_size": 4, "lr": 0.01},
+        "build": {"target_cycles_per_frame": 40000},
+        "check": {"n_images": 3},
+        "stages": ["train", "export", "build", "sim"],
+    }))
+    report = flow.run(load_config(recipe), tmp_path / "run", progress=lambda _: None)
+    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
+    assert report["rtl_sim"]["images"] == 3

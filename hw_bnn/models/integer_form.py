@@ -249,24 +249,33 @@ class _Converter:
 
     def binarize(self, name: str, unit: BinaryConvUnit) -> list[nn.Module]:
         """Pad the stream codes with 0, threshold them to ±1 (the binarizer), the ±1 conv's accumulator."""
+        from hw_bnn.methods.frame_deploy import DYNAMIC_BLOCKS
+
         binarizer = unit.binarize
+        what = f"{name}.binarize ({type(binarizer).__name__})"
+        if any(type(m) in DYNAMIC_BLOCKS for m in binarizer.modules()):
+            raise HwBnnError(f"{what} computes per-sample thresholds (SD-BNN's squeeze-excitation, DyBNN), which "
+                             f"are mapped for the MLP and CNV models but not yet inside residual networks; use a "
+                             f"static method (baseline, sdbnn_static, bdbnn) for a residual network in hardware")
         channels = unit.conv.in_channels
         channel_map = _channel_map([binarizer], self.stream_scale, spatial=True)
-        thresholds, _ = fit_thresholds(f"{name}.binarize ({type(binarizer).__name__})", channel_map, channels,
-                                       *self.stream_levels, levels=(-1, 1), allow_flip=False)
-        # fit_thresholds counts levels -1, 0, 1: a ±1 output has no 0, so its two thresholds coincide
-        if not np.array_equal(thresholds[:, 0], thresholds[:, 1]):
-            raise HwBnnError(f"{name}.binarize ({type(binarizer).__name__}) does not output ±1 on the residual "
-                             f"stream; only sign-like binarizers map to the residual hardware")
+        codes = torch.arange(self.stream_levels[0], self.stream_levels[1] + 1)
+        values = channel_map(codes[:, None].expand(-1, channels))
+        if not bool(((values == 1) | (values == -1)).all()):
+            raise HwBnnError(f"{what} does not output ±1 on the residual stream (AdaBin's adaptive sets do); "
+                             f"only sign-like binarizers map to the residual hardware")
+        thresholds, _ = fit_thresholds(what, channel_map, channels, *self.stream_levels, levels=(-1, 1),
+                                       allow_flip=False)
+        # levels -1, 0, 1 are counted: a ±1 output has no 0, so its two thresholds coincide
         return [nn.ZeroPad2d(unit.pad.padding), MultiThresholdUnit(thresholds[:, :1], "BIPOLAR", -1.0, 2.0)]
 
     def binary_conv(self, name: str, unit: BinaryConvUnit, after: list[nn.Module]) -> list[nn.Module]:
+        binarized = self.binarize(name, unit)
         codes, scale = _quant_weight(unit.conv)
         if scale != 1.0 or not bool(((codes == 1) | (codes == -1)).all()):
-            raise HwBnnError(f"{name}.conv: the residual hardware needs ±1 weights with scale 1 (the method's "
-                             f"weight quantizer gives scale {scale}); AdaBin's weight sets are not mapped here")
-        stride = unit.conv.stride[0]
-        return self.binarize(name, unit) + self.conv_to_stream(name, unit.conv, after, 1.0, 1, stride, 0)
+            raise HwBnnError(f"{name}.conv: the residual hardware needs ±1 weights (scale 1); this layer's "
+                             f"weights take other values (AdaBin's weight sets are not mapped here)")
+        return binarized + self.conv_to_stream(name, unit.conv, after, 1.0, 1, unit.conv.stride[0], 0)
 
     def join(self, name: str, after: list[nn.Module], channels: int) -> MultiThresholdUnit:
         """The threshold unit on the sum of two stream codes."""
@@ -283,6 +292,10 @@ class _Converter:
         for c in range(shortcut.in_channels):
             weight[c + shortcut.channel_offset, c] = 1.0
         return IntegerConv(weight, shortcut.stride)
+
+
+class IntegerForm(nn.Sequential):
+    """The integer form of a residual architecture (what ``to_integer_form`` returns)."""
 
 
 def is_residual_architecture(model: nn.Module) -> bool:
@@ -339,7 +352,7 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
         else:
             raise HwBnnError(f"layer '{name}' ({type(module).__name__}) has no integer form")
         index += 1
-    return nn.Sequential(*layers).eval()
+    return IntegerForm(*layers).eval()
 
 
 def _vgg_stage(conv: _Converter, name: str, unit: BinaryConvUnit, pool: nn.Module | None,
