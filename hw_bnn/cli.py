@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -17,7 +18,8 @@ def _parser() -> argparse.ArgumentParser:
     helps = {
         "teacher": "train (or load, from method_options.teacher) the full-precision teacher a method "
                    "distils from (BD-BNN) into OUT/teacher",
-        "train": "train the recipe's model (checkpoint per epoch; --resume continues)",
+        "train": "train the recipe's model (checkpoint per epoch; --resume continues); data-parallel when "
+                 "started by torchrun (torchrun --nproc_per_node=N -m hw_bnn.cli train ...)",
         "export": "export the trained model to QONNX and check it equals PyTorch",
         "build": "compile to a folded FINN HW graph, estimate it, check FINN execution equals PyTorch",
         "sim": "generate the RTL of the HW graph, simulate it in Verilator, check it equals PyTorch",
@@ -40,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="override a config field by dotted path, e.g. --set train.epochs=1 (repeatable)")
         if name == "train":
             sub.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+            sub.add_argument("--auto-resume", action="store_true",
+                             help="continue from OUT/checkpoint.pt if it exists, else start: the same command "
+                                  "serves the first start and every restart (torchrun --max-restarts)")
         if name in ("bitstream", "vendor"):
             sub.add_argument("--board", help=f"board to build for (shorthand for --set {name}.board=BOARD)")
     return parser
@@ -60,11 +65,16 @@ def _quiet_third_party() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_third_party()
+    rank = 0
     try:
         from hw_bnn import flow
         from hw_bnn.config import load_config
         from hw_bnn.report import summary_lines, write_markdown
+        from hw_bnn.train import CHECKPOINT, distributed, rank_and_world
 
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command != "train":
+            raise HwBnnError(f"'hw-bnn {args.command}' runs in one process; start only 'hw-bnn train' with "
+                             f"torchrun, then run 'hw-bnn {args.command}' without it")
         overrides = list(args.overrides)
         if getattr(args, "board", None):
             overrides.append(f"{args.command}.board={args.board}")
@@ -74,7 +84,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             flow.run(config, out)
         elif args.command == "train":
-            flow.train_stage(config, out, resume=args.resume)
+            with distributed():
+                rank, _ = rank_and_world()
+                # every rank trains in step; only rank 0 prints and writes (flow.train_stage)
+                resume = args.resume or (args.auto_resume and (out / CHECKPOINT).is_file())
+                flow.train_stage(config, out, resume=resume,
+                                 progress=print if rank == 0 else lambda message: None)
+            if rank != 0:
+                return 0
         else:
             flow.STAGES[args.command](config, out)
         report = flow.read_report(out)
@@ -82,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(summary_lines(report)))
         print(f"\nwrote {out / 'report.json'} and {out / 'report.md'}")
     except HwBnnError as exc:
-        print(f"hw-bnn: error: {exc}", file=sys.stderr)
+        where = f" (rank {rank})" if rank else ""
+        print(f"hw-bnn{where}: error: {exc}", file=sys.stderr)
         return 2
     return 0
 

@@ -66,8 +66,15 @@ class DataConfig(_Section):
 
 class TrainConfig(_Section):
     epochs: int = 10
+    #: Images per step and process: under ``torchrun --nproc_per_node=N`` the global batch is N times this.
     batch_size: int = 100
     lr: float = 0.01
+    #: none: ``lr`` as given whatever the number of processes; linear: ``lr`` times the number of
+    #: torchrun processes (Goyal et al.'s linear scaling rule, for the N times larger global batch).
+    lr_scaling: str = "none"
+    #: Under torchrun on GPUs: BatchNorm statistics over the global batch (nn.SyncBatchNorm) instead
+    #: of each process's own batch. No effect with one process.
+    sync_batchnorm: bool = False
     weight_decay: float = 0.0
     #: adam (BNN-PYNQ, ReActNet) or sgd (the papers' CIFAR recipes: SGD with momentum, cosine).
     optimizer: Literal["adam", "sgd"] = "adam"
@@ -77,6 +84,14 @@ class TrainConfig(_Section):
     seed: int = 0
     #: Torch threads; None keeps PyTorch's default.
     threads: int | None = None
+
+    @field_validator("lr_scaling")
+    @classmethod
+    def _known_lr_scaling(cls, rule: str) -> str:
+        if rule not in ("none", "linear"):
+            raise ValueError(f"unknown rule {rule!r}: choose none (train.lr as given) or linear "
+                             f"(train.lr times the number of torchrun processes)")
+        return rule
 
 
 class BuildConfig(_Section):

@@ -87,18 +87,21 @@ def _compare(name: str, outputs: np.ndarray, reference: np.ndarray, labels: np.n
 def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = None, resume: bool = False,
                 progress: Progress = print) -> nn.Module:
     """Train the configured model (or ``model``), leaving ``model.pt`` in ``out_dir``."""
-    from hw_bnn.train import seed_everything, train
+    from hw_bnn.train import rank_and_world, seed_everything, train
 
     out_dir = Path(out_dir)
+    main_process = rank_and_world()[0] == 0  # under torchrun, only rank 0 reports and writes
     dataset = load_data(config)
     teacher = teacher_stage(config, out_dir, progress=progress) if config.get_method().needs_teacher else None
     seed_everything(config.train.seed)  # the initial weights are part of a reproducible run
     model = model if model is not None else new_model(config, dataset)
-    progress(f"train: {config.model.factory or config.model.name} ({config.method}) on {config.data.name}, "
-             f"{len(dataset.train_x)} train / {len(dataset.test_x)} test images, {config.train.epochs} epochs")
-    history = train(model, dataset, config, out_dir, resume=resume, teacher=teacher)
-    write_text(out_dir / "config.yaml", dump_config(config))
-    update_report(out_dir, config, train=history)
+    if main_process:
+        progress(f"train: {config.model.factory or config.model.name} ({config.method}) on {config.data.name}, "
+                 f"{len(dataset.train_x)} train / {len(dataset.test_x)} test images, {config.train.epochs} epochs")
+    history = train(model, dataset, config, out_dir, resume=resume, teacher=teacher, show_progress=main_process)
+    if main_process:
+        write_text(out_dir / "config.yaml", dump_config(config))
+        update_report(out_dir, config, train=history)
     return model
 
 
@@ -110,7 +113,7 @@ def teacher_stage(config: Config, out_dir: str | Path, progress: Progress = prin
     ``full_precision``, ``method_options.teacher_epochs`` epochs). Its outputs are scaled by the
     temperature it learned, so they are logits comparable with the student's.
     """
-    from hw_bnn.train import FINAL_MODEL, load_model_state, read_saved, train
+    from hw_bnn.train import FINAL_MODEL, load_model_state, rank_and_world, read_saved, train
 
     out_dir = Path(out_dir)
     options = config.get_method().options
@@ -125,11 +128,15 @@ def teacher_stage(config: Config, out_dir: str | Path, progress: Progress = prin
         if options.get("teacher"):
             raise HwBnnError(f"method_options.teacher: no trained teacher at {path}; train one with "
                              f"'hw-bnn teacher RECIPE --out DIR' and give DIR/teacher/{FINAL_MODEL}")
-        progress(f"teacher: training the full-precision {config.model.factory or config.model.name} "
-                 f"({teacher_config.train.epochs} epochs) -> {path}")
+        main_process = rank_and_world()[0] == 0  # under torchrun all ranks train it, rank 0 reports
+        if main_process:
+            progress(f"teacher: training the full-precision {config.model.factory or config.model.name} "
+                     f"({teacher_config.train.epochs} epochs) -> {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        history = train(model, dataset, teacher_config, path.parent)
-        update_report(out_dir, config, teacher={"path": str(path), "test_acc": history["epochs"][-1]["test_acc"]})
+        history = train(model, dataset, teacher_config, path.parent, show_progress=main_process)
+        if main_process:
+            update_report(out_dir, config, teacher={"path": str(path),
+                                                    "test_acc": history["epochs"][-1]["test_acc"]})
     state = read_saved(path)
     load_model_state(model, path, state)
     if "criterion" not in state:

@@ -1,14 +1,23 @@
-"""Training loop: seeded, resumable, with a progress bar and an atomic checkpoint per epoch."""
+"""Training loop: seeded, resumable, with a progress bar and an atomic checkpoint per epoch.
+
+The same loop runs as one process or as one of N data-parallel processes started by ``torchrun``
+(PyTorch DDP): see :func:`distributed` and :func:`train`.
+"""
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from hw_bnn.config import Config, dump_config
@@ -49,11 +58,52 @@ def as_float(images: np.ndarray) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: np.ndarray, batch_size: int = 500) -> np.ndarray:
-    """Eval-mode outputs of ``model`` for uint8 ``images``, as a float32 array."""
+def predict(model: nn.Module, images: np.ndarray, batch_size: int = 500,
+            device: str | torch.device = "cpu") -> np.ndarray:
+    """Eval-mode outputs of ``model`` (which lies on ``device``) for uint8 ``images``, as a float32 array."""
     model.eval()
-    outputs = [model(as_float(images[i:i + batch_size])) for i in range(0, len(images), batch_size)]
+    outputs = [model(as_float(images[i:i + batch_size]).to(device)).cpu()
+               for i in range(0, len(images), batch_size)]
     return torch.cat(outputs).numpy()
+
+
+def training_device() -> torch.device:
+    """The device this process trains on: its own GPU (torchrun's LOCAL_RANK; 0 outside torchrun)
+    when CUDA is available, else the CPU."""
+    if not torch.cuda.is_available():
+        return torch.device("cpu")
+    local_rank, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+    if local_rank >= gpus:
+        raise HwBnnError(f"torchrun process {local_rank} of this machine has no GPU of its own ({gpus} visible); "
+                         f"start at most {gpus} processes per machine (--nproc_per_node={gpus})")
+    return torch.device("cuda", local_rank)
+
+
+@contextmanager
+def distributed():
+    """Join the data-parallel job when torchrun started this process (its WORLD_SIZE > 1).
+
+    Inside the block :func:`train` runs as one of WORLD_SIZE processes: NCCL between GPUs, gloo
+    between CPU processes. Outside torchrun (or with one process) the block runs unchanged.
+    """
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        yield
+        return
+    device = training_device()
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL's collectives use the current device
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def rank_and_world() -> tuple[int, int]:
+    """This process's rank and the number of training processes ((0, 1) outside a DDP job)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def _initial_temperature(model: nn.Module) -> float:
@@ -86,10 +136,81 @@ def _set_epoch(model: nn.Module, epoch: int, epochs: int) -> None:
             module.set_epoch(epoch, epochs)
 
 
-def make_optimizer(params, cfg) -> torch.optim.Optimizer:
+def make_optimizer(params, cfg, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(params, lr=lr, weight_decay=cfg.weight_decay)
+
+
+def _sync_batchnorm_copy(model: nn.Module, device: torch.device) -> nn.Module:
+    """A copy of ``model`` whose BatchNorm layers share their batch statistics across the processes.
+
+    A copy, so that the caller's model keeps the plain BatchNorm layers the export maps."""
+    if device.type != "cuda":
+        raise HwBnnError("train.sync_batchnorm needs one CUDA GPU per process (PyTorch's SyncBatchNorm "
+                         "has no CPU implementation); set train.sync_batchnorm=false to keep per-process "
+                         "BatchNorm statistics, or train on GPUs")
+    return nn.SyncBatchNorm.convert_sync_batchnorm(copy.deepcopy(model))
+
+
+def _average_gradients(params, world: int) -> None:
+    """Average gradients over the processes, as DDP does for the module it wraps."""
+    for param in params:
+        dist.all_reduce(param.grad)
+        param.grad.div_(world)
+
+
+def _sum_over_ranks(values: list[float], device: torch.device) -> list[float]:
+    totals = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(totals)
+    return totals.tolist()
+
+
+def _broadcast_buffers(module: nn.Module) -> None:
+    """Give every process rank 0's buffers (BatchNorm running statistics).
+
+    DDP broadcasts them before each forward, so each process's last training step leaves its own;
+    after this all processes hold the same model for evaluation and the end-of-run check."""
+    for buffer in module.buffers():
+        dist.broadcast(buffer, 0)
+
+
+def _check_replicas_agree(modules: dict[str, nn.Module], device: torch.device) -> None:
+    """Raise when any process's weights or buffers differ from rank 0's: the processes must end with
+    one model, or the saved (rank 0) model is not the one the others trained."""
+    differing = []
+    for prefix, module in modules.items():
+        for name, tensor in module.state_dict().items():
+            reference = tensor.clone()
+            dist.broadcast(reference, 0)
+            if not torch.equal(reference, tensor):
+                differing.append(f"{prefix}.{name}")
+    count = torch.tensor([len(differing)], device=device)
+    dist.all_reduce(count)
+    if count.item():
+        raise HwBnnError(f"the DDP processes ended with different models ({count.item()} tensors differ from "
+                         f"rank 0's; on this rank: {differing[:5] or 'none'}); a model that changes its state "
+                         f"outside forward/backward (e.g. a buffer set in a hook) must change it alike on all ranks")
+
+
+def _rng_state(device: torch.device) -> dict:
+    return {"cpu": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None}
+
+
+def _rng_states(device: torch.device, world: int) -> list[dict]:
+    """Every process's random generator states, by rank (each process draws its own dropout masks)."""
+    if world == 1:
+        return [_rng_state(device)]
+    states = [None] * world
+    dist.all_gather_object(states, _rng_state(device))
+    return states
+
+
+def _set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and state["cuda"] is not None:
+        torch.cuda.set_rng_state(state["cuda"], device)
 
 
 def _save(path: Path, state: dict) -> None:
@@ -123,20 +244,34 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
     """Train ``model`` on ``dataset``; write ``checkpoint.pt`` each epoch and ``model.pt`` at the end.
 
     ``teacher`` (frozen, eval mode) feeds the loss terms of methods that need one (BD-BNN).
-    Returns the history: per-epoch loss, train accuracy and test accuracy.
+    Returns the history: per-epoch loss, train accuracy and test accuracy. Trains on the GPU when
+    CUDA is available; ``model`` (and ``teacher``) are returned on the CPU.
+
+    Inside :func:`distributed` with N processes, each process trains a DDP replica on its own
+    shard of every epoch (``train.batch_size`` images per process and step: a global batch of N
+    times that), the history holds the numbers over all shards, and only rank 0 prints and writes
+    files. Every process must call this with the same arguments.
     """
     cfg = config.train
     out_dir = Path(out_dir)
+    rank, world = rank_and_world()
+    device = training_device()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
+    # Dropout masks differ between processes; rank 0 (a single process too) draws what it always did.
+    seed_everything(cfg.seed + rank)
     method = config.get_method()
     if method.needs_teacher and teacher is None:
         raise HwBnnError(f"method {method.name} needs a full-precision teacher; train one with "
                          f"'hw-bnn teacher' (the train stage does it when the recipe names none)")
-    criterion = ScaledCrossEntropy(init_scale=_initial_temperature(model))
-    params = list(model.parameters()) + list(criterion.parameters())
-    optimizer = make_optimizer(params, cfg)
+    net = _sync_batchnorm_copy(model, device) if cfg.sync_batchnorm and world > 1 else model
+    net.to(device)
+    if teacher is not None:
+        teacher.to(device)
+    criterion = ScaledCrossEntropy(init_scale=_initial_temperature(net)).to(device)
+    params = list(net.parameters()) + list(criterion.parameters())
+    # Linear scaling rule (Goyal et al., 2017): N times the batch, N times the step.
+    optimizer = make_optimizer(params, cfg, lr=cfg.lr * world if cfg.lr_scaling == "linear" else cfg.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))
     history: list[dict] = []
     start_epoch = 0
@@ -145,51 +280,85 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
         if not checkpoint_path.is_file():
             raise HwBnnError(f"--resume: no checkpoint at {checkpoint_path}; train without --resume first")
         state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(state["model"])
+        net.load_state_dict(state["model"])
         criterion.load_state_dict(state["criterion"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["torch_rng"])
+        saved_rng = state.get("rank_rng", [])
+        if len(saved_rng) == world:
+            _set_rng_state(saved_rng[rank], device)
+        else:  # a checkpoint of another number of processes (or of an older version): rank 0's generator
+            torch.set_rng_state(state["torch_rng"])
         history, start_epoch = state["history"], state["epoch"] + 1
+    # DDP averages the replicas' gradients in backward; it wraps the model only, so the extra loss
+    # terms (which walk the model's layers) get ``net`` itself, and the loss's temperature is averaged apart.
+    replica = net
+    if world > 1:
+        replica = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
+    printing = show_progress and rank == 0
 
     x_train, y_train = as_float(dataset.train_x), torch.from_numpy(dataset.train_y)
     generator = torch.Generator().manual_seed(cfg.seed)
     for epoch in range(start_epoch, cfg.epochs):
         generator.manual_seed(cfg.seed + epoch)
         order = torch.randperm(len(x_train), generator=generator)
-        model.train()
-        _set_epoch(model, epoch, cfg.epochs)
+        # Every process draws the same permutation and takes every world-th image of it: disjoint shards
+        # of one size, so all take the same number of steps (the < world images left over sit this epoch out).
+        order = order[:len(order) - len(order) % world][rank::world]
+        replica.train()
+        _set_epoch(net, epoch, cfg.epochs)
         total_loss, correct, seen = 0.0, 0, 0
         batches = range(0, len(order), cfg.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if show_progress else True, leave=False)
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if printing else True, leave=False)
         for start in bar:
             index = order[start:start + cfg.batch_size]
             images = _augment(x_train[index], generator) if cfg.augment else x_train[index]
-            logits = model(images)
-            loss = criterion(logits, y_train[index])
-            extra = method.extra_loss(LossContext(model, images, logits * criterion.log_scale.exp(), epoch,
+            images, labels = images.to(device), y_train[index].to(device)
+            logits = replica(images)
+            loss = criterion(logits, labels)
+            extra = method.extra_loss(LossContext(net, images, logits * criterion.log_scale.exp(), epoch,
                                                   cfg.epochs, teacher))
             if extra is not None:
                 loss = loss + extra
             optimizer.zero_grad()
             loss.backward()
+            if world > 1:
+                _average_gradients(criterion.parameters(), world)
             optimizer.step()
             total_loss += loss.item() * len(index)
-            correct += int((logits.argmax(1) == y_train[index]).sum())
+            correct += int((logits.argmax(1) == labels).sum())
             seen += len(index)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
         scheduler.step()
-        test_acc = float((predict(model, dataset.test_x).argmax(1) == dataset.test_y).mean())
+        if world > 1:
+            total_loss, correct, seen = _sum_over_ranks([total_loss, correct, seen], device)
+            _broadcast_buffers(net)
+        test_acc = float((predict(net, dataset.test_x, device=device).argmax(1) == dataset.test_y).mean())
         history.append({"epoch": epoch + 1, "loss": total_loss / seen, "train_acc": correct / seen,
                         "test_acc": test_acc})
-        if show_progress:
+        if printing:
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {total_loss / seen:.4f}, "
                        f"train acc {correct / seen:.4f}, test acc {test_acc:.4f}")
-        _save(checkpoint_path, {
-            "model": model.state_dict(), "criterion": criterion.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "torch_rng": torch.get_rng_state(), "history": history, "epoch": epoch,
-        })
-    _save(out_dir / FINAL_MODEL, {"model": model.state_dict(), "criterion": criterion.state_dict(),
-                                  "config": dump_config(config), "history": history})
+        rank_rng = _rng_states(device, world)
+        if rank == 0:
+            _save(checkpoint_path, {
+                "model": net.state_dict(), "criterion": criterion.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "torch_rng": torch.get_rng_state(), "rank_rng": rank_rng, "history": history, "epoch": epoch,
+            })
+        if world > 1:
+            dist.barrier()  # no process starts the next epoch before this one's checkpoint is on disk
+    if world > 1:
+        _check_replicas_agree({"model": net, "criterion": criterion}, device)
+    if net is not model:
+        model.load_state_dict(net.state_dict())
+    model.cpu()
+    criterion.cpu()
+    if teacher is not None:
+        teacher.cpu()
+    if rank == 0:
+        _save(out_dir / FINAL_MODEL, {"model": model.state_dict(), "criterion": criterion.state_dict(),
+                                      "config": dump_config(config), "history": history})
+    if world > 1:
+        dist.barrier()  # model.pt is on disk when any process returns (the teacher stage reads it back)
     return {"epochs": history}

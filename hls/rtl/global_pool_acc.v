@@ -2,20 +2,16 @@
 // Copyright (c) hw_bnn contributors
 // Language: Verilog 2001
 //
-// global_pool_acc -- per-channel sums of a frame: with PASS_FRAME = 1 it
-// passes the frame through and appends the sums (hw_bnn node
-// `GlobalPoolAccumulator`, per-sample thresholds); with PASS_FRAME = 0 it
-// emits the sums only (FINN node `GlobalAccPool`, the global average pool of
-// a residual network, whose division by PIXELS the next threshold unit holds).
+// global_pool_acc -- passes a frame through and appends its per-channel sums
+// (hw_bnn node `GlobalPoolAccumulator`, per-sample thresholds).
 //
-// Per frame the input is F = PIXELS*C/PE beats of PE IN_W-bit elements
-// (signed if IN_SIGNED; pixel-major, channels folded onto PE lanes: lane e of
-// fold g is channel g*PE+e).  With PASS_FRAME = 1 the output is the same F
-// beats with every element extended to OUT_W bits, then NF = C/PE trailer
-// beats whose lane e of beat g holds S[g*PE+e], the exact sum of that channel
-// over the frame (hw_bnn/custom_op/frame_reference.py pool_sums); with
-// PASS_FRAME = 0 only the NF trailer beats.  The caller makes OUT_W wide
-// enough for the sums (>= IN_W + clog2(PIXELS), + 1 for unsigned inputs).
+// Per frame the input is F = PIXELS*C/PE beats of PE signed IN_W-bit
+// elements (pixel-major, channels folded onto PE lanes: lane e of fold g is
+// channel g*PE+e).  The output is the same F beats with every element
+// sign-extended to OUT_W bits, then NF = C/PE trailer beats whose lane e of
+// beat g holds S[g*PE+e], the exact sum of that channel over the frame
+// (hw_bnn/custom_op/frame_reference.py pool_sums).  The caller makes OUT_W
+// wide enough for the sums (>= IN_W + clog2(PIXELS)).
 //
 // Stream protocol (AXI-Stream subset): a beat transfers on a rising clk edge
 // where tvalid && tready.  m_axis_tvalid never depends on m_axis_tready;
@@ -23,8 +19,7 @@
 // combinationally on m_axis_tvalid/m_axis_tready.
 //
 // Timing: one beat per cycle; the input waits while the trailer leaves, so a
-// frame takes F + NF cycles; latency 1 cycle (from the last input beat to the
-// first sum).
+// frame takes F + NF cycles; latency 1 cycle.
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only
 // (the first pixel of every frame loads the sums, so they need no clear).
@@ -40,13 +35,10 @@ module global_pool_acc #(
     parameter PE = 2,
     // Pixels per frame, >= 1 (1 for a fully connected layer).
     parameter PIXELS = 4,
-    // Input element width in bits, 1 .. 32, and 1 if two's complement, 0 if unsigned.
+    // Input element width in bits (two's complement), 1 .. 32.
     parameter IN_W = 8,
-    parameter IN_SIGNED = 1,
     // Output element width in bits (two's complement), IN_W .. 48.
-    parameter OUT_W = 12,
-    // 1: the frame passes through before its sums; 0: only the sums leave.
-    parameter PASS_FRAME = 1
+    parameter OUT_W = 12
 ) (
     input  wire                 clk,
     input  wire                 rst_n,
@@ -84,7 +76,7 @@ wire en = !out_v || m_axis_tready;
 assign s_axis_tready = en && !trailer;
 wire take = s_axis_tready && s_axis_tvalid;
 
-// the input lanes extended to OUT_W bits, and added to the running sums of this fold
+// the input lanes sign-extended, and added to the running sums of this fold
 wire [PE*OUT_W-1:0] wide;
 wire [PE*OUT_W-1:0] added;
 genvar e;
@@ -92,8 +84,7 @@ generate
     for (e = 0; e < PE; e = e + 1) begin : g_lane
         wire [IN_W-1:0] x = s_axis_tdata[e*IN_W +: IN_W];
         /* verilator lint_off UNUSEDSIGNAL */  // the upper IN_W bits only fill the extension
-        wire fill = (IN_SIGNED != 0) && x[IN_W-1];
-        wire [OUT_W+IN_W-1:0] x_ext = {{OUT_W{fill}}, x};       // sign or zero extension
+        wire [OUT_W+IN_W-1:0] x_ext = {{OUT_W{x[IN_W-1]}}, x};   // sign extension
         /* verilator lint_on UNUSEDSIGNAL */
         wire [OUT_W-1:0] xw = x_ext[OUT_W-1:0];
         assign wide[e*OUT_W +: OUT_W] = xw;
@@ -116,7 +107,7 @@ always @(posedge clk) begin
         trailer <= (fold != NF_LAST);
     end
     if (en)
-        out_v <= (take && PASS_FRAME != 0) || trailer;
+        out_v <= take || trailer;
     if (!rst_n) begin
         trailer <= 1'b0;
         fold <= {NF_W{1'b0}};

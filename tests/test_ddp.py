@@ -1,0 +1,169 @@
+"""Data-parallel training under torchrun: two CPU processes (gloo), the same recipe as one process.
+
+Every 2-process run below also checks, inside ``train``, that both processes end with the same
+weights and buffers (it raises otherwise, and the run exits non-zero).
+"""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from torch import nn
+
+import hw_bnn.train as training
+from hw_bnn import cli, flow
+from hw_bnn.config import load_config
+from hw_bnn.errors import HwBnnError
+from hw_bnn.train import CHECKPOINT, FINAL_MODEL, read_saved, train
+
+TESTS = Path(__file__).resolve().parent
+DEMO = TESTS.parent / "training" / "recipes" / "demo.yaml"
+DIGITS = {"name": "digits", "n_train": 400, "n_test": 100}
+
+# hw-bnn train that dies right after writing its first checkpoint, as a killed job does (no cleanup).
+CRASH_AFTER_FIRST_CHECKPOINT = """
+import os
+import sys
+
+import hw_bnn.train as training
+from hw_bnn.cli import main
+
+real_save = training._save
+
+
+def save_then_die(path, state):
+    real_save(path, state)
+    os._exit(1)
+
+
+training._save = save_then_die
+sys.exit(main())
+"""
+
+
+class FloatMLP(nn.Module):
+    """No BatchNorm and no dropout: one step on two half batches, gradients averaged, is one step on
+    the whole batch."""
+
+    def __init__(self, in_features: int, num_classes: int, width: int):
+        super().__init__()
+        self.hidden, self.out = nn.Linear(in_features, width), nn.Linear(width, num_classes)
+
+    def forward(self, x):
+        return self.out(torch.tanh(self.hidden(x.flatten(1) / 255)))
+
+
+def float_mlp(input_shape, num_classes, width=32):
+    c, h, w = input_shape
+    return FloatMLP(c * h * w, num_classes, width)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def torchrun(tmp_path, recipe: dict, out: Path, *args, script: Path | None = None) -> subprocess.CompletedProcess:
+    """``hw-bnn train`` (or ``script``) on ``recipe`` in two processes."""
+    path = tmp_path / f"{out.name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    entry = [str(script)] if script else ["-m", "hw_bnn.cli"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={_free_port()}",
+               *entry, "train", str(path), "--out", str(out), *args]
+    # tests/ on the path: the processes import this module's model factory
+    path_entries = [str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path_entries)}
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+
+
+def _ok(run: subprocess.CompletedProcess) -> None:
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+
+
+def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
+    """2 processes x batch 50 at lr 0.1 with linear scaling = 1 process x batch 100 at lr 0.2.
+
+    SGD: Adam's update is close to the gradient's sign, so float rounding (the all-reduce sums in
+    another order) of a near-zero gradient would flip it."""
+    recipe = {"model": {"factory": "test_ddp:float_mlp"}, "data": DIGITS,
+              "train": {"epochs": 2, "batch_size": 50, "optimizer": "sgd", "lr": 0.1, "lr_scaling": "linear"}}
+    run = torchrun(tmp_path, recipe, tmp_path / "ddp")
+    _ok(run)
+    assert run.stdout.count("epoch 2/2:") == 1  # rank 0 alone prints
+    saved = read_saved(tmp_path / "ddp" / FINAL_MODEL)
+    assert not [key for key in saved["model"] if key.startswith("module.")]  # the unwrapped model's names
+
+    single = load_config(None, ["model.factory=test_ddp:float_mlp", "data.name=digits", "data.n_train=400",
+                                "data.n_test=100", "train.epochs=2", "train.batch_size=100", "train.optimizer=sgd",
+                                "train.lr=0.2"])
+    model = flow.train_stage(single, tmp_path / "single", progress=lambda message: None)
+    for key, value in model.state_dict().items():
+        assert torch.allclose(saved["model"][key], value, atol=1e-6), key
+    reference = read_saved(tmp_path / "single" / FINAL_MODEL)["history"]
+    for ddp_epoch, single_epoch in zip(saved["history"], reference, strict=True):
+        assert ddp_epoch == pytest.approx(single_epoch, rel=1e-5)  # loss and accuracies over both shards
+
+
+def test_resume_under_torchrun_equals_an_uninterrupted_run(tmp_path):
+    """The binary MLP with BatchNorm and dropout: per-process random streams, checkpointed by rank."""
+    recipe = {"data": DIGITS, "model": {"options": {"hidden": [32], "dropout": 0.2}},
+              "train": {"epochs": 2, "batch_size": 50, "lr": 0.02}}
+    # --auto-resume starts where there is no checkpoint and resumes where there is one: the command a
+    # restarting torchrun (--max-restarts) repeats
+    _ok(torchrun(tmp_path, recipe, tmp_path / "straight", "--auto-resume"))
+    crash = tmp_path / "crash.py"
+    crash.write_text(CRASH_AFTER_FIRST_CHECKPOINT)
+    killed = torchrun(tmp_path, recipe, tmp_path / "resumed", script=crash)
+    assert killed.returncode != 0
+    assert read_saved(tmp_path / "resumed" / CHECKPOINT)["epoch"] == 0
+    assert not (tmp_path / "resumed" / FINAL_MODEL).exists()
+    _ok(torchrun(tmp_path, recipe, tmp_path / "resumed", "--auto-resume"))
+
+    straight = read_saved(tmp_path / "straight" / FINAL_MODEL)
+    resumed = read_saved(tmp_path / "resumed" / FINAL_MODEL)
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2]
+    assert resumed["history"] == straight["history"]
+    for key, value in straight["model"].items():
+        assert torch.equal(resumed["model"][key], value), key
+
+    # The 2-process checkpoint resumes in one process (the model loads; training goes on).
+    config = load_config(None, ["data.name=digits", "data.n_train=400", "data.n_test=100", "train.epochs=3",
+                                "train.batch_size=50", "model.options.hidden=[32]", "model.options.dropout=0.2"])
+    dataset = flow.load_data(config)
+    history = train(flow.new_model(config, dataset), dataset, config, tmp_path / "straight", resume=True,
+                    show_progress=False)
+    assert [h["epoch"] for h in history["epochs"]] == [1, 2, 3]
+
+
+def test_lr_scaling_must_be_known():
+    with pytest.raises(HwBnnError, match=r"train.lr_scaling: .*unknown rule 'sqrt': choose none .* or linear"):
+        load_config(None, ["train.lr_scaling=sqrt"])
+    assert load_config(None, []).train.lr_scaling == "none"
+
+
+def test_sync_batchnorm_on_cpu_processes_names_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(training, "rank_and_world", lambda: (0, 2))
+    config = load_config(None, ["data.name=digits", "data.n_train=100", "train.sync_batchnorm=true"])
+    dataset = flow.load_data(config)
+    with pytest.raises(HwBnnError, match="sync_batchnorm needs one CUDA GPU per process.*sync_batchnorm=false"):
+        train(flow.new_model(config, dataset), dataset, config, tmp_path, show_progress=False)
+
+
+def test_only_train_runs_under_torchrun(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert cli.main(["export", str(DEMO), "--out", str(tmp_path)]) == 2
+    assert "start only 'hw-bnn train' with torchrun" in capsys.readouterr().err
+
+
+def test_more_processes_than_gpus_names_the_fix(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    with pytest.raises(HwBnnError, match=r"process 1 .* no GPU .*--nproc_per_node=1"):
+        training.training_device()
