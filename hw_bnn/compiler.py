@@ -41,8 +41,10 @@ from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation
     InferElementwiseBinaryOperation,
 )
 from finn.transformation.fpgadataflow.convert_to_hw.fm_padding import InferFMPadding
+from finn.transformation.streamline.collapse_repeated import CollapseRepeatedMul
 from finn.transformation.streamline.reorder import (
     MakeMaxPoolNHWC,
+    MoveAddPastMul,
     MoveTransposePastEltwise,
     MoveTransposePastFork,
     MoveTransposePastJoinAdd,
@@ -131,19 +133,20 @@ def step_qonnx_to_finn(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 def _move_layout_past_residuals(model: ModelWrapper) -> ModelWrapper:
     """Push the NHWC->NCHW Transposes that lowering leaves around forks, paddings, residual sums,
     channel-wise constants and the global pool down the graph until they cancel, so that all of these
-    act on the pixel-major stream."""
+    act on the pixel-major stream; then absorb what the moves bring next to a threshold (the 2P - K of
+    an XNOR layer that a max-pool sat on)."""
     model = model.transform(InferGlobalAccPoolFromSum())
+    passes = (MoveTransposePastFork(), MakePadNHWC(), MoveTransposePastJoinAdd(), MoveTransposePastEltwise(),
+              MoveScalarLinearPastMaxPool(), SqueezeChannelLastConstants(), absorb.AbsorbConsecutiveTransposes(),
+              absorb.AbsorbTransposeIntoMultiThreshold(), InferShapes(), InferDataLayouts(),
+              MoveAddPastMul(), CollapseRepeatedMul(), absorb.FactorOutMulSignMagnitude(),
+              absorb.AbsorbAddIntoMultiThreshold(), absorb.AbsorbMulIntoMultiThreshold())
     while True:
         before = [(n.op_type, tuple(n.input)) for n in model.graph.node]
-        for transformation in (MoveTransposePastFork(), MakePadNHWC(), MoveTransposePastJoinAdd(),
-                               MoveTransposePastEltwise(), MoveScalarLinearPastMaxPool(), SqueezeChannelLastConstants(),
-                               InferDataLayouts(),
-                               Streamline(),
-                               absorb.AbsorbConsecutiveTransposes(), absorb.AbsorbTransposeIntoMultiThreshold(),
-                               InferShapes()):
+        for transformation in passes:
             model = model.transform(transformation)
         if [(n.op_type, tuple(n.input)) for n in model.graph.node] == before:
-            return model.transform(InferDataLayouts())
+            return model.transform(RoundAndClipThresholds()).transform(InferDataLayouts())
 
 
 def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:

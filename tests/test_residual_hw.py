@@ -23,6 +23,8 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.export import deployable, export_model
 from hw_bnn.models.cifar import BinaryResNet18, BinaryResNet20, BinaryVGGSmall
 from hw_bnn.models.integer_form import MultiThresholdUnit, fit_thresholds
+from hw_bnn.rtl.fifo_sizing import residual_fifo_depths
+from hw_bnn.rtl.sim import simulate
 
 SHAPE = (3, 16, 16)
 ARCHITECTURES = {
@@ -146,3 +148,22 @@ def test_flow_on_cifar_format_files_is_bit_exact_in_rtl(name, tmp_path):
     report = flow.run(load_config(recipe), tmp_path / "run", progress=lambda _: None)
     assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
     assert report["rtl_sim"]["images"] == 3
+
+
+def test_shortcut_fifo_depths_hold_the_rate_and_half_of_them_deadlock(tmp_path):
+    """The computed shortcut FIFO depths run the design at the frame rate it has with FIFOs four times
+    as deep; at half the depth the fork stops the branch that the join waits for."""
+    model = trained_like("resnet20")
+    graph = compile_model(export_model(model, SHAPE, tmp_path / "export.onnx"), BuildConfig())
+    depths = residual_fifo_depths(graph)
+    joins = [n for n in graph.graph.node if n.op_type == "ElementwiseAdd"]
+    assert len(depths) == len(joins)
+    images = _images(3, 11).numpy()
+    with torch.no_grad():
+        want = model.eval()(torch.from_numpy(images)).numpy()
+    computed = simulate(graph, images, tmp_path / "computed")
+    deep = simulate(graph, images, tmp_path / "deep", fifo_depths={k: 4 * v for k, v in depths.items()})
+    assert np.array_equal(computed.outputs, want) and np.array_equal(deep.outputs, want)
+    assert computed.run.ii_cycles == deep.run.ii_cycles
+    with pytest.raises(HwBnnError, match="stalled.*shortcut FIFO"):
+        simulate(graph, images, tmp_path / "half", fifo_depths={k: v // 2 for k, v in depths.items()})

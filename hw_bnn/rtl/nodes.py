@@ -358,9 +358,9 @@ def emit_global_acc_pool(model: ModelWrapper, node) -> RtlNode:
     idt = _dtype(inst, "inputDataType")
     odt = model.get_tensor_datatype(node.output[0])
     pixels = int(np.prod(vectors[1:]))
-    params = dict(C=channels, PE=pe, PIXELS=pixels, IN_W=idt.bitwidth(), IN_SIGNED=int(idt.signed()),
-                  OUT_W=odt.bitwidth(), PASS_FRAME=0)
-    return RtlNode(node.name, "global_pool_acc", params, _pixel_stream([*vectors, channels], idt, pe),
+    params = dict(C=channels, PE=pe, N_PIX=pixels, IN_W=idt.bitwidth(), IN_SIGNED=int(idt.signed()),
+                  OUT_W=odt.bitwidth())
+    return RtlNode(node.name, "global_acc_pool", params, _pixel_stream([*vectors, channels], idt, pe),
                    _pixel_stream([channels], odt, pe))
 
 

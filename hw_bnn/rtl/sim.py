@@ -100,7 +100,10 @@ def _stalled_stream(design: Design, counters: int, frames: int) -> str:
     for index, (name, expected) in enumerate(zip(design.counted_streams, design.expected_beats(frames))):
         seen = (counters >> (index * COUNTER_BITS)) & mask
         if seen < expected:
-            return f"stream '{name}' stopped after {seen} of {expected} beats"
+            hint = ("; a residual sum waits on its longer branch while the fork feeding it waits on a full "
+                    "shortcut FIFO: check the shortcut FIFO depths (hw_bnn.rtl.fifo_sizing)"
+                    if "add_streams" in design.modules else "")
+            return f"stream '{name}' stopped after {seen} of {expected} beats{hint}"
     return "every stream carried its beats, but the output never completed"
 
 

@@ -160,3 +160,105 @@ def fm_padding(x, *, padding, simd=1, idt="UINT8"):
         helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, oh, ow, c]),
         {}, {"inp": idt, "out": idt},
     )
+
+
+def mvau_acc_datatype(W, *, idt, wdt, xnor=False, no_act=True, last=True, datatype_only=False):
+    """FINN's accumulator and output datatype names of an ``MVAU`` with weights ``W`` (MW x MH),
+    from ``minimize_accumulator_width`` (value based, or worst case of the datatypes with
+    ``datatype_only``): ``(accDataType, outputDataType)``.  With ``no_act`` the output datatype is
+    the accumulator's, rounded up to a multiple of 8 bits when the node is the graph's ``last``
+    (a classifier), exact otherwise (a successor consumes it)."""
+    _setup()
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.util.basic import qonnx_make_model
+
+    W = np.asarray(W, dtype=np.float32)
+    mw, mh = W.shape
+    ins = ["inp", "W"] + ([] if no_act else ["T"])
+    node = helper.make_node(
+        "MVAU", ins, ["out"], domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
+        MW=mw, MH=mh, SIMD=1, PE=1, inputDataType=idt, weightDataType=wdt,
+        outputDataType="INT32", binaryXnorMode=int(xnor), noActivation=int(no_act), numInputVectors=[1],
+    )
+    nodes = [node]
+    out = "out"
+    if not last:
+        nodes.append(helper.make_node("Identity", ["out"], ["out2"]))
+        out = "out2"
+    graph = helper.make_graph(nodes, "mvau_acc", [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [1, mw])],
+                              [helper.make_tensor_value_info(out, TensorProto.FLOAT, [1, mh])],
+                              value_info=[helper.make_tensor_value_info("out", TensorProto.FLOAT, [1, mh])]
+                              if not last else None)
+    model = ModelWrapper(qonnx_make_model(graph, producer_name="hw_bnn-rtl-test"))
+    model.set_initializer("W", W)
+    if not no_act:
+        model.set_initializer("T", np.zeros((mh, 1), dtype=np.float32))
+    model.set_tensor_datatype("inp", DataType[idt])
+    model.set_tensor_datatype("W", DataType[wdt])
+    inst = getCustomOp(model.graph.node[0])
+    inst.minimize_accumulator_width(model, datatype_only=datatype_only)
+    return inst.get_nodeattr("accDataType"), inst.get_nodeattr("outputDataType")
+
+
+def global_acc_pool(x, *, pe=1, idt="INT8"):
+    """FINN ``GlobalAccPool`` on ``x`` (N, H, W, C): per image the sum over the H*W pixels of
+    every channel, shape (N, 1, 1, C); returns ``(sums, odt)`` with ``odt`` the name of FINN's
+    output datatype (``GlobalAccPool.get_output_datatype``)."""
+    _setup()
+    from qonnx.custom_op.registry import getCustomOp
+
+    x = np.asarray(x, dtype=np.float32)
+    n, h, w, c = x.shape
+    node = helper.make_node(
+        "GlobalAccPool", ["inp"], ["out"], domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
+        NumChannels=c, PE=pe, inputDataType=idt, numInputVectors=[n, h, w],
+    )
+    odt = getCustomOp(node).get_output_datatype().name
+    y = _run(
+        node, {"inp": x},
+        [helper.make_tensor_value_info("inp", TensorProto.FLOAT, [n, h, w, c])],
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, [n, 1, 1, c]),
+        {}, {"inp": idt, "out": odt},
+    )
+    return y, odt
+
+
+def elementwise_const(x, const, *, op="Add", pe=1, idt="INT8"):
+    """FINN ``ElementwiseAdd`` / ``ElementwiseMul`` (``op`` "Add" / "Mul") of ``x`` (..., C) and a
+    constant right-hand side ``const`` (C per-channel integers, or 1 for all channels), made as
+    FINN's flow makes it: a one-node ONNX Add/Mul converted by ``InferElementwiseBinaryOperation``
+    (``rhs_style`` "const"), then ``MinimizeWeightBitWidth`` and ``MinimizeAccumulatorWidth``
+    (the constant's and the output's datatypes).  Returns ``(y, rhs_dtype, out_dtype)``: FINN's
+    python execution of the node and its datatype names."""
+    _setup()
+    from finn.core.onnx_exec import execute_onnx
+    from finn.transformation.fpgadataflow.convert_to_hw.elementwise_binary_operation import (
+        InferElementwiseBinaryOperation,
+    )
+    from finn.transformation.fpgadataflow.minimize_accumulator_width import MinimizeAccumulatorWidth
+    from finn.transformation.fpgadataflow.minimize_weight_bit_width import MinimizeWeightBitWidth
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+    from qonnx.custom_op.registry import getCustomOp
+    from qonnx.util.basic import qonnx_make_model
+
+    x = np.asarray(x, dtype=np.float32)
+    const = np.asarray(const, dtype=np.float32).reshape(-1)
+    node = helper.make_node(op, ["inp", "c"], ["out"])
+    graph = helper.make_graph([node], "single_node",
+                              [helper.make_tensor_value_info("inp", TensorProto.FLOAT, list(x.shape))],
+                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, list(x.shape))])
+    model = ModelWrapper(qonnx_make_model(graph, producer_name="hw_bnn-rtl-test"))
+    model.set_initializer("c", const)
+    model.set_tensor_datatype("inp", DataType[idt])
+    model = model.transform(InferElementwiseBinaryOperation())
+    assert [n.op_type for n in model.graph.node] == [f"Elementwise{op}"], model.graph.node
+    getCustomOp(model.graph.node[0]).set_nodeattr("PE", pe)
+    model = model.transform(MinimizeWeightBitWidth())
+    model = model.transform(MinimizeAccumulatorWidth())
+    inst = getCustomOp(model.graph.node[0])
+    assert inst.get_nodeattr("rhs_style") == "const"
+    y = execute_onnx(model, {"inp": x})["out"]
+    return y, inst.get_nodeattr("rhs_dtype"), inst.get_nodeattr("out_dtype")

@@ -78,6 +78,19 @@ LINT = {
              A2_W=14),
     ],
     "stream_fifo": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=70, DEPTH=5)],
+    "duplicate_streams": [{}, dict(WIDTH=1), dict(WIDTH=70)],
+    "add_streams": [
+        {},
+        dict(PE=1, A_W=1, A_SIGNED=0, B_W=1, B_SIGNED=0, OUT_W=2, OUT_SIGNED=0),
+        dict(PE=3, A_W=4, A_SIGNED=0, B_W=8, B_SIGNED=1, OUT_W=9),
+        dict(PE=4, A_W=32, B_W=32, OUT_W=33),
+        dict(PE=2, A_W=8, B_W=8, OUT_W=4),
+    ],
+    "global_acc_pool": [{}, dict(C=1, PE=1, N_PIX=1, IN_W=1, OUT_W=1), dict(C=6, PE=3, N_PIX=576, IN_W=10, OUT_W=20),
+                        dict(C=64, PE=4, N_PIX=64, IN_W=4, IN_SIGNED=0, OUT_W=10)],
+    "channelwise_op": [{}, dict(C=1, PE=1, IN_W=1, IN_SIGNED=0, PARAM_W=2, OUT_W=2, OUT_SIGNED=0, OP=0),
+                       dict(C=64, PE=16, IN_W=16, PARAM_W=18, OUT_W=34),
+                       dict(C=4, PE=4, IN_W=32, PARAM_W=32, OUT_W=48)],
     "width_converter": [{}, dict(IN_W=2, OUT_W=6), dict(IN_W=6, OUT_W=6), dict(IN_W=96, OUT_W=32)],
     "uart_rx": [{}, dict(CLKS_PER_BIT=4), dict(CLKS_PER_BIT=5), dict(CLKS_PER_BIT=868)],
     "uart_tx": [{}, dict(CLKS_PER_BIT=2), dict(CLKS_PER_BIT=4), dict(CLKS_PER_BIT=5)],
@@ -143,6 +156,10 @@ def _hyper_mems(d):
                          widths=dict(W=12, WT_W=4, A1_W=12, A2_W=12))
 
 
+def _channel_mems(d):
+    write_thresholds(d / "p.mem", np.array([[-3], [17], [-32], [5]]), 2, 6)
+
+
 SYNTH = {
     "mvau": (dict(MW=16, MH=8, SIMD=4, PE=2, THR_W=8, WEIGHT_FILE="w.mem", THRESH_FILE="t.mem"), _mvau_mems),
     "thresholding": (dict(C=4, PE=2, IN_W=8, THR_W=10, THRESH_FILE="t.mem"), _thr_mems),
@@ -157,6 +174,10 @@ SYNTH = {
     "frame_buffer": (dict(C=16, PE=2, PIXELS=64, W=12, DATA_W=8), None),
     "hyper_function": (dict(C=4, PE=2, PIXELS=9, W=12, **HYPER_FILES), _hyper_mems),
     "stream_fifo": (dict(WIDTH=8, DEPTH=32), None),
+    "duplicate_streams": (dict(WIDTH=8), None),
+    "add_streams": (dict(PE=2, A_W=4, A_SIGNED=0, B_W=8, B_SIGNED=1, OUT_W=9), None),
+    "global_acc_pool": (dict(C=4, PE=2, N_PIX=9, IN_W=6, OUT_W=10), None),
+    "channelwise_op": (dict(C=4, PE=2, IN_W=8, PARAM_W=6, OUT_W=14, OP=1, PARAM_FILE="p.mem"), _channel_mems),
     "width_converter": (dict(IN_W=8, OUT_W=2), None),
     "uart_rx": (dict(CLKS_PER_BIT=217), None),
     "uart_tx": (dict(CLKS_PER_BIT=217), None),
