@@ -1,0 +1,99 @@
+"""Residual CIFAR architectures through the whole flow: reduced-width ResNet-20, ResNet-18 and VGG-small.
+
+Usage: .venv/bin/python benchmarks/residual_nets.py [--out DIR] [--data DIR] [--cycles N] [--images N]
+       [--synth]
+
+Trains each architecture for one epoch (on ``--data``, CIFAR-10 python batches; default: synthetic
+CIFAR-format files, since no CIFAR-10 is on disk here), exports, compiles with FINN for a slowest-layer
+target of ``--cycles`` cycles per frame, simulates ``--images`` test images in Verilator and, with
+``--synth``, synthesises with Yosys for xc7. Prints, per architecture, the multi-bit nodes in the graph,
+bit-exactness, FINN's cycle estimate against the RTL's measured cycles per frame, latency, the shortcut
+FIFO depths the stitcher computed, and FINN's LUT estimate (Yosys LUT with --synth).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_data import write_cifar_folder  # noqa: E402  (synthetic CIFAR-format files)
+
+from hw_bnn import flow  # noqa: E402
+from hw_bnn.config import load_config  # noqa: E402
+from hw_bnn.export import load_qonnx  # noqa: E402
+
+CASES = {
+    "resnet20": ("baseline", {"width": 0.25, "blocks_per_stage": 1}),
+    "resnet18": ("bdbnn", {"width": 0.0625}),
+    "vgg_small": ("sdbnn_static", {"width": 0.03125}),
+}
+SHOWN_OPS = ("DuplicateStreams", "ElementwiseAdd", "ElementwiseMul", "GlobalAccPool", "FMPadding", "Thresholding",
+             "MVAU")
+
+
+def run(name: str, args, data: Path) -> dict:
+    method, options = CASES[name]
+    folder = Path(args.out) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    recipe = folder / "recipe.yaml"
+    stages = ["train", "export", "build", "sim"] + (["synth"] if args.synth else [])
+    recipe.write_text(yaml.safe_dump({
+        "name": f"reduced_{name}", "method": method,
+        "method_options": {"teacher_epochs": 1} if method == "bdbnn" else {},
+        "model": {"name": name, "options": options}, "data": {"name": "cifar10", "path": str(data)},
+        "train": {"epochs": 1, "batch_size": 4, "lr": 0.01},
+        "build": {"target_cycles_per_frame": args.cycles}, "check": {"n_images": args.images},
+        "synth": {"place_and_route": False}, "stages": stages}))
+    report = flow.run(load_config(recipe), folder / "run", progress=lambda message: print("  " + message))
+    graph = load_qonnx(folder / "run" / "hw_graph.onnx")
+    design = json.loads((folder / "run" / "rtl" / "design.json").read_text())
+    report["ops"] = Counter(n.op_type for n in graph.graph.node)
+    report["multi_bit_mvau"] = sum(1 for n in graph.graph.node if n.op_type == "MVAU"
+                                   and graph.get_tensor_datatype(n.input[1]).name.startswith("INT"))
+    report["shortcut_fifos"] = [inst["params"]["DEPTH"] for inst in design["instances"]
+                                if inst["module"] == "stream_fifo" and "ElementwiseAdd" in inst["name"]
+                                and inst["name"].endswith("_1")]
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="build/residual_nets")
+    parser.add_argument("--data", default=None, help="CIFAR-10 python batches (default: synthetic files)")
+    parser.add_argument("--cycles", type=int, default=40000, help="target cycles per frame of the slowest layer")
+    parser.add_argument("--images", type=int, default=3, help="test images simulated in RTL")
+    parser.add_argument("--synth", action="store_true", help="also synthesise with Yosys (xc7)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        data = Path(args.data) if args.data else Path(scratch) / "cifar"
+        if not args.data:
+            write_cifar_folder(data)
+        reports = {name: run(name, args, data) for name in CASES}
+    print(f"\nResidual architectures, 32x32 CIFAR-format input, target {args.cycles} cycles/frame, "
+          f"{args.images} images in RTL\n")
+    print("| architecture | method | " + " | ".join(SHOWN_OPS) + " | int-weight MVAU | bit-exact | "
+          "est. cycles | RTL cycles/frame | latency | shortcut FIFOs (beats) | LUT est." +
+          (" | LUT (Yosys) | FF | BRAM18 |" if args.synth else " |"))
+    print("|---|---|" + "---:|" * (len(SHOWN_OPS) + 1) + ":---:|---:|---:|---:|---|---:|" +
+          ("---:|---:|---:|" if args.synth else ""))
+    for name, r in reports.items():
+        exact = all(r["bit_exact"].values())
+        cells = [name, CASES[name][0], *(str(r["ops"].get(op, 0)) for op in SHOWN_OPS), str(r["multi_bit_mvau"]),
+                 "yes" if exact else "NO", f"{r['estimate']['cycles_per_frame']:,}", f"{r['rtl_sim']['ii_cycles']:,.0f}",
+                 f"{r['rtl_sim']['latency_cycles']:,}", ", ".join(map(str, r["shortcut_fifos"])) or "-",
+                 f"{r['estimate']['lut']:,}"]
+        if args.synth:
+            res = r["synth"]["resources"]
+            cells += [f"{res.get('LUT', 0):,}", f"{res.get('FF', 0):,}", str(res.get("BRAM18", 0))]
+        print("| " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
