@@ -8,13 +8,13 @@ CIFAR-format files, since no CIFAR-10 is on disk here), exports, compiles with F
 target of ``--cycles`` cycles per frame, simulates ``--images`` test images in Verilator and, with
 ``--synth``, synthesises with Yosys for xc7. Prints, per architecture, the multi-bit nodes in the graph,
 bit-exactness, FINN's cycle estimate against the RTL's measured cycles per frame, latency, the shortcut
-FIFO depths the stitcher computed, and FINN's LUT estimate (Yosys LUT with --synth).
+FIFO depths computed for the residual sums (the stitcher uses at least sim.fifo_depth), and FINN's LUT
+estimate (Yosys LUT with --synth).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from collections import Counter
@@ -28,6 +28,7 @@ from test_data import write_cifar_folder  # noqa: E402  (synthetic CIFAR-format 
 from hw_bnn import flow  # noqa: E402
 from hw_bnn.config import load_config  # noqa: E402
 from hw_bnn.export import load_qonnx  # noqa: E402
+from hw_bnn.rtl.fifo_sizing import residual_fifo_depths  # noqa: E402
 
 CASES = {
     "resnet20": ("baseline", {"width": 0.25, "blocks_per_stage": 1}),
@@ -53,13 +54,10 @@ def run(name: str, args, data: Path) -> dict:
         "synth": {"place_and_route": False}, "stages": stages}))
     report = flow.run(load_config(recipe), folder / "run", progress=lambda message: print("  " + message))
     graph = load_qonnx(folder / "run" / "hw_graph.onnx")
-    design = json.loads((folder / "run" / "rtl" / "design.json").read_text())
     report["ops"] = Counter(n.op_type for n in graph.graph.node)
     report["multi_bit_mvau"] = sum(1 for n in graph.graph.node if n.op_type == "MVAU"
                                    and graph.get_tensor_datatype(n.input[1]).name.startswith("INT"))
-    report["shortcut_fifos"] = [inst["params"]["DEPTH"] for inst in design["instances"]
-                                if inst["module"] == "stream_fifo" and "ElementwiseAdd" in inst["name"]
-                                and inst["name"].endswith("_1")]
+    report["shortcut_fifos"] = list(residual_fifo_depths(graph).values())
     return report
 
 

@@ -11,11 +11,11 @@ from hw_bnn.config import load_config
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods import METHODS
 from hw_bnn.methods.adabin import AdaBinActivation, Maxout
-from hw_bnn.models.cifar import BinaryResNet18, BinaryResNet20, BinaryVGGSmall
+from hw_bnn.models.cifar import BinaryReActNet, BinaryResNet18, BinaryResNet20, BinaryVGGSmall
 from hw_bnn.methods.losses import latent_weights
 
 SMALL = {BinaryVGGSmall: {"width": 0.0625}, BinaryResNet20: {"width": 0.5, "blocks_per_stage": 1},
-         BinaryResNet18: {"width": 0.0625}}
+         BinaryResNet18: {"width": 0.0625}, BinaryReActNet: {"width": 0.125}}
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -48,6 +48,19 @@ def test_paper_layer_counts():
 def test_adabin_puts_maxout_after_the_residual_sum():
     block = BinaryResNet20(method="adabin").features[1]
     assert isinstance(block.unit.binarize, AdaBinActivation) and isinstance(block.nonlinearity, Maxout)
+
+
+def test_reactnet_blocks_double_channels_with_two_pointwise_convs_and_pool_the_shortcut():
+    model = BinaryReActNet(method="dybnn", width=0.25)
+    blocks = list(model.features)[1:-1]
+    assert [len(b.pointwise) for b in blocks] == [2, 2, 1, 2, 1, 2]
+    assert [isinstance(b.spatial_shortcut, torch.nn.Sequential) for b in blocks] == [False, True, False, True,
+                                                                                        False, True]
+    assert model(torch.rand(2, 3, 32, 32) * 255).shape == (2, 10)
+    with pytest.raises(HwBnnError, match="no integer form yet"):
+        from hw_bnn.export import deployable
+
+        deployable(BinaryReActNet(method="baseline", width=0.125), (3, 32, 32))
 
 
 def test_grey_images_are_refused_with_the_fix():

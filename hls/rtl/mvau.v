@@ -5,8 +5,9 @@
 // mvau -- folded matrix-vector-activation unit (FINN node `MVAU`).
 //
 // Computes, for every input vector x (MW elements), y = act(x . W) with W an
-// MW x MH matrix of bipolar weights, folded onto PE parallel output channels
-// and SIMD parallel input elements:
+// MW x MH matrix of bipolar weights (WEIGHT_W = 1) or of WEIGHT_W-bit signed
+// integer weights (WEIGHT_W > 1), folded onto PE parallel output channels and
+// SIMD parallel input elements:
 //   XNOR = 1 (FINN binaryXnorMode=1): x and W are 1-bit (bit 1 = +1, bit 0 = -1)
 //            and the accumulator is the XNOR popcount, i.e. the number of i with
 //            x[i] == W[i][c] (0 .. MW), exactly FINN's xnorpopcountmatmul.
@@ -15,9 +16,13 @@
 //            This is FINN's MVAU with weightDataType=BIPOLAR, binaryXnorMode=0
 //            (first layer of a CNV net: UINT8 pixels x bipolar weights).
 //            With WEIGHT_W > 1, W holds WEIGHT_W-bit two's complement integers
-//            and acc = sum_i W[i][c] * x[i] (FINN weightDataType INTn: the
-//            stem conv, 1x1 down-sampling convs and classifier of a residual
-//            network).
+//            (-2^(WEIGHT_W-1) .. 2^(WEIGHT_W-1) - 1) and acc = sum_i W[i][c] *
+//            x[i], exact: FINN's MVAU with weightDataType=INTn (n = WEIGHT_W;
+//            other integer weight types, e.g. UINTn or BINARY, as the smallest
+//            signed width holding their values), binaryXnorMode=0 (the stem
+//            conv, 1x1 down-sampling convs and classifier of a residual
+//            network).  The products are registered before the adder tree
+//            (one more pipeline stage, see Latency).
 //   NO_ACT = 1 (FINN noActivation=1): output element = acc (two's complement,
 //            truncated or sign-extended to OUT_W bits).
 //   NO_ACT = 0 : output element = ACT_BIAS + #{ n : acc >= T[c][n] }, N_THR
@@ -25,16 +30,23 @@
 //            MultiThreshold semantics; the thresholds of a channel need not be
 //            sorted, every one is compared on its own).  For a BIPOLAR output
 //            use ACT_BIAS = 0: the emitted bit is 1 for +1 and 0 for -1.
-//   COUNT = 1 (NO_ACT = 1 only): one extra output lane per output beat, lane
-//            PE, carrying the accumulator of an all-ones weight row (W = +1 /
-//            binary 1 for every i) for the current vector: with XNOR = 1 the
-//            popcount of x (XNOR(x, 1) = x, 0 .. MW), with XNOR = 0 the plain
-//            sum of the elements of x (signed if IN_SIGNED).  All NF output
-//            beats of a vector carry the same value in lane PE.  It is a
-//            (PE+1)-th adder-tree lane with constant weights (AdaBin's
-//            activation popcount P^a): one more adder tree, no extra cycles,
-//            same latency; the weight memory is unchanged.  OUT_W must hold it
-//            as well as the real channels' accumulators: [0, MW] with XNOR = 1,
+//   Accumulator: ACC_W = TERM_W + clog2(MW + 1) bits, signed (TERM_W = 1 with
+//            XNOR = 1, IN_W + 1 with bipolar weights, IN_W + WEIGHT_W with
+//            integer weights); it holds every accumulator of any weights of the
+//            weight format (hw_bnn.rtl.memfiles.mvau_acc_bounds_int), so it
+//            never wraps.  OUT_W (NO_ACT = 1) and the thresholds (NO_ACT = 0)
+//            only need the range of the actual weights (mvau_weight_acc_bounds).
+//   COUNT = 1 (NO_ACT = 1 and WEIGHT_W = 1 only): one extra output lane per
+//            output beat, lane PE, carrying the accumulator of an all-ones
+//            weight row (W = +1 / binary 1 for every i) for the current
+//            vector: with XNOR = 1 the popcount of x (XNOR(x, 1) = x,
+//            0 .. MW), with XNOR = 0 the plain sum of the elements of x
+//            (signed if IN_SIGNED).  All NF output beats of a vector carry
+//            the same value in lane PE.  It is a (PE+1)-th adder-tree lane
+//            with constant weights (AdaBin's activation popcount P^a): one
+//            more adder tree, no extra cycles, same latency; the weight memory
+//            is unchanged.  OUT_W must hold it as well as the real channels'
+//            accumulators: [0, MW] with XNOR = 1,
 //            [MW*min(x), MW*max(x)] with XNOR = 0 (within mvau_acc_bounds, but
 //            possibly outside a range computed from the actual weights).
 //
@@ -57,10 +69,18 @@
 // get_exp_cycles; the input is read during the first of the NF passes and
 // buffered for the others.  Back-to-back vectors run without bubbles.
 // Latency: 4 + D_T cycles from the last input beat of a pass to its output
-// beat, D_T = the adder tree's register stages (one every TREE_K = 3 adder
-// levels and one at the root: 1 for SIMD <= 8, 2 for SIMD <= 64 with XNOR).
+// beat (the same with NO_ACT = 0 and 1, COUNT = 0 and 1), D_T = the register
+// stages of the products and adder tree, LV = clog2(SIMD) adder levels:
+//   WEIGHT_W = 1: one register every TREE_K = 3 adder levels and one at the
+//                 root (one for SIMD = 1); with XNOR = 0 the negation counts
+//                 as a level: XNOR = 1: D_T = 1 for SIMD <= 8, 2 for
+//                 SIMD <= 64; XNOR = 0: 1 for SIMD <= 4, 2 for SIMD <= 32.
+//   WEIGHT_W > 1: the product register, then one register every TREE_K adder
+//                 levels and at the root: D_T = 1 for SIMD = 1, 2 for
+//                 SIMD <= 8, 3 for SIMD <= 64 (1 + ceil(LV / 3)).
 // Pipeline: A counters/weight read -> B weight word -> R registered weights and
-// input -> T adder tree (D_T stages) -> D accumulator -> C thresholds -> output.
+// input -> [M products, WEIGHT_W > 1] -> T adder tree -> D accumulator ->
+// C thresholds -> output (M and T together are the D_T stages).
 //
 // Memory files ($readmemh, one hex word per line, word 0 first):
 //   WEIGHT_FILE: SF*NF words of PE*SIMD*WEIGHT_W bits; word (nf*SF + sf)
@@ -70,7 +90,7 @@
 //   THRESH_FILE: (NO_ACT = 0 only) NF words of PE*N_THR*THR_W bits; word nf
 //                holds, at bits [(p*N_THR + n)*THR_W +: THR_W], threshold n of
 //                channel nf*PE + p, two's complement.
-//   Written by tests/rtl/memfiles.py (write_mvau_weights, write_thresholds).
+//   Written by hw_bnn/rtl/memfiles.py (write_mvau_weights, write_thresholds).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
 // Submodules: threshold_count (threshold_count.v), the activation of NO_ACT = 0.
@@ -94,8 +114,8 @@ module mvau #(
     parameter IN_W = 1,
     // XNOR = 0 only: 1 if inputs are two's complement, 0 if unsigned.
     parameter IN_SIGNED = 0,
-    // Weight width: 1 = bipolar/binary bits; 2 .. 16 = signed integers
-    // (XNOR = 0 and COUNT = 0 only).
+    // Weight width: 1 = bipolar (XNOR = 0) / binary (XNOR = 1) bits;
+    // 2 .. 16 = two's complement integers (XNOR = 0 and COUNT = 0 only).
     parameter WEIGHT_W = 1,
     // 1: no activation, output the accumulator; 0: thresholding.
     parameter NO_ACT = 0,
@@ -110,7 +130,7 @@ module mvau #(
     // COUNT = 1: must also hold the count (see header).
     parameter OUT_W = 1,
     // 1: extra output lane PE with the all-ones-row accumulator of the vector
-    // (requires NO_ACT = 1); 0: PE output lanes only.
+    // (requires NO_ACT = 1 and WEIGHT_W = 1); 0: PE output lanes only.
     parameter COUNT = 0,
     // Path of the weight memory file (see header).
     parameter WEIGHT_FILE = "weights.mem",
@@ -160,10 +180,13 @@ localparam [WA_W-1:0] WA_LAST = WA_LAST32[WA_W-1:0];
 localparam TERM_SIGNED = (XNOR != 0) ? 0 : 1;
 localparam LV = (SIMD > 1) ? $clog2(SIMD) : 0;  // adder levels
 localparam ROOT_W = TERM_W + LV;                // tree root width (<= ACC_W)
-// at most TREE_K adder levels between registers (the integer terms' negation
-// or product counts as one level)
+// integer weights: the products are registered (stage M), the tree starts
+// after that register
+localparam MUL_REG = (XNOR == 0 && WEIGHT_W > 1) ? 1 : 0;
+// at most TREE_K adder levels between registers (the bipolar integer terms'
+// negation counts as one level)
 localparam TREE_K = 3;
-localparam TREE_OFF = (XNOR != 0) ? 0 : 1;
+localparam TREE_OFF = (XNOR == 0 && WEIGHT_W == 1) ? 1 : 0;
 
 // nodes of tree level l (per lane)
 function integer nodes;
@@ -192,12 +215,13 @@ function integer lvl_off;
     end
 endfunction
 
-// register stages of a tree of l levels (>= 1)
+// register stages of the products (MUL_REG) and a tree of l levels (>= 1);
+// a tree of no levels (SIMD = 1) has one register, the product register if any
 function integer tree_stages;
     input integer l;
     integer k;
     begin
-        tree_stages = (l == 0) ? 1 : 0;
+        tree_stages = (l == 0) ? 1 : MUL_REG;
         for (k = 1; k <= l; k = k + 1)
             tree_stages = tree_stages + is_reg(k);
     end
@@ -320,7 +344,8 @@ end
 
 // Level-0 terms of the adder trees, PT*SIMD of TERM_W bits:
 // term (p, s) at bits [(p*SIMD + s)*TERM_W +: TERM_W]; lane p = PE (COUNT = 1)
-// has the constant all-ones weight row.
+// has the constant all-ones weight row.  Combinational from stage R, except
+// the products of integer weights (WEIGHT_W > 1), registered in stage M.
 wire [PT*SIMD*TERM_W-1:0] terms;
 
 reg  [WW-1:0] w_r;
@@ -343,21 +368,41 @@ generate
             // all-ones weights: XNOR(x, 1) = x
             assign terms[PE*SIMD +: SIMD] = x_r;
         end
+        if (WEIGHT_W > 1) begin : g_wide
+            // illegal (WEIGHT_W > 1 requires XNOR = 0, see the parameter
+            // checks); the unused weight bits are sunk so that it elaborates
+            wire unused_wide = &{1'b0, w_r};
+        end
     end else if (WEIGHT_W > 1) begin : g_mul
-        // term = W * x: both extended to TERM_W bits, the low TERM_W bits of the
-        // product are the exact two's complement result
+        // Stage M: term = W * x, registered.  x (zero- or sign-extended) and W
+        // (sign-extended) are both extended to TERM_W = IN_W + WEIGHT_W bits;
+        // the TERM_W-bit product of the extensions is the low TERM_W bits of
+        // the exact product, which fits TERM_W bits signed (|W * x| <=
+        // 2^(TERM_W - 1) - 1 for unsigned x, <= 2^(TERM_W - 2) for signed x),
+        // so it is the exact product in two's complement.  (Synthesis trims the
+        // multiplier to the operands' real widths: same LUTs / DSPs as a signed
+        // (IN_W + 1) x WEIGHT_W multiplication.)
+        wire [PE*SIMD*TERM_W-1:0] prod;
+        reg  [PE*SIMD*TERM_W-1:0] prod_q;
         for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
             for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_s
-                wire [IN_W-1:0] x = x_r[gs*IN_W +: IN_W];
+                wire [IN_W-1:0]     x = x_r[gs*IN_W +: IN_W];
                 wire [WEIGHT_W-1:0] w = w_r[(gp*SIMD+gs)*WEIGHT_W +: WEIGHT_W];
-                wire x_fill = (IN_SIGNED != 0) && x[IN_W-1];
-                /* verilator lint_off UNUSEDSIGNAL */  // upper bits only fill the extension / product
-                wire [TERM_W+IN_W-1:0] x_ext = {{TERM_W{x_fill}}, x};
-                wire [TERM_W+WEIGHT_W-1:0] w_ext = {{TERM_W{w[WEIGHT_W-1]}}, w};
-                wire [2*TERM_W-1:0] product = x_ext[TERM_W-1:0] * w_ext[TERM_W-1:0];
-                /* verilator lint_on UNUSEDSIGNAL */
-                assign terms[(gp*SIMD+gs)*TERM_W +: TERM_W] = product[TERM_W-1:0];
+                wire                x_fill = (IN_SIGNED != 0) && x[IN_W-1];
+                wire [TERM_W-1:0]   x_ext = {{WEIGHT_W{x_fill}}, x};
+                wire [TERM_W-1:0]   w_ext = {{IN_W{w[WEIGHT_W-1]}}, w};
+                assign prod[(gp*SIMD+gs)*TERM_W +: TERM_W] = x_ext * w_ext;
             end
+        end
+        always @(posedge clk) begin
+            if (en)
+                prod_q <= prod;
+        end
+        assign terms[0 +: PE*SIMD*TERM_W] = prod_q;
+        if (COUNT != 0) begin : g_cnt
+            // illegal (COUNT = 1 requires WEIGHT_W = 1, see the parameter
+            // checks); tied off so that it still elaborates
+            assign terms[PE*SIMD*TERM_W +: SIMD*TERM_W] = {SIMD*TERM_W{1'b0}};
         end
     end else begin : g_int
         // term = W ? x : -x, IN_W + 1 bits, two's complement
@@ -420,7 +465,7 @@ generate
             assign tree[OFF_OUT +: PT*N_OUT*W_OUT] = sum;
         end
     end
-    if (LV == 0) begin : g_lvl0
+    if (LV == 0 && MUL_REG == 0) begin : g_lvl0
         // SIMD = 1: the root is the term itself, registered once
         reg [PT*TERM_W-1:0] q;
         always @(posedge clk) begin
@@ -428,6 +473,9 @@ generate
                 q <= tree[TREE_BITS-1 -: PT*TERM_W];
         end
         assign tree[0 +: PT*TERM_W] = q;
+    end else if (LV == 0) begin : g_lvl0_mul
+        // SIMD = 1 with registered products: the root is the product register
+        assign tree[0 +: PT*TERM_W] = tree[TREE_BITS-1 -: PT*TERM_W];
     end
 endgenerate
 

@@ -9,7 +9,7 @@ from typing import Callable
 from torch import nn
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.models.cifar import BinaryResNet18, BinaryResNet20, BinaryVGGSmall
+from hw_bnn.models.cifar import BinaryReActNet, BinaryResNet18, BinaryResNet20, BinaryVGGSmall
 from hw_bnn.models.cnv import BinaryCNV
 from hw_bnn.models.mlp import BinaryMLP
 
@@ -19,6 +19,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "vgg_small": BinaryVGGSmall,
     "resnet20": BinaryResNet20,
     "resnet18": BinaryResNet18,
+    "reactnet": BinaryReActNet,
 }
 
 

@@ -241,3 +241,63 @@ class BinaryResNet18(nn.Module):
 
     def forward(self, x):
         return self.features(x)
+
+
+class ReActBlock(nn.Module):
+    """ReActNet's basic block (Liu et al. 2020, MobileNet-style with Bi-Real shortcuts), as DyBNN builds on:
+    a binary 3×3 conv (stride 1 or 2) with a shortcut (2×2 average pool, re-quantised onto the stream, when
+    down-sampling), then a binary 1×1 conv with a shortcut; where the channels double, two 1×1 convs each
+    add the shortcut and their outputs are concatenated. The method's binarizer sits at each conv's input
+    (DyBNN: the dynamic RSign), its ``residual_activation`` after each sum (DyBNN's RPReLU role)."""
+
+    def __init__(self, method: Method, in_channels: int, out_channels: int, stride: int, residual_bits: int):
+        super().__init__()
+        if out_channels not in (in_channels, 2 * in_channels):
+            from hw_bnn.errors import HwBnnError
+
+            raise HwBnnError(f"ReActBlock keeps or doubles the channels, got {in_channels} -> {out_channels}")
+        self.spatial = BinaryConvUnit(method, in_channels, in_channels, 3, stride)
+        self.spatial_norm = nn.BatchNorm2d(in_channels)
+        self.spatial_quant = stream_quant(residual_bits)
+        self.spatial_shortcut = nn.Sequential(nn.AvgPool2d(2), stream_quant(residual_bits)) if stride == 2 \
+            else nn.Identity()
+        self.spatial_act = method.residual_activation(in_channels)
+        self.spatial_out = stream_quant(residual_bits)
+        copies = out_channels // in_channels
+        self.pointwise = nn.ModuleList(BinaryConvUnit(method, in_channels, in_channels, 1) for _ in range(copies))
+        self.pointwise_norm = nn.ModuleList(nn.BatchNorm2d(in_channels) for _ in range(copies))
+        self.pointwise_quant = stream_quant(residual_bits)
+        self.pointwise_act = method.residual_activation(out_channels)
+        self.pointwise_out = stream_quant(residual_bits)
+
+    def forward(self, x):
+        y = self.spatial_out(self.spatial_act(
+            self.spatial_quant(self.spatial_norm(self.spatial(x))) + self.spatial_shortcut(x)))
+        parts = [self.pointwise_quant(norm(unit(y))) + y for unit, norm in zip(self.pointwise, self.pointwise_norm)]
+        return self.pointwise_out(self.pointwise_act(torch.cat(parts, dim=1)))
+
+
+class BinaryReActNet(nn.Module):
+    """A CIFAR-10 ReActNet-A-style network (DyBNN's ImageNet backbone, scaled to 32×32): stem, then
+    ReActBlocks 32-64-128-128-256-256-512, down-sampling where the channels double after the first;
+    average pool, BatchNorm1d, classifier. ``width`` scales every channel count."""
+
+    #: (doubles the channels, stride) per block, from the stem's 32 channels
+    PLAN = ((True, 1), (True, 2), (False, 1), (True, 2), (False, 1), (True, 2))
+
+    def __init__(self, input_shape=(3, 32, 32), num_classes: int = 10, method: str | Method = "dybnn",
+                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8):
+        super().__init__()
+        _check_rgb(input_shape, "reactnet")
+        method = get_method(method)
+        channels = _widths((32,), width)[0]
+        layers: list[nn.Module] = [Stem(channels, residual_bits, weight_bits)]
+        for doubles, stride in self.PLAN:
+            out_channels = 2 * channels if doubles else channels
+            layers.append(ReActBlock(method, channels, out_channels, stride, residual_bits))
+            channels = out_channels
+        layers.append(Classifier(channels, num_classes, residual_bits, weight_bits, pooled=True))
+        self.features = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.features(x)

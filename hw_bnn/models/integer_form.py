@@ -350,7 +350,8 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
         elif isinstance(module, Classifier):
             layers += _classifier(conv, name, module, pooled_pixels[0])
         else:
-            raise HwBnnError(f"layer '{name}' ({type(module).__name__}) has no integer form")
+            raise HwBnnError(f"layer '{name}' ({type(module).__name__}) has no integer form yet (the residual "
+                             f"hardware maps resnet20, resnet18 and vgg_small); train it, or pick one of those")
         index += 1
     return IntegerForm(*layers).eval()
 

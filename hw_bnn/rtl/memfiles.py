@@ -8,10 +8,12 @@ order); signed values are two's complement.
 Layouts (``PE``/``SIMD`` as in the FINN node, ``SF = MW/SIMD``,
 ``NF = MH/PE`` or ``NF = NumChannels/PE``):
 
-* MVAU weights (``mvau.v`` ``WEIGHT_FILE``): ``SF*NF`` words of ``PE*SIMD``
-  bits; word ``nf*SF + sf`` holds at bit ``p*SIMD + s`` the weight
-  ``W[sf*SIMD + s, nf*PE + p]`` as one bit (1 = +1 / binary 1, 0 = -1 /
-  binary 0).  ``W`` is FINN's ``MW x MH`` initializer.
+* MVAU weights (``mvau.v`` ``WEIGHT_FILE``): ``SF*NF`` words of
+  ``PE*SIMD*ww`` bits (``ww`` = ``weight_width``, ``mvau.v`` ``WEIGHT_W``);
+  word ``nf*SF + sf`` holds at bits ``[(p*SIMD + s)*ww, +ww)`` the weight
+  ``W[sf*SIMD + s, nf*PE + p]``: for ``ww`` 1 as one bit (1 = +1 / binary 1,
+  0 = -1 / binary 0), else as a ``ww``-bit two's complement integer.  ``W`` is
+  FINN's ``MW x MH`` initializer.
 * Thresholds (``mvau.v`` ``THRESH_FILE``, ``thresholding.v`` ``THRESH_FILE``):
   ``NF`` words of ``PE*N*width`` bits; word ``nf`` holds at bits
   ``[(p*N + n)*width, +width)`` threshold ``T[nf*PE + p, n]``.  ``T`` is
@@ -191,3 +193,37 @@ def write_adabin_params(path, params, pe: int, coef_w: int, thr_w: int) -> None:
     """Write the ``adabin_threshold.v`` parameter file for the ``(C, 5)`` table ``params``
     (``[A, B, T0, T1, DECODE]`` per channel, see :func:`adabin_param_words`)."""
     write_memh(path, adabin_param_words(params, pe, coef_w, thr_w), pe * (2 * coef_w + 2 * thr_w + 3))
+
+
+def mvau_acc_bounds_int(mw: int, weight_width: int, in_min: int, in_max: int) -> tuple[int, int]:
+    """Bounds of the ``mvau.v`` accumulator (``XNOR`` 0) for any weights of its weight format and
+    any inputs in ``[in_min, in_max]``: ``weight_width`` 1 bipolar weights (as
+    :func:`mvau_acc_bounds`), else ``weight_width``-bit signed integers
+    ``[-2**(ww-1), 2**(ww-1) - 1]``.  ``MW`` times the smallest / largest product of a weight
+    and an input bound (FINN's ``minimize_accumulator_width(datatype_only=True)`` range for
+    weightDataType ``INT<ww>``).  ``mvau.v``'s accumulator holds this range."""
+    if weight_width < 1:
+        raise ValueError(f"weight_width must be >= 1, got {weight_width}")
+    if weight_width == 1:
+        return mvau_acc_bounds(mw, False, in_min, in_max)
+    w_lo, w_hi = -(1 << (weight_width - 1)), (1 << (weight_width - 1)) - 1
+    corners = [w * x for w in (w_lo, w_hi) for x in (int(in_min), int(in_max))]
+    return mw * min(corners), mw * max(corners)
+
+
+def mvau_weight_acc_bounds(W, in_min: int, in_max: int) -> tuple[int, int]:
+    """Bounds of the MVAU accumulator ``sum_i W[i, c] * x[i]`` (``XNOR`` 0) for the integer weights
+    ``W`` (``MW x MH``, the values FINN multiplies: bipolar -1/+1 or integers) and any inputs in
+    ``[in_min, in_max]``: the smallest channel minimum and the largest channel maximum (as qonnx's
+    ``calculate_matvec_accumulator_range``, FINN's accumulator range).  For sizing ``OUT_W``
+    (``NO_ACT`` 1) and clipping thresholds (:func:`prepare_thresholds`)."""
+    W = np.asarray(W)
+    if W.ndim != 2:
+        raise ValueError(f"weights must be 2-D (MW x MH), got shape {W.shape}")
+    if W.dtype.kind == "f":
+        if not np.all(W == np.round(W)):
+            raise ValueError("weights must be integers")
+    W = W.astype(np.int64)
+    lo_prod = np.minimum(W * int(in_min), W * int(in_max))
+    hi_prod = np.maximum(W * int(in_min), W * int(in_max))
+    return int(lo_prod.sum(axis=0).min()), int(hi_prod.sum(axis=0).max())

@@ -22,6 +22,7 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.rtl.frame_memfiles import HYPER_MEMORIES, hyper_memory_words, write_sign_file
 from hw_bnn.rtl.memfiles import (
     mvau_acc_bounds,
+    mvau_weight_acc_bounds,
     prepare_thresholds,
     signed_width,
     write_adabin_params,
@@ -128,8 +129,7 @@ def emit_mvau(model: ModelWrapper, node) -> RtlNode:
     elif wdt.is_integer() and not xnor and not counting:
         # integer weights (BINARY 0/1 ones too) as signed words; the accumulator range of these weights
         weight_width = signed_width([int(W.min()), int(W.max())])
-        products = np.stack([W * in_lo, W * in_hi])
-        acc_lo, acc_hi = int(products.min(0).sum(0).min()), int(products.max(0).sum(0).max())
+        acc_lo, acc_hi = mvau_weight_acc_bounds(W, in_lo, in_hi)
     else:
         raise HwBnnError(f"node '{node.name}' (MVAU) has {wdt.name} weights on {idt.name} inputs; the RTL backend "
                          f"maps bipolar weights and integer weights on integer inputs")

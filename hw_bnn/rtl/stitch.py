@@ -90,8 +90,8 @@ class Link:
 
     @property
     def name(self) -> str:
-        return f"{self.producer or 'input'}_to_{self.consumer or 'output'}" + (f"_{self.in_port}" if self.in_port
-                                                                                 else "")
+        port = f"_in{self.in_port}" if self.in_port else ""
+        return f"{self.producer or 'input'}_to_{self.consumer or 'output'}{port}"
 
 
 def graph_links(model: ModelWrapper, nodes: list) -> list[Link]:

@@ -28,6 +28,11 @@ LINT = {
         dict(MW=9, MH=3, SIMD=1, PE=1, NO_ACT=1, OUT_W=5, COUNT=1),
         dict(MW=27, MH=64, SIMD=27, PE=16, XNOR=0, IN_W=8, NO_ACT=1, OUT_W=16, COUNT=1),
         dict(MW=12, MH=4, SIMD=3, PE=2, XNOR=0, IN_W=4, IN_SIGNED=1, NO_ACT=1, OUT_W=24, COUNT=1),
+        dict(MW=16, MH=8, SIMD=4, PE=2, XNOR=0, IN_W=8, WEIGHT_W=4, THR_W=18),
+        dict(MW=12, MH=6, SIMD=1, PE=3, XNOR=0, IN_W=8, IN_SIGNED=1, WEIGHT_W=8, NO_ACT=1, OUT_W=12),
+        dict(MW=24, MH=4, SIMD=1, PE=4, XNOR=0, IN_W=8, IN_SIGNED=1, WEIGHT_W=4, N_THR=255, THR_W=18, OUT_W=8),
+        dict(MW=64, MH=10, SIMD=32, PE=5, XNOR=0, IN_W=4, IN_SIGNED=1, WEIGHT_W=2, NO_ACT=1, OUT_W=16),
+        dict(MW=1, MH=1, SIMD=1, PE=1, XNOR=0, IN_W=1, WEIGHT_W=2, NO_ACT=1, OUT_W=2),
     ],
     "thresholding": [{}, dict(C=5, PE=5, IN_W=4, IN_SIGNED=1), dict(C=6, PE=3, N_THR=3, OUT_W=2, ACT_BIAS=-2)],
     "adabin_threshold": [
