@@ -79,11 +79,11 @@ def test_a_wrong_weight_is_caught_and_its_layer_named(mlp, random_images, tmp_pa
 
     real = nodes.write_mvau_weights
 
-    def flip_one_weight_of_mvau_1(path, W, pe, simd):
+    def flip_one_weight_of_mvau_1(path, W, pe, simd, weight_width=1):
         if path.name.startswith("MVAU_1"):
             W = W.copy()
             W[0, 0] = 1 - W[0, 0] if W.min() >= 0 else -W[0, 0]
-        real(path, W, pe, simd)
+        real(path, W, pe, simd, weight_width)
 
     monkeypatch.setattr(nodes, "write_mvau_weights", flip_one_weight_of_mvau_1)
     images = random_images(20, seed=13)

@@ -276,6 +276,9 @@ def generate_design(hw_graph: ModelWrapper, folder: str | Path, fifo_depth: int 
         "top": TOP,
         "nodes": [{"name": n.name, "module": n.module, "params": n.verilog_params(),
                    "in": vars(n.inp), "out": vars(n.out)} for n in rtl_nodes],
-        "instances": [vars(inst) for inst in design.instances],
+        # each instance with its streams (ids into "stream_widths") and its first input/output width
+        "instances": [{**vars(inst), "in_width": design.widths[next(iter(inst.inputs.values()))],
+                       "out_width": design.widths[next(iter(inst.outputs.values()))]} for inst in design.instances],
+        "stream_widths": design.widths,
     })
     return design
