@@ -1,9 +1,11 @@
-"""Brevitas quantizers for bipolar (+1/-1) weights and activations.
+"""Brevitas quantizers: bipolar (+1/-1) weights and activations, and the multi-bit residual stream
+and weights of the residual architectures.
 
-Both use a constant scale of 1, so that every tensor between two binarisations is an
-integer in PyTorch as well as in the exported graph: the hardware is exact by
-construction, not by tolerance. The sign convention is Brevitas' ``binary_sign``:
-x >= 0 maps to +1 (FINN's bit 1), x < 0 to -1 (bit 0).
+The bipolar ones use a constant scale of 1, so that every tensor between two binarisations is an
+integer in PyTorch as well as in the exported graph: the hardware is exact by construction, not by
+tolerance. The sign convention is Brevitas' ``binary_sign``: x >= 0 maps to +1 (FINN's bit 1),
+x < 0 to -1 (bit 0). The residual stream has a constant power-of-two scale and the multi-bit weights
+a learned power-of-two scale, for the same reason (``hw_bnn.models.cifar``).
 """
 
 from brevitas.core.restrict_val import RestrictValueType
