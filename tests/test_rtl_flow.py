@@ -73,23 +73,25 @@ def test_cnv_rtl_equals_pytorch(random_images, tmp_path):
     assert {"sliding_window", "pool_max", "mvau"} <= {inst.module for inst in result.design.instances}
 
 
-def test_a_wrong_weight_is_caught_and_its_layer_named(mlp, random_images, tmp_path, monkeypatch):
+def test_wrong_weights_are_caught_and_their_layer_named(mlp, random_images, tmp_path, monkeypatch):
     model, hw = mlp
     import hw_bnn.rtl.nodes as nodes
 
     real = nodes.write_mvau_weights
 
-    def flip_one_weight_of_mvau_1(path, W, pe, simd, weight_width=1):
+    def flip_one_weight_column_of_mvau_1(path, W, pe, simd, weight_width=1):
+        # every weight of output channel 0: its popcount becomes MW - P, so its bit flips on almost
+        # every image (a single weight moves the popcount by one and may cross no threshold)
         if path.name.startswith("MVAU_1"):
             W = W.copy()
-            W[0, 0] = 1 - W[0, 0] if W.min() >= 0 else -W[0, 0]
+            W[:, 0] = 1 - W[:, 0] if W.min() >= 0 else -W[:, 0]
         real(path, W, pe, simd, weight_width)
 
-    monkeypatch.setattr(nodes, "write_mvau_weights", flip_one_weight_of_mvau_1)
+    monkeypatch.setattr(nodes, "write_mvau_weights", flip_one_weight_column_of_mvau_1)
     images = random_images(20, seed=13)
     result = rtl_sim.simulate(hw, images, tmp_path)
     differs = np.flatnonzero((result.outputs != predict(model, images)).any(axis=1))
-    assert differs.size, "a flipped weight must change some output"
+    assert differs.size, "flipped weights must change some output"
     message = rtl_sim.locate_mismatch(hw, images[differs[0]], tmp_path / "locate")
     assert "'MVAU_1'" in message
 
