@@ -50,17 +50,14 @@ def test_adabin_puts_maxout_after_the_residual_sum():
     assert isinstance(block.unit.binarize, AdaBinActivation) and isinstance(block.nonlinearity, Maxout)
 
 
-def test_reactnet_blocks_double_channels_with_two_pointwise_convs_and_pool_the_shortcut():
+def test_reactnet_blocks_double_channels_with_a_wide_pointwise_conv_and_pool_the_shortcut():
     model = BinaryReActNet(method="dybnn", width=0.25)
     blocks = list(model.features)[1:-1]
-    assert [len(b.pointwise) for b in blocks] == [2, 2, 1, 2, 1, 2]
+    # ReActNet's two 1×1 convs on the same bits, concatenated: one conv C -> 2C, the shortcut repeated
+    assert [b.pointwise.conv.out_channels // b.pointwise.conv.in_channels for b in blocks] == [2, 2, 1, 2, 1, 2]
     assert [isinstance(b.spatial_shortcut, torch.nn.Sequential) for b in blocks] == [False, True, False, True,
                                                                                         False, True]
     assert model(torch.rand(2, 3, 32, 32) * 255).shape == (2, 10)
-    with pytest.raises(HwBnnError, match="no integer form yet"):
-        from hw_bnn.export import deployable
-
-        deployable(BinaryReActNet(method="baseline", width=0.125), (3, 32, 32))
 
 
 def test_grey_images_are_refused_with_the_fix():

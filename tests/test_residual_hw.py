@@ -1,7 +1,7 @@
 """Residual CIFAR architectures in hardware: the integer form, the FINN graph, the stitched RTL.
 
-Reduced-width variants of ResNet-20 (option-A shortcuts), ResNet-18 (1×1 down-sampling convs) and
-VGG-small on 16×16 CIFAR-format images, with BatchNorm statistics randomised (negative scales
+Reduced-width variants of ResNet-20 (option-A shortcuts), ResNet-18 (1×1 down-sampling convs),
+VGG-small and the ReActNet-style net (average-pooled and repeated shortcuts) on 16×16 CIFAR-format images, with BatchNorm statistics randomised (negative scales
 included) so that every threshold, flip and clamp is exercised.
 """
 
@@ -21,7 +21,7 @@ from hw_bnn.compiler import compile_model
 from hw_bnn.config import BuildConfig, load_config
 from hw_bnn.errors import HwBnnError
 from hw_bnn.export import deployable, export_model
-from hw_bnn.models.cifar import BinaryResNet18, BinaryResNet20, BinaryVGGSmall
+from hw_bnn.models.cifar import BinaryReActNet, BinaryResNet18, BinaryResNet20, BinaryVGGSmall
 from hw_bnn.models.integer_form import MultiThresholdUnit, fit_thresholds
 from hw_bnn.rtl.fifo_sizing import residual_fifo_depths
 from hw_bnn.rtl.sim import simulate
@@ -31,6 +31,7 @@ ARCHITECTURES = {
     "resnet20": (BinaryResNet20, {"width": 0.5, "blocks_per_stage": 1}),
     "resnet18": (BinaryResNet18, {"width": 0.0625}),
     "vgg_small": (BinaryVGGSmall, {"width": 0.0625}),
+    "reactnet": (BinaryReActNet, {"width": 0.125}),
 }
 
 
@@ -126,6 +127,7 @@ FLOW_CASES = {
     "resnet20": ("baseline", {"width": 0.25, "blocks_per_stage": 1}),
     "resnet18": ("bdbnn", {"width": 0.0625}),
     "vgg_small": ("sdbnn_static", {"width": 0.03125}),
+    "reactnet": ("baseline", {"width": 0.125}),
 }
 
 

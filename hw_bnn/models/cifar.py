@@ -246,9 +246,11 @@ class BinaryResNet18(nn.Module):
 class ReActBlock(nn.Module):
     """ReActNet's basic block (Liu et al. 2020, MobileNet-style with Bi-Real shortcuts), as DyBNN builds on:
     a binary 3×3 conv (stride 1 or 2) with a shortcut (2×2 average pool, re-quantised onto the stream, when
-    down-sampling), then a binary 1×1 conv with a shortcut; where the channels double, two 1×1 convs each
-    add the shortcut and their outputs are concatenated. The method's binarizer sits at each conv's input
-    (DyBNN: the dynamic RSign), its ``residual_activation`` after each sum (DyBNN's RPReLU role)."""
+    down-sampling), then a binary 1×1 conv with a shortcut. Where the channels double, ReActNet runs two 1×1
+    convs on the same bits, each with its own BatchNorm and the shortcut, and concatenates them: that is one
+    1×1 conv C→2C, one BatchNorm over 2C channels and the shortcut repeated, which is how it is built here.
+    The method's binarizer sits at each conv's input (DyBNN: the dynamic RSign), its ``residual_activation``
+    after each sum (DyBNN's RPReLU role)."""
 
     def __init__(self, method: Method, in_channels: int, out_channels: int, stride: int, residual_bits: int):
         super().__init__()
@@ -263,9 +265,9 @@ class ReActBlock(nn.Module):
             else nn.Identity()
         self.spatial_act = method.residual_activation(in_channels)
         self.spatial_out = stream_quant(residual_bits)
-        copies = out_channels // in_channels
-        self.pointwise = nn.ModuleList(BinaryConvUnit(method, in_channels, in_channels, 1) for _ in range(copies))
-        self.pointwise_norm = nn.ModuleList(nn.BatchNorm2d(in_channels) for _ in range(copies))
+        self.copies = out_channels // in_channels
+        self.pointwise = BinaryConvUnit(method, in_channels, out_channels, 1)
+        self.pointwise_norm = nn.BatchNorm2d(out_channels)
         self.pointwise_quant = stream_quant(residual_bits)
         self.pointwise_act = method.residual_activation(out_channels)
         self.pointwise_out = stream_quant(residual_bits)
@@ -273,8 +275,8 @@ class ReActBlock(nn.Module):
     def forward(self, x):
         y = self.spatial_out(self.spatial_act(
             self.spatial_quant(self.spatial_norm(self.spatial(x))) + self.spatial_shortcut(x)))
-        parts = [self.pointwise_quant(norm(unit(y))) + y for unit, norm in zip(self.pointwise, self.pointwise_norm)]
-        return self.pointwise_out(self.pointwise_act(torch.cat(parts, dim=1)))
+        branch = self.pointwise_quant(self.pointwise_norm(self.pointwise(y)))
+        return self.pointwise_out(self.pointwise_act(branch + y.repeat(1, self.copies, 1, 1)))
 
 
 class BinaryReActNet(nn.Module):

@@ -33,6 +33,7 @@ from hw_bnn.models.cifar import (
     Classifier,
     DownsampleShortcut,
     OptionAShortcut,
+    ReActBlock,
     Stem,
 )
 
@@ -267,7 +268,8 @@ class _Converter:
         thresholds, _ = fit_thresholds(what, channel_map, channels, *self.stream_levels, levels=(-1, 1),
                                        allow_flip=False)
         # levels -1, 0, 1 are counted: a ±1 output has no 0, so its two thresholds coincide
-        return [nn.ZeroPad2d(unit.pad.padding), MultiThresholdUnit(thresholds[:, :1], "BIPOLAR", -1.0, 2.0)]
+        pad = [nn.ZeroPad2d(unit.pad.padding)] if any(unit.pad.padding) else []
+        return pad + [MultiThresholdUnit(thresholds[:, :1], "BIPOLAR", -1.0, 2.0)]
 
     def binary_conv(self, name: str, unit: BinaryConvUnit, after: list[nn.Module]) -> list[nn.Module]:
         binarized = self.binarize(name, unit)
@@ -292,6 +294,25 @@ class _Converter:
         for c in range(shortcut.in_channels):
             weight[c + shortcut.channel_offset, c] = 1.0
         return IntegerConv(weight, shortcut.stride)
+
+    def average_pool(self, name: str, quant: nn.Module, channels: int) -> list[nn.Module]:
+        """A 2×2 average pool re-quantised onto the stream: the sum of the four codes (a 2×2, stride-2 conv
+        with 0/1 weights) and a threshold unit that absorbs the division by 4."""
+        weight = torch.zeros(channels, channels, 2, 2)
+        weight[range(channels), range(channels)] = 1.0
+        channel_map = _channel_map([quant], self.stream_scale, spatial=True, divide_by=4)
+        to_codes = _codes(quant)
+        thresholds, _ = fit_thresholds(name, lambda v: to_codes(channel_map(v)), channels, 4 * self.stream_levels[0],
+                                       4 * self.stream_levels[1], self.stream_levels, allow_flip=False)
+        return [IntegerConv(weight, stride=2), self.stream_unit(thresholds)]
+
+    @staticmethod
+    def repeat_channels(channels: int, copies: int) -> nn.Module:
+        """``x.repeat(1, copies, 1, 1)`` as a 1×1 conv with 0/1 weights (a multi-bit matrix unit)."""
+        weight = torch.zeros(channels * copies, channels, 1, 1)
+        for copy in range(copies):
+            weight[[copy * channels + c for c in range(channels)], range(channels)] = 1.0
+        return IntegerConv(weight)
 
 
 class IntegerForm(nn.Sequential):
@@ -341,6 +362,8 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
                                                               ds.conv.stride[0], 0))
             join = conv.join(f"{name}.join", [module.act2, module.quant2], module.unit2.conv.out_channels)
             layers.append(Residual(nn.Sequential(*branch), shortcut, join))
+        elif isinstance(module, ReActBlock):
+            layers += _reactnet_block(conv, name, module)
         elif isinstance(module, BinaryConvUnit):  # VGG-small: unit [MaxPool] BatchNorm nonlinearity quant
             rest = [m for _, m in children[index + 1:index + 5]]
             pool = rest[0] if isinstance(rest[0], nn.MaxPool2d) else None
@@ -351,9 +374,26 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
             layers += _classifier(conv, name, module, pooled_pixels[0])
         else:
             raise HwBnnError(f"layer '{name}' ({type(module).__name__}) has no integer form yet (the residual "
-                             f"hardware maps resnet20, resnet18 and vgg_small); train it, or pick one of those")
+                             f"hardware maps resnet20, resnet18, vgg_small, reactnet); train it, or pick one of those")
         index += 1
     return IntegerForm(*layers).eval()
+
+
+def _reactnet_block(conv: _Converter, name: str, block: ReActBlock) -> list[nn.Module]:
+    """The 3×3 conv with its (average-pooled) shortcut, then the 1×1 conv with its (repeated) shortcut."""
+    channels = block.spatial.conv.in_channels
+    shortcut: nn.Module = nn.Identity()
+    if isinstance(block.spatial_shortcut, nn.Sequential):
+        shortcut = nn.Sequential(*conv.average_pool(f"{name}.spatial_shortcut", block.spatial_shortcut[1], channels))
+    spatial = Residual(nn.Sequential(*conv.binary_conv(f"{name}.spatial", block.spatial,
+                                                       [block.spatial_norm, block.spatial_quant])),
+                       shortcut, conv.join(f"{name}.spatial_join", [block.spatial_act, block.spatial_out], channels))
+    repeat = conv.repeat_channels(channels, block.copies) if block.copies > 1 else nn.Identity()
+    pointwise = Residual(nn.Sequential(*conv.binary_conv(f"{name}.pointwise", block.pointwise,
+                                                         [block.pointwise_norm, block.pointwise_quant])),
+                         repeat, conv.join(f"{name}.pointwise_join", [block.pointwise_act, block.pointwise_out],
+                                           block.pointwise.conv.out_channels))
+    return [spatial, pointwise]
 
 
 def _vgg_stage(conv: _Converter, name: str, unit: BinaryConvUnit, pool: nn.Module | None,

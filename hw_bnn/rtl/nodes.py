@@ -80,6 +80,15 @@ class RtlNode:
     def output_streams(self) -> list[Stream]:
         return [self.out] * len(self.out_ports)
 
+    @property
+    def cycles_per_frame(self) -> int:
+        """Cycles the module is busy per frame at its full rate: its busiest stream, or for a folded matrix
+        unit SF x NF cycles per vector (it reads a vector once and computes NF passes on it)."""
+        beats = max(stream.beats for stream in self.input_streams + self.output_streams)
+        if self.module == "mvau":
+            return max(beats, self.inp.beats * self.params["MH"] // self.params["PE"])
+        return beats
+
     def write_mem_files(self, folder: Path) -> None:
         for file_name, write in self.mem_files.values():
             write(folder / file_name)

@@ -114,8 +114,9 @@ def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0) ->
     sim = _simulator(design, waveform_frames > 0)
     beats_in = encode(tensors, first.inp)
     n_out = frames * last.out.beats
-    per_frame = max(max(node.inp.beats, node.out.beats) for node in design.nodes)
-    idle_limit = 20 * per_frame + 1000
+    # no beat leaves the design while a frame crosses it: at most the sum of every module's busy cycles
+    per_frame = [node.cycles_per_frame for node in design.nodes]
+    idle_limit = max(20 * max(per_frame), 2 * sum(per_frame)) + 1000
     trace = design.folder.parent / "sim" / "waveform.fst" if waveform_frames else None
     if trace:
         trace.parent.mkdir(parents=True, exist_ok=True)
