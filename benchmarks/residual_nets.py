@@ -34,6 +34,7 @@ CASES = {
     "resnet20": ("baseline", {"width": 0.25, "blocks_per_stage": 1}),
     "resnet18": ("bdbnn", {"width": 0.0625}),
     "vgg_small": ("sdbnn_static", {"width": 0.03125}),
+    "reactnet": ("baseline", {"width": 0.125}),
 }
 SHOWN_OPS = ("DuplicateStreams", "ElementwiseAdd", "ElementwiseMul", "GlobalAccPool", "FMPadding", "Thresholding",
              "MVAU")
@@ -68,12 +69,13 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=40000, help="target cycles per frame of the slowest layer")
     parser.add_argument("--images", type=int, default=3, help="test images simulated in RTL")
     parser.add_argument("--synth", action="store_true", help="also synthesise with Yosys (xc7)")
+    parser.add_argument("--only", nargs="+", choices=list(CASES), default=list(CASES), help="architectures to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(args.data) if args.data else Path(scratch) / "cifar"
         if not args.data:
             write_cifar_folder(data)
-        reports = {name: run(name, args, data) for name in CASES}
+        reports = {name: run(name, args, data) for name in args.only}
     print(f"\nResidual architectures, 32x32 CIFAR-format input, target {args.cycles} cycles/frame, "
           f"{args.images} images in RTL\n")
     print("| architecture | method | " + " | ".join(SHOWN_OPS) + " | int-weight MVAU | bit-exact | "
