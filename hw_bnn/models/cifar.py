@@ -10,6 +10,7 @@ Layer structure (seed_methods §2.3, §5.2):
   BatchNorm1d → classifier.
 - ``resnet18``: IR-Net basic blocks, one shortcut per two binary convs, a 1×1 conv + BN on
   down-sampling shortcuts; average pool → BatchNorm1d → classifier.
+- ``reactnet``: ReActNet blocks at CIFAR scale (``ReActBlock``), the backbone DyBNN builds on.
 
 A binary conv's input goes through the method's ``binarizer`` block; the nonlinearity after a
 residual sum is the method's ``residual_activation`` (hardtanh, AdaBin's Maxout).
