@@ -1,8 +1,9 @@
 """Residual CIFAR architectures in hardware: the integer form, the FINN graph, the stitched RTL.
 
 Reduced-width variants of ResNet-20 (option-A shortcuts), ResNet-18 (1×1 down-sampling convs),
-VGG-small and the ReActNet-style net (average-pooled and repeated shortcuts) on 16×16 CIFAR-format images, with BatchNorm statistics randomised (negative scales
-included) so that every threshold, flip and clamp is exercised.
+VGG-small and the ReActNet-style net (average-pooled and repeated shortcuts) on 16×16 CIFAR-format
+images, with BatchNorm statistics randomised (negative scales included) so that every threshold,
+flip and clamp is exercised.
 """
 
 from __future__ import annotations
@@ -83,6 +84,13 @@ def test_sdbnn_static_binarizer_maps_and_adabin_is_named():
         deployable(trained_like("resnet20", method="adabin"), SHAPE)
     with pytest.raises(HwBnnError, match=r"per-sample thresholds .* not yet inside residual networks"):
         deployable(trained_like("resnet20", method="dybnn"), SHAPE)
+
+
+def test_a_layer_without_an_integer_form_is_refused_with_its_name():
+    model = trained_like("resnet20")
+    model.features[1] = torch.nn.ReLU()
+    with pytest.raises(HwBnnError, match=r"layer 'features\.1' \(ReLU\) has no integer form yet"):
+        deployable(model, SHAPE)
 
 
 def test_a_non_monotone_channel_map_is_refused_with_its_name():

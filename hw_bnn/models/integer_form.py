@@ -290,29 +290,34 @@ class _Converter:
 
     def option_a(self, shortcut: OptionAShortcut) -> nn.Module:
         """He et al.'s option A as a 1×1, stride-s conv with 0/1 weights (a multi-bit matrix unit)."""
-        weight = torch.zeros(shortcut.out_channels, shortcut.in_channels, 1, 1)
-        for c in range(shortcut.in_channels):
-            weight[c + shortcut.channel_offset, c] = 1.0
-        return IntegerConv(weight, shortcut.stride)
+        offset = shortcut.channel_offset
+        sources = [c - offset if 0 <= c - offset < shortcut.in_channels else None
+                   for c in range(shortcut.out_channels)]
+        return _routing_conv(shortcut.in_channels, sources, stride=shortcut.stride)
 
     def average_pool(self, name: str, quant: nn.Module, channels: int) -> list[nn.Module]:
         """A 2×2 average pool re-quantised onto the stream: the sum of the four codes (a 2×2, stride-2 conv
         with 0/1 weights) and a threshold unit that absorbs the division by 4."""
-        weight = torch.zeros(channels, channels, 2, 2)
-        weight[range(channels), range(channels)] = 1.0
         channel_map = _channel_map([quant], self.stream_scale, spatial=True, divide_by=4)
         to_codes = _codes(quant)
         thresholds, _ = fit_thresholds(name, lambda v: to_codes(channel_map(v)), channels, 4 * self.stream_levels[0],
                                        4 * self.stream_levels[1], self.stream_levels, allow_flip=False)
-        return [IntegerConv(weight, stride=2), self.stream_unit(thresholds)]
+        return [_routing_conv(channels, list(range(channels)), kernel=2, stride=2), self.stream_unit(thresholds)]
 
     @staticmethod
     def repeat_channels(channels: int, copies: int) -> nn.Module:
         """``x.repeat(1, copies, 1, 1)`` as a 1×1 conv with 0/1 weights (a multi-bit matrix unit)."""
-        weight = torch.zeros(channels * copies, channels, 1, 1)
-        for copy in range(copies):
-            weight[[copy * channels + c for c in range(channels)], range(channels)] = 1.0
-        return IntegerConv(weight)
+        return _routing_conv(channels, [c % channels for c in range(channels * copies)])
+
+
+def _routing_conv(in_channels: int, sources: list[int | None], kernel: int = 1, stride: int = 1) -> IntegerConv:
+    """A conv with 0/1 weights whose output channel o sums input channel ``sources[o]`` over its k×k window
+    (None: a zero channel)."""
+    weight = torch.zeros(len(sources), in_channels, kernel, kernel)
+    for out_channel, source in enumerate(sources):
+        if source is not None:
+            weight[out_channel, source] = 1.0
+    return IntegerConv(weight, stride)
 
 
 class IntegerForm(nn.Sequential):
