@@ -1,7 +1,8 @@
-"""Residual CIFAR architectures through the whole flow: reduced-width ResNet-20, ResNet-18 and VGG-small.
+"""Residual CIFAR architectures through the whole flow: reduced-width ResNet-20, ResNet-18, VGG-small and
+ReActNet, with static sign binarizers and with per-sample ones (FrameThreshold chains).
 
 Usage: .venv/bin/python benchmarks/residual_nets.py [--out DIR] [--data DIR] [--cycles N] [--images N]
-       [--synth]
+       [--synth] [--only CASE ...]
 
 Trains each architecture for one epoch (on ``--data``, CIFAR-10 python batches; default: synthetic
 CIFAR-format files, since no CIFAR-10 is on disk here), exports, compiles with FINN for a slowest-layer
@@ -30,26 +31,31 @@ from hw_bnn.config import load_config  # noqa: E402
 from hw_bnn.export import load_qonnx  # noqa: E402
 from hw_bnn.rtl.fifo_sizing import residual_fifo_depths  # noqa: E402
 
+#: case -> (architecture, method, model options, method options): static sign methods, and the per-sample
+#: binarizers (DyBNN on its ReActNet backbone, SD-BNN's squeeze-excitation on ResNet-20). At these widths
+#: the squeeze-excitation's reduction 16 leaves one hidden unit, which one epoch on 20 images can kill.
 CASES = {
-    "resnet20": ("baseline", {"width": 0.25, "blocks_per_stage": 1}),
-    "resnet18": ("bdbnn", {"width": 0.0625}),
-    "vgg_small": ("sdbnn_static", {"width": 0.03125}),
-    "reactnet": ("baseline", {"width": 0.125}),
+    "resnet20": ("resnet20", "baseline", {"width": 0.25, "blocks_per_stage": 1}, {}),
+    "resnet20_se": ("resnet20", "sdbnn_se", {"width": 0.25, "blocks_per_stage": 1}, {"reduction": 2}),
+    "resnet18": ("resnet18", "bdbnn", {"width": 0.0625}, {"teacher_epochs": 1}),
+    "vgg_small": ("vgg_small", "sdbnn_static", {"width": 0.03125}, {}),
+    "reactnet": ("reactnet", "baseline", {"width": 0.125}, {}),
+    "reactnet_dybnn": ("reactnet", "dybnn", {"width": 0.125}, {}),
 }
 SHOWN_OPS = ("DuplicateStreams", "ElementwiseAdd", "ElementwiseMul", "GlobalAccPool", "FMPadding", "Thresholding",
-             "MVAU")
+             "FrameThreshold", "MVAU")
 
 
 def run(name: str, args, data: Path) -> dict:
-    method, options = CASES[name]
+    architecture, method, options, method_options = CASES[name]
     folder = Path(args.out) / name
     folder.mkdir(parents=True, exist_ok=True)
     recipe = folder / "recipe.yaml"
     stages = ["train", "export", "build", "sim"] + (["synth"] if args.synth else [])
     recipe.write_text(yaml.safe_dump({
         "name": f"reduced_{name}", "method": method,
-        "method_options": {"teacher_epochs": 1} if method == "bdbnn" else {},
-        "model": {"name": name, "options": options}, "data": {"name": "cifar10", "path": str(data)},
+        "method_options": method_options,
+        "model": {"name": architecture, "options": options}, "data": {"name": "cifar10", "path": str(data)},
         "train": {"epochs": 1, "batch_size": 4, "lr": 0.01},
         "build": {"target_cycles_per_frame": args.cycles}, "check": {"n_images": args.images},
         "synth": {"place_and_route": False}, "stages": stages}))
@@ -69,7 +75,7 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=40000, help="target cycles per frame of the slowest layer")
     parser.add_argument("--images", type=int, default=3, help="test images simulated in RTL")
     parser.add_argument("--synth", action="store_true", help="also synthesise with Yosys (xc7)")
-    parser.add_argument("--only", nargs="+", choices=list(CASES), default=list(CASES), help="architectures to run")
+    parser.add_argument("--only", nargs="+", choices=list(CASES), default=list(CASES), help="cases to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         data = Path(args.data) if args.data else Path(scratch) / "cifar"
@@ -85,7 +91,8 @@ def main() -> None:
           ("---:|---:|---:|" if args.synth else ""))
     for name, r in reports.items():
         exact = all(r["bit_exact"].values())
-        cells = [name, CASES[name][0], *(str(r["ops"].get(op, 0)) for op in SHOWN_OPS), str(r["multi_bit_mvau"]),
+        architecture, method, *_ = CASES[name]
+        cells = [architecture, method, *(str(r["ops"].get(op, 0)) for op in SHOWN_OPS), str(r["multi_bit_mvau"]),
                  "yes" if exact else "NO", f"{r['estimate']['cycles_per_frame']:,}", f"{r['rtl_sim']['ii_cycles']:,.0f}",
                  f"{r['rtl_sim']['latency_cycles']:,}", ", ".join(map(str, r["shortcut_fifos"])) or "-",
                  f"{r['estimate']['lut']:,}"]

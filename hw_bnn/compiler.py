@@ -133,12 +133,13 @@ def step_qonnx_to_finn(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 def _move_layout_past_residuals(model: ModelWrapper) -> ModelWrapper:
     """Push the NHWC->NCHW Transposes that lowering leaves around forks, paddings, residual sums,
     channel-wise constants and the global pool down the graph until they cancel, so that all of these
-    act on the pixel-major stream; then absorb what the moves bring next to a threshold (the 2P - K of
+    act on the pixel-major stream (per-sample binarizers too); then absorb what the moves bring next to a threshold (the 2P - K of
     an XNOR layer that a max-pool sat on)."""
     model = model.transform(InferGlobalAccPoolFromSum())
     passes = (MoveTransposePastFork(), MakePadNHWC(), MoveTransposePastJoinAdd(), MoveTransposePastEltwise(),
               MoveScalarLinearPastMaxPool(), SqueezeChannelLastConstants(), absorb.AbsorbConsecutiveTransposes(),
-              absorb.AbsorbTransposeIntoMultiThreshold(), InferShapes(), InferDataLayouts(),
+              absorb.AbsorbTransposeIntoMultiThreshold(), AbsorbTransposeIntoChannelwiseOp(), InferShapes(),
+              InferDataLayouts(),
               MoveAddPastMul(), CollapseRepeatedMul(), absorb.FactorOutMulSignMagnitude(),
               absorb.AbsorbAddIntoMultiThreshold(), absorb.AbsorbMulIntoMultiThreshold())
     while True:

@@ -15,7 +15,7 @@ from hw_bnn.estimate import estimate
 from hw_bnn.execute import run_graph
 from hw_bnn.export import deployable, export_model
 from hw_bnn.methods import get_method
-from hw_bnn.methods.frame_deploy import _hidden_thresholds, threshold_on_acc
+from hw_bnn.methods.frame_deploy import _hidden_thresholds, _pool_thresholds, threshold_on_acc
 from hw_bnn.models.cnv import BinaryCNV
 from hw_bnn.models.mlp import BinaryMLP
 from model_helpers import randomize_batchnorm
@@ -102,6 +102,24 @@ def test_hidden_thresholds_round_half_to_even_like_torch(exponent):
     expected = torch.clamp(torch.round(torch.tensor(a1, dtype=torch.float64) * 2.0 ** -exponent), 0, levels - 1)
     assert np.array_equal((a1[:, None] >= thresholds[None, :]).sum(1), expected.numpy())
     assert all(Fraction(t) == t for t in thresholds)
+
+
+@pytest.mark.parametrize("pixels", [16, 100])
+def test_pool_thresholds_round_ties_to_even_like_torch(pixels):
+    """A binarizer on a residual stream sees code * 2^-7: its pooled mean hits exact halves of the pooled
+    quantiser's step (reachable ties), which PyTorch rounds to even; BatchNorm-like scales are checked too."""
+    reach = pixels * 128
+    sums = np.arange(-reach, reach + 1)
+    a = np.array([2.0 ** -7, -(2.0 ** -7), 0.0, 0.37, -1.3e-3])
+    b = np.array([0.0, 0.0, 0.0625, 0.11, -0.02])
+    levels = range(-7, 8)
+    sign, thresholds = _pool_thresholds(a, b, pixels, -3, levels, reach)
+    mean = (torch.tensor(a, dtype=torch.float64)[:, None] * torch.tensor(sums, dtype=torch.float64) / pixels
+            + torch.tensor(b, dtype=torch.float64)[:, None])
+    want = torch.clamp(torch.round(mean * 8), -8, 7).numpy()
+    got = -8 + ((sign[:, None, None] * sums[None, None, :]) >= thresholds[:, :, None]).sum(1)
+    assert (np.abs(mean.numpy()[0] * 8 % 1 - 0.5) < 1e-12).sum() > 10, "ties are reached"
+    assert np.array_equal(got, want)
 
 
 def test_negative_prelu_slopes_are_clamped_in_model_and_hardware_alike():

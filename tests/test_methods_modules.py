@@ -19,7 +19,7 @@ from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight, Maxout
 from hw_bnn.methods.bdbnn import (KurtosisRegulariser, distillation_loss, kurtosis, released_weight_loss,
                                   weight_mimicking_loss)
 from hw_bnn.methods.dybnn import DynamicActivation
-from hw_bnn.methods.hyper import HyperFunction, SigmoidOutput, TanhOutput
+from hw_bnn.methods.hyper import HyperFunction, SigmoidOutput, TanhOutput, power_of_two_exponent
 from hw_bnn.methods.estimators import (EDE, ESTIMATORS, ApproxSign, ClippedIdentity, binary_sign,
                                        make_estimator)
 from hw_bnn.methods.layers import BinaryWeight, EstimatedSign
@@ -359,6 +359,19 @@ def test_quantised_hyper_function_is_fixed_point():
     for scale in (hyper.pool_quant.act_quant.scale(), hyper.hidden_act.act_quant.scale(),
                   hyper.squeeze.quant_weight().scale, hyper.expand.quant_weight().scale):
         assert float(torch.log2(scale)) == round(float(torch.log2(scale)))
+
+
+def test_a_quantizer_that_saw_only_zeros_is_named_with_the_cause():
+    """A dead hidden ReLU while the statistics are collected leaves Brevitas' floor as its scale."""
+    hyper = HyperFunction(16, 8, SigmoidOutput(4), reduction=4, bits=4)
+    hyper.train()
+    hyper(torch.zeros(6, 16, 3, 3))
+    hyper.eval()
+    with pytest.raises(HwBnnError, match="layer 'x' hidden ReLU.*saw only zeros.*dead hidden ReLU"):
+        power_of_two_exponent(hyper.hidden_act.act_quant.scale(), "layer 'x' hidden ReLU")
+    with pytest.raises(HwBnnError, match="not a power of two; the hyper-function needs fixed-point"):
+        power_of_two_exponent(0.3, "y")
+    assert power_of_two_exponent(0.25, "z") == -2
 
 
 @pytest.mark.parametrize("shape", [(3, 32), (3, 32, 4, 4)])

@@ -22,7 +22,8 @@ from hw_bnn.compiler import compile_model
 from hw_bnn.config import BuildConfig, load_config
 from hw_bnn.errors import HwBnnError
 from hw_bnn.export import deployable, export_model
-from hw_bnn.models.cifar import BinaryReActNet, BinaryResNet18, BinaryResNet20, BinaryVGGSmall
+from hw_bnn.methods.frame_deploy import DynamicThresholdDeploy
+from hw_bnn.models.cifar import BinaryConvUnit, BinaryReActNet, BinaryResNet18, BinaryResNet20, BinaryVGGSmall
 from hw_bnn.models.integer_form import MultiThresholdUnit, fit_thresholds
 from hw_bnn.rtl.fifo_sizing import residual_fifo_depths
 from hw_bnn.rtl.sim import simulate
@@ -82,8 +83,23 @@ def test_sdbnn_static_binarizer_maps_and_adabin_is_named():
         assert torch.equal(deployable(model, SHAPE)(images), model(images))
     with pytest.raises(HwBnnError, match=r"features\.1\.binarize \(AdaBinActivation\) does not output ±1"):
         deployable(trained_like("resnet20", method="adabin"), SHAPE)
-    with pytest.raises(HwBnnError, match=r"per-sample thresholds .* not yet inside residual networks"):
-        deployable(trained_like("resnet20", method="dybnn"), SHAPE)
+
+
+@pytest.mark.parametrize("method", ["dybnn", "sdbnn_se"])
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_per_sample_binarizers_map_to_frame_thresholds_exactly(name, method):
+    """DyBNN's and SD-BNN's per-sample binarizers on the residual stream become DynamicThreshold units on
+    the padded codes; the pooled means hit rounding ties there (codes times 2^-7), which must round as
+    PyTorch does."""
+    model = trained_like(name, method=method)
+    form = deployable(model, SHAPE)
+    units = [m for m in form.modules() if isinstance(m, DynamicThresholdDeploy)]
+    assert len(units) == sum(isinstance(m, BinaryConvUnit) for m in model.modules())
+    images = _images(64, 7)
+    with torch.no_grad():
+        want, got = model(images), form(images)
+    assert want.std() > 0
+    assert torch.equal(got, want)
 
 
 def test_a_layer_without_an_integer_form_is_refused_with_its_name():
@@ -135,7 +151,7 @@ FLOW_CASES = {
     "resnet20": ("baseline", {"width": 0.25, "blocks_per_stage": 1}),
     "resnet18": ("bdbnn", {"width": 0.0625}),
     "vgg_small": ("sdbnn_static", {"width": 0.03125}),
-    "reactnet": ("baseline", {"width": 0.125}),
+    "reactnet": ("dybnn", {"width": 0.125}),
 }
 
 

@@ -22,6 +22,7 @@ the hardware equals bit for bit, and the export stage reports the float model's 
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -81,6 +82,31 @@ def _hidden_thresholds(exponent: int, levels: int) -> list[int]:
     return out
 
 
+def _pool_thresholds(a: np.ndarray, b: np.ndarray, pixels: int, exponent: int, levels: range,
+                     reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """(sign (C,), T (C, len(levels))) with [round_half_even((a*S/P + b) / 2^exponent) >= m] == [sign*S >= T]
+    for every integer pooled sum S in [-reach, reach], computed with exact rationals.
+
+    The level reaches m when the pooled value u exceeds m - 1/2, and at exactly m - 1/2 only for an even m
+    (round half to even, as PyTorch). Such ties are reachable when a and b are powers of two (a binarizer on
+    a residual stream code sees x = code * 2^-k), so the bound is exact, not float."""
+    sign = np.where(a < 0, -1, 1).astype(np.int64)
+    thresholds = np.empty((len(a), len(levels)), dtype=np.int64)
+    for c, (scale, offset) in enumerate(zip(a.tolist(), b.tolist())):
+        for j, m in enumerate(levels):
+            boundary = (Fraction(2 * m - 1, 2) * Fraction(2) ** exponent - Fraction(offset)) * pixels
+            tie_reaches = m % 2 == 0
+            if scale == 0:
+                reached = 0 > boundary or (0 == boundary and tie_reaches)
+                thresholds[c, j] = -reach - 1 if reached else reach + 1
+                continue
+            bound = boundary / Fraction(scale) * sign[c]  # sign*S against it
+            exact = bound.denominator == 1
+            thresholds[c, j] = int(bound) if exact and tie_reaches else math.floor(bound) + 1 if exact \
+                else math.ceil(bound)
+    return sign, np.clip(thresholds, -reach - 1, reach + 1)
+
+
 def hyper_params(hyper: HyperFunction, a: np.ndarray, b: np.ndarray, pixels: int, reach: int, name: str) -> dict:
     """The integer hyper-function of ``hyper`` on pooled sums of an acc map with BatchNorm (a, b) and
     ``pixels`` pixels per frame: a dict keyed by HYPER_PARAMS[:-1] plus ``pool_offset``."""
@@ -94,17 +120,14 @@ def hyper_params(hyper: HyperFunction, a: np.ndarray, b: np.ndarray, pixels: int
     w1_exp = power_of_two_exponent(w1.scale, f"layer '{name}' first FC weights")
     w2_exp = power_of_two_exponent(w2.scale, f"layer '{name}' second FC weights")
     qmin, qmax = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-    # pooled input: round(GAP / s_p) >= m  <=>  a*S/P + b >= (m - 1/2) s_p
-    levels = np.arange(qmin + 1, qmax + 1, dtype=np.float64)
-    pool_sign, pool_thresholds = threshold_on_acc(a[:, None] / pixels, b[:, None],
-                                                  (levels[None, :] - 0.5) * 2.0 ** pool_exp, pixels * reach)
+    pool_sign, pool_thresholds = _pool_thresholds(a, b, pixels, pool_exp, range(qmin + 1, qmax + 1), pixels * reach)
     w1_int = w1.int().detach().numpy().astype(np.int64)
     w2_int = w2.int().detach().numpy().astype(np.int64)
     hidden = _hidden_thresholds(hidden_exp - w1_exp - pool_exp, 1 << bits)
     # output level >= m  <=>  z >= z_m, z = a2 * 2^(w2_exp + hidden_exp)
     out_bounds = hyper.output.level_boundaries() / 2.0 ** (w2_exp + hidden_exp)
     return {
-        "pool_sign": pool_sign[:, 0],
+        "pool_sign": pool_sign,
         "pool_thresholds": pool_thresholds,
         "pool_offset": qmin,
         "w1": w1_int,
@@ -171,7 +194,18 @@ DYNAMIC_BLOCKS = {
 }
 
 
-def _dynamic_block(block: nn.Module) -> nn.Module | None:
+def dynamic_threshold_unit(block: nn.Module, a: np.ndarray, b: np.ndarray, pixels: int, reach: int,
+                      name: str) -> DynamicThresholdDeploy:
+    """The integer unit of a per-sample ``block`` (a type in DYNAMIC_BLOCKS) on integer inputs v in
+    [-reach, reach] that it sees as x = a*v + b per channel, ``pixels`` of them per frame."""
+    hyper, table = DYNAMIC_BLOCKS[type(block)]
+    params = hyper_params(hyper(block), a, b, pixels, reach, name)
+    sign, params["table"] = table(block, a, b, reach)
+    params["sign"] = sign[:, 0]
+    return DynamicThresholdDeploy(params)
+
+
+def dynamic_block(block: nn.Module) -> nn.Module | None:
     """The per-sample block inside an activation block, if it holds one."""
     parts = list(block.children()) if isinstance(block, nn.Sequential) else [block]
     found = [p for p in parts if type(p) in DYNAMIC_BLOCKS]
@@ -216,18 +250,14 @@ def to_frame_hardware_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn
             if not isinstance(child, (QuantLinear, QuantConv2d)) or index + 1 >= len(children):
                 continue
             bn, block = children[index][1], children[index + 1][1]
-            dynamic = _dynamic_block(block)
+            dynamic = dynamic_block(block)
             if not isinstance(bn, (nn.BatchNorm1d, nn.BatchNorm2d)) or dynamic is None:
                 continue
             full_name = f"{module_name}.{children[index + 1][0]}" if module_name else children[index + 1][0]
             fan_in = child.weight[0].numel()
             reach = fan_in * (1 if input_is_sign else PIXEL_MAX)
             a, b = _bn_affine(bn)
-            hyper, table = DYNAMIC_BLOCKS[type(dynamic)]
-            params = hyper_params(hyper(dynamic), a, b, pixels[id(bn)], reach, full_name)
-            sign, params["table"] = table(dynamic, a, b, reach)
-            params["sign"] = sign[:, 0]
-            rebuilt.append(DynamicThresholdDeploy(params))
+            rebuilt.append(dynamic_threshold_unit(dynamic, a, b, pixels[id(bn)], reach, full_name))
             index += 2
             input_is_sign = True
         replace_children(module, rebuilt)

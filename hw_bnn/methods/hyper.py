@@ -175,11 +175,17 @@ class HyperFunction(nn.Module):
         return f"bits={self.bits}"
 
 
+#: Scales at or below this are Brevitas' clamp of an all-zero statistic (its default minimum is 1e-10).
+COLLAPSED_SCALE = 1e-9
+
+
 def power_of_two_exponent(scale: torch.Tensor | float, what: str) -> int:
     """log2 of a fixed-point scale, which must be an exact power of two."""
     value = float(scale)
     exponent = math.log2(value) if value > 0 else float("nan")
     if not math.isfinite(exponent) or exponent != round(exponent):
-        raise HwBnnError(f"{what}: scale {value!r} is not a power of two; the hyper-function needs fixed-point "
-                         f"(power-of-two) quantizers")
+        why = (" (Brevitas' floor for a scale: the quantizer saw only zeros while its statistics were collected, "
+               "e.g. a dead hidden ReLU; train on more data or longer, or lower method_options.reduction)"
+               if 0 < value <= COLLAPSED_SCALE else "; the hyper-function needs fixed-point (power-of-two) quantizers")
+        raise HwBnnError(f"{what}: scale {value!r} is not a power of two{why}")
     return int(round(exponent))

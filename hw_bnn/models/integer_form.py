@@ -11,10 +11,13 @@ the integer input, then a check on the whole input range, or on a sample where t
 large), so the thresholds reproduce PyTorch's own float arithmetic, ties included. A channel whose
 map decreases (a negative BatchNorm scale) is flipped: its weight column is negated where a conv
 feeds the map, or a channel-wise ``Mul`` by -1 is inserted where a max-pool sits in between.
+A per-sample binarizer (SD-BNN's squeeze-excitation, DyBNN) is not a fixed map of its input code:
+it becomes ``frame_deploy``'s ``DynamicThresholdDeploy`` on the padded codes.
 
 The result exports, with ``torch.onnx``, to a plain QONNX graph: ``Conv`` / ``MatMul`` with
 integer weights, ``MultiThreshold``, ``Pad``, ``MaxPool``, ``Add`` (the residual join),
-``ReduceSum`` (the global pool), and the output ``Mul`` by the accumulator's scale (host side).
+``ReduceSum`` (the global pool), hw_bnn's ``DynamicThreshold`` (per-sample binarizers), and the
+output ``Mul`` by the accumulator's scale (host side).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch
 from torch import nn
 
 from hw_bnn.errors import HwBnnError
+from hw_bnn.methods.frame_deploy import dynamic_block, dynamic_threshold_unit
 from hw_bnn.models.cifar import (
     BasicBlock,
     BinaryConvUnit,
@@ -228,7 +232,8 @@ def _acc_reach(codes: torch.Tensor, input_max: int) -> int:
 
 
 class _Converter:
-    def __init__(self, stream_bits: int):
+    def __init__(self, stream_bits: int, pixels_seen: dict[int, int]):
+        self.pixels_seen = pixels_seen  # id(binarizer) -> pixels of its (padded) input map
         self.stream_levels = (-(1 << (stream_bits - 1)), (1 << (stream_bits - 1)) - 1)
         self.stream_scale = 2.0 ** -(stream_bits - 1)
 
@@ -249,16 +254,17 @@ class _Converter:
                                   self.stream_levels[0])
 
     def binarize(self, name: str, unit: BinaryConvUnit) -> list[nn.Module]:
-        """Pad the stream codes with 0, threshold them to ±1 (the binarizer), the ±1 conv's accumulator."""
-        from hw_bnn.methods.frame_deploy import DYNAMIC_BLOCKS
-
+        """Pad the stream codes with 0, threshold them to ±1 (the binarizer). A per-sample binarizer
+        (SD-BNN's squeeze-excitation, DyBNN) becomes a ``DynamicThresholdDeploy`` on the padded codes,
+        which it sees as code * stream scale, over the padded map's pixels as the binarizer does."""
         binarizer = unit.binarize
         what = f"{name}.binarize ({type(binarizer).__name__})"
-        if any(type(m) in DYNAMIC_BLOCKS for m in binarizer.modules()):
-            raise HwBnnError(f"{what} computes per-sample thresholds (SD-BNN's squeeze-excitation, DyBNN), which "
-                             f"are mapped for the MLP and CNV models but not yet inside residual networks; use a "
-                             f"static method (baseline, sdbnn_static, bdbnn) for a residual network in hardware")
         channels = unit.conv.in_channels
+        pad = [nn.ZeroPad2d(unit.pad.padding)] if any(unit.pad.padding) else []
+        dynamic = dynamic_block(binarizer)
+        if dynamic is not None:
+            return pad + [dynamic_threshold_unit(dynamic, np.full(channels, self.stream_scale), np.zeros(channels),
+                                                 self.pixels_seen[id(binarizer)], -self.stream_levels[0], what)]
         channel_map = _channel_map([binarizer], self.stream_scale, spatial=True)
         codes = torch.arange(self.stream_levels[0], self.stream_levels[1] + 1)
         values = channel_map(codes[:, None].expand(-1, channels))
@@ -268,7 +274,6 @@ class _Converter:
         thresholds, _ = fit_thresholds(what, channel_map, channels, *self.stream_levels, levels=(-1, 1),
                                        allow_flip=False)
         # levels -1, 0, 1 are counted: a ±1 output has no 0, so its two thresholds coincide
-        pad = [nn.ZeroPad2d(unit.pad.padding)] if any(unit.pad.padding) else []
         return pad + [MultiThresholdUnit(thresholds[:, :1], "BIPOLAR", -1.0, 2.0)]
 
     def binary_conv(self, name: str, unit: BinaryConvUnit, after: list[nn.Module]) -> list[nn.Module]:
@@ -337,13 +342,10 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
         raise HwBnnError(f"{type(model).__name__} is not a residual CIFAR architecture of hw_bnn.models.cifar")
     stem = model.features[0]
     head = model.features[-1]
-    pooled_pixels = []
-    hook = head.register_forward_pre_hook(lambda _, args: pooled_pixels.append(int(np.prod(args[0].shape[2:]))))
-    with torch.no_grad():
-        model(torch.zeros(1, *input_shape))
-    hook.remove()
+    pixels = _pixels_seen(model, input_shape, [head, *(m.binarize for m in model.modules()
+                                                       if isinstance(m, BinaryConvUnit))])
     bits = int(stem.quant.act_quant.bit_width())
-    conv = _Converter(bits)
+    conv = _Converter(bits, pixels)
     layers: list[nn.Module] = conv.conv_to_stream("features.0", stem.conv, [stem.norm, stem.quant], 1.0, PIXEL_MAX,
                                                   1, 1)
     children = list(model.features.named_children())[1:]
@@ -376,12 +378,26 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
             index += 4 if pool else 3
             layers += _vgg_stage(conv, name, module, pool, after)
         elif isinstance(module, Classifier):
-            layers += _classifier(conv, name, module, pooled_pixels[0])
+            layers += _classifier(conv, name, module, pixels[id(head)])
         else:
             raise HwBnnError(f"layer '{name}' ({type(module).__name__}) has no integer form yet (the residual "
                              f"hardware maps resnet20, resnet18, vgg_small, reactnet); train it, or pick one of those")
         index += 1
     return IntegerForm(*layers).eval()
+
+
+def _pixels_seen(model: nn.Module, input_shape: tuple[int, ...], modules: list[nn.Module]) -> dict[int, int]:
+    """id(module) -> pixels of the map each of ``modules`` takes as input, from one forward pass of zeros."""
+    pixels: dict[int, int] = {}
+    hooks = [m.register_forward_pre_hook(lambda mod, args: pixels.__setitem__(id(mod), int(np.prod(args[0].shape[2:]))))
+             for m in modules]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *input_shape))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return pixels
 
 
 def _reactnet_block(conv: _Converter, name: str, block: ReActBlock) -> list[nn.Module]:

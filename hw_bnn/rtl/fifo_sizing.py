@@ -11,6 +11,7 @@ just too small, the fork stalls periodically and the frame rate drops.
 beats of the shorter path's last link, plus slack for the pipeline stages, and returns the FIFO depth
 of that link; the stitcher uses it there. The lead of a path is the sum, over its nodes, of the input
 a node needs before its first output (a sliding window: (K-1) rows + K pixels of its padded input; any
+a per-sample binarizer's frame buffer: its whole frame, and its hyper-function's computation; any
 other node: one pixel), scaled to pixels of the fork's stream. ``tests/test_residual_hw.py`` confirms
 the depths in simulation: the design runs at the frame rate it has with very deep FIFOs, and a shortcut
 FIFO far below the computed depth deadlocks.
@@ -26,7 +27,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.rtl.nodes import emit
-from hw_bnn.rtl.stitch import Link
+from hw_bnn.rtl.stitch import Link, hw_nodes
 
 #: Extra pixels of slack per node on the longer path (register stages, skid buffers, the MVAU's
 #: input buffer), and extra beats per FIFO.
@@ -45,6 +46,8 @@ def _first_output_needs(model: ModelWrapper, node) -> float:
         dim = int(inst.get_nodeattr("IFMDim")[0])
         k = int(inst.get_nodeattr("ConvKernelDim")[0])
         return (k - 1) * dim + k
+    if node.op_type == "FrameBuffer":  # a per-sample binarizer: the whole frame and its thresholds row
+        return _pixels(model.get_tensor_shape(node.input[0]))
     return 1.0
 
 
@@ -60,18 +63,23 @@ def _path_to_fork(model: ModelWrapper, tensor: str) -> tuple[list, object]:
     return path[::-1], node
 
 
-def path_lead(model: ModelWrapper, path: list, fork_pixels: int) -> float:
-    """Pixels of the fork's stream that ``path`` must take in before its first output."""
+def path_lead(model: ModelWrapper, path: list, fork_pixels: int, cycles_per_frame: int) -> float:
+    """Pixels of the fork's stream that ``path`` must take in before its first output; a per-sample
+    binarizer's hyper-function computes after its frame has passed, while the fork goes on at the
+    design's rate (``cycles_per_frame`` for ``fork_pixels``)."""
     lead = 0.0
     for node in path:
         node_pixels = _pixels(model.get_tensor_shape(node.input[0]))
         lead += _first_output_needs(model, node) * fork_pixels / node_pixels
+        if node.op_type == "FrameHyperFunction":
+            lead += getCustomOp(node).compute_cycles(model) * fork_pixels / cycles_per_frame
     return lead
 
 
 def residual_fifo_depths(model: ModelWrapper) -> dict[str, int]:
     """``{link name: FIFO depth}`` for the shorter input of every residual sum (``Link.name`` of the stitcher)."""
     depths: dict[str, int] = {}
+    cycles_per_frame = max(emit(model, node).cycles_per_frame for node in hw_nodes(model))
     for join in model.graph.node:
         if join.op_type != "ElementwiseAdd" or getCustomOp(join).get_nodeattr("rhs_style") != "input":
             continue
@@ -81,7 +89,7 @@ def residual_fifo_depths(model: ModelWrapper) -> dict[str, int]:
                              f"pair (a residual block) is sized")
         fork = paths[0][1]
         fork_pixels = _pixels(model.get_tensor_shape(fork.input[0]))
-        leads = [path_lead(model, path, fork_pixels) for path, _ in paths]
+        leads = [path_lead(model, path, fork_pixels, cycles_per_frame) for path, _ in paths]
         short = int(np.argmin(leads))
         long_path = paths[1 - short][0]
         lag_pixels = leads[1 - short] - leads[short] + SLACK_PIXELS_PER_NODE * (len(long_path) + 1)

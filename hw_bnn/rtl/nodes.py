@@ -388,7 +388,10 @@ def _frame_params(inst) -> dict:
 def emit_global_pool_acc(model: ModelWrapper, node) -> RtlNode:
     inst, framed = _frame_streams(model, node)
     producer = model.find_producer(node.input[0])
-    arriving = emit_mvau(model, producer).out
+    arriving = emit(model, producer).out  # an MVAU's accumulators, or a residual stream's codes
+    if not arriving.signed:
+        raise HwBnnError(f"node '{node.name}' (GlobalPoolAccumulator) reads unsigned values from "
+                         f"'{producer.name}'; global_pool_acc.v sign-extends, so its input must be signed")
     if arriving.elems != framed.elems:
         raise HwBnnError(f"node '{node.name}' (GlobalPoolAccumulator): PE={framed.elems} differs from the "
                          f"PE={arriving.elems} of '{producer.name}' that feeds it; set them equal")

@@ -17,6 +17,7 @@ from qonnx.transformation.infer_shapes import InferShapes
 from hw_bnn.custom_op.frame import FRAME_OPS
 from hw_bnn.custom_op.frame_reference import HYPER_PARAMS
 from hw_bnn.rtl.memfiles import mvau_acc_bounds, signed_width
+from hw_bnn.errors import HwBnnError
 from hw_bnn.transformation.adabin import bit_producer, make_binary, mvau_feeding
 
 DOMAIN = "hw_bnn.custom_op"
@@ -100,31 +101,54 @@ class ConvertDynamicThresholdMatMulToXnorPopcount(Transformation):
         model.graph.node.insert(index + 2, helper.make_node("Add", [doubled, offset], [out]))
 
 
+def _input_range(model, node) -> tuple[int, int, int]:
+    """(lowest, highest, PE) of the integers a ``DynamicThreshold`` reads: an MVAU's accumulator range and
+    PE, else (a binarizer on a residual stream) its input datatype's range, PE 1 until ``TieFrameFolding``."""
+    producer = model.find_producer(node.input[0])
+    if producer is not None and producer.op_type == "MVAU":
+        mvau = getCustomOp(mvau_feeding(model, node))
+        in_dt = DataType[mvau.get_nodeattr("inputDataType")]
+        lo, hi = mvau_acc_bounds(int(mvau.get_nodeattr("MW")), bool(mvau.get_nodeattr("binaryXnorMode")),
+                                 int(in_dt.min()), int(in_dt.max()))
+        return lo, hi, int(mvau.get_nodeattr("PE"))
+    if getCustomOp(node).get_nodeattr("data_layout") == "NCHW":
+        raise HwBnnError(f"DynamicThreshold '{node.name}' still reads NCHW data; the transposes around it were "
+                         f"not absorbed")
+    dtype = model.get_tensor_datatype(node.input[0])
+    if not dtype.is_integer():
+        raise HwBnnError(f"DynamicThreshold '{node.name}' reads {dtype.name} values; it needs integers (an MVAU's "
+                         f"accumulators or a quantised residual stream)")
+    return int(dtype.min()), int(dtype.max()), 1
+
+
+def stream_parallelism(node) -> int:
+    """Elements per stream beat of a HW node's output: its PE, or SIMD for nodes folded by SIMD (FMPadding)."""
+    inst = getCustomOp(node)
+    return int(inst.get_nodeattr("PE" if "PE" in inst.get_nodeattr_types() else "SIMD"))
+
+
 def _clip(values: np.ndarray, reach: int) -> np.ndarray:
     """Thresholds beyond a value's reachable range [-reach, reach] act like reach + 1 or -reach."""
     return np.clip(values, -reach, reach + 1)
 
 
 class InferDynamicThresholdLayer(Transformation):
-    """Every ``DynamicThreshold`` fed by an MVAU (channels last) -> the chain GlobalPoolAccumulator ->
-    FrameHyperFunction -> FrameBuffer -> FrameThreshold (hw_bnn.custom_op.frame), with the exact
-    stream width: the acc range of the MVAU, its sums over a frame, and the thresholds."""
+    """Every ``DynamicThreshold`` (channels last) -> the chain GlobalPoolAccumulator -> FrameHyperFunction ->
+    FrameBuffer -> FrameThreshold (hw_bnn.custom_op.frame), with the exact stream width: the range of its
+    input (an MVAU's accumulators, or the integer codes of a residual stream), its sums over a frame, and
+    the thresholds."""
 
     def apply(self, model):
         for node in list(model.graph.node):
             if not is_dynamic_threshold(node):
                 continue
-            self._expand(model, node, mvau_feeding(model, node))
+            self._expand(model, node, *_input_range(model, node))
         return model.transform(InferShapes()).transform(InferDataTypes()), False
 
     @staticmethod
-    def _expand(model, node, mvau) -> None:
+    def _expand(model, node, lo: int, hi: int, pe: int) -> None:
         inst = getCustomOp(node)
         params = inst.params(model)
-        mvau_inst = getCustomOp(mvau)
-        in_dt = DataType[mvau_inst.get_nodeattr("inputDataType")]
-        lo, hi = mvau_acc_bounds(int(mvau_inst.get_nodeattr("MW")), bool(mvau_inst.get_nodeattr("binaryXnorMode")),
-                                 int(in_dt.min()), int(in_dt.max()))
         shape = model.get_tensor_shape(node.input[0])
         spatial, channels = [int(d) for d in shape[1:-1]], int(shape[-1])
         pixels = int(np.prod(spatial)) if spatial else 1
@@ -134,7 +158,7 @@ class InferDynamicThresholdLayer(Transformation):
         stream_bits = signed_width([pixels * lo, pixels * hi, -reach, reach + 1])
         acc_dt = f"INT{signed_width([lo, hi])}"
         common = dict(domain=DOMAIN, backend="fpgadataflow", NumChannels=channels,
-                      PE=int(mvau_inst.get_nodeattr("PE")), accDataType=acc_dt, streamDataType=f"INT{stream_bits}")
+                      PE=pe, accDataType=acc_dt, streamDataType=f"INT{stream_bits}")
         if spatial:  # an empty list has no ONNX attribute type; the default is []
             common["spatial"] = spatial
         names = [model.make_new_valueinfo_name() for _ in range(3)]
@@ -174,12 +198,12 @@ def is_frame_node(node) -> bool:
 
 
 class TieFrameFolding(Transformation):
-    """The four nodes of a dynamic layer take the PE of the MVAU feeding them: they share its stream."""
+    """The four nodes of a dynamic layer take the parallelism of the node feeding them: they share its stream."""
 
     def apply(self, model):
         for node in model.graph.node:
             if node.op_type == "GlobalPoolAccumulator" and node.domain == DOMAIN:
-                pe = int(getCustomOp(model.find_producer(node.input[0])).get_nodeattr("PE"))
+                pe = stream_parallelism(model.find_producer(node.input[0]))
                 current = node
                 while is_frame_node(current):
                     getCustomOp(current).set_nodeattr("PE", pe)
