@@ -11,7 +11,7 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.execute import run_graph
 from hw_bnn.export import deployable, export_model
 from hw_bnn.methods import get_method
-from hw_bnn.methods.adabin_deploy import ChannelChain, fit_channel
+from hw_bnn.methods.adabin_deploy import ChannelChain, fit_channel, fit_combination
 from hw_bnn.models.cnv import BinaryCNV
 from hw_bnn.models.mlp import BinaryMLP
 from hw_bnn.transformation.adabin import has_count_row
@@ -145,3 +145,25 @@ def test_padded_adabin_conv_is_refused_with_the_fix():
                               method.conv2d(4, 4, 3)).eval()
     with pytest.raises(HwBnnError, match="zero padding .* padding=0"):
         to_hardware_form(net)
+
+
+def test_fit_combination_takes_the_narrowest_exact_coefficients():
+    """A*X + B*Y >= T makes every real decision a*X + b*Y + c >= p on the grid, and no smaller |A| can."""
+    rng = np.random.default_rng(3)
+    x, y = np.meshgrid(np.arange(-12, 13), np.arange(0, 13), indexing="ij")
+    for _ in range(20):
+        a = rng.choice([-1.0, 1.0]) * rng.uniform(0.2, 2.0)
+        b, c = rng.normal(), rng.normal()
+        points = np.sort(rng.uniform(-15, 15, 5))
+        coef_a, coef_b, thresholds = fit_combination(a, b, c, points, np.zeros(5, bool), (-12, 12), (0, 12), "t")
+        real = (a * x + b * y + c)[None] >= points[:, None, None]
+        assert np.array_equal(real, (coef_a * x + coef_b * y)[None] >= thresholds[:, None, None])
+        for den in range(1, abs(coef_a)):
+            nums = np.arange(-60 * den, 60 * den + 1)
+            combined = np.sign(a) * den * x.ravel()[None] + nums[:, None] * y.ravel()[None]  # (nums, grid)
+            separable = np.ones(len(nums), bool)
+            for decision in real.reshape(len(points), -1):
+                below = np.where(decision[None], -np.inf, combined).max(1)
+                above = np.where(decision[None], combined, np.inf).min(1)
+                separable &= below < above
+            assert not separable.any(), f"|A| = {den} with B = {nums[separable][0]} would do, not {coef_a}"

@@ -24,8 +24,9 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.export import deployable, export_model
 from hw_bnn.methods.frame_deploy import DynamicThresholdDeploy
 from hw_bnn.models.cifar import BinaryConvUnit, BinaryReActNet, BinaryResNet18, BinaryResNet20, BinaryVGGSmall
-from hw_bnn.models.integer_form import MultiThresholdUnit, fit_thresholds
+from hw_bnn.models.integer_form import IntegerConv, MultiThresholdUnit, fit_thresholds
 from hw_bnn.rtl.fifo_sizing import residual_fifo_depths
+from hw_bnn.rtl.nodes import MAX_WEIGHT_BITS
 from hw_bnn.rtl.sim import simulate
 
 SHAPE = (3, 16, 16)
@@ -76,13 +77,38 @@ def test_residual_bits_are_configurable():
         assert torch.equal(form(images), model(images))
 
 
-def test_sdbnn_static_binarizer_maps_and_adabin_is_named():
+def test_sdbnn_static_binarizer_maps():
     model = trained_like("resnet20", method="sdbnn_static")
     images = _images(16, 5)
     with torch.no_grad():
         assert torch.equal(deployable(model, SHAPE)(images), model(images))
-    with pytest.raises(HwBnnError, match=r"features\.1\.binarize \(AdaBinActivation\) does not output ±1"):
-        deployable(trained_like("resnet20", method="adabin"), SHAPE)
+
+
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_adabin_convs_map_to_integer_weight_units_exactly(name):
+    """AdaBin's binarizer becomes 0/1 bits and its conv one integer-weight conv W = A*s + B whose thresholds
+    give the stream codes; W stays within mvau.v's weight width."""
+    model = trained_like(name, method="adabin")
+    form = deployable(model, SHAPE)
+    modules = list(form.modules())
+    adabin_convs = [m for before, m in zip(modules, modules[1:]) if isinstance(m, IntegerConv)
+                    and isinstance(before, MultiThresholdUnit) and before.out_dtype == "BINARY"]
+    assert len(adabin_convs) == sum(isinstance(m, BinaryConvUnit) for m in model.modules())
+    widest = max(int(m.weight.abs().max()) for m in adabin_convs)
+    assert 1 < widest < 2 ** (MAX_WEIGHT_BITS - 1)
+    images = _images(64, 7)
+    with torch.no_grad():
+        want, got = model(images), form(images)
+    assert want.std() > 0
+    assert torch.equal(got, want)
+
+
+def test_a_non_monotone_maxout_after_an_adabin_conv_is_refused_with_its_name():
+    model = trained_like("resnet18", method="adabin")
+    with torch.no_grad():
+        model.features[1].act1.negative_slope[2] = -0.5
+    with pytest.raises(HwBnnError, match=r"features\.1\.unit1: channel 2 is not monotone in the conv output"):
+        deployable(model, SHAPE)
 
 
 @pytest.mark.parametrize("method", ["dybnn", "sdbnn_se"])
@@ -148,7 +174,7 @@ def test_the_hw_graph_has_the_multi_bit_nodes_and_equals_pytorch(built):
 
 #: A reduced-width variant of each architecture, with a method that maps to the residual hardware.
 FLOW_CASES = {
-    "resnet20": ("baseline", {"width": 0.25, "blocks_per_stage": 1}),
+    "resnet20": ("adabin", {"width": 0.25, "blocks_per_stage": 1}),
     "resnet18": ("bdbnn", {"width": 0.0625}),
     "vgg_small": ("sdbnn_static", {"width": 0.03125}),
     "reactnet": ("dybnn", {"width": 0.125}),

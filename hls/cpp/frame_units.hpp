@@ -26,8 +26,9 @@ ap_int<W> field(const ap_uint<N> &word, int e) {
     return value;
 }
 
-// The sums of a frame: pass F payload beats (sign-extended to OUT_W), then NF sum beats.
-template <int C, int PE, int PIXELS, int IN_W, int OUT_W>
+// The sums of a frame: pass F payload beats (extended to OUT_W: sign-extended when IN_SIGNED, else
+// zero-extended, e.g. XNOR popcounts), then NF sum beats.
+template <int C, int PE, int PIXELS, int IN_W, int IN_SIGNED, int OUT_W>
 void global_pool_acc(hls::stream<ap_uint<PE * IN_W> > &in, hls::stream<ap_uint<PE * OUT_W> > &out) {
     const int NF = C / PE;
     ap_int<OUT_W> sums[C];
@@ -37,7 +38,8 @@ void global_pool_acc(hls::stream<ap_uint<PE * IN_W> > &in, hls::stream<ap_uint<P
             ap_uint<PE * IN_W> beat = in.read();
             ap_uint<PE * OUT_W> wide;
             for (int e = 0; e < PE; e++) {
-                ap_int<OUT_W> x = field<IN_W>(beat, e);
+                ap_uint<IN_W> bits = beat.range(e * IN_W + IN_W - 1, e * IN_W);
+                ap_int<OUT_W> x = IN_SIGNED ? ap_int<OUT_W>(field<IN_W>(beat, e)) : ap_int<OUT_W>(bits);
                 wide.range(e * OUT_W + OUT_W - 1, e * OUT_W) = x.range(OUT_W - 1, 0);
                 sums[g * PE + e] = (p == 0) ? x : ap_int<OUT_W>(sums[g * PE + e] + x);
             }

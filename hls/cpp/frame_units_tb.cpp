@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
     hls::stream<ap_uint<TB_PE * TB_IN_W> > &in = input<TB_PE * TB_IN_W>(argv[2]);
     hls::stream<ap_uint<TB_PE * TB_OUT_W> > out("out");
     for (int f = 0; f < frames; f++)
-        global_pool_acc<TB_C, TB_PE, TB_PIXELS, TB_IN_W, TB_OUT_W>(in, out);
+        global_pool_acc<TB_C, TB_PE, TB_PIXELS, TB_IN_W, TB_IN_SIGNED, TB_OUT_W>(in, out);
 #elif TB_KERNEL == 2
     typedef hyper_function<TB_C, TB_PE, TB_PIXELS, TB_W, TB_J, TB_HEADS, TB_NP, TB_POOL_OFFSET, TB_P_W, TB_WT_W,
                            TB_A1_W, TB_NH, TB_H_W, TB_A2_W, TB_NO, TB_MACS> Hyper;

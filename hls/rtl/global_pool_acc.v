@@ -5,10 +5,10 @@
 // global_pool_acc -- passes a frame through and appends its per-channel sums
 // (hw_bnn node `GlobalPoolAccumulator`, per-sample thresholds).
 //
-// Per frame the input is F = PIXELS*C/PE beats of PE signed IN_W-bit
-// elements (pixel-major, channels folded onto PE lanes: lane e of fold g is
-// channel g*PE+e).  The output is the same F beats with every element
-// sign-extended to OUT_W bits, then NF = C/PE trailer beats whose lane e of
+// Per frame the input is F = PIXELS*C/PE beats of PE IN_W-bit elements,
+// signed (IN_SIGNED = 1) or unsigned, pixel-major, channels folded onto PE
+// lanes: lane e of fold g is channel g*PE+e.  The output is the same F beats
+// with every element extended to OUT_W bits (two's complement), then NF = C/PE trailer beats whose lane e of
 // beat g holds S[g*PE+e], the exact sum of that channel over the frame
 // (hw_bnn/custom_op/frame_reference.py pool_sums).  The caller makes OUT_W
 // wide enough for the sums (>= IN_W + clog2(PIXELS)).
@@ -35,9 +35,13 @@ module global_pool_acc #(
     parameter PE = 2,
     // Pixels per frame, >= 1 (1 for a fully connected layer).
     parameter PIXELS = 4,
-    // Input element width in bits (two's complement), 1 .. 32.
+    // Input element width in bits, 1 .. 32.
     parameter IN_W = 8,
-    // Output element width in bits (two's complement), IN_W .. 48.
+    // 1: inputs are two's complement (sign-extended); 0: unsigned, e.g. an XNOR
+    // popcount (zero-extended).
+    parameter IN_SIGNED = 1,
+    // Output element width in bits (two's complement), IN_W (IN_W + 1 for
+    // unsigned inputs) .. 48.
     parameter OUT_W = 12
 ) (
     input  wire                 clk,
@@ -59,7 +63,8 @@ localparam [31:0] PX_LAST32 = PIXELS - 1;
 localparam [PX_W-1:0] PX_LAST = PX_LAST32[PX_W-1:0];
 
 initial begin
-    if (C < 1 || PE < 1 || C % PE != 0 || PIXELS < 1 || IN_W < 1 || OUT_W < IN_W) begin
+    if (C < 1 || PE < 1 || C % PE != 0 || PIXELS < 1 || IN_W < 1 ||
+            OUT_W < IN_W + (IN_SIGNED != 0 ? 0 : 1)) begin
         $error("global_pool_acc: illegal parameters (instance %m)");
         $finish;
     end
@@ -76,7 +81,7 @@ wire en = !out_v || m_axis_tready;
 assign s_axis_tready = en && !trailer;
 wire take = s_axis_tready && s_axis_tvalid;
 
-// the input lanes sign-extended, and added to the running sums of this fold
+// the input lanes sign- or zero-extended, and added to the running sums of this fold
 wire [PE*OUT_W-1:0] wide;
 wire [PE*OUT_W-1:0] added;
 genvar e;
@@ -84,7 +89,7 @@ generate
     for (e = 0; e < PE; e = e + 1) begin : g_lane
         wire [IN_W-1:0] x = s_axis_tdata[e*IN_W +: IN_W];
         /* verilator lint_off UNUSEDSIGNAL */  // the upper IN_W bits only fill the extension
-        wire [OUT_W+IN_W-1:0] x_ext = {{OUT_W{x[IN_W-1]}}, x};   // sign extension
+        wire [OUT_W+IN_W-1:0] x_ext = {{OUT_W{IN_SIGNED != 0 && x[IN_W-1]}}, x};
         /* verilator lint_on UNUSEDSIGNAL */
         wire [OUT_W-1:0] xw = x_ext[OUT_W-1:0];
         assign wide[e*OUT_W +: OUT_W] = xw;

@@ -29,6 +29,7 @@ accelerator and the host applies the float affine ``a D + b S + c`` exactly as t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import torch
@@ -42,7 +43,7 @@ from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight, Maxout
 from hw_bnn.methods.layers import replace_children
 from hw_bnn.quant import BipolarWeight
 
-#: Largest fraction bits tried when fitting the integer thresholds.
+#: |A| <= 2^MAX_FRACTION_BITS when fitting the integer combination A*X + B*Y.
 MAX_FRACTION_BITS = 40
 #: Range of the raw integer inputs a first layer may take (the flow feeds UINT8 pixels).
 PIXEL_RANGE = (0, 255)
@@ -119,13 +120,74 @@ def _profile(chain: ChannelChain, channel: int) -> tuple[list[tuple[float, bool]
     return switches, values
 
 
-def _first_index(values: np.ndarray, strict: bool) -> np.ndarray:
+def _first_index(values: np.ndarray, strict) -> np.ndarray:
     """Smallest integer n with n >= values (n > values where strict), elementwise."""
-    return np.floor(values) + 1 if strict else np.ceil(values)
+    return np.where(strict, np.floor(values) + 1, np.ceil(values))
 
 
 def _ceil_div(num: np.ndarray, den: int) -> np.ndarray:
     return -((-num) // den)
+
+
+def _approximation_runs(ratio: float, max_denominator: int):
+    """The Stern-Brocot path to ``ratio`` as runs of (denominator, numerator) pairs: every rational with the
+    smallest denominator in an interval around ``ratio`` is on it, denominators grow along it, and within
+    a run the fractions approach ``ratio`` monotonically from one side (semiconvergents)."""
+    sign = -1 if ratio < 0 else 1
+    rest = Fraction(abs(ratio))
+    whole = rest.numerator // rest.denominator
+    yield [(1, sign * whole)]  # floor(ratio)/1
+    h_prev, k_prev, h, k = 1, 0, whole, 1  # the convergents before and at this step: h/k
+    while rest != whole:
+        rest = 1 / (rest - whole)
+        whole = rest.numerator // rest.denominator
+        steps = min(whole, (max_denominator - k_prev) // k)
+        if steps < 1:
+            return
+        yield [(k_prev + j * k, sign * (h_prev + j * h)) for j in range(1, steps + 1)]
+        h_prev, k_prev, h, k = h, k, whole * h + h_prev, whole * k + k_prev
+
+
+def fit_combination(a: float, b: float, c: float, points: np.ndarray, strict: np.ndarray,
+                    x_range: tuple[int, int], y_range: tuple[int, int], what: str) -> tuple[int, int, np.ndarray]:
+    """Integers A, B and T[j] with [a*X + b*Y + c >= points[j]] (``>`` where ``strict[j]``) equal to
+    [A*X + B*Y >= T[j]] for every integer X in ``x_range`` and Y in ``y_range`` (inclusive), a != 0, the
+    real arithmetic in float64: |A| is the smallest denominator of a fraction B/|A| close enough to b/|a|
+    (searched along its Stern-Brocot path), so that the unit that computes L is as narrow as it can be."""
+    points, strict = np.asarray(points, dtype=np.float64), np.asarray(strict, dtype=bool)
+    ys = np.arange(y_range[0], y_range[1] + 1, dtype=np.int64)
+    x_lo, x_hi = x_range
+    xi = (points[:, None] - c - b * ys[None, :].astype(np.float64)) / a  # the real X boundary per point and Y
+    if a > 0:  # X >= xi (or >): first X, x_hi + 1 where none
+        want = np.clip(_first_index(xi, strict[:, None]), x_lo, x_hi + 1).astype(np.int64)
+    else:  # X <= xi (or <): last X, x_lo - 1 where none
+        want = np.clip(np.where(strict[:, None], np.ceil(xi) - 1, np.floor(xi)), x_lo - 1, x_hi).astype(np.int64)
+
+    def thresholds_for(den: int, num: int) -> np.ndarray | None:
+        """T for A = +-den, B = num, or None where no T makes every decision."""
+        coef_a = den if a > 0 else -den
+        inside = (want <= x_hi) if a > 0 else (want >= x_lo)
+        values = np.where(inside, coef_a * want + num * ys[None, :], np.iinfo(np.int64).max)
+        # the smallest L among the points that reach: (x_hi + 1 or x_lo - 1) reach nowhere in their column
+        edge = coef_a * (x_hi + 1 if a > 0 else x_lo - 1) + num * ys
+        thresholds = np.minimum(values.min(axis=1), edge.max() + 1)
+        if a > 0:  # integer: X >= (T - B*Y) / den
+            got = np.clip(_ceil_div(thresholds[:, None] - num * ys[None, :], den), x_lo, x_hi + 1)
+        else:  # integer: X <= (B*Y - T) / den
+            got = np.clip((num * ys[None, :] - thresholds[:, None]) // den, x_lo - 1, x_hi)
+        return thresholds if np.array_equal(want, got) else None
+
+    for run in _approximation_runs(b / abs(a), 2 ** MAX_FRACTION_BITS):
+        if thresholds_for(*run[-1]) is None:
+            continue
+        low, high = 0, len(run) - 1  # the first valid fraction of the run: validity only grows along it
+        while low < high:
+            mid = (low + high) // 2
+            low, high = (low, mid) if thresholds_for(*run[mid]) is not None else (mid + 1, high)
+        den, num = run[low]
+        return (den if a > 0 else -den), num, thresholds_for(den, num)
+    raise HwBnnError(f"{what}: no integer thresholds with |A| up to 2^{MAX_FRACTION_BITS} reproduce the "
+                     f"layer's decisions (a={a!r}, b={b!r}, c={c!r})")
 
 
 def fit_channel(a: float, b: float, c: float, chain: ChannelChain, channel: int,
@@ -136,47 +198,24 @@ def fit_channel(a: float, b: float, c: float, chain: ChannelChain, channel: int,
     if len(switches) > 2:
         raise HwBnnError(f"channel {channel}: the bit changes {len(switches)} times along the layer output; "
                          f"the combine unit maps at most two thresholds")
-    ys = np.arange(y_range[0], y_range[1] + 1, dtype=np.float64)
-    x_lo, x_hi = x_range
-    # a == 0: the bit depends on Y alone, so Y itself is thresholded (A = 0, B = +-1); otherwise
-    # A = +-2^F and B = round(2^F b/|a|), with the fewest fraction bits F that reproduce every decision.
-    coef_a, coef_b, scale = 0, (1 if b >= 0 else -1), 1
-    thresholds: list[int] = []
-    for fraction_bits in range(0, MAX_FRACTION_BITS + 1) if a != 0 else [0]:
-        if a != 0:
-            scale = 2 ** fraction_bits
-            coef_a = scale if a > 0 else -scale
-            coef_b = int(round(b / abs(a) * scale))
+    if a != 0:
+        # B/|A| the simplest fraction near b/|a| that reproduces every decision
+        coef_a, coef_b, fitted = fit_combination(a, b, c, np.array([p for p, _ in switches]),
+                                                 np.array([s for _, s in switches]), x_range, y_range,
+                                                 f"channel {channel}")
+        thresholds = [int(t) for t in fitted]
+    else:  # the bit depends on Y alone, so Y itself is thresholded (A = 0, B = +-1)
+        coef_a, coef_b = 0, (1 if b >= 0 else -1)
         thresholds = []
-        ok = True
         for point, strict in switches:
-            if a == 0:
-                if b == 0:
-                    raise HwBnnError(f"channel {channel}: a = b = 0 but the bit changes with the input")
-                bound = (point - c) / b  # b*Y >= point - c
-                if b > 0:
-                    thresholds.append(int(_first_index(np.array([bound]), strict)[0]))
-                else:  # Y <= bound (Y < bound where strict): L = -Y >= -last
-                    last = np.floor(bound) if not strict else np.ceil(bound) - 1
-                    thresholds.append(int(-last))
-                continue
-            target = (point - c) / abs(a) * scale
-            guess = int(_first_index(np.array([target]), strict)[0])
-            xi = (point - c - b * ys) / a
-            l_y = coef_b * ys.astype(np.int64)
-            if a > 0:  # X >= xi (or >): first X; integer: X >= (T - B*Y) / scale
-                want = np.clip(_first_index(xi, strict), x_lo, x_hi + 1)
-                got = np.clip(_ceil_div(guess - l_y, scale), x_lo, x_hi + 1)
-            else:  # X <= xi (or <): last X; integer: X <= (B*Y - T) / scale
-                want = np.clip(np.floor(xi) if not strict else np.ceil(xi) - 1, x_lo - 1, x_hi)
-                got = np.clip((l_y - guess) // scale, x_lo - 1, x_hi)
-            ok = ok and bool(np.array_equal(want, got))
-            thresholds.append(guess)
-        if ok:
-            break
-    else:
-        raise HwBnnError(f"channel {channel}: no integer thresholds with up to {MAX_FRACTION_BITS} fraction bits "
-                         f"reproduce the layer's decisions (a={a!r}, b={b!r}, c={c!r})")
+            if b == 0:
+                raise HwBnnError(f"channel {channel}: a = b = 0 but the bit changes with the input")
+            bound = (point - c) / b  # b*Y >= point - c
+            if b > 0:
+                thresholds.append(int(_first_index(np.array([bound]), strict)[0]))
+            else:  # Y <= bound (Y < bound where strict): L = -Y >= -last
+                last = np.floor(bound) if not strict else np.ceil(bound) - 1
+                thresholds.append(int(-last))
     corners = [coef_a * x + coef_b * y for x in x_range for y in y_range]
     unreachable = max(corners) + 1
     thresholds += [unreachable] * (2 - len(thresholds))
@@ -232,7 +271,7 @@ class AdaBinOutputDeploy(nn.Module):
         return acc[:, :channels] * a + acc[:, channels:] * b + c
 
 
-def _is_adabin_layer(module: nn.Module) -> bool:
+def is_adabin_layer(module: nn.Module) -> bool:
     return (isinstance(module, (QuantLinear, QuantConv2d)) and parametrize.is_parametrized(module, "weight")
             and any(isinstance(p, AdaBinWeight) for p in module.parametrizations.weight))
 
@@ -308,7 +347,7 @@ def _convert_layer(layer: nn.Module, input_set: InputSet, bn, maxout, act, name:
 
 
 def has_adabin_layers(model: nn.Module) -> bool:
-    return any(_is_adabin_layer(m) for m in model.modules())
+    return any(is_adabin_layer(m) for m in model.modules())
 
 
 def to_hardware_form(model: nn.Module) -> nn.Module:
@@ -329,7 +368,7 @@ def to_hardware_form(model: nn.Module) -> nn.Module:
         index = 0
         while index < len(children):
             name, child = children[index]
-            if not _is_adabin_layer(child):
+            if not is_adabin_layer(child):
                 rebuilt.append(child)
                 index += 1
                 continue

@@ -29,6 +29,8 @@ import torch
 from torch import nn
 
 from hw_bnn.errors import HwBnnError
+from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight
+from hw_bnn.methods.adabin_deploy import is_adabin_layer, fit_combination
 from hw_bnn.methods.frame_deploy import dynamic_block, dynamic_threshold_unit
 from hw_bnn.models.cifar import (
     BasicBlock,
@@ -210,6 +212,52 @@ def _check_fit(name, channel_map, thresholds, flips, low, high, levels) -> None:
                          f"hardtanh, a monotone Maxout, sign-like binarizers) can be mapped")
 
 
+def _code_boundaries(name: str, after: list[nn.Module], channels: int, reach: float, levels: tuple[int, int]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Boundaries B (C, L-1) and directions sigma (C,) of ``after``'s real input y -> stream codes: the code
+    reaches level n exactly when sigma*y, rounded to float32 as the modules see it, is >= B[c, n], for
+    |y| <= reach; found by bisection on the trained modules, then checked for monotonicity on a grid."""
+    to_codes = _codes(after[-1])
+
+    def codes(z: np.ndarray, sigma: np.ndarray) -> np.ndarray:  # (M, C) in the sigma*y domain
+        x = torch.as_tensor(z * sigma, dtype=torch.float32)[:, :, None, None]
+        with torch.no_grad():
+            for module in after:
+                x = module(x)
+                x = getattr(x, "value", x)  # a QuantTensor
+        return to_codes(x).reshape(z.shape).numpy()
+
+    ones = np.ones(channels)
+    ends = codes(np.array([[-reach] * channels, [reach] * channels]), ones)
+    sigma = np.where(ends[0] > ends[1], -1.0, 1.0)
+    targets = np.arange(levels[0] + 1, levels[1] + 1)
+    low = np.full((len(targets), channels), -reach)
+    high = np.full((len(targets), channels), reach)
+    for _ in range(64):
+        mid = (low + high) / 2
+        reached = codes(mid, sigma) >= targets[:, None]
+        high, low = np.where(reached, mid, high), np.where(reached, low, mid)
+    # the modules see float32: low and high end as neighbouring float32 values, and a real y reaches the
+    # level when it rounds to high or above, i.e. from half-way between them
+    first = high.astype(np.float32)
+    halfway = (first.astype(np.float64) + low.astype(np.float32).astype(np.float64)) / 2
+    start, end = codes(np.array([[-reach] * channels]), sigma)[0], codes(np.array([[reach] * channels]), sigma)[0]
+    always, never = start[None, :] >= targets[:, None], end[None, :] < targets[:, None]
+    boundaries = np.where(always, -reach - 1, np.where(never, reach + 1, halfway)).T
+    first = np.where(always, -np.inf, np.where(never, np.inf, first)).T
+    grid = np.concatenate([np.linspace(-reach, reach, SAMPLE_CHECK)[:, None].repeat(channels, 1), first.T,
+                           np.nextafter(first.T.astype(np.float32), np.float32(-np.inf))])
+    grid = np.sort(np.clip(grid.astype(np.float32), -reach, reach), axis=0)
+    got = codes(grid, sigma)
+    want = levels[0] + (grid.T[:, :, None] >= first[:, None, :]).sum(-1).T
+    bad = np.argwhere(got != want)
+    if len(bad):
+        v, c = bad[0]
+        raise HwBnnError(f"{name}: channel {c} is not monotone in the conv output (at {grid[v, c]!r} it gives "
+                         f"{got[v, c]}, a threshold unit {want[v, c]}); a Maxout with a slope <= 0 cannot be mapped")
+    return boundaries, sigma
+
+
 # --- the conversion ---------------------------------------------------------------------------------
 
 def _quant_weight(layer: nn.Module) -> tuple[torch.Tensor, float]:
@@ -266,11 +314,16 @@ class _Converter:
             return pad + [dynamic_threshold_unit(dynamic, np.full(channels, self.stream_scale), np.zeros(channels),
                                                  self.pixels_seen[id(binarizer)], -self.stream_levels[0], what)]
         channel_map = _channel_map([binarizer], self.stream_scale, spatial=True)
+        if isinstance(binarizer, AdaBinActivation):  # bit 1: the larger of its two values
+            centre = float(binarizer.centre().detach())
+            thresholds, _ = fit_thresholds(what, lambda v: (channel_map(v) > centre).to(torch.int64), channels,
+                                           *self.stream_levels, levels=(0, 1), allow_flip=False)
+            return pad + [MultiThresholdUnit(thresholds, "BINARY", 0.0)]
         codes = torch.arange(self.stream_levels[0], self.stream_levels[1] + 1)
         values = channel_map(codes[:, None].expand(-1, channels))
         if not bool(((values == 1) | (values == -1)).all()):
-            raise HwBnnError(f"{what} does not output ±1 on the residual stream (AdaBin's adaptive sets do); "
-                             f"only sign-like binarizers map to the residual hardware")
+            raise HwBnnError(f"{what} does not output ±1 on the residual stream; only sign-like and AdaBin "
+                             f"binarizers map to the residual hardware")
         thresholds, _ = fit_thresholds(what, channel_map, channels, *self.stream_levels, levels=(-1, 1),
                                        allow_flip=False)
         # levels -1, 0, 1 are counted: a ±1 output has no 0, so its two thresholds coincide
@@ -278,11 +331,52 @@ class _Converter:
 
     def binary_conv(self, name: str, unit: BinaryConvUnit, after: list[nn.Module]) -> list[nn.Module]:
         binarized = self.binarize(name, unit)
+        if is_adabin_layer(unit.conv):
+            weight, thresholds, _ = self.adabin_accumulator(name, unit, after)
+            return binarized + [IntegerConv(weight, unit.conv.stride[0]), self.stream_unit(thresholds)]
         codes, scale = _quant_weight(unit.conv)
         if scale != 1.0 or not bool(((codes == 1) | (codes == -1)).all()):
-            raise HwBnnError(f"{name}.conv: the residual hardware needs ±1 weights (scale 1); this layer's "
-                             f"weights take other values (AdaBin's weight sets are not mapped here)")
+            raise HwBnnError(f"{name}.conv: the residual hardware needs ±1 weights (scale 1) or AdaBin's weight "
+                             f"sets; this layer's weights take other values")
         return binarized + self.conv_to_stream(name, unit.conv, after, 1.0, 1, unit.conv.stride[0], 0)
+
+    def adabin_accumulator(self, name: str, unit: BinaryConvUnit, after: list[nn.Module]
+                           ) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+        """Integer weights W and stream thresholds T (C, levels - 1) of an AdaBin conv on the 0/1 bits x
+        of its AdaBin binarizer (seed_methods §5.6).
+
+        The input takes the values lo + 2h*x (h = |alpha_a|), the weights alpha_w*s + beta_w per output
+        channel, so the conv output is y = c + 2h*alpha_w*X + 2h*beta_w*N with X = sum(x*s) and the
+        input count N = sum(x). ``after`` maps y to stream codes monotonically, with level boundaries
+        found on the trained modules. One conv with the integer weights W = A*s + B computes
+        L = A*X + B*N, and A, B, T are fitted (``fit_combination``) so that thresholds on L make the
+        same decisions as the boundaries on y for every integer X in [-K, K] and N in [0, K]. Channels
+        whose codes fall with y (sigma -1, returned too) get L = -(A*X + B*N)."""
+        binarizer = unit.binarize
+        if not isinstance(binarizer, AdaBinActivation):
+            raise HwBnnError(f"{name}.conv has AdaBin weights behind a {type(binarizer).__name__} binarizer; the "
+                             f"residual hardware maps AdaBin convs behind AdaBin's own binarizer (method adabin)")
+        transform = next(p for p in unit.conv.parametrizations.weight if isinstance(p, AdaBinWeight))
+        with torch.no_grad():
+            signs, distance, centre = transform.binary_set(unit.conv.parametrizations.weight.original)
+        signs = signs.detach()
+        fan_in = signs[0].numel()
+        half = abs(float(binarizer.alpha_a.detach()))
+        low = float(binarizer.centre().detach()) - half
+        alpha_w = distance.flatten().double().numpy()
+        beta_w = centre.flatten().double().numpy()
+        a, b = 2 * half * alpha_w, 2 * half * beta_w
+        c = low * (alpha_w * signs.flatten(1).sum(1).double().numpy() + beta_w * fan_in)
+        reach = float(np.max(np.abs(c) + (np.abs(a) + np.abs(b)) * fan_in))
+        boundaries, sigma = _code_boundaries(name, after, len(a), reach, self.stream_levels)
+        weight = torch.empty_like(signs)
+        thresholds = np.empty_like(boundaries, dtype=np.int64)
+        for o in range(len(a)):
+            coef_a, coef_b, thresholds[o] = fit_combination(
+                sigma[o] * a[o], sigma[o] * b[o], sigma[o] * c[o], boundaries[o], np.zeros(len(boundaries[o])),
+                (-fan_in, fan_in), (0, fan_in), f"{name}: channel {o}")
+            weight[o] = coef_a * signs[o] + coef_b
+        return weight, thresholds, sigma
 
     def join(self, name: str, after: list[nn.Module], channels: int) -> MultiThresholdUnit:
         """The threshold unit on the sum of two stream codes."""
@@ -424,6 +518,13 @@ def _vgg_stage(conv: _Converter, name: str, unit: BinaryConvUnit, pool: nn.Modul
     if pool is None:
         return conv.binary_conv(name, unit, after)
     layers = conv.binarize(name, unit)
+    if is_adabin_layer(unit.conv):  # the pool needs L rising with y: sigma moves behind it
+        weight, thresholds, sigma = conv.adabin_accumulator(name, unit, after)
+        layers += [IntegerConv(weight * torch.as_tensor(sigma, dtype=weight.dtype).reshape(-1, 1, 1, 1),
+                               unit.conv.stride[0]), pool]
+        if (sigma < 0).any():
+            layers.append(ChannelSign(sigma))
+        return layers + [conv.stream_unit(thresholds)]
     codes, _ = _quant_weight(unit.conv)
     reach = _acc_reach(codes, 1)
     to_codes = _codes(after[-1])

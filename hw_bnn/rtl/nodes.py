@@ -119,6 +119,10 @@ def _thresholds(model: ModelWrapper, node, channels: int, acc_lo: int, acc_hi: i
     return T, width, entry
 
 
+#: Widest integer weights of mvau.v (its WEIGHT_W).
+MAX_WEIGHT_BITS = 16
+
+
 def emit_mvau(model: ModelWrapper, node) -> RtlNode:
     inst = getCustomOp(node)
     mw, mh, pe, simd = (int(inst.get_nodeattr(a)) for a in ("MW", "MH", "PE", "SIMD"))
@@ -138,6 +142,11 @@ def emit_mvau(model: ModelWrapper, node) -> RtlNode:
     elif wdt.is_integer() and not xnor and not counting:
         # integer weights (BINARY 0/1 ones too) as signed words; the accumulator range of these weights
         weight_width = signed_width([int(W.min()), int(W.max())])
+        if weight_width > MAX_WEIGHT_BITS:
+            raise HwBnnError(f"node '{node.name}' (MVAU) has {weight_width}-bit weights; mvau.v takes at most "
+                             f"{MAX_WEIGHT_BITS} (an AdaBin conv's fitted weights grow with its fan-in and the number "
+                             f"of stream levels: fewer input channels or a smaller model.options.residual_bits "
+                             f"narrow them)")
         acc_lo, acc_hi = mvau_weight_acc_bounds(W, in_lo, in_hi)
     else:
         raise HwBnnError(f"node '{node.name}' (MVAU) has {wdt.name} weights on {idt.name} inputs; the RTL backend "
@@ -388,14 +397,12 @@ def _frame_params(inst) -> dict:
 def emit_global_pool_acc(model: ModelWrapper, node) -> RtlNode:
     inst, framed = _frame_streams(model, node)
     producer = model.find_producer(node.input[0])
-    arriving = emit(model, producer).out  # an MVAU's accumulators, or a residual stream's codes
-    if not arriving.signed:
-        raise HwBnnError(f"node '{node.name}' (GlobalPoolAccumulator) reads unsigned values from "
-                         f"'{producer.name}'; global_pool_acc.v sign-extends, so its input must be signed")
+    arriving = emit(model, producer).out  # an MVAU's accumulators (a popcount is unsigned), or stream codes
     if arriving.elems != framed.elems:
         raise HwBnnError(f"node '{node.name}' (GlobalPoolAccumulator): PE={framed.elems} differs from the "
                          f"PE={arriving.elems} of '{producer.name}' that feeds it; set them equal")
-    params = dict(**_frame_params(inst), IN_W=arriving.elem_bits, OUT_W=framed.elem_bits)
+    params = dict(**_frame_params(inst), IN_W=arriving.elem_bits, IN_SIGNED=int(arriving.signed),
+                  OUT_W=framed.elem_bits)
     return RtlNode(node.name, "global_pool_acc", params, arriving, framed)
 
 
