@@ -1,5 +1,5 @@
 """Residual CIFAR architectures through the whole flow: reduced-width ResNet-20, ResNet-18, VGG-small and
-ReActNet, with static sign binarizers and with per-sample ones (FrameThreshold chains).
+ReActNet, with static sign binarizers, per-sample ones (FrameThreshold chains) and AdaBin's.
 
 Usage: .venv/bin/python benchmarks/residual_nets.py [--out DIR] [--data DIR] [--cycles N] [--images N]
        [--synth] [--only CASE ...]
@@ -31,8 +31,8 @@ from hw_bnn.config import load_config  # noqa: E402
 from hw_bnn.export import load_qonnx  # noqa: E402
 from hw_bnn.rtl.fifo_sizing import residual_fifo_depths  # noqa: E402
 
-#: case -> (architecture, method, model options, method options): static sign methods, and the per-sample
-#: binarizers (DyBNN on its ReActNet backbone, SD-BNN's squeeze-excitation on ResNet-20). At these widths
+#: case -> (architecture, method, model options, method options): static sign methods, the per-sample
+#: binarizers (DyBNN on its ReActNet backbone, SD-BNN's squeeze-excitation on ResNet-20), and AdaBin. At these widths
 #: the squeeze-excitation's reduction 16 leaves one hidden unit, which one epoch on 20 images can kill.
 CASES = {
     "resnet20": ("resnet20", "baseline", {"width": 0.25, "blocks_per_stage": 1}, {}),
@@ -41,6 +41,8 @@ CASES = {
     "vgg_small": ("vgg_small", "sdbnn_static", {"width": 0.03125}, {}),
     "reactnet": ("reactnet", "baseline", {"width": 0.125}, {}),
     "reactnet_dybnn": ("reactnet", "dybnn", {"width": 0.125}, {}),
+    "resnet20_adabin": ("resnet20", "adabin", {"width": 0.25, "blocks_per_stage": 1}, {}),
+    "reactnet_adabin": ("reactnet", "adabin", {"width": 0.125}, {}),
 }
 SHOWN_OPS = ("DuplicateStreams", "ElementwiseAdd", "ElementwiseMul", "GlobalAccPool", "FMPadding", "Thresholding",
              "FrameThreshold", "MVAU")

@@ -56,14 +56,18 @@ def trained_like(name: str, method: str = "baseline", **options) -> torch.nn.Mod
     return randomize_batchnorm(model)
 
 
+def assert_form_equals_model(form: torch.nn.Module, model: torch.nn.Module, n_images: int = 64) -> None:
+    images = _images(n_images, 7)
+    with torch.no_grad():
+        want, got = model(images), form(images)
+    assert want.std() > 0
+    assert torch.equal(got, want)
+
+
 @pytest.mark.parametrize("name", list(ARCHITECTURES))
 def test_integer_form_equals_the_trained_model(name):
     model = trained_like(name)
-    images = _images(64, 7)
-    with torch.no_grad():
-        want, got = model(images), deployable(model, SHAPE)(images)
-    assert want.std() > 0
-    assert torch.equal(got, want)
+    assert_form_equals_model(deployable(model, SHAPE), model)
 
 
 def test_residual_bits_are_configurable():
@@ -96,11 +100,7 @@ def test_adabin_convs_map_to_integer_weight_units_exactly(name):
     assert len(adabin_convs) == sum(isinstance(m, BinaryConvUnit) for m in model.modules())
     widest = max(int(m.weight.abs().max()) for m in adabin_convs)
     assert 1 < widest < 2 ** (MAX_WEIGHT_BITS - 1)
-    images = _images(64, 7)
-    with torch.no_grad():
-        want, got = model(images), form(images)
-    assert want.std() > 0
-    assert torch.equal(got, want)
+    assert_form_equals_model(form, model)
 
 
 def test_a_non_monotone_maxout_after_an_adabin_conv_is_refused_with_its_name():
@@ -121,11 +121,7 @@ def test_per_sample_binarizers_map_to_frame_thresholds_exactly(name, method):
     form = deployable(model, SHAPE)
     units = [m for m in form.modules() if isinstance(m, DynamicThresholdDeploy)]
     assert len(units) == sum(isinstance(m, BinaryConvUnit) for m in model.modules())
-    images = _images(64, 7)
-    with torch.no_grad():
-        want, got = model(images), form(images)
-    assert want.std() > 0
-    assert torch.equal(got, want)
+    assert_form_equals_model(form, model)
 
 
 def test_a_layer_without_an_integer_form_is_refused_with_its_name():

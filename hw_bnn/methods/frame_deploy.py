@@ -216,11 +216,12 @@ def has_dynamic_layers(model: nn.Module) -> bool:
     return any(type(m) in DYNAMIC_BLOCKS for m in model.modules())
 
 
-def _pixels_per_frame(model: nn.Module, input_shape: tuple[int, ...]) -> dict[int, int]:
-    """id(BatchNorm) -> pixels of its output map, from one forward pass of zeros."""
+def pixels_seen(model: nn.Module, input_shape: tuple[int, ...], modules: list[nn.Module]) -> dict[int, int]:
+    """id(module) -> pixels of the map each of ``modules`` takes as input (1 for a vector), from one
+    forward pass of zeros."""
     pixels: dict[int, int] = {}
-    hooks = [m.register_forward_hook(lambda mod, _, out: pixels.__setitem__(id(mod), int(np.prod(out.shape[2:]))))
-             for m in model.modules() if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d))]
+    hooks = [m.register_forward_pre_hook(lambda mod, args: pixels.__setitem__(id(mod), int(np.prod(args[0].shape[2:]))))
+             for m in modules]
     try:
         with torch.no_grad():
             model(torch.zeros(1, *input_shape))
@@ -233,7 +234,8 @@ def _pixels_per_frame(model: nn.Module, input_shape: tuple[int, ...]) -> dict[in
 def to_frame_hardware_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
     """Rewrite, in place, every ``binary layer, BatchNorm, dynamic block`` run of an eval-mode model's
     Sequentials into ``binary layer, DynamicThresholdDeploy`` (see module doc)."""
-    pixels = _pixels_per_frame(model, input_shape)
+    pixels = pixels_seen(model, input_shape, [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d,
+                                                                                        nn.BatchNorm2d))])
     input_is_sign = False
     for module_name, module in list(model.named_modules()):
         if isinstance(module, QuantIdentity):

@@ -31,7 +31,7 @@ from torch import nn
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight
 from hw_bnn.methods.adabin_deploy import is_adabin_layer, fit_combination
-from hw_bnn.methods.frame_deploy import dynamic_block, dynamic_threshold_unit
+from hw_bnn.methods.frame_deploy import dynamic_block, dynamic_threshold_unit, pixels_seen
 from hw_bnn.models.cifar import (
     BasicBlock,
     BinaryConvUnit,
@@ -280,8 +280,8 @@ def _acc_reach(codes: torch.Tensor, input_max: int) -> int:
 
 
 class _Converter:
-    def __init__(self, stream_bits: int, pixels_seen: dict[int, int]):
-        self.pixels_seen = pixels_seen  # id(binarizer) -> pixels of its (padded) input map
+    def __init__(self, stream_bits: int, pixels: dict[int, int]):
+        self.pixels = pixels  # id(binarizer) -> pixels of its (padded) input map
         self.stream_levels = (-(1 << (stream_bits - 1)), (1 << (stream_bits - 1)) - 1)
         self.stream_scale = 2.0 ** -(stream_bits - 1)
 
@@ -312,7 +312,7 @@ class _Converter:
         dynamic = dynamic_block(binarizer)
         if dynamic is not None:
             return pad + [dynamic_threshold_unit(dynamic, np.full(channels, self.stream_scale), np.zeros(channels),
-                                                 self.pixels_seen[id(binarizer)], -self.stream_levels[0], what)]
+                                                 self.pixels[id(binarizer)], -self.stream_levels[0], what)]
         channel_map = _channel_map([binarizer], self.stream_scale, spatial=True)
         if isinstance(binarizer, AdaBinActivation):  # bit 1: the larger of its two values
             centre = float(binarizer.centre().detach())
@@ -436,7 +436,7 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
         raise HwBnnError(f"{type(model).__name__} is not a residual CIFAR architecture of hw_bnn.models.cifar")
     stem = model.features[0]
     head = model.features[-1]
-    pixels = _pixels_seen(model, input_shape, [head, *(m.binarize for m in model.modules()
+    pixels = pixels_seen(model, input_shape, [head, *(m.binarize for m in model.modules()
                                                        if isinstance(m, BinaryConvUnit))])
     bits = int(stem.quant.act_quant.bit_width())
     conv = _Converter(bits, pixels)
@@ -478,20 +478,6 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
                              f"hardware maps resnet20, resnet18, vgg_small, reactnet); train it, or pick one of those")
         index += 1
     return IntegerForm(*layers).eval()
-
-
-def _pixels_seen(model: nn.Module, input_shape: tuple[int, ...], modules: list[nn.Module]) -> dict[int, int]:
-    """id(module) -> pixels of the map each of ``modules`` takes as input, from one forward pass of zeros."""
-    pixels: dict[int, int] = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, args: pixels.__setitem__(id(mod), int(np.prod(args[0].shape[2:]))))
-             for m in modules]
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *input_shape))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return pixels
 
 
 def _reactnet_block(conv: _Converter, name: str, block: ReActBlock) -> list[nn.Module]:
