@@ -10,6 +10,7 @@ import copy
 import math
 import os
 import random
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -300,6 +301,7 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
     x_train, y_train = as_float(dataset.train_x), torch.from_numpy(dataset.train_y)
     generator = torch.Generator().manual_seed(cfg.seed)
     for epoch in range(start_epoch, cfg.epochs):
+        started = time.perf_counter()
         generator.manual_seed(cfg.seed + epoch)
         order = torch.randperm(len(x_train), generator=generator)
         # Every process draws the same permutation and takes every world-th image of it: disjoint shards
@@ -334,11 +336,12 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
             total_loss, correct, seen = _sum_over_ranks([total_loss, correct, seen], device)
             _broadcast_buffers(net)
         test_acc = float((predict(net, dataset.test_x, device=device).argmax(1) == dataset.test_y).mean())
+        seconds = time.perf_counter() - started  # training and the test pass (both end in a host sync)
         history.append({"epoch": epoch + 1, "loss": total_loss / seen, "train_acc": correct / seen,
-                        "test_acc": test_acc})
+                        "test_acc": test_acc, "seconds": round(seconds, 2)})
         if printing:
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {total_loss / seen:.4f}, "
-                       f"train acc {correct / seen:.4f}, test acc {test_acc:.4f}")
+                       f"train acc {correct / seen:.4f}, test acc {test_acc:.4f}, {seconds:.1f} s")
         rank_rng = _rng_states(device, world)
         if rank == 0:
             _save(checkpoint_path, {
