@@ -101,3 +101,18 @@ def test_adabin_overhead_tables_both_methods_and_the_difference(tmp_path):
     lut = lambda name: int(rows[name][2].replace(",", ""))  # noqa: E731
     assert int(rows["AdaBin - baseline"][2].replace(",", "")) == lut("adabin") - lut("baseline")
     assert int(rows["adabin"][5]) > 0  # the combine units' multipliers
+
+
+def test_cifar_epoch_time_prints_seconds_per_epoch(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests"))
+    from test_data import write_cifar_folder
+
+    write_cifar_folder(tmp_path / "cifar")
+    result = subprocess.run([sys.executable, "benchmarks/cifar_epoch_time.py",
+                             "training/recipes/cifar10_resnet20_baseline.yaml", "--epochs", "2", "--data",
+                             str(tmp_path / "cifar"), "--out", str(tmp_path / "out"), "--set",
+                             "model.options.width=0.125"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| cifar10_resnet20_baseline"))
+    seconds = [float(cell) for cell in row.strip("| ").split(" | ")[-2:]]
+    assert len(seconds) == 2 and all(s > 0 for s in seconds)
