@@ -308,14 +308,19 @@ def _chain(channels: int, bn: nn.Module | None, maxout: Maxout | None, act: AdaB
     return ChannelChain(scale, shift, pos, neg, np.full(channels, beta), np.full(channels, alpha < 0))
 
 
-def _convert_layer(layer: nn.Module, input_set: InputSet, bn, maxout, act, name: str) -> tuple[list, InputSet]:
+def binary_weight_set(layer: nn.Module) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """(signs, alpha_w, beta_w) of an AdaBin layer: its binarised weight is alpha_w*signs + beta_w per
+    output channel (float64 alpha_w, beta_w of shape (C,))."""
     transform = next(p for p in layer.parametrizations.weight if isinstance(p, AdaBinWeight))
     with torch.no_grad():
         signs, distance, centre = transform.binary_set(layer.parametrizations.weight.original)
+    return signs.detach(), distance.flatten().double().numpy(), centre.flatten().double().numpy()
+
+
+def _convert_layer(layer: nn.Module, input_set: InputSet, bn, maxout, act, name: str) -> tuple[list, InputSet]:
+    signs, alpha_w, beta_w = binary_weight_set(layer)
     channels = signs.shape[0]
     fan_in = signs[0].numel()
-    alpha_w = distance.flatten().double().numpy()
-    beta_w = centre.flatten().double().numpy()
     weight_sums = signs.flatten(1).sum(1).double().numpy()
     a = alpha_w * input_set.half_range
     b = beta_w * input_set.half_range

@@ -71,21 +71,16 @@ def _scale(quant_module, what: str) -> int:
 
 def _hidden_thresholds(exponent: int, levels: int) -> list[int]:
     """Integer thresholds on a1 for h = clamp(round_half_even(a1 * 2^-exponent), 0, levels - 1)."""
-    out = []
-    for m in range(1, levels):
-        boundary = Fraction(2 * m - 1, 2) * Fraction(2) ** exponent
-        if boundary.denominator == 1:
-            # an exact tie rounds to the even level: up to m when m is even
-            out.append(int(boundary) if m % 2 == 0 else int(boundary) + 1)
-        else:
-            out.append(-((-boundary.numerator) // boundary.denominator))
-    return out
+    reach = levels << max(exponent, 0)  # beyond every boundary: no threshold is clipped
+    _, thresholds = _pool_thresholds(np.ones(1), np.zeros(1), 1, exponent, range(1, levels), reach)
+    return thresholds[0].tolist()
 
 
 def _pool_thresholds(a: np.ndarray, b: np.ndarray, pixels: int, exponent: int, levels: range,
                      reach: int) -> tuple[np.ndarray, np.ndarray]:
     """(sign (C,), T (C, len(levels))) with [round_half_even((a*S/P + b) / 2^exponent) >= m] == [sign*S >= T]
-    for every integer pooled sum S in [-reach, reach], computed with exact rationals.
+    for every integer pooled sum S in [-reach, reach], computed with exact rationals (also the hidden
+    ReLU's rounding, ``_hidden_thresholds``).
 
     The level reaches m when the pooled value u exceeds m - 1/2, and at exactly m - 1/2 only for an even m
     (round half to even, as PyTorch). Such ties are reachable when a and b are powers of two (a binarizer on

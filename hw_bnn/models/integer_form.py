@@ -32,8 +32,8 @@ import torch
 from torch import nn
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight
-from hw_bnn.methods.adabin_deploy import fit_combination, is_adabin_layer
+from hw_bnn.methods.adabin import AdaBinActivation
+from hw_bnn.methods.adabin_deploy import binary_weight_set, fit_combination, is_adabin_layer
 from hw_bnn.methods.frame_deploy import dynamic_block, dynamic_threshold_unit, pixels_seen
 from hw_bnn.models.cifar import (
     BasicBlock,
@@ -137,7 +137,8 @@ class ChannelSign(nn.Module):
 # --- fitting thresholds to the trained modules ------------------------------------------------------
 
 def _channel_map(modules: list[nn.Module], input_scale: float, spatial: bool, divide_by: int = 1) -> ChannelMap:
-    """Integer input v (M, C) -> the modules' eval output on v * input_scale [/ divide_by], (M, C) floats."""
+    """Input v (M, C), integers (or reals) -> the modules' eval output on v * input_scale [/ divide_by], (M, C)
+    floats."""
 
     def apply(v: torch.Tensor) -> torch.Tensor:
         x = v.to(torch.float32) * input_scale
@@ -220,15 +221,10 @@ def _code_boundaries(name: str, after: list[nn.Module], channels: int, reach: fl
     """Boundaries B (C, L-1) and directions sigma (C,) of ``after``'s real input y -> stream codes: the code
     reaches level n exactly when sigma*y, rounded to float32 as the modules see it, is >= B[c, n], for
     |y| <= reach; found by bisection on the trained modules, then checked for monotonicity on a grid."""
-    to_codes = _codes(after[-1])
+    to_codes, channel_map = _codes(after[-1]), _channel_map(after, 1.0, spatial=True)
 
     def codes(z: np.ndarray, sigma: np.ndarray) -> np.ndarray:  # (M, C) in the sigma*y domain
-        x = torch.as_tensor(z * sigma, dtype=torch.float32)[:, :, None, None]
-        with torch.no_grad():
-            for module in after:
-                x = module(x)
-                x = getattr(x, "value", x)  # a QuantTensor
-        return to_codes(x).reshape(z.shape).numpy()
+        return to_codes(channel_map(torch.as_tensor(z * sigma, dtype=torch.float32))).numpy()
 
     ones = np.ones(channels)
     ends = codes(np.array([[-reach] * channels, [reach] * channels]), ones)
@@ -244,7 +240,7 @@ def _code_boundaries(name: str, after: list[nn.Module], channels: int, reach: fl
     # level when it rounds to high or above, i.e. from half-way between them
     first = high.astype(np.float32)
     halfway = (first.astype(np.float64) + low.astype(np.float32).astype(np.float64)) / 2
-    start, end = codes(np.array([[-reach] * channels]), sigma)[0], codes(np.array([[reach] * channels]), sigma)[0]
+    start, end = ends.min(axis=0), ends.max(axis=0)  # the codes at sigma*y = -reach and +reach
     always, never = start[None, :] >= targets[:, None], end[None, :] < targets[:, None]
     boundaries = np.where(always, -reach - 1, np.where(never, reach + 1, halfway)).T
     first = np.where(always, -np.inf, np.where(never, np.inf, first)).T
@@ -359,15 +355,10 @@ class _Converter:
         if not isinstance(binarizer, AdaBinActivation):
             raise HwBnnError(f"{name}.conv has AdaBin weights behind a {type(binarizer).__name__} binarizer; the "
                              f"residual hardware maps AdaBin convs behind AdaBin's own binarizer (method adabin)")
-        transform = next(p for p in unit.conv.parametrizations.weight if isinstance(p, AdaBinWeight))
-        with torch.no_grad():
-            signs, distance, centre = transform.binary_set(unit.conv.parametrizations.weight.original)
-        signs = signs.detach()
-        fan_in = signs[0].numel()
         half = abs(float(binarizer.alpha_a.detach()))
+        signs, alpha_w, beta_w = binary_weight_set(unit.conv)
+        fan_in = signs[0].numel()
         low = float(binarizer.centre().detach()) - half
-        alpha_w = distance.flatten().double().numpy()
-        beta_w = centre.flatten().double().numpy()
         a, b = 2 * half * alpha_w, 2 * half * beta_w
         c = low * (alpha_w * signs.flatten(1).sum(1).double().numpy() + beta_w * fan_in)
         reach = float(np.max(np.abs(c) + (np.abs(a) + np.abs(b)) * fan_in))

@@ -63,10 +63,10 @@ def _path_to_fork(model: ModelWrapper, tensor: str) -> tuple[list, object]:
     return path[::-1], node
 
 
-def path_lead(model: ModelWrapper, path: list, fork_pixels: int, cycles_per_frame: int) -> float:
+def path_lead(model: ModelWrapper, path: list, fork_pixels: int, cycles_per_frame: int | None) -> float:
     """Pixels of the fork's stream that ``path`` must take in before its first output; a per-sample
     binarizer's hyper-function computes after its frame has passed, while the fork goes on at the
-    design's rate (``cycles_per_frame`` for ``fork_pixels``)."""
+    design's rate (``cycles_per_frame`` for ``fork_pixels``; None where the graph has no hyper-function)."""
     lead = 0.0
     for node in path:
         node_pixels = _pixels(model.get_tensor_shape(node.input[0]))
@@ -79,7 +79,9 @@ def path_lead(model: ModelWrapper, path: list, fork_pixels: int, cycles_per_fram
 def residual_fifo_depths(model: ModelWrapper) -> dict[str, int]:
     """``{link name: FIFO depth}`` for the shorter input of every residual sum (``Link.name`` of the stitcher)."""
     depths: dict[str, int] = {}
-    cycles_per_frame = max(emit(model, node).cycles_per_frame for node in hw_nodes(model))
+    # the design's rate, which only a per-sample binarizer's hyper-function needs (emitting every node costs)
+    hyper = any(node.op_type == "FrameHyperFunction" for node in model.graph.node)
+    cycles_per_frame = max(emit(model, node).cycles_per_frame for node in hw_nodes(model)) if hyper else None
     for join in model.graph.node:
         if join.op_type != "ElementwiseAdd" or getCustomOp(join).get_nodeattr("rhs_style") != "input":
             continue

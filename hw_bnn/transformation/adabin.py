@@ -113,15 +113,20 @@ class ConvertAdaBinMatMulToXnorPopcount(Transformation):
         return model, False
 
 
+def require_channels_last(node) -> None:
+    """A clear error when a channel-wise hw_bnn op still reads NCHW data."""
+    if getCustomOp(node).get_nodeattr("data_layout") == "NCHW":
+        raise HwBnnError(f"{node.op_type} '{node.name}' still reads NCHW data; the transposes around it were not "
+                         f"absorbed")
+
+
 def mvau_feeding(model, node):
     """The MVAU that produces the accumulators a channel-wise hw_bnn op reads, channels last; else a clear error."""
     producer = model.find_producer(node.input[0])
     if producer is None or producer.op_type != "MVAU":
         raise HwBnnError(f"{node.op_type} '{node.name}' is fed by {producer.op_type if producer else 'the graph input'}, "
                          f"not by an MVAU; the binary layer must produce its accumulators")
-    if getCustomOp(node).get_nodeattr("data_layout") == "NCHW":
-        raise HwBnnError(f"{node.op_type} '{node.name}' still reads NCHW data; the transposes around it were not "
-                         f"absorbed")
+    require_channels_last(node)
     return producer
 
 

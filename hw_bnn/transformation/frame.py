@@ -18,7 +18,7 @@ from hw_bnn.custom_op.frame import FRAME_OPS
 from hw_bnn.custom_op.frame_reference import HYPER_PARAMS
 from hw_bnn.rtl.memfiles import mvau_acc_bounds, signed_width
 from hw_bnn.errors import HwBnnError
-from hw_bnn.transformation.adabin import bit_producer, make_binary, mvau_feeding
+from hw_bnn.transformation.adabin import bit_producer, make_binary, require_channels_last
 
 DOMAIN = "hw_bnn.custom_op"
 
@@ -104,16 +104,14 @@ class ConvertDynamicThresholdMatMulToXnorPopcount(Transformation):
 def _input_range(model, node) -> tuple[int, int, int]:
     """(lowest, highest, PE) of the integers a ``DynamicThreshold`` reads: an MVAU's accumulator range and
     PE, else (a binarizer on a residual stream) its input datatype's range, PE 1 until ``TieFrameFolding``."""
+    require_channels_last(node)
     producer = model.find_producer(node.input[0])
     if producer is not None and producer.op_type == "MVAU":
-        mvau = getCustomOp(mvau_feeding(model, node))
+        mvau = getCustomOp(producer)
         in_dt = DataType[mvau.get_nodeattr("inputDataType")]
         lo, hi = mvau_acc_bounds(int(mvau.get_nodeattr("MW")), bool(mvau.get_nodeattr("binaryXnorMode")),
                                  int(in_dt.min()), int(in_dt.max()))
         return lo, hi, int(mvau.get_nodeattr("PE"))
-    if getCustomOp(node).get_nodeattr("data_layout") == "NCHW":
-        raise HwBnnError(f"DynamicThreshold '{node.name}' still reads NCHW data; the transposes around it were "
-                         f"not absorbed")
     dtype = model.get_tensor_datatype(node.input[0])
     if not dtype.is_integer():
         raise HwBnnError(f"DynamicThreshold '{node.name}' reads {dtype.name} values; it needs integers (an MVAU's "
