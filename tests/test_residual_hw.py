@@ -103,6 +103,14 @@ def test_adabin_convs_map_to_integer_weight_units_exactly(name):
     assert_form_equals_model(form, model)
 
 
+def test_an_adabin_binarizer_with_alpha_zero_is_refused_with_its_name():
+    model = trained_like("resnet20", method="adabin")
+    with torch.no_grad():
+        model.features[1].unit.binarize.alpha_a.zero_()
+    with pytest.raises(HwBnnError, match=r"features\.1\.binarize: alpha_a = 0"):
+        deployable(model, SHAPE)
+
+
 def test_a_non_monotone_maxout_after_an_adabin_conv_is_refused_with_its_name():
     model = trained_like("resnet18", method="adabin")
     with torch.no_grad():

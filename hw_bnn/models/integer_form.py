@@ -356,6 +356,8 @@ class _Converter:
             raise HwBnnError(f"{name}.conv has AdaBin weights behind a {type(binarizer).__name__} binarizer; the "
                              f"residual hardware maps AdaBin convs behind AdaBin's own binarizer (method adabin)")
         half = abs(float(binarizer.alpha_a.detach()))
+        if half == 0:
+            raise HwBnnError(f"{name}.binarize: alpha_a = 0, so its two values coincide and no bit can carry them")
         signs, alpha_w, beta_w = binary_weight_set(unit.conv)
         fan_in = signs[0].numel()
         low = float(binarizer.centre().detach()) - half
