@@ -176,6 +176,21 @@ def test_the_hw_graph_has_the_multi_bit_nodes_and_equals_pytorch(built):
         assert np.array_equal(out.reshape(-1), expected)
 
 
+def test_adabin_behind_a_max_pool_equals_pytorch_in_the_hw_graph(tmp_path):
+    """VGG-small's AdaBin convs feed a max-pool: the integer weights rise with the conv output, and channels
+    whose codes fall with it get a channel-wise sign after the pool."""
+    model = trained_like("vgg_small", method="adabin")
+    graph = compile_model(export_model(model, SHAPE, tmp_path / "export.onnx"), BuildConfig())
+    ops = [n.op_type for n in graph.graph.node]
+    assert {"Pool", "ElementwiseMul"} <= set(ops)
+    images = _images(2, 11)
+    with torch.no_grad():
+        want = model.eval()(images).numpy()
+    for image, expected in zip(images.numpy(), want):
+        out = execute_onnx(graph, {graph.graph.input[0].name: image[None]})[graph.graph.output[0].name]
+        assert np.array_equal(out.reshape(-1), expected)
+
+
 #: A reduced-width variant of each architecture, with a method that maps to the residual hardware.
 FLOW_CASES = {
     "resnet20": ("adabin", {"width": 0.25, "blocks_per_stage": 1}),
