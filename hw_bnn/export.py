@@ -178,18 +178,23 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Pat
     return wrapper
 
 
-def load_qonnx(path: str | Path) -> ModelWrapper:
-    """Load an ONNX file, with a clear error if it is missing, corrupt or not a QONNX graph."""
+def load_qonnx(path: str | Path, fix: str = "run 'hw-bnn export' first or fix the path") -> ModelWrapper:
+    """Load an ONNX file, with a clear error if it is missing, corrupt or not a QONNX graph.
+
+    ``fix`` ends the error message: what the user runs to remake the file.
+    """
     path = Path(path)
     if not path.is_file():
-        raise HwBnnError(f"ONNX file {path} does not exist; run 'hw-bnn export' first or fix the path")
+        raise HwBnnError(f"ONNX file {path} does not exist; {fix}")
     try:
         model = ModelWrapper(str(path))
     except Exception as exc:  # onnx raises DecodeError and friends
-        raise HwBnnError(f"{path} is not a readable ONNX file ({type(exc).__name__}: {exc}); re-export it") from exc
+        raise HwBnnError(f"{path} is not a readable ONNX file, it is truncated or corrupt "
+                         f"({type(exc).__name__}: {str(exc)[:200]}); {fix}") from exc
     if len(model.graph.input) != 1 or len(model.graph.output) != 1 or not model.graph.node:
         raise HwBnnError(
             f"{path} is not a single-input, single-output QONNX graph "
-            f"({len(model.graph.input)} inputs, {len(model.graph.output)} outputs, {len(model.graph.node)} nodes)"
+            f"({len(model.graph.input)} inputs, {len(model.graph.output)} outputs, {len(model.graph.node)} nodes); "
+            f"{fix}"
         )
     return model

@@ -6,7 +6,6 @@ atomically, and merges its results into ``report.json``; any stage can be re-run
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Callable
 
@@ -17,10 +16,16 @@ from torch import nn
 from hw_bnn.config import Config, dump_config
 from hw_bnn.data import Dataset, load_dataset
 from hw_bnn.errors import HwBnnError
-from hw_bnn.io import atomic_path, write_json, write_text
+from hw_bnn.io import atomic_path, read_json, read_npy, write_json, write_text
 from hw_bnn.models import build_model
 
 REPORT = "report.json"
+#: The stage that writes each file later stages (and users) read back from the output folder.
+WRITTEN_BY = {
+    "export.onnx": "export", "test_inputs.npy": "export", "test_labels.npy": "export",
+    "pytorch_outputs.npy": "export", "hw_graph.onnx": "build", "finn_outputs.npy": "build",
+    "sim/outputs.npy": "sim", "sim/cycles.npy": "sim",
+}
 #: report.json sections that stages fill in part (one key per stage); the rest are replaced whole.
 MERGED_SECTIONS = ("accuracy", "bit_exact")
 Progress = Callable[[str], None]
@@ -35,8 +40,36 @@ def new_model(config: Config, dataset: Dataset) -> nn.Module:
 
 
 def read_report(out_dir: str | Path) -> dict:
+    """The run's report.json ({} before any stage wrote one); a damaged one stops with what to do."""
     path = Path(out_dir) / REPORT
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    fix = ("delete it and re-run the stages whose results it should hold ('hw-bnn run CONFIG --out DIR', "
+           "or each stage alone: every stage writes its own sections)")
+    report = read_json(path, fix)
+    if not isinstance(report, dict):
+        raise HwBnnError(f"{path} holds a JSON {type(report).__name__}, not a report; {fix}")
+    return report
+
+
+def rerun_hint(name: str) -> str:
+    """What to run to remake the output-folder file ``name`` (a key of :data:`WRITTEN_BY`)."""
+    return f"re-run 'hw-bnn {WRITTEN_BY[name]}' with the same --out"
+
+
+def read_output(out_dir: str | Path, name: str):
+    """The array a stage saved as ``out_dir/name`` (``name`` a ``.npy`` key of :data:`WRITTEN_BY`,
+    e.g. ``"finn_outputs.npy"``); a missing or damaged file stops with the stage to re-run."""
+    return read_npy(Path(out_dir) / name, rerun_hint(name))
+
+
+def _test_data(out_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The test images, labels and PyTorch outputs the export stage saved in ``out_dir``."""
+    arrays = [read_output(out_dir, name) for name in ("test_inputs.npy", "test_labels.npy", "pytorch_outputs.npy")]
+    if len({len(array) for array in arrays}) != 1:
+        raise HwBnnError(f"test_inputs.npy, test_labels.npy and pytorch_outputs.npy in {out_dir} hold "
+                         f"{[len(a) for a in arrays]} images; {rerun_hint('test_inputs.npy')}")
+    return tuple(arrays)
 
 
 def update_report(out_dir: Path, config: Config, **sections) -> dict:
@@ -237,10 +270,8 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
 
     out_dir = Path(out_dir)
     _check_mappable(config)
-    qonnx_model = load_qonnx(out_dir / "export.onnx")
-    _require(out_dir, ("test_inputs.npy", "test_labels.npy", "pytorch_outputs.npy"), "export")
-    images, labels = np.load(out_dir / "test_inputs.npy"), np.load(out_dir / "test_labels.npy")
-    reference = np.load(out_dir / "pytorch_outputs.npy")
+    qonnx_model = load_qonnx(out_dir / "export.onnx", rerun_hint("export.onnx"))
+    images, labels, reference = _test_data(out_dir)
 
     hw_graph = compile_model(qonnx_model, config.build, out_dir / "build", progress=progress)
     with atomic_path(out_dir / "hw_graph.onnx") as tmp:
@@ -273,9 +304,8 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
 
     out_dir = Path(out_dir)
     _require(out_dir, ("hw_graph.onnx",), "build")
-    hw_graph = load_qonnx(out_dir / "hw_graph.onnx")
-    images, labels = np.load(out_dir / "test_inputs.npy"), np.load(out_dir / "test_labels.npy")
-    reference = np.load(out_dir / "pytorch_outputs.npy")
+    hw_graph = load_qonnx(out_dir / "hw_graph.onnx", rerun_hint("hw_graph.onnx"))
+    images, labels, reference = _test_data(out_dir)
     n = config.sim.n_images or len(images)
     if n > len(images):
         raise HwBnnError(f"sim.n_images={n} but {out_dir} holds {len(images)} test images; raise check.n_images")
@@ -318,7 +348,8 @@ def synth_stage(config: Config, out_dir: str | Path, progress: Progress = print)
 
     out_dir = Path(out_dir)
     _require(out_dir, ("hw_graph.onnx",), "build")
-    design = generate_design(load_qonnx(out_dir / "hw_graph.onnx"), out_dir / "rtl", fifo_depth=config.sim.fifo_depth)
+    design = generate_design(load_qonnx(out_dir / "hw_graph.onnx", rerun_hint("hw_graph.onnx")), out_dir / "rtl",
+                             fifo_depth=config.sim.fifo_depth)
     progress(f"synth: Yosys for {config.synth.family} (the first call compiles Yosys' WebAssembly, ~30 s)")
     synth = synthesize(design, config.synth.family, out_dir)
     family = get_family(config.synth.family)
@@ -358,7 +389,7 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     family = get_family(board.family)
     cpb = clks_per_bit(board, config.bitstream.baud)
     start = time.perf_counter()
-    hw_graph = load_qonnx(out_dir / "hw_graph.onnx")
+    hw_graph = load_qonnx(out_dir / "hw_graph.onnx", rerun_hint("hw_graph.onnx"))
     design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=config.sim.fifo_depth)
     sources = generate_board(design, cpb)
     wrapper = out_dir / "rtl" / f"{FPGA_TOP}.v"
@@ -435,9 +466,11 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
 def explore_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> list[dict]:
     """Sweep ``explore.targets_fps``: fold, estimate and synthesise each; CSV, Pareto plot, report."""
     from hw_bnn.explore import explore, plot_points, write_points
+    from hw_bnn.export import load_qonnx
 
     out_dir = Path(out_dir)
     _require(out_dir, ("export.onnx",), "export")
+    load_qonnx(out_dir / "export.onnx", rerun_hint("export.onnx"))  # a damaged file stops here, not in a worker
     family = config.synth.family if config.explore.synthesize else None
     progress(f"explore: {len(config.explore.targets_fps)} folding targets"
              + (f", each synthesised for {family}" if family else ""))

@@ -24,11 +24,13 @@ from tqdm import tqdm
 from hw_bnn.config import Config, dump_config
 from hw_bnn.data import Dataset
 from hw_bnn.errors import HwBnnError
-from hw_bnn.io import atomic_path
+from hw_bnn.io import atomic_path, read_torch, remove_stale_temps
 from hw_bnn.methods.losses import LossContext, is_binary_layer, latent_weights
 
 CHECKPOINT = "checkpoint.pt"
 FINAL_MODEL = "model.pt"
+#: What every checkpoint holds (see the end of an epoch in :func:`train`).
+CHECKPOINT_KEYS = ("model", "criterion", "optimizer", "scheduler", "torch_rng", "history", "epoch")
 
 
 class ScaledCrossEntropy(nn.Module):
@@ -215,7 +217,8 @@ def _set_rng_state(state: dict, device: torch.device) -> None:
 
 
 def _save(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
+    # durable: a checkpoint is hours of training; it must survive a machine crash too, not only a kill
+    with atomic_path(path, durable=True) as tmp:
         torch.save(state, tmp)
 
 
@@ -224,7 +227,39 @@ def read_saved(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise HwBnnError(f"no trained model at {path}; run 'hw-bnn train' with the same --out first")
-    return torch.load(path, map_location="cpu", weights_only=False)
+    return read_torch(path, "delete it and run 'hw-bnn train' with the same --out again", keys=("model",))
+
+
+def _load_checkpoint(path: Path, net: nn.Module, criterion: nn.Module, optimizer: torch.optim.Optimizer,
+                     scheduler) -> dict:
+    """Restore the training state saved at ``path`` (``checkpoint.pt``) for ``--resume``; return the file's dict.
+
+    A damaged file, or one saved for another architecture or optimizer, stops with the file's name and
+    what to do.
+    """
+    if not path.is_file():
+        raise HwBnnError(f"--resume: no checkpoint at {path}; train without --resume first")
+    state = read_torch(path, "delete it and train again without --resume", keys=CHECKPOINT_KEYS)
+    fix = ("resume with the recipe and --set options it was trained with, or start anew without --resume "
+           "(or with another --out)")
+    try:
+        net.load_state_dict(state["model"])
+        criterion.load_state_dict(state["criterion"])
+    except RuntimeError as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise HwBnnError(f"--resume: {path} was saved for a different architecture or config ({detail}); "
+                         f"{fix}") from None
+    # torch checks only the number of parameters; another optimizer's state would load and fail at its first step
+    saved_groups, groups = state["optimizer"].get("param_groups", []), optimizer.state_dict()["param_groups"]
+    sizes = [len(g["params"]) for g in saved_groups], [len(g["params"]) for g in groups]
+    settings = sorted({key for a, b in zip(saved_groups, groups) for key in set(a) ^ set(b)})
+    if sizes[0] != sizes[1] or settings:
+        raise HwBnnError(f"--resume: the optimizer state in {path} was saved for another optimizer or model "
+                         f"(parameters per group: saved {sizes[0]}, now {sizes[1]}; settings only one of them "
+                         f"has: {settings}); {fix}")
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return state
 
 
 def load_model_state(model: nn.Module, path: str | Path, state: dict | None = None) -> nn.Module:
@@ -277,14 +312,11 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
     history: list[dict] = []
     start_epoch = 0
     checkpoint_path = out_dir / CHECKPOINT
+    if rank == 0:  # the partial temporary files of a run killed while writing (see hw_bnn.io.atomic_path)
+        for name in (CHECKPOINT, FINAL_MODEL):
+            remove_stale_temps(out_dir / name)
     if resume:
-        if not checkpoint_path.is_file():
-            raise HwBnnError(f"--resume: no checkpoint at {checkpoint_path}; train without --resume first")
-        state = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-        net.load_state_dict(state["model"])
-        criterion.load_state_dict(state["criterion"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        state = _load_checkpoint(checkpoint_path, net, criterion, optimizer, scheduler)
         saved_rng = state.get("rank_rng", [])
         if len(saved_rng) == world:
             _set_rng_state(saved_rng[rank], device)
