@@ -14,13 +14,13 @@ bytes before sending), and re-runs the script when a read needs bytes it has not
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.rtl.verilator import cache_root, verilate
+from hw_bnn.rtl.verilator import cached_build, verilate
 
 HARNESS = Path(__file__).resolve().parent / "uart_harness.cpp"
 
@@ -36,7 +36,8 @@ class SimLine:
 
 
 class BoardSim:
-    """A Verilator build of a board top (cached by a hash of its sources and the harness)."""
+    """A Verilator build of a board top (cached by a hash of its sources and the harness; see
+    :func:`hw_bnn.rtl.verilator.cached_build`)."""
 
     def __init__(self, sources, top: str = "hw_bnn_board"):
         self.sources = [Path(s) for s in sources]
@@ -45,30 +46,30 @@ class BoardSim:
         for path in self.sources + [HARNESS]:
             h.update(path.name.encode() + path.read_bytes())
         h.update(top.encode())
-        self.build_dir = cache_root() / f"{top}_uart_{h.hexdigest()[:16]}"
+        self.build_dir = cached_build(f"{top}_uart_{h.hexdigest()[:16]}",
+                                      lambda folder: verilate(self.top, self.sources, HARNESS, folder))
         self.binary = self.build_dir / "obj" / "sim"
-        if not self.binary.exists():
-            self._build()
-
-    def _build(self):
-        self.build_dir.mkdir(parents=True, exist_ok=True)
-        verilate(self.top, self.sources, HARNESS, self.build_dir)
 
     def run(self, script: list[tuple[str, int]], n_out: int, host_period: float, max_cycles: int,
             idle_limit: int, cwd: Path | None = None) -> tuple[SimLine, bool]:
-        """Run ``script`` (items ("B", byte), ("W", n), ("G", cycles)); (what came back, whether n_out came)."""
-        fin = self.build_dir / f"script_{os.getpid()}.txt"
-        fout = self.build_dir / f"line_{os.getpid()}.txt"
-        fin.write_text("".join(f"{kind} {value:x}\n" if kind == "B" else f"{kind} {value}\n"
-                               for kind, value in script))
-        cmd = [str(self.binary), str(fin), str(fout), str(n_out), repr(float(host_period)), str(max_cycles),
-               str(idle_limit)]
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or self.build_dir)
-        if res.returncode not in (0, 3):
-            raise HwBnnError(f"simulation of {self.top} failed (rc {res.returncode}):\n"
-                             f"{res.stdout[-2000:]}{res.stderr[-2000:]}")
+        """Run ``script`` (items ("B", byte), ("W", n), ("G", cycles)); (what came back, whether n_out came).
+
+        ``cwd``: where the design's relative memory-file paths are read from. The script and line
+        files live in a folder of this run, so runs may go on in parallel with one build.
+        """
+        with tempfile.TemporaryDirectory(prefix=f"hw_bnn_{self.top}_run_") as io_dir:
+            fin, fout = Path(io_dir) / "script.txt", Path(io_dir) / "line.txt"
+            fin.write_text("".join(f"{kind} {value:x}\n" if kind == "B" else f"{kind} {value}\n"
+                                   for kind, value in script))
+            cmd = [str(self.binary), str(fin), str(fout), str(n_out), repr(float(host_period)), str(max_cycles),
+                   str(idle_limit)]
+            res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or io_dir)
+            if res.returncode not in (0, 3):
+                raise HwBnnError(f"simulation of {self.top} failed (rc {res.returncode}):\n"
+                                 f"{res.stdout[-2000:]}{res.stderr[-2000:]}")
+            line_text = fout.read_text()
         received, cycles, framing, error = bytearray(), [], 0, False
-        for line in fout.read_text().splitlines():
+        for line in line_text.splitlines():
             f = line.split()
             if f[0] == "R":
                 cycles.append(int(f[1]))

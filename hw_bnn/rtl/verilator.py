@@ -5,19 +5,24 @@ One generic C++ harness (``harness.cpp``) drives any module with the ports
 valid gaps, stalls the output with random ready gaps (both seeded), and writes
 the output beats with cycle stamps.  A design is built once per (sources,
 top, parameters) and cached under a directory keyed by a hash of all of
-them; memory files named by file-path parameters live in the build directory,
-so one build can be re-run with new weights/thresholds by rewriting them.
+them (:func:`cached_build`: published whole, never changed afterwards, safe to
+share between processes). Memory files named by file-path parameters are read
+relative to the folder a run starts in, so one build runs with the weights and
+thresholds of any number of runs, each in its own folder.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 from hw_bnn.errors import HwBnnError
 
@@ -88,15 +93,68 @@ def _runtime_dir(key) -> Path:
     return cache_root() / f"verilated_runtime_{h.hexdigest()[:16]}"
 
 
+#: Written last into a build folder: a cache folder without it is not a finished build.
+BUILT_MARKER = "built"
+
+
+def _private_folder(parent: Path, prefix: str) -> Path:
+    """A new folder with a unique name in ``parent``, with the umask's permissions (mkdtemp's are 0700)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    return folder
+
+
+@contextmanager
+def _exclusive(lock_file: Path):
+    """Hold an exclusive lock on ``lock_file`` for the block (released by the kernel if the process dies)."""
+    with open(lock_file, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def cached_build(name: str, build: Callable[[Path], None]) -> Path:
+    """The cache folder ``cache_root()/name`` holding a finished build, made by ``build(folder)`` first if needed.
+
+    Readers never see a half-built folder, and a published build is never changed or deleted
+    (a running simulation keeps its binary): ``build`` fills a private temporary folder,
+    :data:`BUILT_MARKER` is written last, and one rename publishes the whole folder. Processes
+    that want the same build at once take turns on a lock file: the first builds, the others
+    find its result. A build killed midway leaves only its temporary folder (or, from older
+    versions, a folder without the marker); the next build of that name removes it and builds
+    anew, never reusing it.
+    """
+    root = cache_root()
+    final = root / name
+    if (final / BUILT_MARKER).is_file():
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    with _exclusive(root / f".{name}.lock"):
+        if (final / BUILT_MARKER).is_file():  # another process built it while this one waited
+            return final
+        # whoever holds the lock is the only builder of ``name``: any other working folder was abandoned
+        for leftover in [*root.glob(f".{name}.build-*"), *([final] if final.exists() else [])]:
+            shutil.rmtree(leftover, ignore_errors=True)
+        work = _private_folder(root, f".{name}.build-")
+        try:
+            build(work)
+            (work / BUILT_MARKER).write_text("")
+            os.rename(work, final)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)  # gone already after a successful rename
+    return final
+
+
 def verilate(top: str, sources, harness: Path, build_dir: Path, params: dict | None = None,
              defines: tuple = (), trace: bool = False) -> Path:
     """Build ``top`` from ``sources`` with a C++ ``harness`` into ``build_dir/obj/sim``; return the binary.
 
-    The Verilator runtime objects are the same for every design: they are compiled once
-    and reused from the cache (that saves most of the build time).
+    ``build_dir`` is a private folder (see :func:`cached_build`). The Verilator runtime objects
+    are the same for every design: they are compiled once and reused from the cache (that saves
+    most of the build time).
     """
-    obj = build_dir / f"obj.tmp{os.getpid()}"
-    shutil.rmtree(obj, ignore_errors=True)
+    obj = build_dir / "obj"
     cmd = [
         verilator_bin(), "--cc", "--exe",
         "-Wall", "--prefix", "Vtop", "--top-module", top,
@@ -120,8 +178,8 @@ def verilate(top: str, sources, harness: Path, build_dir: Path, params: dict | N
         res = subprocess.run(["make", "-C", str(obj), "-f", "Vtop.mk", "-j", "2", "sim"],
                              capture_output=True, text=True)
         if res.returncode == 0 and not rt.exists():
-            tmp = rt.with_name(rt.name + f".tmp{os.getpid()}")
-            tmp.mkdir(parents=True, exist_ok=True)
+            # published by one rename, as cached_build does; a concurrent process that published first wins
+            tmp = _private_folder(rt.parent, f".{rt.name}.tmp-")
             for f in obj.glob("verilated*.[od]"):
                 shutil.copy2(f, tmp / f.name)
             try:
@@ -131,10 +189,7 @@ def verilate(top: str, sources, harness: Path, build_dir: Path, params: dict | N
     if res.returncode != 0:
         raise HwBnnError(f"verilator build of {top} {params or ''} failed:\n{res.stdout[-4000:]}\n"
                          f"{res.stderr[-4000:]}")
-    final = build_dir / "obj"
-    shutil.rmtree(final, ignore_errors=True)
-    obj.rename(final)
-    return final / "sim"
+    return obj / "sim"
 
 
 class SimTimeout(HwBnnError):
@@ -158,8 +213,10 @@ class SimResult:
 class Sim:
     """A Verilator build of one module for one parameterisation.
 
-    ``mem_params`` names the string parameters that are memory-file paths;
-    they are pointed at files in the build directory (see :meth:`mem_path`).
+    ``mem_params`` names the string parameters that are memory-file paths: the build reads
+    them as ``<param>.mem`` (lower case) in the folder a run starts in, by default ``mem_dir``
+    (see :meth:`mem_path`). ``mem_dir`` left out is a private temporary folder of this object,
+    so runs of the same build with other weights (in this or another process) never share files.
     """
 
     top: str
@@ -170,6 +227,8 @@ class Sim:
     defines: tuple = ()
     #: build with FST waveform tracing (the harness's TRACE argument)
     trace: bool = False
+    #: folder of the memory files (default: a temporary folder owned by this object)
+    mem_dir: Path | None = None
 
     def __post_init__(self):
         srcs = self.sources or (f"{self.top}.v",)
@@ -183,21 +242,28 @@ class Sim:
             h.update(p.read_bytes())
         h.update(repr((self.top, sorted(self.params.items()), sorted(self.mem_params), self.defines,
                        self.trace)).encode())
-        self.build_dir = cache_root() / f"{self.top}_{h.hexdigest()[:16]}"
+        self.build_dir = cached_build(f"{self.top}_{h.hexdigest()[:16]}", self._build)
         self.binary = self.build_dir / "obj" / "sim"
-        if not self.binary.exists():
-            self._build()
+        if self.mem_dir is None and self.mem_params:
+            self._mem_folder = tempfile.TemporaryDirectory(prefix=f"hw_bnn_{self.top}_mem_")
+            self.mem_dir = Path(self._mem_folder.name)
+
+    @staticmethod
+    def mem_file(param: str) -> str:
+        """The file name memory parameter ``param`` reads, relative to the run's folder."""
+        return f"{param.lower()}.mem"
 
     def mem_path(self, param: str) -> Path:
-        """File that memory parameter ``param`` reads in this build."""
-        return self.build_dir / f"{param.lower()}.mem"
+        """The file memory parameter ``param`` reads in runs of this object (in ``mem_dir``)."""
+        if param not in self.mem_params:
+            raise ValueError(f"{param} is not one of the memory parameters {self.mem_params} of {self.top}")
+        return Path(self.mem_dir) / self.mem_file(param)
 
-    def _build(self):
-        self.build_dir.mkdir(parents=True, exist_ok=True)
+    def _build(self, folder: Path):
         gparams = dict(self.params)
         for mp in self.mem_params:
-            gparams[mp] = str(self.mem_path(mp))
-        verilate(self.top, self.src_paths, HARNESS_CPP, self.build_dir, gparams, self.defines, self.trace)
+            gparams[mp] = self.mem_file(mp)
+        verilate(self.top, self.src_paths, HARNESS_CPP, folder, gparams, self.defines, self.trace)
 
     def run(
         self,
@@ -214,22 +280,23 @@ class Sim:
     ) -> SimResult:
         """Stream ``in_beats`` (ints) through the design, collect ``n_out`` beats.
 
-        ``cwd`` is where relative memory-file parameters are read from (default: the build
-        folder). A stall (no beat in or out for ``idle_limit`` cycles) or ``max_cycles``
+        ``cwd`` is where relative memory-file parameters are read from (default: ``mem_dir``).
+        The input and output files of the run live in a folder of their own, so runs may go on
+        in parallel (threads or processes) with one build. A stall (no beat in or out for ``idle_limit`` cycles) or ``max_cycles``
         ends the run with a timeout error; the watchdog counters are then in the error.
         """
         in_beats = [int(b) for b in in_beats]
         if max_cycles is None:
             lo = min(p_valid, p_ready)
             max_cycles = int((len(in_beats) + n_out) * 8 / max(lo, 0.05)) + 10_000
-        fin = self.build_dir / f"in_{os.getpid()}.hex"
-        fout = self.build_dir / f"out_{os.getpid()}.txt"
-        fin.write_text("".join(f"{b:x}\n" for b in in_beats))
-        cmd = [str(self.binary), str(fin), str(fout), str(n_out), str(seed),
-               repr(float(p_valid)), repr(float(p_ready)), str(max_cycles), str(idle_limit),
-               str(trace_file) if trace_file else "-", str(trace_beats)]
-        res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or self.build_dir)
-        text = fout.read_text() if fout.exists() else ""
+        with tempfile.TemporaryDirectory(prefix=f"hw_bnn_{self.top}_run_") as io_dir:
+            fin, fout = Path(io_dir) / "in.hex", Path(io_dir) / "out.txt"
+            fin.write_text("".join(f"{b:x}\n" for b in in_beats))
+            cmd = [str(self.binary), str(fin), str(fout), str(n_out), str(seed),
+                   repr(float(p_valid)), repr(float(p_ready)), str(max_cycles), str(idle_limit),
+                   str(trace_file) if trace_file else "-", str(trace_beats)]
+            res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or self.mem_dir or io_dir)
+            text = fout.read_text() if fout.exists() else ""
         if res.returncode == 3 and text.rstrip().splitlines()[-1:] and text.rstrip().splitlines()[-1].startswith("S "):
             raise SimTimeout(int(text.rstrip().splitlines()[-1].split()[1], 16), res.stderr.strip())
         if res.returncode != 0:
