@@ -81,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, overrides)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
+        flow.read_report(out)  # a damaged report.json stops the command now, not after the stage's work
         if args.command == "run":
             flow.run(config, out)
         elif args.command == "train":
