@@ -125,6 +125,35 @@ class CheckConfig(_Section):
     n_images: int | None = None
 
 
+class BackpressureConfig(_Section):
+    """Random, seeded stalls at the simulated design's two stream ends (1 and 1: full rate).
+
+    The outputs must stay bit-exact and no beat may be lost or duplicated; the cycles measured
+    are then the stalls' rate, not the design's, and are not compared with the estimate.
+    """
+
+    #: Probability that the source offers the next input beat in a cycle.
+    input_valid_probability: float = 1.0
+    #: Probability that the sink takes an output beat in a cycle.
+    output_ready_probability: float = 1.0
+    #: Seed of the stall pattern.
+    stall_seed: int = 0
+
+    @field_validator("input_valid_probability", "output_ready_probability")
+    @classmethod
+    def _probability(cls, value: float) -> float:
+        if not 0 < value <= 1:
+            raise ValueError(f"{value} is not a probability in (0, 1]: a beat must get through sometimes; "
+                             f"1 means no stalls")
+        return value
+
+    def pattern(self):
+        """The :class:`hw_bnn.rtl.sim.Backpressure` these fields describe."""
+        from hw_bnn.rtl.sim import Backpressure
+
+        return Backpressure(self.input_valid_probability, self.output_ready_probability, self.stall_seed)
+
+
 class SimConfig(_Section):
     #: Images the RTL simulation streams; None: the same images as the checks.
     n_images: int | None = None
@@ -134,6 +163,8 @@ class SimConfig(_Section):
     waveform_images: int = 0
     #: Also simulate each layer alone to measure its cycles per frame (one build per layer).
     per_layer: bool = False
+    #: Stalls at the stream ends (e.g. ``--set sim.backpressure.output_ready_probability=0.6``).
+    backpressure: BackpressureConfig = BackpressureConfig()
 
     @field_validator("fifo_depth")
     @classmethod

@@ -313,8 +313,11 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
         raise HwBnnError(f"sim.n_images={n} but {out_dir} holds {len(images)} test images; raise check.n_images")
     images, labels, reference = images[:n], labels[:n], reference[:n]
     progress(f"sim: RTL in {out_dir / 'rtl'}, Verilator simulation of {n} images")
+    backpressure = config.sim.backpressure.pattern()
+    if not backpressure.full_rate:
+        progress(f"sim: under back-pressure ({backpressure.describe()})")
     result = simulate(hw_graph, images, out_dir, fifo_depth=config.sim.fifo_depth,
-                      waveform_images=config.sim.waveform_images)
+                      waveform_images=config.sim.waveform_images, backpressure=backpressure)
     _save_npy(out_dir / "sim" / "outputs.npy", result.outputs)
     _save_npy(out_dir / "sim" / "cycles.npy", result.run.frame_cycles)
     accuracy, exact, first = _compare("RTL", result.outputs, reference, labels)
@@ -324,12 +327,20 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
         "images": int(n),
         "ii_cycles": run.ii_cycles,
         "latency_cycles": run.latency_cycles,
-        "ii_over_estimate": run.ii_cycles / est["cycles_per_frame"] if est else None,
+        # under back-pressure the stalls set the rate: nothing to compare with the design's estimate
+        "ii_over_estimate": run.ii_cycles / est["cycles_per_frame"] if est and backpressure.full_rate else None,
         "estimate_bottleneck": est.get("bottleneck"),
         "sim_cycles_per_s": run.cycles / run.wall_s,
         "images_per_s": n / run.wall_s,
         "fifo_depth": config.sim.fifo_depth,
         "waveform": str(out_dir / "sim" / "waveform.fst") if config.sim.waveform_images else None,
+        "backpressure": {
+            "input_valid_probability": backpressure.p_valid, "output_ready_probability": backpressure.p_ready,
+            "stall_seed": backpressure.seed,
+            "note": None if backpressure.full_rate else (
+                "ii_cycles and latency_cycles were measured with stalls at the stream ends: they are the stalls' "
+                "rate, not the design's, so ii_over_estimate is not computed; simulate at full rate to measure it"),
+        },
     }
     if config.sim.per_layer:
         progress("sim: measuring each layer alone")

@@ -19,8 +19,10 @@
 //             until TRACE_BEATS output beats have been seen
 // Built with HW_BNN_STREAM_BEATS, the top has a `stream_beats` port of beat
 // counters; on a timeout the harness writes them as a line "S <hex>".
-// Exit code 0 when N_OUT beats were received and no extra beat appeared in
-// the 64 cycles after the last one.
+// Exit code 0 when N_OUT beats were received and no extra beat appeared after
+// the last one within twice the longest gap between output beats (the first
+// one's counted from the first input beat; at least 64 cycles): an extra frame
+// would have come out by then. Exit code 4 when one did.
 
 #include "Vtop.h"
 #include "verilated.h"
@@ -149,6 +151,8 @@ int main(int argc, char** argv) {
     bool offering = false;
     long got = 0, extra = 0, after = -1;
     long cycle = 0, last_activity = 0;
+    // the drain watch after the last expected beat: twice the longest gap between output beats so far
+    long first_in = -1, last_out = -1, watch = 64;
     for (; cycle < max_cycles; ++cycle) {
         top.clk = 0;
         // source: once valid, hold until accepted
@@ -167,11 +171,15 @@ int main(int argc, char** argv) {
         DUMP();
         if (in_fire || out_fire) last_activity = cycle;
         if (in_fire) {
+            if (first_in < 0) first_in = cycle;
             fprintf(out, "I %ld\n", cycle);
             ++in_idx;
             offering = false;
         }
         if (out_fire) {
+            const long since = cycle - (last_out >= 0 ? last_out : first_in);
+            if (got < n_out && 2 * since > watch) watch = 2 * since;
+            last_out = cycle;
             if (got < n_out) {
                 fprintf(out, "O %ld %s\n", cycle, to_hex(od).c_str());
                 ++got;
@@ -180,7 +188,7 @@ int main(int argc, char** argv) {
             }
         }
         if (got == n_out && after < 0) after = cycle;
-        if (after >= 0 && cycle - after >= 64) break;
+        if (after >= 0 && cycle - after >= watch) break;
         if (idle_limit > 0 && got < n_out && cycle - last_activity > idle_limit) break;
 #ifdef HW_BNN_TRACE
         if (trace && got >= trace_beats) { trace->close(); delete trace; trace = nullptr; }
@@ -195,7 +203,7 @@ int main(int argc, char** argv) {
     top.final();
     fclose(out);
     if (extra) {
-        fprintf(stderr, "harness: %ld unexpected extra output beats\n", extra);
+        fprintf(stderr, "harness: %ld unexpected extra output beats after the expected %ld\n", extra, n_out);
         return 4;
     }
     if (got < n_out) {

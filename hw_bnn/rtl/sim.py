@@ -3,13 +3,16 @@
 The host part of the graph (the input layout nodes and the output affine) runs in
 Python exactly as in the FINN graph; the dataflow partition runs in Verilator. Images
 stream back to back, so the per-image output cycle stamps give both the latency of one
-image and the steady-state initiation interval.
+image and the steady-state initiation interval. A :class:`Backpressure` pattern instead
+stalls both stream ends at random (seeded): the outputs must not change, and no beat may be
+lost or duplicated, whatever the stalls.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +28,47 @@ from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim, SimTimeout
 
 
+@dataclass(frozen=True)
+class Backpressure:
+    """A seeded pattern of stalls at the design's two stream ends.
+
+    In each cycle the source offers its next input beat with probability ``p_valid`` (once
+    offered, the beat is held until taken) and the sink is ready with probability ``p_ready``;
+    ``seed`` makes the pattern repeatable. ``Backpressure()`` is full rate: every beat offered
+    at once, the output always ready.
+    """
+
+    p_valid: float = 1.0
+    p_ready: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        for name in ("p_valid", "p_ready"):
+            value = getattr(self, name)
+            if not 0 < value <= 1:
+                raise HwBnnError(f"Backpressure.{name}={value!r} is not a probability in (0, 1]: a beat must get "
+                                 f"through sometimes; use 1 for no stalls")
+
+    @property
+    def full_rate(self) -> bool:
+        return self.p_valid == 1 and self.p_ready == 1
+
+    def describe(self) -> str:
+        return f"input valid with p={self.p_valid:g}, output ready with p={self.p_ready:g}, seed {self.seed}"
+
+    def longest_stall(self, cycles: int) -> int:
+        """Cycles beyond which no run of stalls (valid low, or ready low) occurs in ``cycles`` cycles, but with
+        probability below 1e-9: a stall of k cycles at one end has probability (1 - p)^k in a given cycle."""
+        def run(p: float) -> int:
+            return 0 if p == 1 else math.ceil(math.log(1e-9 / max(cycles, 1)) / math.log(1 - p))
+        return run(self.p_valid) + run(self.p_ready)
+
+
+FULL_RATE = Backpressure()
+#: What harness.cpp prints when the design emits beats beyond the expected ones.
+_EXTRA_BEATS = "unexpected extra output beats"
+
+
 @dataclass
 class RtlRun:
     """What one simulation of a batch of frames gave."""
@@ -33,6 +77,8 @@ class RtlRun:
     frame_cycles: np.ndarray  # cycle of each frame's last output beat
     first_input_cycle: int
     wall_s: float
+    #: the stalls the run was under; with stalls, the cycle counts are the stalls' rate, not the design's
+    backpressure: Backpressure = field(default=FULL_RATE)
 
     @property
     def latency_cycles(self) -> int:
@@ -107,30 +153,55 @@ def _stalled_stream(design: Design, counters: int, frames: int) -> str:
     return "every stream carried its beats, but the output never completed"
 
 
-def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0) -> RtlRun:
-    """Stream ``tensors`` (frames in FINN's layout for the first node) through the design."""
+def _idle_limit(design: Design, frames: int, backpressure: Backpressure) -> int:
+    """Cycles without a beat in or out after which the design counts as stalled."""
+    # at full rate no beat crosses the design's ends while a frame crosses it: at most the sum of every
+    # module's busy cycles
+    per_frame = [node.cycles_per_frame for node in design.nodes]
+    full_rate = max(20 * max(per_frame), 2 * sum(per_frame)) + 1000
+    # under stalls a quiet stretch can also hold the longest run of valid-low or ready-low cycles the seeded
+    # pattern may draw in the whole run (a run takes at most about frames * full_rate / p cycles)
+    lowest = min(backpressure.p_valid, backpressure.p_ready)
+    return full_rate + backpressure.longest_stall(int((frames + 4) * full_rate / lowest))
+
+
+def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
+               backpressure: Backpressure = FULL_RATE) -> RtlRun:
+    """Stream ``tensors`` (frames in FINN's layout for the first node) through the design, under
+    ``backpressure``'s stalls; a stall, a lost or an extra beat raises an HwBnnError naming it."""
     first, last = design.nodes[0], design.nodes[-1]
     frames = len(tensors)
     sim = _simulator(design, waveform_frames > 0)
     beats_in = encode(tensors, first.inp)
     n_out = frames * last.out.beats
-    # no beat leaves the design while a frame crosses it: at most the sum of every module's busy cycles
-    per_frame = [node.cycles_per_frame for node in design.nodes]
-    idle_limit = max(20 * max(per_frame), 2 * sum(per_frame)) + 1000
+    idle_limit = _idle_limit(design, frames, backpressure)
     trace = design.folder.parent / "sim" / "waveform.fst" if waveform_frames else None
     if trace:
         trace.parent.mkdir(parents=True, exist_ok=True)
+    where = f"design {TOP} in {design.folder}"
+    stalls = "" if backpressure.full_rate else f" under back-pressure ({backpressure.describe()})"
     start = time.perf_counter()
     try:
-        result = sim.run(beats_in, n_out, max_cycles=(frames + 4) * idle_limit, idle_limit=idle_limit,
-                         cwd=design.folder, trace_file=trace, trace_beats=waveform_frames * last.out.beats)
+        result = sim.run(beats_in, n_out, seed=backpressure.seed, p_valid=backpressure.p_valid,
+                         p_ready=backpressure.p_ready,
+                         max_cycles=int((frames + 4) * idle_limit / min(backpressure.p_valid, backpressure.p_ready)),
+                         idle_limit=idle_limit, cwd=design.folder, trace_file=trace,
+                         trace_beats=waveform_frames * last.out.beats)
     except SimTimeout as stall:
-        raise HwBnnError(f"RTL simulation stalled: {_stalled_stream(design, stall.stream_beats, frames)} "
-                         f"(no beat in or out for {idle_limit} cycles); dump a waveform with "
+        raise HwBnnError(f"RTL simulation stalled{stalls}: {_stalled_stream(design, stall.stream_beats, frames)} "
+                         f"(no beat in or out for {idle_limit} cycles, {where}); dump a waveform with "
                          f"sim.waveform_images=1 to look inside") from None
+    except HwBnnError as failure:
+        if _EXTRA_BEATS not in str(failure):
+            raise
+        extra = str(failure)[str(failure).index("harness:"):].strip()
+        raise HwBnnError(f"RTL simulation{stalls}: the output stream of {where} carried more than the {n_out} "
+                         f"beats of {frames} frames ({last.out.beats} a frame): {extra}; a module duplicates "
+                         f"beats, or the input held more than {frames} frames (hw_bnn.rtl.sim.locate_mismatch "
+                         f"simulates one layer at a time)") from None
     wall = time.perf_counter() - start
     stamps = np.array(result.out_cycles).reshape(frames, last.out.beats)[:, -1]
-    return RtlRun(decode(result.out, last.out, frames), stamps, result.in_cycles[0], wall)
+    return RtlRun(decode(result.out, last.out, frames), stamps, result.in_cycles[0], wall, backpressure)
 
 
 def _execute_each(model: ModelWrapper | None, tensors: np.ndarray) -> np.ndarray:
@@ -151,16 +222,29 @@ class SimReport:
     design: Design
 
 
+def check_image_shape(hw_graph: ModelWrapper, images: np.ndarray) -> None:
+    """Raise an HwBnnError unless ``images`` is a batch of images of the graph input's shape."""
+    expected = _shape(hw_graph, 0)
+    given = tuple(np.shape(images))
+    if len(given) != len(expected) + 1 or given[1:] != expected or given[0] == 0:
+        name = hw_graph.graph.input[0].name
+        raise HwBnnError(f"simulate(): the images have shape {given}, but the graph's input '{name}' takes images "
+                         f"of shape {expected}: pass a batch of shape (n, {', '.join(map(str, expected))}) with n >= 1 "
+                         f"(e.g. images.reshape(-1, {', '.join(map(str, expected))}) for a flat batch)")
+
+
 def simulate(hw_graph: ModelWrapper, images: np.ndarray, out_dir: str | Path, fifo_depth: int = 32,
-             waveform_images: int = 0, fifo_depths: dict[str, int] | None = None) -> SimReport:
-    """Generate ``out_dir/rtl``, simulate ``images`` through it, and return outputs and timing
-    (``fifo_depths``: see ``generate_design``)."""
+             waveform_images: int = 0, fifo_depths: dict[str, int] | None = None,
+             backpressure: Backpressure = FULL_RATE) -> SimReport:
+    """Generate ``out_dir/rtl``, simulate ``images`` (n, *the graph input's shape) through it under
+    ``backpressure``, and return outputs and timing (``fifo_depths``: see ``generate_design``)."""
+    check_image_shape(hw_graph, images)
     out_dir = Path(out_dir)
     pre, partition, post = split_at_partition(hw_graph)
     design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=fifo_depth, fifo_depths=fifo_depths)
     inputs = np.stack([_execute_each(pre, image[None].astype(np.float32))[0] for image in images]) \
         if pre is not None else images.astype(np.float32)
-    run = run_design(design, inputs, waveform_images)
+    run = run_design(design, inputs, waveform_images, backpressure)
     raw = run.raw.reshape(len(images), *_shape(partition, 1))
     outputs = np.stack([_execute_each(post, row[None])[0] for row in raw]) if post is not None else raw
     return SimReport(run, outputs.reshape(len(images), -1), design)
