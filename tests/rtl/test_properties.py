@@ -54,8 +54,9 @@ ACTIVATIONS = {
     3: [("UINT2", 0, 2), ("INT2", -2, 2)],
     7: [("UINT3", 0, 3), ("INT3", -4, 3)],
 }
-#: integer input datatypes of mvau.v (XNOR = 0) and thresholding.v, signed and unsigned
-INT_INPUTS = ["UINT2", "INT2", "UINT4", "INT4", "UINT8", "INT8"]
+#: integer input datatypes of mvau.v (XNOR = 0) and thresholding.v, signed and unsigned (a signed one
+#: first: hypothesis's first example takes the first of each choice)
+INT_INPUTS = ["INT4", "UINT8", "INT2", "UINT2", "INT8", "UINT4"]
 
 
 def dtype_range(name: str) -> tuple[int, int]:
@@ -269,7 +270,7 @@ def thresholding_builds(draw):
     thresholds exactly as wide as the input range needs or wider."""
     pe = draw(st.sampled_from([1, 2, 3, 4]))
     c = pe * draw(st.integers(1, 3))
-    idt = draw(st.sampled_from(["BINARY"] + INT_INPUTS))
+    idt = draw(st.sampled_from(INT_INPUTS + ["BINARY"]))
     n_thr = draw(st.sampled_from([1, 3, 7]))
     odt, act_bias, out_w = draw(st.sampled_from(ACTIVATIONS[n_thr]))
     in_lo, in_hi = dtype_range(idt)
@@ -320,7 +321,7 @@ def sliding_window_builds(draw):
     stride = draw(st.integers(1, 3))
     simd = draw(st.sampled_from([1, 2, 3]))
     params = dict(IFM_DIM=k + draw(st.integers(0, 4)), C=simd * draw(st.integers(1, 3)), SIMD=simd, K=k,
-                  STRIDE=stride, ELEM_W=draw(st.sampled_from([1, 2, 4])), DEPTHWISE=int(draw(st.booleans())))
+                  STRIDE=stride, ELEM_W=draw(st.sampled_from([1, 2, 4])), DEPTHWISE=draw(st.sampled_from([1, 0])))
     buf_rows = draw(st.sampled_from([None, k, k + stride]))
     if buf_rows is not None:
         params["BUF_ROWS"] = buf_rows
