@@ -282,8 +282,9 @@ class Sim:
 
         ``cwd`` is where relative memory-file parameters are read from (default: ``mem_dir``).
         The input and output files of the run live in a folder of their own, so runs may go on
-        in parallel (threads or processes) with one build. A stall (no beat in or out for ``idle_limit`` cycles) or ``max_cycles``
-        ends the run with a timeout error; the watchdog counters are then in the error.
+        in parallel (threads or processes) with one build. A stall (no beat in or out for
+        ``idle_limit`` cycles) or ``max_cycles`` ends the run with a timeout error; the watchdog
+        counters are then in the error.
         """
         in_beats = [int(b) for b in in_beats]
         if max_cycles is None:
