@@ -1,7 +1,11 @@
 """The methods in the flow: chosen by name, trained, exported, and bit-exact in RTL where they fold."""
 
+import shutil
+
+import numpy as np
 import pytest
 import torch
+from sim_checks import ESTIMATE_BOUNDS, STALLS, assert_outputs_vary
 
 from hw_bnn import flow
 from hw_bnn.cli import main
@@ -99,14 +103,51 @@ def test_export_does_not_touch_the_trained_model():
     assert set(copy.features[0].weight.detach().unique().tolist()) <= {-1.0, 1.0}
 
 
-@pytest.mark.parametrize("method", MAPPED)
-def test_mapped_methods_are_bit_exact_in_rtl(method, tmp_path):
+def assert_rtl_report_meets_the_estimate(report: dict, out_dir) -> None:
+    """The sim stage's cycles per image within ESTIMATE_BOUNDS of FINN's estimate (both ways), a latency of
+    at least one initiation interval, and RTL outputs that vary across the test images."""
+    sim = report["rtl_sim"]
+    low, high = ESTIMATE_BOUNDS
+    assert low <= sim["ii_over_estimate"] <= high, sim
+    assert 0 < sim["ii_cycles"] <= sim["latency_cycles"]
+    assert_outputs_vary(np.load(out_dir / "sim" / "outputs.npy"))
+
+
+@pytest.fixture(scope="module", params=MAPPED)
+def mapped_run(request, tmp_path_factory):
+    """(method, run folder, report) of a tiny MLP of each mapped method trained, built and simulated."""
+    method = request.param
     extra = ["train.epochs=2", "stages=[train,export,build,sim]"]
     if method == "bdbnn":
         extra.append("method_options={teacher_epochs: 1}")
-    report = flow.run(_tiny(method, *extra), tmp_path, progress=lambda _: None)
+    folder = tmp_path_factory.mktemp(method)
+    return method, folder, flow.run(_tiny(method, *extra), folder, progress=lambda _: None)
+
+
+def test_mapped_methods_are_bit_exact_in_rtl(mapped_run):
+    _, folder, report = mapped_run
     assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
     assert report["accuracy"]["rtl"] == report["accuracy"]["pytorch"] > 0.3
+    assert_rtl_report_meets_the_estimate(report, folder)
+
+
+def test_mapped_methods_stay_exact_under_backpressure_set_in_the_recipe(mapped_run, tmp_path):
+    """The recipe's sim.backpressure stalls the design's stream ends (per-sample threshold designs, with
+    their frame buffers, included); report.json records the pattern and does not compare the stalled
+    cycle count with the estimate."""
+    method, folder, _ = mapped_run
+    shutil.copytree(folder, tmp_path / "run")
+    stalls = [f"sim.backpressure.input_valid_probability={STALLS.p_valid}",
+              f"sim.backpressure.output_ready_probability={STALLS.p_ready}", f"sim.backpressure.stall_seed={STALLS.seed}"]
+    sim = flow.sim_stage(_tiny(method, *stalls), tmp_path / "run", progress=lambda _: None)
+    report = flow.read_report(tmp_path / "run")
+    assert report["bit_exact"]["rtl"] is True and report["rtl_sim"] == sim
+    assert {k: sim["backpressure"][k] for k in ("input_valid_probability", "output_ready_probability", "stall_seed")} \
+        == {"input_valid_probability": 0.7, "output_ready_probability": 0.6, "stall_seed": 17}
+    assert sim["ii_over_estimate"] is None and "not the design's" in sim["backpressure"]["note"]
+    assert sim["images"] == 50 and sim["ii_cycles"] > 0
+    # the stalls did hold the stream up: the last image came out later than at full rate
+    assert np.load(tmp_path / "run" / "sim" / "cycles.npy")[-1] > np.load(folder / "sim" / "cycles.npy")[-1]
 
 
 @pytest.mark.parametrize("method", ["sdbnn_static", "adabin", "sdbnn_se", "dybnn"])
@@ -116,6 +157,7 @@ def test_conv_net_is_bit_exact_in_rtl(method, tmp_path):
         "model.options.channels=[8,8,16,16]", "model.options.fc=[32]"])
     report = flow.run(config, tmp_path, progress=lambda _: None)
     assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
+    assert_rtl_report_meets_the_estimate(report, tmp_path)
 
 
 def test_the_trained_model_still_runs_after_export_copies():

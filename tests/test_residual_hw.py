@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 from model_helpers import randomize_batchnorm
+from sim_checks import ESTIMATE_BOUNDS, STALLS, assert_cycles_match_estimate, assert_outputs_vary
 from test_data import write_cifar_folder
 
 import hw_bnn.finn_env  # noqa: F401
@@ -218,23 +219,78 @@ def test_flow_on_cifar_format_files_is_bit_exact_in_rtl(name, tmp_path):
     }))
     report = flow.run(load_config(recipe), tmp_path / "run", progress=lambda _: None)
     assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
-    assert report["rtl_sim"]["images"] == 3
+    sim = report["rtl_sim"]
+    assert sim["images"] == 3
+    # three images (these designs simulate at tens of thousands of cycles a second): II from their two gaps
+    assert ESTIMATE_BOUNDS[0] <= sim["ii_over_estimate"] <= ESTIMATE_BOUNDS[1], sim
+    assert 0 < sim["ii_cycles"] <= sim["latency_cycles"]
 
 
-def test_shortcut_fifo_depths_hold_the_rate_and_half_of_them_deadlock(tmp_path):
+@pytest.fixture(scope="module")
+def folded_resnet20(tmp_path_factory):
+    """(model, HW graph) of ResNet-20 folded to about 2,000 cycles per image (fully folded, an image takes
+    147,456 cycles: too slow to simulate tens of images in the default run). BatchNorm seed 3: with seed 0
+    every random image scores class 5 highest, and outputs that never change prove little."""
+    model = randomize_batchnorm(trained_like("resnet20"), seed=3)
+    folder = tmp_path_factory.mktemp("resnet20")
+    graph = compile_model(export_model(model, SHAPE, folder / "export.onnx"), BuildConfig(target_cycles_per_frame=2000))
+    return model, graph
+
+
+def _expected(model: torch.nn.Module, images: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.eval()(torch.from_numpy(images)).numpy()
+
+
+def test_residual_net_in_rtl_meets_the_estimate_on_varied_images(folded_resnet20, tmp_path):
+    model, graph = folded_resnet20
+    images = _images(24, 11).numpy()
+    result = simulate(graph, images, tmp_path)
+    assert np.array_equal(result.outputs, _expected(model, images))
+    assert_outputs_vary(result.outputs)
+    assert_cycles_match_estimate(result.run, graph)
+
+
+def test_shortcut_fifo_depths_hold_the_rate_and_half_of_them_deadlock(folded_resnet20, tmp_path):
     """The computed shortcut FIFO depths run the design at the frame rate it has with FIFOs four times
     as deep; at half the depth the fork stops the branch that the join waits for."""
-    model = trained_like("resnet20")
-    graph = compile_model(export_model(model, SHAPE, tmp_path / "export.onnx"), BuildConfig())
+    model, graph = folded_resnet20
     depths = residual_fifo_depths(graph)
     joins = [n for n in graph.graph.node if n.op_type == "ElementwiseAdd"]
     assert len(depths) == len(joins)
-    images = _images(3, 11).numpy()
-    with torch.no_grad():
-        want = model.eval()(torch.from_numpy(images)).numpy()
+    images = _images(6, 11).numpy()
+    want = _expected(model, images)
     computed = simulate(graph, images, tmp_path / "computed")
     deep = simulate(graph, images, tmp_path / "deep", fifo_depths={k: 4 * v for k, v in depths.items()})
     assert np.array_equal(computed.outputs, want) and np.array_equal(deep.outputs, want)
     assert computed.run.ii_cycles == deep.run.ii_cycles
-    with pytest.raises(HwBnnError, match="stalled.*shortcut FIFO"):
+    with pytest.raises(HwBnnError, match="stalled: .*shortcut FIFO"):
         simulate(graph, images, tmp_path / "half", fifo_depths={k: v // 2 for k, v in depths.items()})
+
+
+def test_residual_net_under_backpressure_is_exact_and_half_depth_fifos_stall_by_name(folded_resnet20, tmp_path):
+    """Random input gaps and output stalls change no output of the fork/join design, and do not hide the
+    deadlock of shortcut FIFOs at half the computed depth (it is named, not a silent hang or a pass)."""
+    model, graph = folded_resnet20
+    images = _images(24, 12).numpy()
+    result = simulate(graph, images, tmp_path / "computed", backpressure=STALLS)
+    assert np.array_equal(result.outputs, _expected(model, images))
+    assert len(result.run.frame_cycles) == len(images)
+    half = {k: v // 2 for k, v in residual_fifo_depths(graph).items()}
+    with pytest.raises(HwBnnError, match=r"stalled under back-pressure \(.*seed 17\): stream '.*' stopped after "
+                                         r"\d+ of \d+ beats; .*shortcut FIFO"):
+        simulate(graph, images[:3], tmp_path / "half", fifo_depths=half, backpressure=STALLS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_every_residual_architecture_in_rtl_meets_the_estimate_and_stays_exact_under_backpressure(name, tmp_path):
+    model = trained_like(name)
+    graph = compile_model(export_model(model, SHAPE, tmp_path / "export.onnx"),
+                          BuildConfig(target_cycles_per_frame=2000))
+    images = _images(24, 13).numpy()
+    full = simulate(graph, images, tmp_path / "full")
+    assert np.array_equal(full.outputs, _expected(model, images))
+    assert_cycles_match_estimate(full.run, graph)
+    stalled = simulate(graph, images, tmp_path / "stalled", backpressure=STALLS)
+    assert np.array_equal(stalled.outputs, full.outputs)
