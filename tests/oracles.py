@@ -174,8 +174,8 @@ def round_half_even(x: ExactReal | Fraction | int) -> int:
     return n + 1 if above_half > 0 or (above_half == 0 and n % 2) else n
 
 
-def _fractions(tensor: torch.Tensor) -> list:
-    """Every float32 value of ``tensor`` as an exact Fraction (nested lists by shape)."""
+def _fractions(tensor: torch.Tensor) -> np.ndarray:
+    """Every float32 value of ``tensor`` as an exact Fraction (an object array of its shape)."""
     array = tensor.detach().cpu().numpy().astype(np.float64)  # float32 -> float64 is exact
     return np.vectorize(Fraction, otypes=[object])(array)
 
@@ -208,7 +208,7 @@ def _rounded_level(unit_kind: str, z: Fraction, steps: int) -> int:
 
 
 def _batchnorm(bn: nn.Module) -> list[tuple[Fraction, Fraction, Fraction, Fraction]]:
-    """Per channel (mean, var + eps, gamma, beta) as exact rationals: x = gamma * (acc - mean) / sqrt(var + eps) + beta."""
+    """Per channel (mean, var + eps, gamma, beta), exact: x = gamma * (acc - mean) / sqrt(var + eps) + beta."""
     means, variances = _fractions(bn.running_mean), _fractions(bn.running_var)
     gammas, betas = _fractions(bn.weight), _fractions(bn.bias)
     eps = Fraction(bn.eps)
@@ -235,7 +235,9 @@ def wsd_weight_signs(layer: nn.Module) -> tuple[np.ndarray, float]:
     threshold: below float32 rounding the trained model's own sign and the exact one may differ)."""
     latent = _latent_weight(layer).detach().double().numpy()
     flat = latent.reshape(latent.shape[0], -1)
-    transform = next(iter(layer.parametrizations.weight))
+    from hw_bnn.methods.sdbnn import WeightSelfDistribution
+
+    transform = next(t for t in layer.parametrizations.weight if isinstance(t, WeightSelfDistribution))
     alphas = transform.alpha.detach().double().numpy()
     signs = np.empty(flat.shape, dtype=np.int64)
     margin = math.inf
