@@ -135,3 +135,18 @@ def test_negative_prelu_slopes_are_clamped_in_model_and_hardware_alike():
 def test_deployable_needs_the_input_shape_for_dynamic_layers():
     with pytest.raises(HwBnnError, match="needs the input_shape"):
         deployable(random_dynamic_model("mlp", "sdbnn_se"))
+
+
+def test_one_bit_sigmoid_rounds_its_tie_at_zero_down_like_torch():
+    """With 1 output bit the sigmoid's one level boundary is z = 0, where sigmoid is exactly 1/2 and
+    torch.round keeps level 0 (half to even): a hyper-function whose output is 0 must not shift."""
+    torch.manual_seed(0)
+    model = BinaryMLP(hidden=(32,), method=get_method("sdbnn_se", {"hyper_output_bits": 1}))
+    x = _images(64, seed=5)
+    model.train()
+    model(x)  # calibrates the quantizers
+    model.eval()
+    excitation = model.features[2][0].excitation
+    excitation.expand.weight.data[:8] = 0.0  # channels 0..7: z = 0 on every image
+    with torch.no_grad():
+        assert torch.equal(model(x), deployable(model, SHAPE)(x))

@@ -119,8 +119,10 @@ def hyper_params(hyper: HyperFunction, a: np.ndarray, b: np.ndarray, pixels: int
     w1_int = w1.int().detach().numpy().astype(np.int64)
     w2_int = w2.int().detach().numpy().astype(np.int64)
     hidden = _hidden_thresholds(hidden_exp - w1_exp - pool_exp, 1 << bits)
-    # output level >= m  <=>  z >= z_m, z = a2 * 2^(w2_exp + hidden_exp)
-    out_bounds = hyper.output.level_boundaries() / 2.0 ** (w2_exp + hidden_exp)
+    # output level >= m  <=>  z >= z_m (z > z_m where a tie rounds down), z = a2 * 2^(w2_exp + hidden_exp)
+    boundaries, tie_reaches = hyper.output.level_boundaries()
+    out_bounds = boundaries / 2.0 ** (w2_exp + hidden_exp)
+    out_thresholds = np.where((boundaries == 0) & ~tie_reaches, 1, np.ceil(out_bounds)).astype(np.int64)
     return {
         "pool_sign": pool_sign,
         "pool_thresholds": pool_thresholds,
@@ -128,7 +130,7 @@ def hyper_params(hyper: HyperFunction, a: np.ndarray, b: np.ndarray, pixels: int
         "w1": w1_int,
         "hidden_thresholds": np.tile(np.array(hidden, dtype=np.int64), (w1_int.shape[0], 1)),
         "w2": w2_int,
-        "output_thresholds": np.tile(np.ceil(out_bounds).astype(np.int64), (w2_int.shape[0], 1)),
+        "output_thresholds": np.tile(out_thresholds, (w2_int.shape[0], 1)),
     }
 
 

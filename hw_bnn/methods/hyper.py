@@ -76,10 +76,16 @@ class BoundedOutput(nn.Module):
         """The M + 1 output values, level k = 0..M (float64)."""
         return self.low + self.span * np.arange(self.steps + 1) / self.steps
 
-    def level_boundaries(self) -> np.ndarray:
-        """z_m, m = 1..M: the level is >= m exactly when z >= z_m (round half to even never ties here:
-        the boundaries are irrational for the sigmoid and tanh at these levels)."""
-        return self.inverse_unit((np.arange(1, self.steps + 1) - 0.5) / self.steps)
+    def level_boundaries(self) -> tuple[np.ndarray, np.ndarray]:
+        """z_m, m = 1..M, and whether z = z_m itself reaches level m.
+
+        The level is >= m when z > z_m, and at z = z_m exactly when round half to even takes the
+        half-way value m - 1/2 up, i.e. when m is even. Only z_m = 0 (unit value 1/2) can be met
+        exactly: every other boundary of the sigmoid and tanh at these levels is irrational. That
+        tie is reached with 1 output bit (M = 1, m = 1: torch.round(0.5) = 0 keeps level 0).
+        """
+        levels = np.arange(1, self.steps + 1)
+        return self.inverse_unit((levels - 0.5) / self.steps), levels % 2 == 0
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}"
