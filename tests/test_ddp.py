@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -108,6 +109,55 @@ def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
     reference = read_saved(tmp_path / "single" / FINAL_MODEL)["history"]
     for ddp_epoch, single_epoch in zip(untimed(saved["history"]), untimed(reference), strict=True):
         assert ddp_epoch == pytest.approx(single_epoch, rel=1e-5)  # loss and accuracies over both shards
+
+
+def each_rank(tmp_path, recipe: dict, out: Path) -> list[subprocess.CompletedProcess]:
+    """``hw-bnn train`` on ``recipe`` as ranks 0 and 1 of a 2-process job, started directly with the
+    environment torchrun gives its workers, so that each process's own error message is there to read:
+    torchrun stops the other workers as soon as one fails, maybe before they print. As torchrun does,
+    a process still running 30 s after the other one failed is stopped (returncode -9)."""
+    path = tmp_path / f"{out.name}.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    path_entries = [str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]
+    common = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path_entries),
+              "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(_free_port()), "WORLD_SIZE": "2",
+              "LOCAL_WORLD_SIZE": "2"}
+    # output to files: a full pipe must not stall a process while the other one is read
+    logs = [(tmp_path / f"{out.name}.rank{rank}.out", tmp_path / f"{out.name}.rank{rank}.err") for rank in range(2)]
+    ranks = []
+    try:
+        for rank, (stdout, stderr) in enumerate(logs):
+            with open(stdout, "w") as out_file, open(stderr, "w") as err_file:
+                ranks.append(subprocess.Popen(
+                    [sys.executable, "-m", "hw_bnn.cli", "train", str(path), "--out", str(out)],
+                    env={**common, "RANK": str(rank), "LOCAL_RANK": str(rank)}, stdout=out_file, stderr=err_file))
+        deadline = time.monotonic() + 180
+        while any(process.poll() is None for process in ranks) and time.monotonic() < deadline:
+            if any(process.poll() not in (None, 0) for process in ranks):
+                deadline = min(deadline, time.monotonic() + 30)
+            time.sleep(0.2)
+    finally:
+        for process in ranks:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return [subprocess.CompletedProcess(process.args, process.returncode, stdout.read_text(), stderr.read_text())
+            for process, (stdout, stderr) in zip(ranks, logs)]
+
+
+def test_processes_that_drift_apart_fail_the_run(tmp_path):
+    """A model that changes a parameter and a buffer differently in each process, outside forward/backward
+    (tests/ddp_models.py): the end-of-training check stops both processes with an error naming the tensors
+    that differ, and no model.pt is written (rank 0's model is not the one the other process trained)."""
+    recipe = {"model": {"factory": "ddp_models:drifting_mlp"}, "data": {"name": "digits", "n_train": 100, "n_test": 20},
+              "train": {"epochs": 1, "batch_size": 50, "optimizer": "sgd", "lr": 0.1}}
+    rank0, rank1 = each_rank(tmp_path, recipe, tmp_path / "drift")
+    differ = "error: the DDP processes ended with different models (2 tensors differ from rank 0's; on this rank: "
+    # rank 0's tensors are the reference; rank 1 names what differs on it
+    assert rank0.returncode != 0 and f"hw-bnn: {differ}none)" in rank0.stderr, rank0.stderr[-3000:]
+    assert rank1.returncode != 0, rank1.stderr[-3000:]
+    assert f"hw-bnn (rank 1): {differ}['model.eval_probe', 'model.out.bias'])" in rank1.stderr, rank1.stderr[-3000:]
+    assert not (tmp_path / "drift" / FINAL_MODEL).exists()
 
 
 def untimed(history: list[dict]) -> list[dict]:
