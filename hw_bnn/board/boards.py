@@ -75,8 +75,12 @@ def clks_per_bit(board: Board, baud: int) -> int:
 def fpga_top_verilog(board: Board, por_bits: int = 10) -> str:
     """Verilog of ``hw_bnn_fpga``: ``hw_bnn_board`` with the board's reset button and LEDs.
 
-    ``rst_n`` is low for 2**por_bits cycles after configuration (flip-flops start at 0) and
-    while the button is pressed, and for as long again after its release.
+    ``rst_n`` (the synchronous reset of ``hw_bnn_board``) is low at the first 2**por_bits + 1
+    rising clock edges after configuration (the flip-flops start at 0), then high. A press of the
+    button that N rising edges see pulls it low from the third edge after the first of them, for
+    N + 2**por_bits edges. The 2-flop synchroniser does not filter glitches: a press that a single
+    edge sees resets as long as any other; one that comes and goes between two edges is not seen.
+    (Simulated in tests/test_board_reset.py.)
     """
     pressed = "~btn_rst" if board.button_active_low else "btn_rst"
     led = "~" if board.leds_active_low else ""
