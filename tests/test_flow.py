@@ -7,8 +7,6 @@ import pytest
 
 from hw_bnn.cli import main
 
-REPORT_KEYS = {"model", "method", "dataset", "n_test", "accuracy", "bit_exact", "estimate", "rtl_sim"}
-
 
 def run_cli(*args):
     return main([str(a) for a in args])
@@ -18,49 +16,21 @@ def load_report(out):
     return json.loads((out / "report.json").read_text())
 
 
-def test_demo_mlp_end_to_end_small(tmp_path, capsys):
-    out = tmp_path / "demo"
-    code = run_cli("run", "training/recipes/demo.yaml", "--out", out, "--set", "train.epochs=3",
-                   "--set", "data.n_train=1000", "--set", "check.n_images=100", "--set", "model.options.hidden=[64,64,64]")
-    assert code == 0
-    report = load_report(out)
-    assert REPORT_KEYS <= set(report)
-    assert report["n_test"] == 100
-    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
-    acc = report["accuracy"]
-    assert acc["pytorch"] == acc["qonnx"] == acc["finn"] == acc["rtl"] > 0.5
-    sim = report["rtl_sim"]
-    assert sim["images"] == 100 and sim["ii_over_estimate"] <= 1.05 and sim["latency_cycles"] > 0
-    est = report["estimate"]
-    assert est["cycles_per_frame"] == max(layer["cycles"] for layer in est["layers"])
-    assert {"name", "op", "pe", "simd", "cycles", "lut", "bram18"} <= set(est["layers"][0])
-    for name in ("export.onnx", "hw_graph.onnx", "test_inputs.npy", "test_labels.npy", "model.pt",
-                 "config.yaml", "report.md", "estimate.png", "folding.json", "sim/outputs.npy", "sim/cycles.npy",
-                 "rtl/hw_bnn_top.v"):
-        assert (out / name).is_file(), name
-    # the saved FINN outputs and inputs are what a third party would check against
-    assert np.load(out / "test_inputs.npy").dtype == np.uint8
-    assert np.array_equal(np.load(out / "finn_outputs.npy"), np.load(out / "pytorch_outputs.npy"))
-    assert np.array_equal(np.load(out / "sim" / "outputs.npy"), np.load(out / "pytorch_outputs.npy"))
-    printed = capsys.readouterr().out
-    assert "bit-exact" in printed and "bottleneck" in printed
-    assert "train:\n  epochs: 3" in (out / "config.yaml").read_text()
-
-    # stages re-run alone from the folder, e.g. a new folding
-    assert run_cli("build", "training/recipes/demo.yaml", "--out", out, "--set", "check.n_images=100",
-                   "--set", "build.target_fps=null") == 0
-    assert all(layer["pe"] == 1 for layer in load_report(out)["estimate"]["layers"])
-
-
-def test_cnv_end_to_end_few_images(tmp_path):
+def test_cnv_end_to_end_on_100_real_images(tmp_path):
+    """The conv demo (trained briefly) through RTL on 100 MNIST test images: exact, at FINN's rate."""
     out = tmp_path / "cnv"
     code = run_cli("run", "training/recipes/cnv_demo.yaml", "--out", out, "--set", "train.epochs=1",
-                   "--set", "data.n_train=300", "--set", "check.n_images=5")
+                   "--set", "data.n_train=300", "--set", "check.n_images=100")
     assert code == 0
     report = load_report(out)
     assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
-    assert report["rtl_sim"]["ii_over_estimate"] <= 1.05
+    assert report["rtl_sim"]["images"] == 100
+    # the sliding windows stream a little ahead of FINN's per-layer count (README: 6084 against 6143)
+    assert 0.95 <= report["rtl_sim"]["ii_over_estimate"] <= 1.05
+    assert report["rtl_sim"]["latency_cycles"] > report["rtl_sim"]["ii_cycles"]
     assert [layer["op"] for layer in report["estimate"]["layers"]].count("Pool_hls") == 2
+    outputs = np.load(out / "sim" / "outputs.npy")
+    assert len(np.unique(outputs, axis=0)) > 50 and len(set(outputs.argmax(1))) >= 3
 
 
 def test_bring_your_own_model_via_factory(tmp_path):
@@ -111,17 +81,6 @@ def test_stage_out_of_order_says_what_to_run(tmp_path, capsys):
     assert "run 'hw-bnn build'" in capsys.readouterr().err
     assert run_cli("explore", "training/recipes/demo.yaml", "--out", tmp_path) == 2
     assert "run 'hw-bnn export'" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_full_demo_recipe(tmp_path):
-    """The README's main job as is: 1000 test images, bit-exact at every stage."""
-    out = tmp_path / "demo"
-    assert run_cli("run", "training/recipes/demo.yaml", "--out", out) == 0
-    report = load_report(out)
-    assert report["n_test"] == 1000 and report["accuracy"]["finn"] > 0.85
-    assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
-    assert report["rtl_sim"]["images"] == 1000 and report["rtl_sim"]["ii_over_estimate"] <= 1.05
 
 
 def test_a_wrong_threshold_fails_the_build_and_names_the_step(tmp_path, monkeypatch):
