@@ -128,6 +128,33 @@ def test_an_extra_output_frame_is_named_under_backpressure(mlp, tmp_path, monkey
         rtl_sim.run_design(design, images, backpressure=STALLS)
 
 
+def test_input_beats_left_over_are_named_under_backpressure(mlp, tmp_path, monkeypatch):
+    """A design that emits every output beat without taking its last input beat is an error (a streaming
+    design takes in any part of a frame, so extra input cannot provoke it: the harness's record of the
+    taken beats loses its last one instead)."""
+    _, hw = mlp
+    design = generate_design(hw, tmp_path / "rtl")
+    real_simulator = rtl_sim._simulator
+
+    def simulator_missing_the_last_input_beat(design, waveform):
+        sim = real_simulator(design, waveform)
+        real_run = sim.run
+
+        def run(*args, **kwargs):
+            result = real_run(*args, **kwargs)
+            result.in_cycles.pop()
+            return result
+        sim.run = run
+        return sim
+
+    monkeypatch.setattr(rtl_sim, "_simulator", simulator_missing_the_last_input_beat)
+    images = mnist_images(2).reshape(2, -1).astype(np.float32)
+    n = len(rtl_sim.encode(images, design.nodes[0].inp))
+    with pytest.raises(HwBnnError, match=rf"under back-pressure .*: design hw_bnn_top in .* emitted all \d+ output "
+                                         rf"beats of 2 frames but took only {n - 1} of their {n} input beats"):
+        rtl_sim.run_design(design, images, backpressure=STALLS)
+
+
 def test_a_lost_beat_is_a_named_stall_under_backpressure(mlp, tmp_path, monkeypatch):
     _, hw = mlp
     design = generate_design(hw, tmp_path / "rtl")

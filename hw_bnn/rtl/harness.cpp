@@ -8,21 +8,24 @@
 //   IN_FILE : one input beat per line, hexadecimal (element 0 in the LSBs)
 //   OUT_FILE: written: "I <cycle>" per accepted input beat and
 //             "O <cycle> <hex>" per output beat, in order
-//   N_OUT   : stop after this many output beats
+//   N_OUT   : the number of output beats expected
 //   SEED    : seed of the random valid gaps / ready stalls
 //   P_VALID : probability that the source offers the next beat in a cycle
 //   P_READY : probability that the sink is ready in a cycle
 //   MAX_CYCLES: give up (exit code 3) after this many cycles
-//   IDLE_LIMIT: give up (exit code 3) after this many cycles without any beat at
-//             the input or the output (0: off): the stall watchdog
+//   IDLE_LIMIT: end the run after this many cycles without any beat at the
+//             input or the output (0: off): the stall watchdog (exit code 3
+//             while output beats are missing)
 //   TRACE, TRACE_BEATS: (built with HW_BNN_TRACE) write an FST waveform to TRACE
 //             until TRACE_BEATS output beats have been seen
 // Built with HW_BNN_STREAM_BEATS, the top has a `stream_beats` port of beat
 // counters; on a timeout the harness writes them as a line "S <hex>".
-// Exit code 0 when N_OUT beats were received and no extra beat appeared after
-// the last one within twice the longest gap between two output beats (at least
-// 64 cycles): with two frames or more, an extra frame would have come out by
-// then. Exit code 4 when one did.
+// The run ends once N_OUT beats were received, every input beat was taken,
+// and then no beat came for twice the longest gap between two output beats (at
+// least 64 cycles): with two frames or more, an extra frame would have come out
+// by then. Exit code 0 then, 4 when extra output beats came; the caller checks
+// the "I" lines for input beats the design never took (the run also ends after
+// IDLE_LIMIT quiet cycles or at MAX_CYCLES).
 
 #include "Vtop.h"
 #include "verilated.h"
@@ -149,9 +152,9 @@ int main(int argc, char** argv) {
 
     size_t in_idx = 0;
     bool offering = false;
-    long got = 0, extra = 0, after = -1;
+    long got = 0, extra = 0;
     long cycle = 0, last_activity = 0;
-    // the drain watch after the last expected beat: twice the longest gap between output beats so far
+    // the drain watch after the last beat: twice the longest gap between expected output beats
     long last_out = -1, watch = 64;
     for (; cycle < max_cycles; ++cycle) {
         top.clk = 0;
@@ -185,9 +188,8 @@ int main(int argc, char** argv) {
                 ++extra;
             }
         }
-        if (got == n_out && after < 0) after = cycle;
-        if (after >= 0 && cycle - after >= watch) break;
-        if (idle_limit > 0 && got < n_out && cycle - last_activity > idle_limit) break;
+        if (got == n_out && in_idx == beats.size() && cycle - last_activity >= watch) break;
+        if (idle_limit > 0 && cycle - last_activity > idle_limit) break;
 #ifdef HW_BNN_TRACE
         if (trace && got >= trace_beats) { trace->close(); delete trace; trace = nullptr; }
 #endif
