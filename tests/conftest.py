@@ -12,10 +12,10 @@ if settings is not None:
     # no example database is written); --runslow draws many more. --hypothesis-profile NAME
     # overrides the choice.
     settings.register_profile(
-        "hw_bnn", max_examples=4, deadline=None, derandomize=True, database=None, print_blob=True,
+        "hw_bnn", max_examples=6, deadline=None, derandomize=True, database=None, print_blob=True,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    settings.register_profile("hw_bnn-slow", settings.get_profile("hw_bnn"), max_examples=20)
+    settings.register_profile("hw_bnn-slow", settings.get_profile("hw_bnn"), max_examples=30)
 
 
 def pytest_addoption(parser):

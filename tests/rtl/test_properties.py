@@ -13,11 +13,17 @@ of a build takes milliseconds.  So each hypothesis example draws the compile-tim
 stall patterns) that all reuse that build.  How many examples run comes from the hypothesis
 profile that tests/conftest.py loads: few (and the same ones on every run) by default, many
 more with ``--runslow``.
+
+Hypothesis tries the simplest example first (every draw at its minimum: all-zero data), and
+with a handful of examples that one counts.  So the data values are scrambled with seeded
+noise (:func:`varied_ints`), the ties with the data come first among the thresholds, and the
+streams are long enough to fill the units: even the simplest example checks real data.
 """
 
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from functools import reduce
 from pathlib import Path
@@ -99,18 +105,38 @@ def assert_all_taken(res, beats, what):
 
 
 @st.composite
+def varied_ints(draw, shape, lo: int, hi: int, salt: int = 0):
+    """An int64 array of ``shape`` in [lo, hi]: hypothesis's draw plus seeded noise (modulo the range),
+    so that the simplest example (all draws 0) holds varied values too; ``salt`` varies the noise
+    between the cases of one example. Shrinking still goes element by element."""
+    span = hi - lo + 1
+    drawn = draw(arrays(np.int64, shape, elements=st.integers(0, hi - lo)))
+    noise = np.random.default_rng(draw(st.integers(0, 2**32 - 1)) + salt).integers(0, span, size=shape)
+    return lo + (drawn + noise) % span
+
+
+@st.composite
+def varied_beats(draw, n: int, width: int, salt: int = 0):
+    """``n`` beats of ``width`` bits (any width), scrambled with seeded noise as :func:`varied_ints`."""
+    drawn = draw(st.lists(st.integers(0, (1 << width) - 1), min_size=n, max_size=n))
+    noise = random.Random(draw(st.integers(0, 2**32 - 1)) + salt)
+    return [(d + noise.getrandbits(width)) % (1 << width) for d in drawn]
+
+
+@st.composite
 def threshold_matrix(draw, rows: int, n_thr: int, lo: int, hi: int, seen: np.ndarray):
     """FINN thresholds (rows x n_thr, floats) for integer values in [lo, hi]: exact ties with the
-    values ``seen[:, row]`` that occur, the ends of the range and one past them, values far outside
-    (clipped by prepare_thresholds), half-integers (rounded up), sorted or not."""
+    values ``seen[:, row]`` that occur (the simplest choice), the ends of the range and one past
+    them, values far outside (clipped by prepare_thresholds), half-integers (rounded up), sorted
+    or not."""
     special = [lo - 1, lo, lo + 1, hi - 1, hi, hi + 1, lo - 2**20, hi + 2**20]
     T = np.zeros((rows, n_thr))
     for r in range(rows):
         value = st.one_of(
+            st.sampled_from(sorted(set(seen[:, r].tolist()))),
             st.sampled_from(special),
             st.integers(lo - 2, hi + 2),
             st.integers(lo - 1, hi + 1).map(lambda v: v - 0.5),
-            st.sampled_from(sorted(set(seen[:, r].tolist()))),
         )
         T[r] = [draw(value) for _ in range(n_thr)]
     if draw(st.booleans()):
@@ -154,8 +180,8 @@ class MvauBuild:
                  IN_W=dtype_bits(self.idt), IN_SIGNED=int(self.idt.startswith("INT")),
                  NO_ACT=int(self.n_thr == 0), OUT_W=self.out_w, WEIGHT_W=self.weight_w)
         if self.n_thr:
-            p.update(N_THR=self.n_thr, THR_W=signed_width([self.acc_bounds()[0], self.acc_bounds()[1] + 1]),
-                     ACT_BIAS=self.act_bias)
+            acc_lo, acc_hi = self.acc_bounds()
+            p.update(N_THR=self.n_thr, THR_W=signed_width([acc_lo, acc_hi + 1]), ACT_BIAS=self.act_bias)
         return p
 
 
@@ -184,19 +210,19 @@ def mvau_builds(draw, xnor: bool):
 
 
 @st.composite
-def mvau_cases(draw, b: MvauBuild):
+def mvau_cases(draw, b: MvauBuild, salt: int):
     """Weights, input vectors (some the vectors giving a channel's largest or smallest
     accumulator), thresholds (possibly one global row) and a stall pattern for build ``b``."""
     in_lo, in_hi = dtype_range(b.idt)
     w_lo, w_hi = dtype_range(b.wdt)
     if b.wdt == "BIPOLAR":
-        W = draw(arrays(np.int64, (b.mw, b.mh), elements=st.sampled_from([-1, 1])))
+        W = 2 * draw(varied_ints((b.mw, b.mh), 0, 1, salt)) - 1
     else:
-        W = draw(arrays(np.int64, (b.mw, b.mh), elements=st.integers(w_lo, w_hi)))
+        W = draw(varied_ints((b.mw, b.mh), w_lo, w_hi, salt))
     if draw(st.booleans()):  # a column of the smallest and one of the largest weights
         W[:, 0], W[:, -1] = w_lo, w_hi
-    n_vec = draw(st.integers(1, 4))
-    x = draw(arrays(np.int64, (n_vec, b.mw), elements=st.integers(in_lo, in_hi)))
+    n_vec = draw(st.integers(2, 5))
+    x = draw(varied_ints((n_vec, b.mw), in_lo, in_hi, salt))
     for v in range(n_vec):
         kind = draw(st.sampled_from(["drawn", "acc_max", "acc_min"]))
         c = draw(st.integers(0, b.mh - 1))
@@ -222,8 +248,8 @@ def check_mvau(b: MvauBuild, data):
     sim = Sim("mvau", params, mem_params=("WEIGHT_FILE", "THRESH_FILE") if b.n_thr else ("WEIGHT_FILE",))
     sf, nf = b.mw // b.simd, b.mh // b.pe
     acc_lo, acc_hi = b.acc_bounds()
-    for _ in range(CASES_PER_BUILD):
-        W, x, T, stall = data.draw(mvau_cases(b))
+    for case in range(CASES_PER_BUILD):
+        W, x, T, stall = data.draw(mvau_cases(b, case))
         y = finn_ref.mvau(x, W, T, simd=b.simd, pe=b.pe, xnor=b.xnor, idt=b.idt, wdt=b.wdt,
                           odt=b.odt, actval=b.act_bias)
         want = np.asarray(y).astype(np.int64)
@@ -287,9 +313,9 @@ def test_thresholding_matches_finn(build, data):
     c, pe = params["C"], params["PE"]
     in_lo, in_hi = dtype_range(idt)
     sim = Sim("thresholding", params, mem_params=("THRESH_FILE",))
-    for _ in range(CASES_PER_BUILD):
-        n_pix = data.draw(st.integers(1, 10))
-        x = data.draw(arrays(np.int64, (1, n_pix, c), elements=st.integers(in_lo, in_hi)))
+    for case in range(CASES_PER_BUILD):
+        n_pix = data.draw(st.integers(4, 12))
+        x = data.draw(varied_ints((1, n_pix, c), in_lo, in_hi, case))
         for p in range(n_pix):  # whole pixels at the input range's ends
             x[0, p] = data.draw(st.sampled_from([x[0, p], np.full(c, in_lo), np.full(c, in_hi)]))
         rows = 1 if data.draw(st.booleans()) else c
@@ -336,9 +362,9 @@ def test_sliding_window_matches_finn(params, data):
     elem_w = params["ELEM_W"]
     idt = "BINARY" if elem_w == 1 else f"UINT{elem_w}"
     sim = Sim("sliding_window", params)
-    for _ in range(CASES_PER_BUILD):
-        n_img = data.draw(st.integers(1, 3))
-        imgs = data.draw(arrays(np.int64, (n_img, 1, ifm, ifm, c), elements=st.integers(0, (1 << elem_w) - 1)))
+    for case in range(CASES_PER_BUILD):
+        n_img = data.draw(st.integers(2, 3))  # images back to back
+        imgs = data.draw(varied_ints((n_img, 1, ifm, ifm, c), 0, (1 << elem_w) - 1, case))
         stall = data.draw(STALLS)
         want = []
         for img in imgs:
@@ -393,10 +419,10 @@ def test_width_converter_chain_keeps_bit_order(widths, data):
               sources=(CHAIN_BENCH, "width_converter.v", "stream_fifo.v"))
     # whole words of every converter (multiples of lcm(W0..W3) bits), so all of them flush
     per_word = reduce(math.lcm, widths) // widths[0]
-    for _ in range(CASES_PER_BUILD):
-        n_words = data.draw(st.integers(1, max(1, 64 // per_word)))
-        beats = data.draw(st.lists(st.integers(0, (1 << widths[0]) - 1), min_size=n_words * per_word,
-                                   max_size=n_words * per_word))
+    for case in range(CASES_PER_BUILD):
+        # at least 32 input beats (or 2 whole words): enough to fill all three converters
+        n_words = data.draw(st.integers(max(2, 32 // per_word), max(3, 128 // per_word)))
+        beats = data.draw(varied_beats(n_words * per_word, widths[0], case))
         stall = data.draw(STALLS)
         want = rechunk(beats, widths[0], widths[3])
         for seed, p_valid, p_ready in runs(stall):
@@ -414,8 +440,9 @@ def test_fifo_chain_loses_nothing(width, depths, data):
     beat per cycle after 2 cycles per FIFO (stream_fifo.v's documented timing)."""
     sim = Sim("tb_fifo_chain", dict(WIDTH=width, D0=depths[0], D1=depths[1], D2=depths[2]),
               sources=(CHAIN_BENCH, "stream_fifo.v", "width_converter.v"))
-    for _ in range(CASES_PER_BUILD):
-        beats = data.draw(st.lists(st.integers(0, (1 << width) - 1), min_size=1, max_size=120))
+    for case in range(CASES_PER_BUILD):
+        # more beats than the three FIFOs hold together (<= 27), so that they fill under stalls
+        beats = data.draw(varied_beats(data.draw(st.integers(40, 160)), width, case))
         stall = data.draw(STALLS)
         for seed, p_valid, p_ready in runs(stall):
             res = sim.run(beats, n_out=len(beats), seed=seed, p_valid=p_valid, p_ready=p_ready)
