@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -51,17 +51,20 @@ class Backpressure:
 
     @property
     def full_rate(self) -> bool:
+        """No stalls: cycle counts measured under this pattern are the design's own."""
         return self.p_valid == 1 and self.p_ready == 1
 
     def describe(self) -> str:
+        """The pattern in words, for messages and progress lines."""
         return f"input valid with p={self.p_valid:g}, output ready with p={self.p_ready:g}, seed {self.seed}"
 
     def longest_stall(self, cycles: int) -> int:
-        """Cycles beyond which no run of stalls (valid low, or ready low) occurs in ``cycles`` cycles, but with
-        probability below 1e-9: a stall of k cycles at one end has probability (1 - p)^k in a given cycle."""
-        def run(p: float) -> int:
+        """Quiet cycles the pattern itself may cause within a run of ``cycles`` cycles: a stretch of k cycles with
+        valid low (or ready low) starts in a given cycle with probability (1 - p)^k, so a stretch of k or more
+        where ``cycles`` * (1 - p)^k < 1e-9 practically never occurs; one such stretch at each end."""
+        def stretch(p: float) -> int:
             return 0 if p == 1 else math.ceil(math.log(1e-9 / max(cycles, 1)) / math.log(1 - p))
-        return run(self.p_valid) + run(self.p_ready)
+        return stretch(self.p_valid) + stretch(self.p_ready)
 
 
 FULL_RATE = Backpressure()
@@ -78,7 +81,7 @@ class RtlRun:
     first_input_cycle: int
     wall_s: float
     #: the stalls the run was under; with stalls, the cycle counts are the stalls' rate, not the design's
-    backpressure: Backpressure = field(default=FULL_RATE)
+    backpressure: Backpressure = FULL_RATE
 
     @property
     def latency_cycles(self) -> int:
