@@ -61,7 +61,9 @@ def test_mlp_under_backpressure_is_exact_and_the_stalls_are_seeded(mlp, tmp_path
 def test_shallow_fifos_stay_exact(mlp, random_images, tmp_path, depth):
     model, hw = mlp
     images = random_images(6, seed=depth)
-    assert np.array_equal(rtl_sim.simulate(hw, images, tmp_path, fifo_depth=depth).outputs, predict(model, images))
+    for backpressure in (rtl_sim.FULL_RATE, STALLS):
+        result = rtl_sim.simulate(hw, images, tmp_path, fifo_depth=depth, backpressure=backpressure)
+        assert np.array_equal(result.outputs, predict(model, images))
 
 
 def test_unfolded_and_width_converted_chains(random_images, tmp_path):
