@@ -178,9 +178,10 @@ def _broadcast_buffers(module: nn.Module) -> None:
         dist.broadcast(buffer, 0)
 
 
-def _check_replicas_agree(modules: dict[str, nn.Module], device: torch.device) -> None:
-    """Raise when any process's weights or buffers differ from rank 0's: the processes must end with
-    one model, or the saved (rank 0) model is not the one the others trained."""
+def _check_replicas_agree(modules: dict[str, nn.Module]) -> None:
+    """Raise on every process when any process's weights or buffers differ from rank 0's: the processes
+    must end with one model, or the saved (rank 0) model is not the one the others trained. The message
+    names the differing tensors of every rank, so rank 0's (the one users read) says what drifted."""
     differing = []
     for prefix, module in modules.items():
         for name, tensor in module.state_dict().items():
@@ -188,12 +189,15 @@ def _check_replicas_agree(modules: dict[str, nn.Module], device: torch.device) -
             dist.broadcast(reference, 0)
             if not torch.equal(reference, tensor):
                 differing.append(f"{prefix}.{name}")
-    count = torch.tensor([len(differing)], device=device)
-    dist.all_reduce(count)
-    if count.item():
-        raise HwBnnError(f"the DDP processes ended with different models ({count.item()} tensors differ from "
-                         f"rank 0's; on this rank: {differing[:5] or 'none'}); a model that changes its state "
-                         f"outside forward/backward (e.g. a buffer set in a hook) must change it alike on all ranks")
+    by_rank = [None] * dist.get_world_size()
+    dist.all_gather_object(by_rank, differing)
+    drifted = {rank: names for rank, names in enumerate(by_rank) if names}
+    if drifted:
+        tensors = sorted({name for names in drifted.values() for name in names})
+        raise HwBnnError(f"the DDP processes ended with different models: {len(tensors)} tensors differ from "
+                         f"rank 0's ({'; '.join(f'rank {r}: {names[:5]}' for r, names in drifted.items())}); "
+                         f"a model that changes its state outside forward/backward (e.g. a buffer set in a hook) "
+                         f"must change it alike on all ranks")
 
 
 def _rng_state(device: torch.device) -> dict:
@@ -384,7 +388,10 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
         if world > 1:
             dist.barrier()  # no process starts the next epoch before this one's checkpoint is on disk
     if world > 1:
-        _check_replicas_agree({"model": net, "criterion": criterion}, device)
+        # the DDP wrapper goes before the check: an error's traceback would keep it alive past the end of
+        # the process group, and its destructor then waits on the group for good
+        del replica
+        _check_replicas_agree({"model": net, "criterion": criterion})
     if net is not model:
         model.load_state_dict(net.state_dict())
     model.cpu()
