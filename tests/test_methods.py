@@ -138,7 +138,8 @@ def test_mapped_methods_stay_exact_under_backpressure_set_in_the_recipe(mapped_r
     method, folder, _ = mapped_run
     shutil.copytree(folder, tmp_path / "run")
     stalls = [f"sim.backpressure.input_valid_probability={STALLS.p_valid}",
-              f"sim.backpressure.output_ready_probability={STALLS.p_ready}", f"sim.backpressure.stall_seed={STALLS.seed}"]
+              f"sim.backpressure.output_ready_probability={STALLS.p_ready}",
+              f"sim.backpressure.stall_seed={STALLS.seed}"]
     sim = flow.sim_stage(_tiny(method, *stalls), tmp_path / "run", progress=lambda _: None)
     report = flow.read_report(tmp_path / "run")
     assert report["bit_exact"]["rtl"] is True and report["rtl_sim"] == sim

@@ -204,8 +204,8 @@ def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
                          f"simulates one layer at a time)") from None
     wall = time.perf_counter() - start
     if len(result.in_cycles) < len(beats_in):
-        raise HwBnnError(f"RTL simulation{stalls}: {where} emitted all {n_out} output beats of {frames} frames but took "
-                         f"only {len(result.in_cycles)} of their {len(beats_in)} input beats; a module skips input "
+        raise HwBnnError(f"RTL simulation{stalls}: {where} emitted all {n_out} output beats of {frames} frames but "
+                         f"took only {len(result.in_cycles)} of their {len(beats_in)} input beats; a module skips input "
                          f"beats, or the input held more than {frames} frames (hw_bnn.rtl.sim.locate_mismatch "
                          f"simulates one layer at a time)")
     stamps = np.array(result.out_cycles).reshape(frames, last.out.beats)[:, -1]
