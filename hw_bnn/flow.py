@@ -298,6 +298,13 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     return hw_graph
 
 
+def design_rate_sim(report: dict) -> dict:
+    """report.json's ``rtl_sim`` when it measured the design's own rate, else {}: cycles measured under
+    back-pressure (``sim.backpressure``) are the stalls' rate, so later stages take the estimate's."""
+    sim = report.get("rtl_sim") or {}
+    return {} if (sim.get("backpressure") or {}).get("note") else sim
+
+
 def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> dict:
     """Generate the stitched RTL of ``hw_graph.onnx``, simulate the test images in Verilator,
     and check the outputs equal PyTorch's (and FINN's) exactly; measure cycles per image."""
@@ -371,7 +378,7 @@ def synth_stage(config: Config, out_dir: str | Path, progress: Progress = print)
         progress(f"synth: nextpnr place and route on {family.default_device} at {config.build.clock_mhz:g} MHz")
         synth.update(place_and_route(family, out_dir, config.build.clock_mhz))
         report = read_report(out_dir)
-        cycles = (report.get("rtl_sim") or {}).get("ii_cycles") or (report.get("estimate") or {}).get("cycles_per_frame")
+        cycles = design_rate_sim(report).get("ii_cycles") or (report.get("estimate") or {}).get("cycles_per_frame")
         if synth["fmax_mhz"] and cycles:
             synth["fps_at_fmax"] = synth["fmax_mhz"] * 1e6 / cycles
     est = read_report(out_dir).get("estimate")
@@ -430,7 +437,7 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     pack_bitstream(family.name, out_dir, prefix, bitstream)
 
     report = read_report(out_dir)
-    sim, est = report.get("rtl_sim") or {}, report.get("estimate")
+    sim, est = design_rate_sim(report), report.get("estimate")
     if not est:  # cycles per frame and latency from FINN's estimate when neither build nor sim reported them
         from hw_bnn.estimate import estimate
 

@@ -20,6 +20,15 @@ def _fmt_exact(stage: str, bit_exact: dict) -> str:
     return "not run" if value is None else "yes" if value else "NO"
 
 
+def _rate_kind(sim: dict) -> str:
+    """What the measured cycles per image are: the design's steady state, or the stalls' rate."""
+    stalls = sim.get("backpressure") or {}
+    if stalls.get("note"):
+        return (f"under back-pressure (input valid {stalls['input_valid_probability']:g}, output ready "
+                f"{stalls['output_ready_probability']:g}, seed {stalls['stall_seed']}: the stalls' rate)")
+    return "in steady state"
+
+
 def summary_lines(report: dict) -> list[str]:
     """The summary as plain text lines (used for the terminal and report.md)."""
     lines = [f"{report.get('model')} / {report.get('method')} on {report.get('dataset')}, "
@@ -33,8 +42,8 @@ def summary_lines(report: dict) -> list[str]:
         ratio = sim.get("ii_over_estimate")
         lines.append("")
         lines.append(f"RTL simulation (Verilator) of {sim['images']} images: {sim['ii_cycles']:.0f} cycles/image "
-                     f"in steady state" + (f" ({ratio:.3f} x FINN's estimate, bottleneck {sim['estimate_bottleneck']})"
-                                           if ratio else "")
+                     f"{_rate_kind(sim)}" + (f" ({ratio:.3f} x FINN's estimate, bottleneck {sim['estimate_bottleneck']})"
+                                             if ratio else "")
                      + f", latency {sim['latency_cycles']} cycles, {sim['sim_cycles_per_s'] / 1e6:.1f} M simulated cycles/s")
     synth = report.get("synth")
     if synth:
@@ -84,7 +93,7 @@ def write_markdown(report: dict, path: str | Path) -> None:
     sim = report.get("rtl_sim")
     if sim:
         md += ["", "## RTL simulation (Verilator)", "",
-               f"- {sim['images']} images, {sim['ii_cycles']:.0f} cycles/image in steady state"
+               f"- {sim['images']} images, {sim['ii_cycles']:.0f} cycles/image {_rate_kind(sim)}"
                + (f" ({sim['ii_over_estimate']:.3f} x FINN's estimate)" if sim.get("ii_over_estimate") else ""),
                f"- latency {sim['latency_cycles']} cycles (first input beat to last output beat)",
                f"- {sim['sim_cycles_per_s'] / 1e6:.1f} M simulated cycles/s, {sim['images_per_s']:,.0f} images/s"]

@@ -14,6 +14,7 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.methods import METHODS, get_method
 from hw_bnn.methods.estimators import EDE
 from hw_bnn.models.mlp import BinaryMLP
+from hw_bnn.report import summary_lines
 
 RECIPE_METHODS = ["baseline", "sdbnn_static", "sdbnn_se", "bdbnn", "adabin", "dybnn"]
 #: Methods whose recipes run the hardware stages (all of them; sdbnn_se and dybnn with per-frame thresholds).
@@ -149,6 +150,10 @@ def test_mapped_methods_stay_exact_under_backpressure_set_in_the_recipe(mapped_r
     assert sim["images"] == 50 and sim["ii_cycles"] > 0
     # the stalls did hold the stream up: the last image came out later than at full rate
     assert np.load(tmp_path / "run" / "sim" / "cycles.npy")[-1] > np.load(folder / "sim" / "cycles.npy")[-1]
+    # the summary says whose rate it is, and synthesis and the board take the estimate's cycles instead
+    assert "cycles/image under back-pressure (input valid 0.7, output ready 0.6, seed 17: the stalls' rate)" \
+        in "\n".join(summary_lines(report))
+    assert flow.design_rate_sim(report) == {} and flow.design_rate_sim(flow.read_report(folder))["ii_cycles"] > 0
 
 
 @pytest.mark.parametrize("method", ["sdbnn_static", "adabin", "sdbnn_se", "dybnn"])

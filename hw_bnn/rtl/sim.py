@@ -25,7 +25,7 @@ from hw_bnn.execute import run_graph
 from hw_bnn.rtl.nodes import Stream
 from hw_bnn.rtl.stitch import COUNTER_BITS, TOP, Design, generate_design, hw_nodes
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
-from hw_bnn.rtl.verilator import Sim, SimTimeout
+from hw_bnn.rtl.verilator import Sim, SimExtraBeats, SimTimeout
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,6 @@ class Backpressure:
 
 
 FULL_RATE = Backpressure()
-#: What harness.cpp prints when the design emits beats beyond the expected ones.
-_EXTRA_BEATS = "unexpected extra output beats"
 
 
 @dataclass
@@ -194,10 +192,8 @@ def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
         raise HwBnnError(f"RTL simulation stalled{stalls}: {_stalled_stream(design, stall.stream_beats, frames)} "
                          f"(no beat in or out for {idle_limit} cycles, {where}); dump a waveform with "
                          f"sim.waveform_images=1 to look inside") from None
-    except HwBnnError as failure:
-        if _EXTRA_BEATS not in str(failure):
-            raise
-        extra = str(failure)[str(failure).index("harness:"):].strip()
+    except SimExtraBeats as failure:
+        extra = str(failure)
         raise HwBnnError(f"RTL simulation{stalls}: the output stream of {where} carried more than the {n_out} "
                          f"beats of {frames} frames ({last.out.beats} a frame): {extra}; a module duplicates "
                          f"beats, or the input held more than {frames} frames (hw_bnn.rtl.sim.locate_mismatch "

@@ -192,6 +192,10 @@ def verilate(top: str, sources, harness: Path, build_dir: Path, params: dict | N
     return obj / "sim"
 
 
+class SimExtraBeats(HwBnnError):
+    """The design emitted output beats beyond the expected ones (the harness's exit code 4)."""
+
+
 class SimTimeout(HwBnnError):
     """The simulation stopped making progress; ``stream_beats`` holds the watchdog's counters."""
 
@@ -300,6 +304,8 @@ class Sim:
             text = fout.read_text() if fout.exists() else ""
         if res.returncode == 3 and text.rstrip().splitlines()[-1:] and text.rstrip().splitlines()[-1].startswith("S "):
             raise SimTimeout(int(text.rstrip().splitlines()[-1].split()[1], 16), res.stderr.strip())
+        if res.returncode == 4:
+            raise SimExtraBeats(res.stderr.strip())
         if res.returncode != 0:
             raise HwBnnError(
                 f"simulation of {self.top} {self.params} failed (rc {res.returncode}):\n"
