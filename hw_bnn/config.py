@@ -147,12 +147,6 @@ class BackpressureConfig(_Section):
                              f"1 means no stalls")
         return value
 
-    def pattern(self):
-        """The :class:`hw_bnn.rtl.sim.Backpressure` these fields describe."""
-        from hw_bnn.rtl.sim import Backpressure
-
-        return Backpressure(self.input_valid_probability, self.output_ready_probability, self.stall_seed)
-
 
 class SimConfig(_Section):
     #: Images the RTL simulation streams; None: the same images as the checks.

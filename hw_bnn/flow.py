@@ -309,7 +309,7 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
     """Generate the stitched RTL of ``hw_graph.onnx``, simulate the test images in Verilator,
     and check the outputs equal PyTorch's (and FINN's) exactly; measure cycles per image."""
     from hw_bnn.export import load_qonnx
-    from hw_bnn.rtl.sim import locate_mismatch, measure_layers, simulate
+    from hw_bnn.rtl.sim import Backpressure, locate_mismatch, measure_layers, simulate
 
     out_dir = Path(out_dir)
     _require(out_dir, ("hw_graph.onnx",), "build")
@@ -320,7 +320,7 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
         raise HwBnnError(f"sim.n_images={n} but {out_dir} holds {len(images)} test images; raise check.n_images")
     images, labels, reference = images[:n], labels[:n], reference[:n]
     progress(f"sim: RTL in {out_dir / 'rtl'}, Verilator simulation of {n} images")
-    backpressure = config.sim.backpressure.pattern()
+    backpressure = Backpressure.from_recipe(config.sim.backpressure)
     if not backpressure.full_rate:
         progress(f"sim: under back-pressure ({backpressure.describe()})")
     result = simulate(hw_graph, images, out_dir, fifo_depth=config.sim.fifo_depth,

@@ -188,7 +188,8 @@ def test_a_stall_probability_outside_0_1_is_refused(field, value):
         load_config(None, [f"sim.backpressure.{field}={value}"])
     with pytest.raises(HwBnnError, match=r"Backpressure\.p_\w+=.* is not a probability in \(0, 1\]"):
         rtl_sim.Backpressure(**{"p_valid" if field.startswith("input") else "p_ready": value})
-    assert load_config(None, [f"sim.backpressure.{field}=0.25"]).sim.backpressure.pattern() == rtl_sim.Backpressure(
+    section = load_config(None, [f"sim.backpressure.{field}=0.25"]).sim.backpressure
+    assert rtl_sim.Backpressure.from_recipe(section) == rtl_sim.Backpressure(
         **{"p_valid" if field.startswith("input") else "p_ready": 0.25})
 
 

@@ -49,6 +49,11 @@ class Backpressure:
                 raise HwBnnError(f"Backpressure.{name}={value!r} is not a probability in (0, 1]: a beat must get "
                                  f"through sometimes; use 1 for no stalls")
 
+    @classmethod
+    def from_recipe(cls, section) -> Backpressure:
+        """The pattern a recipe's ``sim.backpressure`` section (``hw_bnn.config.BackpressureConfig``) describes."""
+        return cls(section.input_valid_probability, section.output_ready_probability, section.stall_seed)
+
     @property
     def full_rate(self) -> bool:
         """No stalls: cycle counts measured under this pattern are the design's own."""
