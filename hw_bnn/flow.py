@@ -272,6 +272,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
 
     out_dir = Path(out_dir)
     _check_mappable(config)
+    _require(out_dir, ("export.onnx",), "export")
     qonnx_model = load_qonnx(out_dir / "export.onnx", rerun_hint("export.onnx"))
     images, labels, reference = _test_data(out_dir)
 

@@ -72,7 +72,7 @@ def test_bad_input_gives_one_clear_error(tmp_path, capsys, args, fragment):
 
 def test_stage_out_of_order_says_what_to_run(tmp_path, capsys):
     assert run_cli("build", "training/recipes/demo.yaml", "--out", tmp_path) == 2
-    assert "run 'hw-bnn export' first" in capsys.readouterr().err
+    assert "export.onnx is missing; run 'hw-bnn export' with the same --out first" in capsys.readouterr().err
     assert run_cli("export", "training/recipes/demo.yaml", "--out", tmp_path) == 2
     assert "run 'hw-bnn train'" in capsys.readouterr().err
     assert run_cli("sim", "training/recipes/demo.yaml", "--out", tmp_path) == 2

@@ -339,14 +339,19 @@ def test_hyper_function_shape_starts_at_zero_and_is_bounded(shape):
     assert bool((out.abs() <= 0.75).all()) and out.abs().max() > 0.7
 
 
-@pytest.mark.parametrize("output", [SigmoidOutput(3), TanhOutput(0.5, 2)])
+@pytest.mark.parametrize("output", [SigmoidOutput(1), SigmoidOutput(3), TanhOutput(0.5, 2)])
 def test_bounded_output_levels_and_boundaries_agree(output):
-    """Level k of the quantised output is reached exactly from z >= boundary k (float64 boundaries)."""
-    boundaries = output.level_boundaries()
+    """Level k of the quantised output is reached from z > boundary k (float64 boundaries), and at z equal
+    to it when round half to even takes that tie up; only z = 0 (the sigmoid's 1/2) is met exactly."""
+    boundaries, tie_reaches = output.level_boundaries()
     z = torch.tensor(np.concatenate([boundaries - 1e-6, boundaries + 1e-6]), dtype=torch.float64)
     values = output(z).numpy()
     expected = output.level_values()[(z.numpy()[:, None] >= boundaries[None, :]).sum(1)]
     assert np.allclose(values, expected)
+    at_zero = boundaries == 0
+    assert at_zero.any() == isinstance(output, SigmoidOutput)
+    reached = (boundaries < 0).sum() + (tie_reaches & at_zero).sum()
+    assert output(torch.zeros(1, dtype=torch.float64)).item() == output.level_values()[reached]
 
 
 def test_quantised_hyper_function_is_fixed_point():
