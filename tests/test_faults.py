@@ -152,6 +152,7 @@ def test_concurrent_simulations_keep_their_own_memory_files(fresh_cache, tmp_pat
     """Two processes simulate one parameterisation with other thresholds at once, from a first-time build."""
     sync = tmp_path / "sync"
     sync.mkdir()
+    copied_runtimes = {p.name for p in fresh_cache.iterdir()}
     workers = [subprocess.Popen([sys.executable, "-c", CONCURRENT_SIM, str(i), "2", "3", str(sync)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
                for i in range(2)]
@@ -162,8 +163,10 @@ def test_concurrent_simulations_keep_their_own_memory_files(fresh_cache, tmp_pat
     # both used the one build they made between them, and no other folder is left in the cache
     builds = {stdout.split()[1] for stdout, _ in results}
     assert len(builds) == 1 and (Path(builds.pop()) / BUILT_MARKER).is_file()
-    assert sorted(p.name.split("_")[0] for p in fresh_cache.iterdir() if not p.name.startswith(".")) == \
-        ["thresholding", "verilated"]
+    # new folders: the one build, and the Verilator runtime for its flags unless the fixture copied it
+    made = sorted(p.name.split("_")[0] for p in fresh_cache.iterdir()
+                  if not p.name.startswith(".") and p.name not in copied_runtimes)
+    assert made in (["thresholding"], ["thresholding", "verilated"]), made
     assert not [p.name for p in fresh_cache.iterdir() if p.name.startswith(".") and not p.name.endswith(".lock")]
 
 
