@@ -19,7 +19,7 @@ import pytest
 from hw_bnn.board.boards import FPGA_TOP, get_board, fpga_top_verilog
 from hw_bnn.board.protocol import FrameFormat, encode_frame, pack
 from hw_bnn.board.top import BOARD_TOP, board_top_verilog, copy_uart_modules
-from hw_bnn.rtl.verilator import RTL_DIR, cached_build, verilate
+from hw_bnn.rtl.verilator import cached_build, rtl_source, verilate
 
 HERE = Path(__file__).resolve().parent
 BENCH = HERE / "tb_board_reset.v"
@@ -80,7 +80,7 @@ class ResetBoard:
 
     def __init__(self, board_name: str, folder: Path):
         board = get_board(board_name)
-        (folder / "stream_fifo.v").write_bytes((RTL_DIR / "stream_fifo.v").read_bytes())
+        (folder / "stream_fifo.v").write_bytes(rtl_source("stream_fifo").read_bytes())
         extra = [",", "        /* verilator lint_off PINCONNECTEMPTY */", "        .count()",
                  "        /* verilator lint_on PINCONNECTEMPTY */"]
         (folder / f"{BOARD_TOP}.v").write_text(board_top_verilog(

@@ -18,7 +18,7 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.export import export_model
 from hw_bnn.models.mlp import BinaryMLP
 from hw_bnn.rtl.stitch import generate_design
-from hw_bnn.rtl.verilator import RTL_DIR
+from hw_bnn.rtl.verilator import rtl_source
 from hw_bnn.train import predict
 
 CLKS_PER_BIT = 5
@@ -41,7 +41,7 @@ def echo_board(tmp_path_factory):
     """A board whose 'accelerator' is a FIFO of 12-bit beats: every frame comes back as it went."""
     folder = tmp_path_factory.mktemp("echo")
     fmt = FrameFormat(in_w=12, out_w=12, in_beats=5, out_beats=5)
-    (folder / "stream_fifo.v").write_bytes((RTL_DIR / "stream_fifo.v").read_bytes())
+    (folder / "stream_fifo.v").write_bytes(rtl_source("stream_fifo").read_bytes())
     extra = [",", "        /* verilator lint_off PINCONNECTEMPTY */", "        .count()",
              "        /* verilator lint_on PINCONNECTEMPTY */"]
     top = folder / "hw_bnn_board.v"

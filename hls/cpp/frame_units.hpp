@@ -4,7 +4,7 @@
 //
 // frame_units -- HLS kernels of per-sample (per-frame) thresholds, one frame per
 // call, with the stream formats and memory layouts of the RTL modules
-// global_pool_acc.v, hyper_function.v, frame_buffer.v and frame_threshold.v
+// frame_channel_sums.v, hyper_function.v, frame_buffer.v and frame_threshold.v
 // (see their headers), so that both run on the same vectors.  Semantics:
 // hw_bnn/custom_op/frame_reference.py.
 //
@@ -29,7 +29,7 @@ ap_int<W> field(const ap_uint<N> &word, int e) {
 // The sums of a frame: pass F payload beats (extended to OUT_W: sign-extended when IN_SIGNED, else
 // zero-extended, e.g. XNOR popcounts), then NF sum beats.
 template <int C, int PE, int PIXELS, int IN_W, int IN_SIGNED, int OUT_W>
-void global_pool_acc(hls::stream<ap_uint<PE * IN_W> > &in, hls::stream<ap_uint<PE * OUT_W> > &out) {
+void frame_channel_sums(hls::stream<ap_uint<PE * IN_W> > &in, hls::stream<ap_uint<PE * OUT_W> > &out) {
     const int NF = C / PE;
     ap_int<OUT_W> sums[C];
     for (int p = 0; p < PIXELS; p++) {

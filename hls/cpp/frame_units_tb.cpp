@@ -6,7 +6,7 @@
 // (tests/test_hls_frame_units.py) can run a kernel on the vectors it also gives
 // the RTL module.
 //
-// Build: TB_KERNEL selects the kernel (1 global_pool_acc, 2 hyper_function,
+// Build: TB_KERNEL selects the kernel (1 frame_channel_sums, 2 hyper_function,
 // 3 frame_buffer, 4 frame_threshold); its template parameters come as TB_*
 // -D flags named like the RTL module's parameters (TB_C, TB_PE, TB_PIXELS, ...).
 //
@@ -84,7 +84,7 @@ int main(int argc, char **argv) {
     hls::stream<ap_uint<TB_PE * TB_IN_W> > &in = input<TB_PE * TB_IN_W>(argv[2]);
     hls::stream<ap_uint<TB_PE * TB_OUT_W> > out("out");
     for (int f = 0; f < frames; f++)
-        global_pool_acc<TB_C, TB_PE, TB_PIXELS, TB_IN_W, TB_IN_SIGNED, TB_OUT_W>(in, out);
+        frame_channel_sums<TB_C, TB_PE, TB_PIXELS, TB_IN_W, TB_IN_SIGNED, TB_OUT_W>(in, out);
 #elif TB_KERNEL == 2
     typedef hyper_function<TB_C, TB_PE, TB_PIXELS, TB_W, TB_J, TB_HEADS, TB_NP, TB_POOL_OFFSET, TB_P_W, TB_WT_W,
                            TB_A1_W, TB_NH, TB_H_W, TB_A2_W, TB_NO, TB_MACS> Hyper;

@@ -6,7 +6,7 @@
 // `GlobalAccPool`, the accumulating half of a global average pool; FINN puts
 // the division by N_PIX into a scalar Mul after it, which hw_bnn's threshold
 // unit absorbs).  It takes the next frame while it emits the sums of the
-// previous one.  (global_pool_acc.v, for per-sample thresholds, passes the
+// previous one.  (frame_channel_sums.v, for per-sample thresholds, passes the
 // frame through before its sums instead.)
 //
 // Per frame the input is N_PIX pixels of C channels, folded onto PE lanes:

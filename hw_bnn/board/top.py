@@ -16,7 +16,7 @@ from pathlib import Path
 from hw_bnn.board.protocol import FrameFormat
 from hw_bnn.io import write_text
 from hw_bnn.rtl.stitch import TOP
-from hw_bnn.rtl.verilator import RTL_DIR
+from hw_bnn.rtl.verilator import rtl_source
 
 BOARD_TOP = "hw_bnn_board"
 UART_MODULES = ("uart_rx", "uart_tx", "uart_bridge")
@@ -100,7 +100,7 @@ def copy_uart_modules(folder: Path) -> list[Path]:
     """Copy the UART modules of hls/rtl into ``folder``; their paths there."""
     paths = []
     for module in UART_MODULES:
-        shutil.copyfile(RTL_DIR / f"{module}.v", Path(folder) / f"{module}.v")
+        shutil.copyfile(rtl_source(module), Path(folder) / f"{module}.v")
         paths.append(Path(folder) / f"{module}.v")
     return paths
 

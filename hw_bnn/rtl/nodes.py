@@ -394,7 +394,7 @@ def _frame_params(inst) -> dict:
     return dict(C=inst.channels, PE=int(inst.get_nodeattr("PE")), PIXELS=inst.pixels)
 
 
-def emit_global_pool_acc(model: ModelWrapper, node) -> RtlNode:
+def emit_frame_channel_sums(model: ModelWrapper, node) -> RtlNode:
     inst, framed = _frame_streams(model, node)
     producer = model.find_producer(node.input[0])
     arriving = emit(model, producer).out  # an MVAU's accumulators (a popcount is unsigned), or stream codes
@@ -403,7 +403,7 @@ def emit_global_pool_acc(model: ModelWrapper, node) -> RtlNode:
                          f"PE={arriving.elems} of '{producer.name}' that feeds it; set them equal")
     params = dict(**_frame_params(inst), IN_W=arriving.elem_bits, IN_SIGNED=int(arriving.signed),
                   OUT_W=framed.elem_bits)
-    return RtlNode(node.name, "global_pool_acc", params, arriving, framed)
+    return RtlNode(node.name, "frame_channel_sums", params, arriving, framed)
 
 
 def emit_hyper_function(model: ModelWrapper, node) -> RtlNode:
@@ -450,7 +450,7 @@ EMITTERS: dict[str, Callable[[ModelWrapper, object], RtlNode]] = {
     "LabelSelect": emit_label_select,
     "FMPadding": emit_fm_padding,
     "AdaBinThreshold": emit_adabin_threshold,
-    "GlobalPoolAccumulator": emit_global_pool_acc,
+    "GlobalPoolAccumulator": emit_frame_channel_sums,
     "FrameHyperFunction": emit_hyper_function,
     "FrameBuffer": emit_frame_buffer,
     "FrameThreshold": emit_frame_threshold,

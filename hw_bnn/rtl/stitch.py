@@ -24,7 +24,7 @@ from finn.util.fpgadataflow import is_fpgadataflow_node
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import write_json, write_text
 from hw_bnn.rtl.nodes import RtlNode, emit, lcm_width
-from hw_bnn.rtl.verilator import RTL_DIR, with_submodules
+from hw_bnn.rtl.verilator import rtl_source, with_submodules
 
 TOP = "hw_bnn_top"
 #: Beat counter width of the stall watchdog.
@@ -268,7 +268,7 @@ def generate_design(hw_graph: ModelWrapper, folder: str | Path, fifo_depth: int 
     design = Design(rtl_nodes, folder)
     plan_design(design, graph_links(hw_graph, graph_nodes), fifo_depths, fifo_depth)
     for module in design.modules:
-        shutil.copyfile(RTL_DIR / f"{module}.v", folder / f"{module}.v")
+        shutil.copyfile(rtl_source(module), folder / f"{module}.v")
     for node in rtl_nodes:
         node.write_mem_files(folder)
     write_text(folder / f"{TOP}.v", top_verilog(design))

@@ -14,8 +14,10 @@ thresholds of any number of runs, each in its own folder.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -29,9 +31,37 @@ from hw_bnn.errors import HwBnnError
 REPO = Path(__file__).resolve().parents[2]
 RTL_DIR = REPO / "hls" / "rtl"
 HARNESS_CPP = Path(__file__).resolve().parent / "harness.cpp"
-#: Modules of hls/rtl that instantiate others (module -> its submodules): a build or a
-#: stitched design that uses the module needs the submodules' files too.
-SUBMODULES = {"mvau": ("threshold_count",), "thresholding": ("threshold_count",)}
+#: An instantiation ``name #(`` or ``name instance (``; comments are removed before matching.
+_INSTANCE = re.compile(r"^\s*([A-Za-z_]\w*)\s+(?:#\s*\(|[A-Za-z_]\w*\s*\()", re.MULTILINE)
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.DOTALL)
+
+
+@functools.cache
+def _rtl_files() -> dict[str, Path]:
+    """Every module file under hls/rtl (any sub-folder), by module name: one module per file."""
+    files: dict[str, Path] = {}
+    for path in sorted(RTL_DIR.rglob("*.v")):
+        if path.stem in files:
+            raise HwBnnError(f"two Verilog files define module {path.stem}: {files[path.stem]} and {path}; "
+                             f"module names under {RTL_DIR} must be unique")
+        files[path.stem] = path
+    return files
+
+
+def rtl_source(module: str) -> Path:
+    """The file of ``module`` under hls/rtl, whichever sub-folder holds it."""
+    try:
+        return _rtl_files()[module]
+    except KeyError:
+        raise HwBnnError(f"no Verilog module {module!r} under {RTL_DIR}") from None
+
+
+@functools.cache
+def submodules(module: str) -> tuple[str, ...]:
+    """The hls/rtl modules that ``module`` instantiates directly, read from its source."""
+    text = _COMMENT.sub("", rtl_source(module).read_text())
+    known = _rtl_files()
+    return tuple(dict.fromkeys(m for m in _INSTANCE.findall(text) if m in known and m != module))
 
 
 def with_submodules(modules) -> list[str]:
@@ -42,7 +72,7 @@ def with_submodules(modules) -> list[str]:
         module = todo.pop(0)
         if module not in out:
             out.append(module)
-            todo += SUBMODULES.get(module, ())
+            todo += submodules(module)
     return out
 
 
@@ -239,7 +269,7 @@ class Sim:
         # a bare file name is a module of hls/rtl (its submodules are added); a path is used as given
         bare = [s.removesuffix(".v") for s in srcs if isinstance(s, str)]
         srcs = tuple(srcs) + tuple(f"{m}.v" for m in with_submodules(bare) if m not in bare)
-        self.src_paths = [RTL_DIR / s if isinstance(s, str) else Path(s) for s in srcs]
+        self.src_paths = [rtl_source(s.removesuffix(".v")) if isinstance(s, str) else Path(s) for s in srcs]
         h = hashlib.sha256()
         for p in self.src_paths + [HARNESS_CPP]:
             h.update(p.name.encode())

@@ -1,4 +1,4 @@
-"""The per-frame threshold modules (global_pool_acc.v, hyper_function.v, frame_buffer.v, frame_threshold.v)
+"""The per-frame threshold modules (frame_channel_sums.v, hyper_function.v, frame_buffer.v, frame_threshold.v)
 against ``hw_bnn.custom_op.frame_reference``, with random valid gaps and ready stalls at both ends; and
 their HLS C++ kernels (hls/cpp/frame_units.hpp) against both, on the same vectors.
 
@@ -34,15 +34,15 @@ def payload_beats(frames: np.ndarray, pe: int, width: int) -> list[list[int]]:
     return [pack_beats(frame.reshape(-1, pe), width) for frame in frames]
 
 
-# ---- global_pool_acc ----
+# ---- frame_channel_sums ----
 
 @pytest.mark.parametrize("c,pe,pixels,in_w,signed", [(4, 2, 5, 6, True), (6, 3, 1, 9, True), (3, 1, 9, 4, True),
                                                     (8, 8, 2, 5, True), (4, 2, 5, 6, False), (3, 1, 9, 4, False)])
-def test_global_pool_acc_passes_the_frame_and_appends_the_sums(c, pe, pixels, in_w, signed):
+def test_frame_channel_sums_passes_the_frame_and_appends_the_sums(c, pe, pixels, in_w, signed):
     """Signed inputs (stream codes, ±1 dot products) and unsigned ones (XNOR popcounts: the top bit is
     a magnitude, which sign extension would turn negative)."""
     out_w = in_w + max(1, (pixels - 1).bit_length()) + 1
-    sim = Sim("global_pool_acc", dict(C=c, PE=pe, PIXELS=pixels, IN_W=in_w, IN_SIGNED=int(signed), OUT_W=out_w))
+    sim = Sim("frame_channel_sums", dict(C=c, PE=pe, PIXELS=pixels, IN_W=in_w, IN_SIGNED=int(signed), OUT_W=out_w))
     rng = np.random.default_rng(c * 100 + pixels)
     lo, hi = signed_range(in_w) if signed else (0, (1 << in_w) - 1)
     for k, (p_valid, p_ready) in enumerate(RATES):
@@ -250,7 +250,7 @@ def test_hls_kernels_match_the_rtl_and_the_reference(tmp_path):
     pool_in = [b for f in payload_beats(frames, pe, in_w) for b in f]
     pool_params = dict(C=c, PE=pe, PIXELS=pixels, IN_W=in_w, IN_SIGNED=1, OUT_W=w)
     pool_out = run_hls(1, pool_params, frames_n, pool_in, tmp_path)
-    assert pool_out == rtl("global_pool_acc", pool_params, pool_in, len(pool_out))
+    assert pool_out == rtl("frame_channel_sums", pool_params, pool_in, len(pool_out))
     # hyper-function: the same payload and the same thresholds (RTL interleaving differs by timing)
     hyper_out = run_hls(2, hyper, frames_n, pool_out, tmp_path)
     hyper_rtl = rtl("hyper_function", hyper, pool_out, len(hyper_out), HYPER_MEMORIES)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.rtl.verilator import RTL_DIR, Sim, verilator_bin, with_submodules, yosys_bin
+from hw_bnn.rtl.verilator import RTL_DIR, Sim, rtl_source, verilator_bin, with_submodules, yosys_bin
 from hw_bnn.rtl.frame_memfiles import HYPER_MEMORIES, write_hyper_memories, write_sign_file
 from hw_bnn.rtl.memfiles import write_adabin_params, write_mvau_weights, write_thresholds
 
@@ -69,7 +69,7 @@ LINT = {
         dict(IMG_H=1, IMG_W=1, PAD_T=2, PAD_L=0, PAD_B=3, PAD_R=1, C=6, SIMD=3, ELEM_W=1),
         dict(IMG_H=32, IMG_W=28, C=3, SIMD=3),
     ],
-    "global_pool_acc": [{}, dict(C=1, PE=1, PIXELS=1, IN_W=1, OUT_W=1), dict(C=6, PE=3, PIXELS=576, IN_W=10, OUT_W=20)],
+    "frame_channel_sums": [{}, dict(C=1, PE=1, PIXELS=1, IN_W=1, OUT_W=1), dict(C=6, PE=3, PIXELS=576, IN_W=10, OUT_W=20)],
     "frame_threshold": [{}, dict(C=1, PE=1, PIXELS=1, W=2), dict(C=256, PE=16, PIXELS=1, W=12)],
     "frame_buffer": [
         {},
@@ -115,14 +115,14 @@ LINT_CASES = [(m, i) for m, ps in LINT.items() for i in range(len(ps))]
 def test_lint(module, idx):
     params = LINT[module][idx]
     cmd = [verilator_bin(), "--lint-only", "-Wall", "--top-module", module]
-    cmd += [str(RTL_DIR / f"{m}.v") for m in with_submodules([module])]
+    cmd += [str(rtl_source(m)) for m in with_submodules([module])]
     cmd += [f"-G{k}={v}" for k, v in params.items()]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr
 
 
 def test_all_modules_listed():
-    assert sorted(p.stem for p in RTL_DIR.glob("*.v")) == sorted(LINT)
+    assert sorted(p.stem for p in RTL_DIR.rglob("*.v")) == sorted(LINT)
 
 
 # module -> (params, memory files {param: writer(path)})
@@ -174,7 +174,7 @@ SYNTH = {
     "pool_max": (dict(K=2, PE=4, ELEM_W=1), None),
     "label_select": (dict(LABELS=10, PE=2, K=2, IN_W=8, OUT_W=8), None),
     "fm_padding": (dict(IMG_H=6, IMG_W=5, PAD_T=1, PAD_L=2, PAD_B=0, PAD_R=1, C=4, SIMD=2, ELEM_W=8), None),
-    "global_pool_acc": (dict(C=4, PE=2, PIXELS=9, IN_W=6, OUT_W=10), None),
+    "frame_channel_sums": (dict(C=4, PE=2, PIXELS=9, IN_W=6, OUT_W=10), None),
     "frame_threshold": (dict(C=4, PE=2, PIXELS=9, W=10, SIGN_FILE="s.mem"), _frame_threshold_mems),
     "frame_buffer": (dict(C=16, PE=2, PIXELS=64, W=12, DATA_W=8), None),
     "hyper_function": (dict(C=4, PE=2, PIXELS=9, W=12, **HYPER_FILES), _hyper_mems),
@@ -203,7 +203,7 @@ def test_yosys_synth(module, tmp_path):
     params, mems = SYNTH[module]
     files = [f"{m}.v" for m in with_submodules([module])]
     for name in files:
-        shutil.copy(RTL_DIR / name, tmp_path / name)
+        shutil.copy(rtl_source(name.removesuffix(".v")), tmp_path / name)
     if mems:
         mems(tmp_path)
     read = f"read_verilog -defer {' '.join(files)}; chparam {_chparam(params)} {module}"

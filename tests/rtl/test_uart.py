@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw_bnn.rtl.verilator import RTL_DIR, Sim, verilator_bin
+from hw_bnn.rtl.verilator import Sim, rtl_source, verilator_bin
 
 TB = Path(__file__).resolve().parent / "tb_uart_loop.v"
 
@@ -32,6 +32,6 @@ def test_loopback_random_bytes(clks_per_bit):
 
 def test_lint_loopback_bench():
     cmd = [verilator_bin(), "--lint-only", "-Wall", "--top-module", "tb_uart_loop", str(TB),
-           str(RTL_DIR / "uart_tx.v"), str(RTL_DIR / "uart_rx.v")]
+           str(rtl_source("uart_tx")), str(rtl_source("uart_rx"))]
     res = subprocess.run(cmd, capture_output=True, text=True)
     assert res.returncode == 0 and "%Warning" not in res.stderr, res.stderr

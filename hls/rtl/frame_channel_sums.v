@@ -2,7 +2,7 @@
 // Copyright (c) hw_bnn contributors
 // Language: Verilog 2001
 //
-// global_pool_acc -- passes a frame through and appends its per-channel sums
+// frame_channel_sums -- passes a frame through and appends its per-channel sums
 // (hw_bnn node `GlobalPoolAccumulator`, per-sample thresholds).
 //
 // Per frame the input is F = PIXELS*C/PE beats of PE IN_W-bit elements,
@@ -28,7 +28,7 @@
 `timescale 1ns / 1ps
 `default_nettype none
 
-module global_pool_acc #(
+module frame_channel_sums #(
     // Number of channels, >= 1.
     parameter C = 4,
     // Channels per beat, 1 .. C, must divide C.
@@ -65,7 +65,7 @@ localparam [PX_W-1:0] PX_LAST = PX_LAST32[PX_W-1:0];
 initial begin
     if (C < 1 || PE < 1 || C % PE != 0 || PIXELS < 1 || IN_W < 1 ||
             OUT_W < IN_W + (IN_SIGNED != 0 ? 0 : 1)) begin
-        $error("global_pool_acc: illegal parameters (instance %m)");
+        $error("frame_channel_sums: illegal parameters (instance %m)");
         $finish;
     end
 end
