@@ -2,7 +2,7 @@
 definition adabin_threshold_reference, bit for bit.
 
 The case helpers (random_case, param_words, input_beats, write_case_files) are plain functions so
-the RTL test of hls/rtl/adabin_threshold.v can run the very same vectors: tests/ is on sys.path
+the RTL test of hls/rtl/adabin/adabin_threshold.v can run the very same vectors: tests/ is on sys.path
 (tests/conftest.py), so ``from test_hls_cpp import random_case, write_case_files`` works there.
 """
 
@@ -14,7 +14,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from hw_bnn.custom_op.adabin_reference import adabin_threshold_reference
+from hw_bnn.features.adabin.reference import adabin_threshold_reference
 from hw_bnn.errors import HwBnnError
 from hw_bnn.hls import HLS_CPP_DIR, ap_types_include_dir, compile_kernel_test
 from hw_bnn.rtl.memfiles import write_memh

@@ -10,8 +10,8 @@
 //     count = (L >= T0[c]) + (L >= T1[c])            (0, 1 or 2)
 //     bit   = (DECODE[c] >> count) & 1
 // The defining model is adabin_threshold_reference() in
-// hw_bnn/custom_op/adabin_reference.py; thresholds need not be sorted or
-// reachable.  This kernel matches hls/rtl/adabin_threshold.v bit for bit
+// hw_bnn/features/adabin/reference.py; thresholds need not be sorted or
+// reachable.  This kernel matches hls/rtl/adabin/adabin_threshold.v bit for bit
 // (same stream packing, same parameter word layout).
 //
 // Channels are folded onto PE lanes: a vector is NF = C/PE beats, beat nf

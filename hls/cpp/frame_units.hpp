@@ -3,10 +3,11 @@
 // Language: C++14, Vitis-HLS style (ap_int, hls::stream); C-simulated with g++
 //
 // frame_units -- HLS kernels of per-sample (per-frame) thresholds, one frame per
-// call, with the stream formats and memory layouts of the RTL modules
-// frame_channel_sums.v, hyper_function.v, frame_buffer.v and frame_threshold.v
-// (see their headers), so that both run on the same vectors.  Semantics:
-// hw_bnn/custom_op/frame_reference.py.
+// call, with the stream formats and memory layouts of the RTL modules in
+// hls/rtl/dynamic_threshold/ (frame_channel_sums.v, hyper_function.v,
+// frame_buffer.v and frame_threshold.v; see their headers), so that both run on
+// the same vectors.  Semantics:
+// hw_bnn/features/dynamic_threshold/reference.py.
 //
 // Streams carry beats of PE lanes (lane e of fold g is channel g*PE+e, lane 0
 // in the LSBs, two's complement).  Per frame: F = PIXELS*C/PE payload beats and

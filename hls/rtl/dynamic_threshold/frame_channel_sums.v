@@ -10,7 +10,7 @@
 // lanes: lane e of fold g is channel g*PE+e.  The output is the same F beats
 // with every element extended to OUT_W bits (two's complement), then NF = C/PE trailer beats whose lane e of
 // beat g holds S[g*PE+e], the exact sum of that channel over the frame
-// (hw_bnn/custom_op/frame_reference.py pool_sums).  The caller makes OUT_W
+// (hw_bnn/features/dynamic_threshold/reference.py pool_sums).  The caller makes OUT_W
 // wide enough for the sums (>= IN_W + clog2(PIXELS)).
 //
 // Stream protocol (AXI-Stream subset): a beat transfers on a rising clk edge

@@ -27,7 +27,7 @@
 // Memory file ($readmemh, one hex word per line):
 //   THRESH_FILE: NF words of PE*N_THR*THR_W bits; word nf holds, at bits
 //                [(p*N_THR + n)*THR_W +: THR_W], threshold n of channel
-//                nf*PE + p, two's complement (tests/rtl/memfiles.py
+//                nf*PE + p, two's complement (hw_bnn/rtl/memfiles.py
 //                write_thresholds; same layout as mvau.v).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.

@@ -10,7 +10,7 @@
 // W-bit map acc.  Every payload element of channel c becomes the bit
 //     [s*acc >= T[c]],  s = -1 where SIGN bit c is set, else +1,
 // computed in W+1 bits so that negating -2^(W-1) is exact
-// (hw_bnn/custom_op/frame_reference.py frame_threshold).  The output is F
+// (hw_bnn/features/dynamic_threshold/reference.py frame_threshold).  The output is F
 // beats of PE bits (bit e of beat g: channel g*PE+e; 1 is +1, FINN BINARY).
 //
 // Stream protocol and packing as thresholding.v (element 0 in the LSBs).
@@ -19,7 +19,7 @@
 //
 // Memory file ($readmemh, one hex word per line):
 //   SIGN_FILE: NF words of PE bits; bit e of word g is the SIGN of channel
-//              g*PE+e (hw_bnn/rtl/frame_memfiles.py write_sign_file).
+//              g*PE+e (hw_bnn/features/dynamic_threshold/memfiles.py write_sign_file).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
 

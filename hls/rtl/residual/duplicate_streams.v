@@ -11,7 +11,7 @@
 // held, so one output can take it while the other stalls; the next input beat
 // is accepted once both have taken the current one.  A fork therefore never
 // loses or reorders data; how far one branch can run ahead of the other is
-// set by the FIFO on the other branch (hw_bnn/rtl/fifo_sizing.py).
+// set by the FIFO on the other branch (hw_bnn/features/residual/fifo_sizing.py).
 //
 // Stream protocol (AXI-Stream subset): a beat transfers on a rising clk edge
 // where tvalid && tready.  m*_axis_tvalid never depends on m*_axis_tready;

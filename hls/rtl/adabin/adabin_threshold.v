@@ -6,7 +6,7 @@
 // accumulators of an XNOR unit that also counts its input (mvau.v with
 // COUNT = 1: per channel the popcount acc_x, per vector the count acc_a) into
 // one output bit per channel.  The definition is
-// hw_bnn/custom_op/adabin_reference.py (adabin_threshold_reference):
+// hw_bnn/features/adabin/reference.py (adabin_threshold_reference):
 //
 //   PASS = 0: for every channel c of a vector
 //       L     = A[c] * acc_x[c] + B[c] * acc_a        (exact, signed)

@@ -9,7 +9,7 @@
 // layer's map, then NF beats of its per-channel sums S (lane e of beat g:
 // channel g*PE+e; signed W-bit elements).  The payload passes through
 // unchanged with tag 0.  From the sums the unit computes, exactly as
-// hw_bnn/custom_op/frame_reference.py hyper_function:
+// hw_bnn/features/dynamic_threshold/reference.py hyper_function:
 //     p[c]    = POOL_OFFSET + #{k : s_c*S[c] >= PT[c][k]}      (s_c = -1 if sign)
 //     a1[j]   = sum_c W1[j][c] * p[c];     h[j]    = #{k : a1[j] >= HT[j][k]}
 //     a2[i]   = sum_j W2[i][j] * h[j];     code[i] = #{k : a2[i] >= OT[i][k]}
@@ -32,7 +32,7 @@
 // Stream protocol and packing as thresholding.v.  s_axis_tready depends on
 // m_axis_tvalid/m_axis_tready for payload beats.
 //
-// Memory files ($readmemh, one hex word per line; hw_bnn/rtl/frame_memfiles.py):
+// Memory files ($readmemh, one hex word per line; hw_bnn/features/dynamic_threshold/memfiles.py):
 //   POOL_FILE : NF words of PE*(1+NP*(W+1)) bits; lane e of word g at
 //               [e*(1+NP*(W+1))]: bit 0 the sign of channel g*PE+e, then
 //               its NP thresholds of W+1 bits (two's complement).
