@@ -29,7 +29,9 @@ from test_data import write_cifar_folder  # noqa: E402  (synthetic CIFAR-format 
 from hw_bnn import flow  # noqa: E402
 from hw_bnn.config import load_config  # noqa: E402
 from hw_bnn.export import load_qonnx  # noqa: E402
-from hw_bnn.rtl.fifo_sizing import residual_fifo_depths  # noqa: E402
+from hw_bnn.features.residual.fifo_sizing import residual_fifo_depths  # noqa: E402
+from hw_bnn.graph import hw_nodes  # noqa: E402
+from hw_bnn.rtl.emitters import emit_nodes  # noqa: E402
 
 #: case -> (architecture, method, model options, method options): static sign methods, the per-sample
 #: binarizers (DyBNN on its ReActNet backbone, SD-BNN's squeeze-excitation on ResNet-20), and AdaBin. At these widths
@@ -66,7 +68,7 @@ def run(name: str, args, data: Path) -> dict:
     report["ops"] = Counter(n.op_type for n in graph.graph.node)
     report["multi_bit_mvau"] = sum(1 for n in graph.graph.node if n.op_type == "MVAU"
                                    and graph.get_tensor_datatype(n.input[1]).name.startswith("INT"))
-    report["shortcut_fifos"] = list(residual_fifo_depths(graph).values())
+    report["shortcut_fifos"] = list(residual_fifo_depths(graph, emit_nodes(graph, hw_nodes(graph))).values())
     return report
 
 

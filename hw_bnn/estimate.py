@@ -1,4 +1,8 @@
-"""FINN's analytical estimates of a folded HW graph: resources, cycles, throughput, latency."""
+"""Analytical estimates of a folded HW graph: resources, cycles, throughput, latency.
+
+One protocol per node: FINN's analyses for FINN's nodes, ``hw_estimate(model)`` (cycles, lut, bram18, dsp
+and extras) for hw_bnn's own ops.
+"""
 
 from __future__ import annotations
 
@@ -12,35 +16,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.compiler import specialize
+from hw_bnn.graph import has_count_row, hw_nodes, is_hw_bnn_node
 from hw_bnn.io import atomic_path
-from hw_bnn.transformation.adabin import has_count_row, is_adabin, is_hw_bnn_node
-
-#: Bits of one BRAM18 (FINN's unit), for parameter memories too wide or deep for LUTs.
-BRAM18_BITS = 18 * 1024
-#: Parameter memories up to this many words (NF = C/PE) sit in LUTs as a ROM (Yosys' choice for the
-#: shallow, wide memories of the measured designs), at LUT6_ROM_BITS bits per LUT.
-LUTROM_MAX_WORDS = 64
-LUT6_ROM_BITS = 64
-
-
-def adabin_threshold_estimate(hw_graph: ModelWrapper, node) -> dict:
-    """hw_bnn's estimate of an AdaBin combine-and-threshold node (FINN has none): cycles, LUTs and DSPs
-    of its lanes, and its parameter memory (a LUT ROM when shallow, else BRAM18s)."""
-    inst = getCustomOp(node)
-    bits = inst.param_bits(hw_graph)
-    words = inst.channels(hw_graph) // int(inst.get_nodeattr("PE"))
-    in_lut = words <= LUTROM_MAX_WORDS
-    resources = inst.resource_estimate(hw_graph)
-    return {
-        "name": node.name,
-        "op": node.op_type,
-        "pe": int(inst.get_nodeattr("PE")),
-        "simd": 1,
-        "cycles": int(inst.get_exp_cycles_for(hw_graph)),
-        "lut": resources["lut"] + (bits // LUT6_ROM_BITS if in_lut else 0),
-        "bram18": 0 if in_lut else -(-bits // BRAM18_BITS),
-        "dsp": resources["dsp"],
-    }
 
 
 def estimate(hw_graph: ModelWrapper, part: str, clock_mhz: float) -> dict:
@@ -55,11 +32,8 @@ def estimate(hw_graph: ModelWrapper, part: str, clock_mhz: float) -> dict:
     resources = special.analysis(lambda m: res_estimation(m, part))
     special_hw = iter([n for n in special.graph.node if is_fpgadataflow_node(n)])
     layers = []
-    for generic in [n for n in hw_graph.graph.node if is_fpgadataflow_node(n)]:
-        if is_adabin(generic):
-            layers.append(adabin_threshold_estimate(hw_graph, generic))
-            continue
-        if is_hw_bnn_node(generic):
+    for generic in hw_nodes(hw_graph):
+        if is_hw_bnn_node(generic):  # hw_bnn's own ops estimate themselves (hw_estimate); FINN has no model of them
             inst = getCustomOp(generic)
             layers.append({"name": generic.name, "op": generic.op_type, "pe": int(inst.get_nodeattr("PE")),
                            "simd": 1, **inst.hw_estimate(hw_graph)})

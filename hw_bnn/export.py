@@ -105,19 +105,19 @@ def deployable(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> 
     """An eval-mode copy of ``model`` in the form the hardware computes; the trained model is not modified.
 
     - AdaBin layers become an XNOR layer with an all-ones row plus the integer combine-and-threshold
-      (``hw_bnn.methods.adabin_deploy``).
+      (``hw_bnn.features.adabin.deploy``).
     - Per-sample threshold blocks (SD-BNN's squeeze-excitation, DyBNN) become the integer per-frame
-      threshold unit (``hw_bnn.methods.frame_deploy``); their pooled thresholds depend on each map's
+      threshold unit (``hw_bnn.features.dynamic_threshold.deploy``); their pooled thresholds depend on each map's
       pixel count, so these models need ``input_shape`` (C, H, W).
     - Other weight transforms (SD-BNN's WSD, a custom estimator) are parametrizations whose output is
       already the +-1 weight; the copy stores that weight, which Brevitas' bipolar quantizer then
       exports unchanged.
     - The residual CIFAR architectures (``hw_bnn.models.cifar``) become their integer form
-      (``hw_bnn.models.integer_form``), which needs ``input_shape`` for the pooled pixel count.
+      (``hw_bnn.features.residual.integer_form``), which needs ``input_shape`` for the pooled pixel count.
     """
-    from hw_bnn.methods.adabin_deploy import has_adabin_layers, to_hardware_form
-    from hw_bnn.methods.frame_deploy import has_dynamic_layers, to_frame_hardware_form
-    from hw_bnn.models.integer_form import IntegerForm, is_residual_architecture, to_integer_form
+    from hw_bnn.features.adabin import deploy as adabin
+    from hw_bnn.features.dynamic_threshold import deploy as dynamic_threshold
+    from hw_bnn.features.residual.integer_form import IntegerForm, is_residual_architecture, to_integer_form
 
     if isinstance(model, IntegerForm):
         return model.eval()
@@ -126,12 +126,9 @@ def deployable(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> 
         if input_shape is None:
             raise HwBnnError("residual architectures: deployable() needs the input_shape (C, H, W)")
         return to_integer_form(model, input_shape)
-    if has_adabin_layers(model):
-        to_hardware_form(model)
-    if has_dynamic_layers(model):
-        if input_shape is None:
-            raise HwBnnError("the model has per-sample threshold layers: deployable() needs the input_shape (C, H, W)")
-        to_frame_hardware_form(model, input_shape)
+    for feature in (adabin, dynamic_threshold):  # each feature rewrites its own layers
+        if feature.has_layers(model):
+            feature.to_hardware_form(model, input_shape)
     for module in model.modules():
         if parametrize.is_parametrized(module):
             # deepcopy shares torch's generated Parametrized<Layer> class with the original, and
@@ -149,8 +146,8 @@ def export_model(model: nn.Module, input_shape: tuple[int, ...], path: str | Pat
     The graph input is annotated as UINT8: the flow feeds raw 8-bit pixels, and FINN needs
     to know the input is integer to turn the first binarisation into integer thresholds.
     """
-    from hw_bnn.models.integer_form import IntegerForm, is_residual_architecture
-    from hw_bnn.transformation.residual import AnnotateIntegerInitializers
+    from hw_bnn.features.residual.integer_form import IntegerForm, is_residual_architecture
+    from hw_bnn.features.residual.passes import AnnotateIntegerInitializers
 
     residual = is_residual_architecture(model) or isinstance(model, IntegerForm)
     model = deployable(model, input_shape)

@@ -203,6 +203,18 @@ def _require(out_dir: Path, names: tuple[str, ...], stage: str) -> None:
             raise HwBnnError(f"{out_dir / name} is missing; run 'hw-bnn {stage}' with the same --out first")
 
 
+def built_design(config: Config, out_dir: Path):
+    """The RTL that ``build`` generated into ``out_dir/rtl``: sim, synth and bitstream use it as it is."""
+    from hw_bnn.rtl.stitch import DESIGN_FILE, load_design
+
+    _require(out_dir, ("hw_graph.onnx", f"rtl/{DESIGN_FILE}"), "build")
+    design = load_design(out_dir / "rtl")
+    if design.fifo_depth != config.sim.fifo_depth:
+        raise HwBnnError(f"the RTL in {out_dir / 'rtl'} was built with sim.fifo_depth={design.fifo_depth}, the recipe "
+                         f"now says {config.sim.fifo_depth}; run 'hw-bnn build' again with this recipe")
+    return design
+
+
 def _check_mappable(config: Config) -> None:
     """Stop before any hardware step when the recipe's method has no hardware mapping yet."""
     blocker = config.get_method().hardware_blocker
@@ -268,7 +280,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     from hw_bnn.estimate import estimate, plot_estimate
     from hw_bnn.execute import run_graph
     from hw_bnn.export import load_qonnx
-    from hw_bnn.rtl.stitch import generate_design
+    from hw_bnn.rtl.stitch import DESIGN_FILE, generate_design
 
     out_dir = Path(out_dir)
     _check_mappable(config)
@@ -281,6 +293,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
         hw_graph.save(str(tmp))
     write_json(out_dir / "folding.json", read_folding(hw_graph))
     progress(f"build: stitched RTL -> {out_dir / 'rtl'}")
+    (out_dir / "rtl" / DESIGN_FILE).unlink(missing_ok=True)  # a build that fails here leaves no stale design
     generate_design(hw_graph, out_dir / "rtl", fifo_depth=config.sim.fifo_depth)
     progress(f"estimate: FINN analytical estimates for {config.build.part}")
     est = estimate(hw_graph, config.build.part, config.build.clock_mhz)
@@ -313,7 +326,7 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
     from hw_bnn.rtl.sim import Backpressure, locate_mismatch, measure_layers, simulate
 
     out_dir = Path(out_dir)
-    _require(out_dir, ("hw_graph.onnx",), "build")
+    design = built_design(config, out_dir)
     hw_graph = load_qonnx(out_dir / "hw_graph.onnx", rerun_hint("hw_graph.onnx"))
     images, labels, reference = _test_data(out_dir)
     n = config.sim.n_images or len(images)
@@ -324,8 +337,8 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
     backpressure = Backpressure.from_recipe(config.sim.backpressure)
     if not backpressure.full_rate:
         progress(f"sim: under back-pressure ({backpressure.describe()})")
-    result = simulate(hw_graph, images, out_dir, fifo_depth=config.sim.fifo_depth,
-                      waveform_images=config.sim.waveform_images, backpressure=backpressure)
+    result = simulate(hw_graph, images, out_dir, waveform_images=config.sim.waveform_images,
+                      backpressure=backpressure, design=design)
     _save_npy(out_dir / "sim" / "outputs.npy", result.outputs)
     _save_npy(out_dir / "sim" / "cycles.npy", result.run.frame_cycles)
     accuracy, exact, first = _compare("RTL", result.outputs, reference, labels)
@@ -363,14 +376,10 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
 
 def synth_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> dict:
     """Synthesise the stitched RTL with Yosys for ``synth.family``; per-layer resources beside FINN's estimate."""
-    from hw_bnn.export import load_qonnx
-    from hw_bnn.rtl.stitch import generate_design
     from hw_bnn.synth import check_fit, get_family, place_and_route, plot_synth, synthesize
 
     out_dir = Path(out_dir)
-    _require(out_dir, ("hw_graph.onnx",), "build")
-    design = generate_design(load_qonnx(out_dir / "hw_graph.onnx", rerun_hint("hw_graph.onnx")), out_dir / "rtl",
-                             fifo_depth=config.sim.fifo_depth)
+    design = built_design(config, out_dir)
     progress(f"synth: Yosys for {config.synth.family} (the first call compiles Yosys' WebAssembly, ~30 s)")
     synth = synthesize(design, config.synth.family, out_dir)
     family = get_family(config.synth.family)
@@ -400,18 +409,14 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     from hw_bnn.board.boards import FPGA_TOP, clks_per_bit, fpga_top_verilog, get_board
     from hw_bnn.board.protocol import FrameFormat, beat_bytes
     from hw_bnn.board.top import generate_board
-    from hw_bnn.export import load_qonnx
-    from hw_bnn.rtl.stitch import generate_design
     from hw_bnn.synth import DEVICES, check_fit, get_family, pack_bitstream, place_and_route, synthesize_flat
 
     out_dir = Path(out_dir).resolve()
-    _require(out_dir, ("hw_graph.onnx",), "build")
+    design = built_design(config, out_dir)
     board = get_board(config.bitstream.board)
     family = get_family(board.family)
     cpb = clks_per_bit(board, config.bitstream.baud)
     start = time.perf_counter()
-    hw_graph = load_qonnx(out_dir / "hw_graph.onnx", rerun_hint("hw_graph.onnx"))
-    design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=config.sim.fifo_depth)
     sources = generate_board(design, cpb)
     wrapper = out_dir / "rtl" / f"{FPGA_TOP}.v"
     write_text(wrapper, fpga_top_verilog(board))
@@ -441,7 +446,9 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     sim, est = design_rate_sim(report), report.get("estimate")
     if not est:  # cycles per frame and latency from FINN's estimate when neither build nor sim reported them
         from hw_bnn.estimate import estimate
+        from hw_bnn.export import load_qonnx
 
+        hw_graph = load_qonnx(out_dir / "hw_graph.onnx", rerun_hint("hw_graph.onnx"))
         est = estimate(hw_graph, config.build.part, config.build.clock_mhz)
     cycles = sim.get("ii_cycles") or est.get("cycles_per_frame")
     latency_cycles = sim.get("latency_cycles") or est.get("latency_cycles")

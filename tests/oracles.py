@@ -2,8 +2,8 @@
 ``shared/research/seed_methods.md`` in exact arithmetic.
 
 The deployment form, the QONNX custom ops and the FINN execution of these methods all call one numpy
-function (``hw_bnn.custom_op.adabin_reference`` / ``frame_reference``), and the integer parameters they
-run on come from one fit (``hw_bnn.methods.adabin_deploy`` / ``frame_deploy``). Their agreement says
+function (``hw_bnn.features.adabin.reference`` / ``frame_reference``), and the integer parameters they
+run on come from one fit (``hw_bnn.features.adabin.deploy`` / ``frame_deploy``). Their agreement says
 nothing about whether that function and that fit compute the method. The functions here do not use any
 of that code: they read the trained model's parameters (latent weights, BatchNorm statistics, AdaBin's
 alpha/beta, Maxout slopes, the hyper-function's weights and its quantizers' scales) and evaluate the

@@ -6,15 +6,15 @@ import torch
 
 from hw_bnn.compiler import compile_model, legal_values
 from hw_bnn.config import BuildConfig
-from hw_bnn.custom_op.adabin_reference import adabin_threshold_reference
+from hw_bnn.features.adabin.reference import adabin_threshold_reference
 from hw_bnn.errors import HwBnnError
 from hw_bnn.execute import run_graph
 from hw_bnn.export import deployable, export_model
 from hw_bnn.methods import get_method
-from hw_bnn.methods.adabin_deploy import ChannelChain, fit_channel, fit_combination
+from hw_bnn.features.adabin.deploy import ChannelChain, fit_channel, fit_combination
 from hw_bnn.models.cnv import BinaryCNV
 from hw_bnn.models.mlp import BinaryMLP
-from hw_bnn.transformation.adabin import has_count_row
+from hw_bnn.graph import has_count_row
 from model_helpers import randomize_batchnorm
 from sim_checks import STALLS, assert_cycles_match_estimate, assert_outputs_vary, mnist_images
 
@@ -161,7 +161,7 @@ def test_conv_net_with_integer_first_layer_is_exact_through_finn(tmp_path):
 
 
 def test_padded_adabin_conv_is_refused_with_the_fix():
-    from hw_bnn.methods.adabin_deploy import to_hardware_form
+    from hw_bnn.features.adabin.deploy import to_hardware_form
 
     method = get_method("adabin")
     net = torch.nn.Sequential(method.conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), method.activation(4),

@@ -15,7 +15,7 @@ from hw_bnn.estimate import estimate
 from hw_bnn.execute import run_graph
 from hw_bnn.export import deployable, export_model
 from hw_bnn.methods import get_method
-from hw_bnn.methods.frame_deploy import _hidden_thresholds, _pool_thresholds, threshold_on_acc
+from hw_bnn.features.dynamic_threshold.deploy import _hidden_thresholds, _pool_thresholds, threshold_on_acc
 from hw_bnn.models.cnv import BinaryCNV
 from hw_bnn.models.mlp import BinaryMLP
 from model_helpers import randomize_batchnorm

@@ -227,7 +227,7 @@ def test_packing_helpers():
     # 2 vectors, C=2, PE=1: beat = acc_x | acc_a << ACC_W
     assert input_beats([[1, -1], [2, 3]], [[-2], [5]], pe=1, acc_w=4) == [0xE1, 0xEF, 0x52, 0x53]
     # the same words as the RTL's parameter-file writer (an independent implementation)
-    from hw_bnn.rtl.memfiles import adabin_param_words
+    from hw_bnn.features.adabin.memfiles import adabin_param_words
     rng = np.random.default_rng(3)
     for c, pe, acc_w, coef_w, thr_w in CASES.values():
         params, _, _ = random_case(rng, c, acc_w, coef_w, thr_w, vectors=5)

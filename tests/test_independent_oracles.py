@@ -141,7 +141,7 @@ def _adabin_float_trace(model, x: torch.Tensor) -> dict:
     the distance of the dot product y from the decision boundary in units of the magnitude of its terms
     (float32 rounding moves y by at most ~K * 6e-8 of that). The scores' top-2 gap is measured the same way."""
     from hw_bnn.methods.adabin import AdaBinActivation
-    from hw_bnn.methods.adabin_deploy import is_adabin_layer
+    from hw_bnn.features.adabin.deploy import is_adabin_layer
 
     layers = [m for m in model.features if is_adabin_layer(m)]
     children = list(model.features)
@@ -186,7 +186,7 @@ def _deployed_trace(deployed, model, x: torch.Tensor) -> dict:
     """The deployment form on ``x``: scores and per hidden layer the signs s its bits stand for (bit 1 =
     the larger value alpha_a * sign(alpha_a) + centre, so s = bit * sign(alpha_a))."""
     from hw_bnn.methods.adabin import AdaBinActivation
-    from hw_bnn.methods.adabin_deploy import AdaBinThresholdDeploy
+    from hw_bnn.features.adabin.deploy import AdaBinThresholdDeploy
 
     units = [m for m in deployed.modules() if isinstance(m, AdaBinThresholdDeploy)]
     alphas = [float(m.alpha_a) for m in model.modules() if isinstance(m, AdaBinActivation)]
@@ -261,7 +261,7 @@ def test_adabin_ties_put_on_the_boundary_are_found_and_explained(trained_mlp):
     tiny margin at layer 0; the images away from ties still agree."""
     import copy
 
-    from hw_bnn.methods.adabin_deploy import is_adabin_layer
+    from hw_bnn.features.adabin.deploy import is_adabin_layer
 
     run = trained_mlp("adabin")
     model = copy.deepcopy(run.model)

@@ -23,11 +23,13 @@ from hw_bnn.compiler import compile_model
 from hw_bnn.config import BuildConfig, load_config
 from hw_bnn.errors import HwBnnError
 from hw_bnn.export import deployable, export_model
-from hw_bnn.methods.frame_deploy import DynamicThresholdDeploy
+from hw_bnn.features.dynamic_threshold.deploy import DynamicThresholdDeploy
 from hw_bnn.models.cifar import BinaryConvUnit, BinaryReActNet, BinaryResNet18, BinaryResNet20, BinaryVGGSmall
-from hw_bnn.models.integer_form import IntegerConv, MultiThresholdUnit, fit_thresholds
-from hw_bnn.rtl.fifo_sizing import residual_fifo_depths
-from hw_bnn.rtl.nodes import MAX_WEIGHT_BITS
+from hw_bnn.features.residual.integer_form import IntegerConv, MultiThresholdUnit, fit_thresholds
+from hw_bnn.features.residual.fifo_sizing import residual_fifo_depths
+from hw_bnn.graph import hw_nodes
+from hw_bnn.rtl.emitters import emit_nodes
+from hw_bnn.rtl.finn_emit import MAX_WEIGHT_BITS
 from hw_bnn.rtl.sim import simulate
 
 SHAPE = (3, 16, 16)
@@ -255,7 +257,7 @@ def test_shortcut_fifo_depths_hold_the_rate_and_half_of_them_deadlock(folded_res
     """The computed shortcut FIFO depths run the design at the frame rate it has with FIFOs four times
     as deep; at half the depth the fork stops the branch that the join waits for."""
     model, graph = folded_resnet20
-    depths = residual_fifo_depths(graph)
+    depths = residual_fifo_depths(graph, emit_nodes(graph, hw_nodes(graph)))
     joins = [n for n in graph.graph.node if n.op_type == "ElementwiseAdd"]
     assert len(depths) == len(joins)
     images = _images(6, 11).numpy()
@@ -276,7 +278,7 @@ def test_residual_net_under_backpressure_is_exact_and_half_depth_fifos_stall_by_
     result = simulate(graph, images, tmp_path / "computed", backpressure=STALLS)
     assert np.array_equal(result.outputs, _expected(model, images))
     assert len(result.run.frame_cycles) == len(images)
-    half = {k: v // 2 for k, v in residual_fifo_depths(graph).items()}
+    half = {k: v // 2 for k, v in residual_fifo_depths(graph, emit_nodes(graph, hw_nodes(graph))).items()}
     with pytest.raises(HwBnnError, match=r"stalled under back-pressure \(.*seed 17\): stream '.*' stopped after "
                                          r"\d+ of \d+ beats; .*shortcut FIFO"):
         simulate(graph, images[:3], tmp_path / "half", fifo_depths=half, backpressure=STALLS)

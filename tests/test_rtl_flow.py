@@ -195,9 +195,9 @@ def test_a_stall_probability_outside_0_1_is_refused(field, value):
 
 def test_wrong_weights_are_caught_and_their_layer_named(mlp, random_images, tmp_path, monkeypatch):
     model, hw = mlp
-    import hw_bnn.rtl.nodes as nodes
+    import hw_bnn.rtl.finn_emit as finn_emit
 
-    real = nodes.write_mvau_weights
+    real = finn_emit.write_mvau_weights
 
     def flip_one_weight_column_of_mvau_1(path, W, pe, simd, weight_width=1):
         # every weight of output channel 0: its popcount becomes MW - P, so its bit flips on almost
@@ -207,7 +207,7 @@ def test_wrong_weights_are_caught_and_their_layer_named(mlp, random_images, tmp_
             W[:, 0] = 1 - W[:, 0] if W.min() >= 0 else -W[:, 0]
         real(path, W, pe, simd, weight_width)
 
-    monkeypatch.setattr(nodes, "write_mvau_weights", flip_one_weight_column_of_mvau_1)
+    monkeypatch.setattr(finn_emit, "write_mvau_weights", flip_one_weight_column_of_mvau_1)
     images = random_images(20, seed=13)
     result = rtl_sim.simulate(hw, images, tmp_path)
     differs = np.flatnonzero((result.outputs != predict(model, images)).any(axis=1))

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
-from hw_bnn.compiler import split_at_partition
 from hw_bnn.execute import run_graph
+from hw_bnn.graph import split_at_partition
 from hw_bnn.rtl.sim import decode, encode
 
 

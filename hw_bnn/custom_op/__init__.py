@@ -1,13 +1,12 @@
 """hw_bnn's QONNX custom-op domain (``hw_bnn.custom_op``): what FINN cannot express.
 
-QONNX finds an op of this domain by importing this module and reading ``custom_op``.
+QONNX finds an op of this domain (``hw_bnn.graph.DOMAIN``) by importing this module and reading
+``custom_op``; each op lives with its feature in ``hw_bnn.features``.
 """
 
-from hw_bnn.custom_op.adabin import AdaBinOutput, AdaBinThreshold
-from hw_bnn.custom_op.frame import (DynamicThreshold, FrameBuffer, FrameHyperFunction, FrameThreshold,
-                                    GlobalPoolAccumulator)
-
-DOMAIN = "hw_bnn.custom_op"
+from hw_bnn.features.adabin.op import AdaBinOutput, AdaBinThreshold
+from hw_bnn.features.dynamic_threshold.op import (DynamicThreshold, FrameBuffer, FrameHyperFunction, FrameThreshold,
+                                                  GlobalPoolAccumulator)
 
 custom_op = {"AdaBinThreshold": AdaBinThreshold, "AdaBinOutput": AdaBinOutput, "DynamicThreshold": DynamicThreshold,
              "GlobalPoolAccumulator": GlobalPoolAccumulator, "FrameHyperFunction": FrameHyperFunction,

@@ -5,7 +5,7 @@ Built from the official PyTorch code as summarised in seed_methods §5.1 (AB-cod
 other methods, AdaBin's binary values are not ±1, so ``AdaBinActivation`` does its own sign in
 train and eval alike (no Brevitas quantizer follows it). The hardware form (seed_methods §5.6:
 an XNOR unit that also counts its input, then a combine-and-threshold unit) is built from these
-modules by ``hw_bnn.methods.adabin_deploy``; both binarisers expose their binary sets for it.
+modules by ``hw_bnn.features.adabin.deploy``; both binarisers expose their binary sets for it.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ Dynamic ReLU (Chen et al., 2020), which the phrase matches:
 
 The block returns the shifted value through ``EstimatedSign`` (see ``hw_bnn.methods.layers``):
 a Brevitas bipolar quantizer follows it in a model. Its quantisation-aware form maps to per-frame
-threshold hardware (``hw_bnn.methods.frame_deploy``).
+threshold hardware (``hw_bnn.features.dynamic_threshold.deploy``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Two forms, chosen by ``bits``:
   weights are b-bit fixed-point (Brevitas ``Int8WeightPerTensorFixedPoint`` at b bits), the
   hidden ReLU is an unsigned b-bit fixed-point activation, and the bounded output takes
   2^output_bits levels. Every scale is a power of two, so in eval mode each step is an exact
-  integer operation on the previous one; the hardware (``hw_bnn.custom_op.frame_reference``)
+  integer operation on the previous one; the hardware (``hw_bnn.features.dynamic_threshold.reference``)
   computes the same integers. The only non-integer steps, the BatchNorm before the pool and the
   sigmoid/tanh, become integer thresholds at deployment (``hw_bnn.methods.hyper_deploy``).
 """

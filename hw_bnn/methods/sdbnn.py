@@ -7,7 +7,7 @@ Built from the official code as summarised in seed_methods §2.1 (SD-code):
   inference the weights are plain bits.
 - ASD as released, ``SqueezeExcitationShift``: a per-sample shift from a squeeze-and-excitation
   branch. It cannot be folded into static thresholds (seed_methods §2.7); its quantisation-aware
-  form maps to per-frame threshold hardware (``hw_bnn.methods.frame_deploy``).
+  form maps to per-frame threshold hardware (``hw_bnn.features.dynamic_threshold.deploy``).
 - ASD's static variant left commented out in the code, ``StaticActivationShift``: a learned
   per-channel shift that folds exactly into the next thresholds (the recommended hardware
   ablation, seed_methods §2.7).

@@ -19,17 +19,12 @@ Layouts (``PE``/``SIMD`` as in the FINN node, ``SF = MW/SIMD``,
   ``[(p*N + n)*width, +width)`` threshold ``T[nf*PE + p, n]``.  ``T`` is
   FINN's ``channels x N`` threshold initializer (a single row is broadcast to
   all channels, as FINN does).
-* AdaBin parameters (``adabin_threshold.v`` ``PARAM_FILE``): ``NF`` words of
-  ``PE*PW`` bits, ``PW = 2*coef_w + 2*thr_w + 3``; word ``nf`` holds at bits
-  ``[p*PW, +PW)`` the fields of channel ``nf*PE + p``, from the LSB: ``A``
-  (``coef_w`` bits), ``B`` (``coef_w``), ``T0`` (``thr_w``), ``T1``
-  (``thr_w``), ``DECODE`` (3 bits); the rows of the ``(C, 5)`` table of
-  ``hw_bnn/custom_op/adabin_reference.py`` (``PARAM_FIELDS``).
+
+Feature modules write their own memories with :func:`write_memh` (AdaBin's parameters:
+``hw_bnn.features.adabin.memfiles``; the dynamic thresholds': ``hw_bnn.features.dynamic_threshold.memfiles``).
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
@@ -103,17 +98,6 @@ def prepare_thresholds(T, channels: int, acc_min: int, acc_max: int) -> np.ndarr
     return T.astype(np.int64)
 
 
-def signed_width(values, minimum: int = 2) -> int:
-    """Smallest two's complement width that holds all ``values`` (at least ``minimum``)."""
-    values = np.asarray(values, dtype=np.int64)
-    w = minimum
-    if values.size:
-        lo, hi = int(values.min()), int(values.max())
-        while not (-(1 << (w - 1)) <= lo and hi < (1 << (w - 1))):
-            w += 1
-    return w
-
-
 def threshold_words(T, pe: int, width: int) -> list[int]:
     """Words of a threshold memory (see module docstring) for integer ``T`` (C x N)."""
     T = np.asarray(T)
@@ -136,94 +120,3 @@ def write_thresholds(path, T, pe: int, width: int) -> None:
     """Write a threshold file (``mvau.v`` / ``thresholding.v``) for integer ``T`` (C x N)."""
     T = np.asarray(T)
     write_memh(path, threshold_words(T, pe, width), pe * T.shape[1] * width)
-
-
-def mvau_acc_bounds(mw: int, xnor: bool, in_min: int = 0, in_max: int = 1) -> tuple[int, int]:
-    """Bounds of the MVAU accumulator for any weights: XNOR popcount ``[0, MW]``,
-    else ``[-MW*m, MW*m]`` with ``m = max(|in_min|, |in_max|)``."""
-    if xnor:
-        return 0, mw
-    m = max(abs(int(in_min)), abs(int(in_max)))
-    return -mw * m, mw * m
-
-
-def clog2(n: int) -> int:
-    """Ceiling of log2 (0 for n <= 1), as Verilog's $clog2."""
-    return 0 if n <= 1 else math.ceil(math.log2(n))
-
-
-#: Column order of the AdaBin parameter table (PARAM_FIELDS of hw_bnn/custom_op/adabin_reference.py).
-ADABIN_FIELDS = ("A", "B", "T0", "T1", "DECODE")
-
-
-def adabin_param_words(params, pe: int, coef_w: int, thr_w: int) -> list[int]:
-    """Words of the ``adabin_threshold.v`` parameter memory (see module docstring).
-
-    ``params`` is the ``(C, 5)`` integer table ``[A, B, T0, T1, DECODE]`` per channel (Python
-    ints or integer arrays; object arrays for values beyond int64).  A, B must fit ``coef_w``
-    signed bits, T0, T1 ``thr_w`` signed bits and DECODE 0 .. 7, else ValueError.
-    """
-    table = np.asarray(params, dtype=object)
-    if table.ndim != 2 or table.shape[1] != len(ADABIN_FIELDS):
-        raise ValueError(f"AdaBin parameters must be a (C, {len(ADABIN_FIELDS)}) table, got shape {table.shape}")
-    rows = [[int(v) for v in row] for row in table.tolist()]
-    if any(int(v) != v for row in table.tolist() for v in row):
-        raise ValueError("AdaBin parameters must be integers")
-    c = len(rows)
-    if c == 0 or c % pe:
-        raise ValueError(f"PE={pe} must divide the number of channels {c} (>= 1)")
-    widths = (coef_w, coef_w, thr_w, thr_w, 3)
-    pw = 2 * coef_w + 2 * thr_w + 3
-    lanes = []
-    for ch, row in enumerate(rows):
-        lane = 0
-        off = 0
-        for name, v, w in zip(ADABIN_FIELDS, row, widths):
-            lo, hi = (0, 7) if name == "DECODE" else (-(1 << (w - 1)), (1 << (w - 1)) - 1)
-            if not lo <= v <= hi:
-                raise ValueError(f"AdaBin parameter {name} = {v} of channel {ch} does not fit "
-                                 f"[{lo}, {hi}] ({w} {'unsigned' if name == 'DECODE' else 'signed'} bits)")
-            lane |= (v & ((1 << w) - 1)) << off
-            off += w
-        lanes.append(lane)
-    return [sum(lanes[nf * pe + p] << (p * pw) for p in range(pe)) for nf in range(c // pe)]
-
-
-def write_adabin_params(path, params, pe: int, coef_w: int, thr_w: int) -> None:
-    """Write the ``adabin_threshold.v`` parameter file for the ``(C, 5)`` table ``params``
-    (``[A, B, T0, T1, DECODE]`` per channel, see :func:`adabin_param_words`)."""
-    write_memh(path, adabin_param_words(params, pe, coef_w, thr_w), pe * (2 * coef_w + 2 * thr_w + 3))
-
-
-def mvau_acc_bounds_int(mw: int, weight_width: int, in_min: int, in_max: int) -> tuple[int, int]:
-    """Bounds of the ``mvau.v`` accumulator (``XNOR`` 0) for any weights of its weight format and
-    any inputs in ``[in_min, in_max]``: ``weight_width`` 1 bipolar weights (as
-    :func:`mvau_acc_bounds`), else ``weight_width``-bit signed integers
-    ``[-2**(ww-1), 2**(ww-1) - 1]``.  ``MW`` times the smallest / largest product of a weight
-    and an input bound (FINN's ``minimize_accumulator_width(datatype_only=True)`` range for
-    weightDataType ``INT<ww>``).  ``mvau.v``'s accumulator holds this range."""
-    if weight_width < 1:
-        raise ValueError(f"weight_width must be >= 1, got {weight_width}")
-    if weight_width == 1:
-        return mvau_acc_bounds(mw, False, in_min, in_max)
-    w_lo, w_hi = -(1 << (weight_width - 1)), (1 << (weight_width - 1)) - 1
-    corners = [w * x for w in (w_lo, w_hi) for x in (int(in_min), int(in_max))]
-    return mw * min(corners), mw * max(corners)
-
-
-def mvau_weight_acc_bounds(W, in_min: int, in_max: int) -> tuple[int, int]:
-    """Bounds of the MVAU accumulator ``sum_i W[i, c] * x[i]`` (``XNOR`` 0) for the integer weights
-    ``W`` (``MW x MH``, the values FINN multiplies: bipolar -1/+1 or integers) and any inputs in
-    ``[in_min, in_max]``: the smallest channel minimum and the largest channel maximum (as qonnx's
-    ``calculate_matvec_accumulator_range``, FINN's accumulator range).  For sizing ``OUT_W``
-    (``NO_ACT`` 1) and clipping thresholds (:func:`prepare_thresholds`)."""
-    W = np.asarray(W)
-    if W.ndim != 2:
-        raise ValueError(f"weights must be 2-D (MW x MH), got shape {W.shape}")
-    if W.dtype.kind == "f":
-        if not np.all(W == np.round(W)):
-            raise ValueError("weights must be integers")
-    W = W.astype(np.int64)
-    lo_prod = np.minimum(W * int(in_min), W * int(in_max))
-    hi_prod = np.maximum(W * int(in_min), W * int(in_max))
-    return int(lo_prod.sum(axis=0).min()), int(hi_prod.sum(axis=0).max())

@@ -19,11 +19,11 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from tqdm import tqdm
 
-from hw_bnn.compiler import split_at_partition
 from hw_bnn.errors import HwBnnError
 from hw_bnn.execute import run_graph
-from hw_bnn.rtl.nodes import Stream
-from hw_bnn.rtl.stitch import COUNTER_BITS, TOP, Design, generate_design, hw_nodes
+from hw_bnn.graph import hw_nodes, split_at_partition
+from hw_bnn.rtl.streams import Stream
+from hw_bnn.rtl.stitch import COUNTER_BITS, TOP, Design, generate_design
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim, SimExtraBeats, SimTimeout
 
@@ -153,7 +153,7 @@ def _stalled_stream(design: Design, counters: int, frames: int) -> str:
         seen = (counters >> (index * COUNTER_BITS)) & mask
         if seen < expected:
             hint = ("; a residual sum waits on its longer branch while the fork feeding it waits on a full "
-                    "shortcut FIFO: check the shortcut FIFO depths (hw_bnn.rtl.fifo_sizing)"
+                    "shortcut FIFO: check the shortcut FIFO depths (hw_bnn.features.residual.fifo_sizing)"
                     if "add_streams" in design.modules else "")
             return f"stream '{name}' stopped after {seen} of {expected} beats{hint}"
     return "every stream carried its beats, but the output never completed"
@@ -244,13 +244,15 @@ def check_image_shape(hw_graph: ModelWrapper, images: np.ndarray) -> None:
 
 def simulate(hw_graph: ModelWrapper, images: np.ndarray, out_dir: str | Path, fifo_depth: int = 32,
              waveform_images: int = 0, fifo_depths: dict[str, int] | None = None,
-             backpressure: Backpressure = FULL_RATE) -> SimReport:
-    """Generate ``out_dir/rtl``, simulate ``images`` (n, *the graph input's shape) through it under
-    ``backpressure``, and return outputs and timing (``fifo_depths``: see ``generate_design``)."""
+             backpressure: Backpressure = FULL_RATE, design: Design | None = None) -> SimReport:
+    """Simulate ``images`` (n, *the graph input's shape) through ``design`` (the RTL of ``hw_graph``; by
+    default generated into ``out_dir/rtl`` with ``fifo_depth``/``fifo_depths``, see ``generate_design``)
+    under ``backpressure``, and return outputs and timing."""
     check_image_shape(hw_graph, images)
     out_dir = Path(out_dir)
     pre, partition, post = split_at_partition(hw_graph)
-    design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=fifo_depth, fifo_depths=fifo_depths)
+    if design is None:
+        design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=fifo_depth, fifo_depths=fifo_depths)
     inputs = np.stack([_execute_each(pre, image[None].astype(np.float32))[0] for image in images]) \
         if pre is not None else images.astype(np.float32)
     run = run_design(design, inputs, waveform_images, backpressure)

@@ -18,15 +18,17 @@ from pathlib import Path
 
 from qonnx.core.modelwrapper import ModelWrapper
 
-import hw_bnn.finn_env  # noqa: F401
-from finn.util.fpgadataflow import is_fpgadataflow_node
-
 from hw_bnn.errors import HwBnnError
-from hw_bnn.io import write_json, write_text
-from hw_bnn.rtl.nodes import RtlNode, emit, lcm_width
+from hw_bnn.io import read_json, write_json, write_text
+from hw_bnn.features.residual.fifo_sizing import residual_fifo_depths
+from hw_bnn.graph import hw_nodes
+from hw_bnn.rtl.emitters import emit_nodes
+from hw_bnn.rtl.streams import Link, RtlNode, Stream, lcm_width
 from hw_bnn.rtl.verilator import rtl_source, with_submodules
 
 TOP = "hw_bnn_top"
+#: The design's description in its folder: nodes, instances and streams (:func:`load_design` reads it back).
+DESIGN_FILE = "design.json"
 #: Beat counter width of the stall watchdog.
 COUNTER_BITS = 32
 
@@ -54,6 +56,8 @@ class Design:
     output_stream: int = 0
     #: stream feeding each node's first input port, by node name (the watchdog counts them)
     node_outputs: dict[str, int] = field(default_factory=dict)
+    #: depth of the FIFOs the design's links have unless planned deeper (``generate_design``'s fifo_depth)
+    fifo_depth: int | None = None
 
     @property
     def modules(self) -> list[str]:
@@ -77,21 +81,6 @@ class Design:
         for path in self.sources:
             h.update(path.name.encode() + path.read_bytes())
         return h.hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class Link:
-    """A stream from a node's output port to a node's input port (None: the top's input / output)."""
-
-    producer: str | None
-    out_port: int
-    consumer: str | None
-    in_port: int
-
-    @property
-    def name(self) -> str:
-        port = f"_in{self.in_port}" if self.in_port else ""
-        return f"{self.producer or 'input'}_to_{self.consumer or 'output'}{port}"
 
 
 def graph_links(model: ModelWrapper, nodes: list) -> list[Link]:
@@ -243,8 +232,10 @@ def top_verilog(design: Design) -> str:
     return "\n".join(lines)
 
 
-def hw_nodes(model: ModelWrapper) -> list:
-    return [node for node in model.graph.node if is_fpgadataflow_node(node)]
+def planned_fifo_depths(hw_graph: ModelWrapper, rtl_nodes: list[RtlNode], fifo_depth: int) -> dict[str, int]:
+    """The FIFO depth of every link that needs more than ``fifo_depth`` beats (the shortcuts of residual
+    sums: ``hw_bnn.features.residual.fifo_sizing``), by ``Link.name``; the others get ``fifo_depth``."""
+    return {link: max(depth, fifo_depth) for link, depth in residual_fifo_depths(hw_graph, rtl_nodes).items()}
 
 
 def generate_design(hw_graph: ModelWrapper, folder: str | Path, fifo_depth: int = 32,
@@ -254,31 +245,49 @@ def generate_design(hw_graph: ModelWrapper, folder: str | Path, fifo_depth: int 
     ``nodes`` restricts the design to a part of the graph's HW nodes with one input and one output
     stream (used to simulate one layer alone when locating a mismatch). Every link gets a FIFO of
     ``fifo_depth`` beats unless ``fifo_depths`` names it (``Link.name``); by default the shortcut links of
-    residual sums get the depth ``hw_bnn.rtl.fifo_sizing`` computes (never less than ``fifo_depth``).
+    residual sums get the depth ``hw_bnn.features.residual.fifo_sizing`` computes (never less than ``fifo_depth``).
     """
-    from hw_bnn.rtl.fifo_sizing import residual_fifo_depths
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     graph_nodes = nodes if nodes is not None else hw_nodes(hw_graph)
+    rtl_nodes = emit_nodes(hw_graph, graph_nodes)
     if fifo_depths is None:
-        fifo_depths = {link: max(depth, fifo_depth) for link, depth in residual_fifo_depths(hw_graph).items()} \
-            if nodes is None else {}
-    rtl_nodes = [emit(hw_graph, node) for node in graph_nodes]
-    design = Design(rtl_nodes, folder)
+        fifo_depths = planned_fifo_depths(hw_graph, rtl_nodes, fifo_depth) if nodes is None else {}
+    design = Design(rtl_nodes, folder, fifo_depth=fifo_depth)
     plan_design(design, graph_links(hw_graph, graph_nodes), fifo_depths, fifo_depth)
     for module in design.modules:
         shutil.copyfile(rtl_source(module), folder / f"{module}.v")
     for node in rtl_nodes:
         node.write_mem_files(folder)
     write_text(folder / f"{TOP}.v", top_verilog(design))
-    write_json(folder / "design.json", {
+    write_json(folder / DESIGN_FILE, {
         "top": TOP,
-        "nodes": [{"name": n.name, "module": n.module, "params": n.verilog_params(),
-                   "in": vars(n.inp), "out": vars(n.out)} for n in rtl_nodes],
+        "fifo_depth": fifo_depth,
+        "nodes": [{"name": n.name, "module": n.module, "params": n.verilog_params(), "module_params": n.params,
+                   "in": vars(n.inp), "out": vars(n.out), "side_in": vars(n.side_inp) if n.side_inp else None,
+                   "in_ports": list(n.in_ports), "out_ports": list(n.out_ports)} for n in rtl_nodes],
         # each instance with its streams (ids into "stream_widths") and its first input/output width
         "instances": [{**vars(inst), "in_width": design.widths[next(iter(inst.inputs.values()))],
                        "out_width": design.widths[next(iter(inst.outputs.values()))]} for inst in design.instances],
         "stream_widths": design.widths,
+        "output_stream": design.output_stream,
+        "node_outputs": design.node_outputs,
     })
     return design
+
+
+def load_design(folder: str | Path) -> Design:
+    """The design :func:`generate_design` wrote into ``folder`` (its files are used as they are there)."""
+    folder = Path(folder)
+    fix = "run 'hw-bnn build' again (it writes the RTL)"
+    saved = read_json(folder / DESIGN_FILE, fix)
+    missing = [key for key in ("nodes", "instances", "stream_widths", "output_stream", "node_outputs")
+               if key not in saved]
+    if missing:
+        raise HwBnnError(f"{folder / DESIGN_FILE} lacks {', '.join(missing)} (written by an older hw_bnn?); {fix}")
+    nodes = [RtlNode(n["name"], n["module"], n["module_params"], Stream(**n["in"]), Stream(**n["out"]),
+                     in_ports=tuple(n["in_ports"]), out_ports=tuple(n["out_ports"]),
+                     side_inp=Stream(**n["side_in"]) if n["side_in"] else None) for n in saved["nodes"]]
+    instances = [Instance(i["name"], i["module"], i["params"], i["inputs"], i["outputs"]) for i in saved["instances"]]
+    return Design(nodes, folder, instances, saved["stream_widths"], saved["output_stream"], saved["node_outputs"],
+                  saved.get("fifo_depth"))

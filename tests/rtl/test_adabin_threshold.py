@@ -1,4 +1,4 @@
-"""adabin_threshold.v against ``adabin_threshold_reference`` (hw_bnn/custom_op/adabin_reference.py).
+"""adabin_threshold.v against ``adabin_threshold_reference`` (hw_bnn/features/adabin/reference.py).
 
 One Verilator build per parameterisation; each build is re-run with several random parameter
 tables (memory file rewritten), random accumulators, random valid gaps and ready stalls.
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw_bnn.custom_op.adabin_reference import PARAM_FIELDS, adabin_threshold_reference
-from hw_bnn.rtl.memfiles import ADABIN_FIELDS, adabin_param_words, write_adabin_params
+from hw_bnn.features.adabin.reference import PARAM_FIELDS, adabin_threshold_reference
+from hw_bnn.features.adabin.memfiles import adabin_param_words, write_adabin_params
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim
 
@@ -161,7 +161,6 @@ def test_adabin_threshold_pass(pe, acc_w):
 
 def test_param_words_layout():
     """Fields from the LSB: A, B, T0, T1, DECODE per lane, lane p at [p*PW, +PW)."""
-    assert ADABIN_FIELDS == PARAM_FIELDS
     table = [[-1, 2, -3, 4, 5], [1, -2, 3, -4, 6]]
     # COEF_W=4, THR_W=5: PW = 21
     lane0 = 0xF | 2 << 4 | (32 - 3) << 8 | 4 << 13 | 5 << 18

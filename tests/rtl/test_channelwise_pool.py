@@ -12,7 +12,8 @@ import pytest
 from qonnx.core.datatype import DataType
 
 import finn_ref
-from hw_bnn.rtl.memfiles import signed_width, write_thresholds
+from hw_bnn.intwidth import signed_width
+from hw_bnn.rtl.memfiles import write_thresholds
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim
 

@@ -83,7 +83,7 @@ def test_emitter_rejects_bipolar_padding():
     from qonnx.util.basic import qonnx_make_model
 
     from hw_bnn.errors import HwBnnError
-    from hw_bnn.rtl.nodes import emit
+    from hw_bnn.rtl.emitters import emit
 
     def graph(idt):
         node = helper.make_node("FMPadding", ["inp"], ["out"], name="FMPadding_3",

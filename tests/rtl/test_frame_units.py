@@ -1,5 +1,5 @@
 """The per-frame threshold modules (frame_channel_sums.v, hyper_function.v, frame_buffer.v, frame_threshold.v)
-against ``hw_bnn.custom_op.frame_reference``, with random valid gaps and ready stalls at both ends; and
+against ``hw_bnn.features.dynamic_threshold.reference``, with random valid gaps and ready stalls at both ends; and
 their HLS C++ kernels (hls/cpp/frame_units.hpp) against both, on the same vectors.
 
 One Verilator build per parameterisation; several frames and random parameter tables per build.
@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw_bnn.custom_op.frame_reference import frame_threshold, hyper_function, pool_sums
+from hw_bnn.features.dynamic_threshold.reference import frame_threshold, hyper_function, pool_sums
 from hw_bnn.hls import HLS_CPP_DIR, compile_kernel_test
-from hw_bnn.rtl.frame_memfiles import HYPER_MEMORIES, write_hyper_memories, write_sign_file
-from hw_bnn.rtl.memfiles import signed_width
+from hw_bnn.features.dynamic_threshold.memfiles import HYPER_MEMORIES, write_hyper_memories, write_sign_file
+from hw_bnn.intwidth import signed_width
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim
 

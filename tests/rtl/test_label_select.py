@@ -101,7 +101,7 @@ def test_emitter_rejects_what_the_module_cannot_do():
     from qonnx.util.basic import qonnx_make_model
 
     from hw_bnn.errors import HwBnnError
-    from hw_bnn.rtl.nodes import emit
+    from hw_bnn.rtl.emitters import emit
 
     def graph(**attrs):
         node = helper.make_node("LabelSelect", ["inp"], ["out"], name="LabelSelect_7",

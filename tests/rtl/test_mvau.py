@@ -14,16 +14,8 @@ import pytest
 import finn_ref
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim
-from hw_bnn.rtl.memfiles import (
-    mvau_acc_bounds,
-    mvau_acc_bounds_int,
-    mvau_weight_acc_bounds,
-    mvau_weight_words,
-    prepare_thresholds,
-    signed_width,
-    write_mvau_weights,
-    write_thresholds,
-)
+from hw_bnn.intwidth import mvau_acc_bounds, mvau_acc_bounds_int, mvau_weight_acc_bounds, signed_width
+from hw_bnn.rtl.memfiles import mvau_weight_words, prepare_thresholds, write_mvau_weights, write_thresholds
 
 DT_RANGE = {"BINARY": (0, 1), "UINT8": (0, 255), "INT4": (-8, 7), "UINT4": (0, 15), "INT8": (-128, 127),
             "INT2": (-2, 1)}

@@ -37,15 +37,8 @@ from hypothesis import strategies as st  # noqa: E402
 from hypothesis.extra.numpy import arrays  # noqa: E402
 
 import finn_ref  # noqa: E402
-from hw_bnn.rtl.memfiles import (  # noqa: E402
-    clog2,
-    mvau_acc_bounds,
-    mvau_acc_bounds_int,
-    prepare_thresholds,
-    signed_width,
-    write_mvau_weights,
-    write_thresholds,
-)
+from hw_bnn.intwidth import clog2, mvau_acc_bounds, mvau_acc_bounds_int, signed_width  # noqa: E402
+from hw_bnn.rtl.memfiles import prepare_thresholds, write_mvau_weights, write_thresholds  # noqa: E402
 from hw_bnn.rtl.packing import pack_beats, unpack_beats  # noqa: E402
 from hw_bnn.rtl.verilator import Sim  # noqa: E402
 

@@ -8,7 +8,8 @@ import pytest
 import finn_ref
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim
-from hw_bnn.rtl.memfiles import prepare_thresholds, signed_width, write_thresholds
+from hw_bnn.intwidth import signed_width
+from hw_bnn.rtl.memfiles import prepare_thresholds, write_thresholds
 
 DT = {"UINT8": (8, 0, 255), "INT4": (4, -8, 7), "UINT1": (1, 0, 1)}
 ODT = {"BIPOLAR": (1, 0), "BINARY": (1, 0), "INT2": (2, -2), "UINT2": (2, 0)}

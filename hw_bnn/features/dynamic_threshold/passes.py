@@ -1,4 +1,4 @@
-"""Passes that compile per-sample thresholds (``DynamicThreshold``, hw_bnn.custom_op.frame) into HW nodes.
+"""Passes that compile per-sample thresholds (``DynamicThreshold``, hw_bnn.features.dynamic_threshold.op) into HW nodes.
 
 The exported pattern per dynamic layer is ``bits -> MatMul(±1 weights) -> DynamicThreshold``, and the
 next layer's MatMul reads the ``DynamicThreshold``'s bits.
@@ -14,14 +14,12 @@ from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
-from hw_bnn.custom_op.frame import FRAME_OPS
-from hw_bnn.custom_op.frame_reference import HYPER_PARAMS
-from hw_bnn.rtl.memfiles import mvau_acc_bounds, signed_width
+from hw_bnn.compiler.passes import bit_producer, make_binary, require_channels_last
+from hw_bnn.features.dynamic_threshold.op import FRAMED_STREAM_OPS
+from hw_bnn.features.dynamic_threshold.reference import HYPER_PARAMS
 from hw_bnn.errors import HwBnnError
-from hw_bnn.transformation.adabin import bit_producer, make_binary, require_channels_last
-
-DOMAIN = "hw_bnn.custom_op"
-
+from hw_bnn.graph import DOMAIN
+from hw_bnn.intwidth import mvau_acc_bounds, signed_width
 
 def is_dynamic_threshold(node) -> bool:
     return node is not None and node.op_type == "DynamicThreshold" and node.domain == DOMAIN
@@ -81,7 +79,7 @@ class ConvertDynamicThresholdMatMulToXnorPopcount(Transformation):
             changed = True
         if changed:
             model = model.transform(InferShapes()).transform(InferDataTypes())
-        return model, False
+        return model, changed
 
     @staticmethod
     def _append_affine(model, matmul, fan_in: int) -> None:
@@ -103,7 +101,7 @@ class ConvertDynamicThresholdMatMulToXnorPopcount(Transformation):
 
 def _input_range(model, node) -> tuple[int, int, int]:
     """(lowest, highest, PE) of the integers a ``DynamicThreshold`` reads: an MVAU's accumulator range and
-    PE, else (a binarizer on a residual stream) its input datatype's range, PE 1 until ``TieFrameFolding``."""
+    PE, else (a binarizer on a residual stream) its input datatype's range, PE 1 until ``TieDynamicThresholdFolding``."""
     require_channels_last(node)
     producer = model.find_producer(node.input[0])
     if producer is not None and producer.op_type == "MVAU":
@@ -132,16 +130,15 @@ def _clip(values: np.ndarray, reach: int) -> np.ndarray:
 
 class InferDynamicThresholdLayer(Transformation):
     """Every ``DynamicThreshold`` (channels last) -> the chain GlobalPoolAccumulator -> FrameHyperFunction ->
-    FrameBuffer -> FrameThreshold (hw_bnn.custom_op.frame), with the exact stream width: the range of its
+    FrameBuffer -> FrameThreshold (hw_bnn.features.dynamic_threshold.op), with the exact stream width: the range of its
     input (an MVAU's accumulators, or the integer codes of a residual stream), its sums over a frame, and
     the thresholds."""
 
     def apply(self, model):
-        for node in list(model.graph.node):
-            if not is_dynamic_threshold(node):
-                continue
+        dynamic = [node for node in model.graph.node if is_dynamic_threshold(node)]
+        for node in dynamic:
             self._expand(model, node, *_input_range(model, node))
-        return model.transform(InferShapes()).transform(InferDataTypes()), False
+        return model.transform(InferShapes()).transform(InferDataTypes()), bool(dynamic)
 
     @staticmethod
     def _expand(model, node, lo: int, hi: int, pe: int) -> None:
@@ -191,22 +188,25 @@ class InferDynamicThresholdLayer(Transformation):
                               _clip(p["output_thresholds"], a2).astype(np.float32))
 
 
-def is_frame_node(node) -> bool:
-    return node is not None and node.op_type in FRAME_OPS and node.domain == DOMAIN
+def is_framed_stream_node(node) -> bool:
+    return node is not None and node.op_type in FRAMED_STREAM_OPS and node.domain == DOMAIN
 
 
-class TieFrameFolding(Transformation):
+class TieDynamicThresholdFolding(Transformation):
     """The four nodes of a dynamic layer take the parallelism of the node feeding them: they share its stream."""
 
     def apply(self, model):
+        changed = False
         for node in model.graph.node:
             if node.op_type == "GlobalPoolAccumulator" and node.domain == DOMAIN:
                 pe = stream_parallelism(model.find_producer(node.input[0]))
                 current = node
-                while is_frame_node(current):
-                    getCustomOp(current).set_nodeattr("PE", pe)
+                while is_framed_stream_node(current):
+                    if getCustomOp(current).get_nodeattr("PE") != pe:
+                        getCustomOp(current).set_nodeattr("PE", pe)
+                        changed = True
                     current = _consumer(model, current.output[0])
-        return model, False
+        return model, changed
 
 
 class SetHyperFunctionMACS(Transformation):
@@ -222,17 +222,20 @@ class SetHyperFunctionMACS(Transformation):
         self.target_cycles = int(target_cycles)
 
     def apply(self, model):
+        changed = False
         for node in model.graph.node:
             if node.op_type != "FrameHyperFunction" or node.domain != DOMAIN:
                 continue
             inst = getCustomOp(node)
+            before = inst.get_nodeattr("MACS")
             rows = inst.sizes(model)["I"]
             macs = 1
             inst.set_nodeattr("MACS", macs)
             while macs < rows and inst.get_exp_cycles_for(model) > self.target_cycles:
                 macs *= 2
                 inst.set_nodeattr("MACS", macs)
-        return model, False
+            changed = changed or inst.get_nodeattr("MACS") != before
+        return model, changed
 
 
 def hyper_macs_limit(model, node) -> int:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 import hw_bnn.finn_env  # noqa: F401  (must precede FINN imports)
@@ -53,6 +54,7 @@ from finn.transformation.streamline.round_thresholds import RoundAndClipThreshol
 from finn.util.fpgadataflow import is_fpgadataflow_node
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
+from qonnx.transformation.base import Transformation
 from qonnx.transformation.bipolar_to_xnor import ConvertBipolarMatMulToXnorPopcount
 from qonnx.transformation.fold_constants import FoldConstants
 from qonnx.transformation.general import (
@@ -67,32 +69,32 @@ from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.transformation.insert_topk import InsertTopK
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
-from hw_bnn.config import BuildConfig
+from hw_bnn.compiler.passes import AbsorbTransposeIntoChannelwiseOp, RemoveHwBnnNodesForFinnAnalysis
 from hw_bnn.errors import HwBnnError
-from hw_bnn.io import atomic_path
-from hw_bnn.transformation.adabin import (
-    AbsorbTransposeIntoChannelwiseOp,
+from hw_bnn.features.adabin.passes import (
     ConvertAdaBinMatMulToXnorPopcount,
     InferAdaBinThresholdLayer,
-    RemoveHwBnnNodesForFinnAnalysis,
     TieAdaBinThresholdFolding,
-    has_count_row,
-    is_hw_bnn_node,
 )
-from hw_bnn.transformation.residual import (
-    InferGlobalAccPoolFromSum,
-    MakePadNHWC,
-    MoveScalarLinearPastMaxPool,
-    SetExactStreamDatatypes,
-    SqueezeChannelLastConstants,
-)
-from hw_bnn.transformation.frame import (
+from hw_bnn.features.dynamic_threshold.passes import (
     ConvertDynamicThresholdMatMulToXnorPopcount,
     InferDynamicThresholdLayer,
     SetHyperFunctionMACS,
-    TieFrameFolding,
+    TieDynamicThresholdFolding,
     hyper_macs_limit,
 )
+from hw_bnn.features.residual.passes import (
+    InferGlobalAccPoolFromSum,
+    MakePadNHWC,
+    MoveScalarLinearPastMaxPool,
+    SqueezeChannelLastConstants,
+)
+from hw_bnn.compiler.passes import SetExactStreamDatatypes
+from hw_bnn.graph import finn_nodes, has_count_row, split_at_partition
+from hw_bnn.io import atomic_path
+
+if TYPE_CHECKING:  # the recipe's build section; the compiler reads it, never the other way round
+    from hw_bnn.config import BuildConfig
 
 #: Non-HW nodes allowed before the first HW node (input layout) ...
 INPUT_LAYOUT_OPS = {"Reshape", "Transpose", "Flatten"}
@@ -130,24 +132,29 @@ def step_qonnx_to_finn(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     return _tidy(_tidy(model).transform(ConvertQONNXtoFINN()))
 
 
-def _move_layout_past_residuals(model: ModelWrapper) -> ModelWrapper:
+class MoveLayoutPastResiduals(Transformation):
     """Push the NHWC->NCHW Transposes that lowering leaves around forks, paddings, residual sums,
     channel-wise constants and the global pool down the graph until they cancel, so that all of these
-    act on the pixel-major stream (per-sample binarizers too); then absorb what the moves bring next to a threshold (the 2P - K of
-    an XNOR layer that a max-pool sat on)."""
-    model = model.transform(InferGlobalAccPoolFromSum())
-    passes = (MoveTransposePastFork(), MakePadNHWC(), MoveTransposePastJoinAdd(), MoveTransposePastEltwise(),
-              MoveScalarLinearPastMaxPool(), SqueezeChannelLastConstants(), absorb.AbsorbConsecutiveTransposes(),
-              absorb.AbsorbTransposeIntoMultiThreshold(), AbsorbTransposeIntoChannelwiseOp(), InferShapes(),
-              InferDataLayouts(),
-              MoveAddPastMul(), CollapseRepeatedMul(), absorb.FactorOutMulSignMagnitude(),
-              absorb.AbsorbAddIntoMultiThreshold(), absorb.AbsorbMulIntoMultiThreshold())
-    while True:
-        before = [(n.op_type, tuple(n.input)) for n in model.graph.node]
-        for transformation in passes:
-            model = model.transform(transformation)
-        if [(n.op_type, tuple(n.input)) for n in model.graph.node] == before:
-            return model.transform(RoundAndClipThresholds()).transform(InferDataLayouts())
+    act on the pixel-major stream (per-sample binarizers too), and absorb what the moves bring next to a
+    threshold (the 2P - K of an XNOR layer that a max-pool sat on).
+
+    One ``apply`` is one sweep of the moves; it reports the graph modified when the sweep changed any
+    node, so that QONNX's ``transform`` repeats it until the moves have nothing left to do."""
+
+    @staticmethod
+    def _moves():
+        return (MoveTransposePastFork(), MakePadNHWC(), MoveTransposePastJoinAdd(), MoveTransposePastEltwise(),
+                MoveScalarLinearPastMaxPool(), SqueezeChannelLastConstants(), absorb.AbsorbConsecutiveTransposes(),
+                absorb.AbsorbTransposeIntoMultiThreshold(), AbsorbTransposeIntoChannelwiseOp(), InferShapes(),
+                InferDataLayouts(),
+                MoveAddPastMul(), CollapseRepeatedMul(), absorb.FactorOutMulSignMagnitude(),
+                absorb.AbsorbAddIntoMultiThreshold(), absorb.AbsorbMulIntoMultiThreshold())
+
+    def apply(self, model: ModelWrapper):
+        before = [node.SerializeToString() for node in model.graph.node]
+        for move in self._moves():
+            model = model.transform(move)
+        return model, [node.SerializeToString() for node in model.graph.node] != before
 
 
 def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
@@ -158,7 +165,8 @@ def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     """
     model = _streamline_steps(model)
     if any(n.op_type in ("Add", "Pad", "ReduceSum") for n in model.graph.node):
-        model = _tidy(_move_layout_past_residuals(model))
+        model = model.transform(InferGlobalAccPoolFromSum()).transform(MoveLayoutPastResiduals())
+        model = _tidy(model.transform(RoundAndClipThresholds()).transform(InferDataLayouts()))
     return model
 
 
@@ -280,7 +288,7 @@ def apply_folding(model: ModelWrapper, folding: dict[str, dict[str, int]], sourc
                 raise HwBnnError(f"folding {source}: {attr}={value!r} is illegal for node '{name}' "
                                  f"({node.op_type}); legal values are {legal}")
             getCustomOp(node).set_nodeattr(attr, value)
-    return model.transform(TieAdaBinThresholdFolding()).transform(TieFrameFolding())
+    return model.transform(TieAdaBinThresholdFolding()).transform(TieDynamicThresholdFolding())
 
 
 def read_folding(model: ModelWrapper) -> dict[str, dict[str, int]]:
@@ -293,40 +301,6 @@ def read_folding(model: ModelWrapper) -> dict[str, dict[str, int]]:
     return folding
 
 
-def sub_model(model: ModelWrapper, nodes: list, input_name: str, output_name: str) -> ModelWrapper:
-    """A copy of ``model`` holding only ``nodes``, from tensor ``input_name`` to ``output_name``."""
-    model = ModelWrapper(model.model.__deepcopy__())
-    graph = model.graph
-    keep = {node.name for node in nodes}
-    for node in [node for node in graph.node if node.name not in keep]:
-        graph.node.remove(node)
-    for ports, name in ((graph.input, input_name), (graph.output, output_name)):
-        info = model.get_tensor_valueinfo(name)
-        while len(ports):
-            ports.pop()
-        ports.append(info)
-    # a graph port must not also be listed as an intermediate tensor
-    for info in [vi for vi in graph.value_info if vi.name in (input_name, output_name)]:
-        graph.value_info.remove(info)
-    return model
-
-
-def split_at_partition(model: ModelWrapper) -> tuple[ModelWrapper | None, ModelWrapper, ModelWrapper | None]:
-    """(input layout nodes, HW nodes, output affine nodes) as three models; None where empty.
-
-    The middle one is the dataflow partition FINN's analyses expect (every node a HW
-    node, as FINN's CreateDataflowPartition would produce); the outer ones run on the host.
-    """
-    nodes = list(model.graph.node)
-    hw = [i for i, node in enumerate(nodes) if is_fpgadataflow_node(node)]
-    first, last = hw[0], hw[-1]
-    graph_in, graph_out = model.graph.input[0].name, model.graph.output[0].name
-    hw_in, hw_out = nodes[first].input[0], nodes[last].output[0]
-    pre = sub_model(model, nodes[:first], graph_in, hw_in) if first > 0 else None
-    post = sub_model(model, nodes[last + 1:], hw_out, graph_out) if last < len(nodes) - 1 else None
-    return pre, sub_model(model, nodes[first:last + 1], hw_in, hw_out), post
-
-
 def specialize(model: ModelWrapper, part: str) -> ModelWrapper:
     """The dataflow partition with FINN's HLS/RTL backends chosen (for its folding search and estimates).
 
@@ -335,11 +309,6 @@ def specialize(model: ModelWrapper, part: str) -> ModelWrapper:
     """
     view = ModelWrapper(model.model.__deepcopy__()).transform(RemoveHwBnnNodesForFinnAnalysis())
     return split_at_partition(view)[1].transform(SpecializeLayers(part))
-
-
-def finn_nodes(model: ModelWrapper) -> list:
-    """The HW nodes FINN implements (those ``specialize`` keeps), in graph order."""
-    return [n for n in model.graph.node if is_fpgadataflow_node(n) and not is_hw_bnn_node(n)]
 
 
 def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
@@ -359,7 +328,7 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
         return apply_folding(model, folding, str(path))
     target = cfg.target_cycles()
     if target is None:
-        return model.transform(TieAdaBinThresholdFolding()).transform(TieFrameFolding())
+        return model.transform(TieAdaBinThresholdFolding()).transform(TieDynamicThresholdFolding())
     searched = specialize(model, cfg.part).transform(SetFolding(target_cycles_per_frame=target))
     generic_hw = finn_nodes(model)
     special_hw = [n for n in searched.graph.node if is_fpgadataflow_node(n)]
@@ -373,7 +342,7 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     return folded.transform(SetHyperFunctionMACS(target))
 
 
-Step = Callable[[ModelWrapper, BuildConfig], ModelWrapper]
+Step = Callable[[ModelWrapper, "BuildConfig"], ModelWrapper]
 
 #: The build, in order; each step's output is saved as ``<name>.onnx`` when a folder is given.
 BUILD_STEPS: list[tuple[str, Step]] = [

@@ -1,6 +1,6 @@
 """The hardware form of per-sample thresholds (SD-BNN's squeeze-excitation ASD, DyBNN): every
 ``binary layer -> BatchNorm -> dynamic block -> sign`` becomes ``binary layer -> DynamicThreshold``,
-the integer unit of ``hw_bnn.custom_op.frame_reference`` (seed_methods §2.7, §3.5).
+the integer unit of ``hw_bnn.features.dynamic_threshold.reference`` (seed_methods §2.7, §3.5).
 
 The binary layer outputs the integer map ``acc`` (the ±1 dot products D). Everything after it is a
 function of ``acc`` and of the frame's pooled sums S = sum_p acc[p]:
@@ -30,7 +30,7 @@ import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 
-from hw_bnn.custom_op.frame_reference import HYPER_PARAMS, dynamic_threshold
+from hw_bnn.features.dynamic_threshold.reference import HYPER_PARAMS, dynamic_threshold
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods.dybnn import DynamicActivation
 from hw_bnn.methods.hyper import HyperFunction, power_of_two_exponent
@@ -158,7 +158,7 @@ def _dybnn_table(block: DynamicActivation, a, b, reach) -> tuple[np.ndarray, np.
 
 
 class DynamicThresholdDeploy(nn.Module):
-    """``acc`` (N, C[, H, W]) -> ±1 bits, exactly ``frame_reference.dynamic_threshold``. Exports as
+    """``acc`` (N, C[, H, W]) -> ±1 bits, exactly ``reference.dynamic_threshold``. Exports as
     ``hw_bnn.custom_op::DynamicThreshold`` with the integer parameters as inputs (HYPER_PARAMS, sign)."""
 
     maps_to_thresholds = True
@@ -209,7 +209,8 @@ def dynamic_block(block: nn.Module) -> nn.Module | None:
     return found[0] if found else None
 
 
-def has_dynamic_layers(model: nn.Module) -> bool:
+def has_layers(model: nn.Module) -> bool:
+    """True when ``model`` holds a per-sample threshold block (SD-BNN's squeeze-excitation, DyBNN's)."""
     return any(type(m) in DYNAMIC_BLOCKS for m in model.modules())
 
 
@@ -228,9 +229,12 @@ def pixels_seen(model: nn.Module, input_shape: tuple[int, ...], modules: list[nn
     return pixels
 
 
-def to_frame_hardware_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module:
+def to_hardware_form(model: nn.Module, input_shape: tuple[int, ...] | None) -> nn.Module:
     """Rewrite, in place, every ``binary layer, BatchNorm, dynamic block`` run of an eval-mode model's
-    Sequentials into ``binary layer, DynamicThresholdDeploy`` (see module doc)."""
+    Sequentials into ``binary layer, DynamicThresholdDeploy`` (see module doc). The pooled thresholds
+    depend on each map's pixel count, so this needs ``input_shape`` (C, H, W)."""
+    if input_shape is None:
+        raise HwBnnError("the model has per-sample threshold layers: deployable() needs the input_shape (C, H, W)")
     pixels = pixels_seen(model, input_shape, [m for m in model.modules() if isinstance(m, (nn.BatchNorm1d,
                                                                                         nn.BatchNorm2d))])
     input_is_sign = False

@@ -1,4 +1,4 @@
-"""Passes for the residual architectures' integer form (``hw_bnn.models.integer_form``)."""
+"""Passes for the residual architectures' integer form (``hw_bnn.features.residual.integer_form``)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ from onnx import helper
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.transformation.base import Transformation
+
+from hw_bnn.intwidth import smallest_integer_type
 
 #: Ops whose second input is a weight or a per-channel constant.
 CONSTANT_OPERAND_OPS = {"Conv", "MatMul", "Add", "Mul"}
@@ -19,6 +21,7 @@ class AnnotateIntegerInitializers(Transformation):
     decides XNOR vs integer matrix units and the stream widths from these annotations."""
 
     def apply(self, model: ModelWrapper):
+        changed = False
         for node in model.graph.node:
             if node.op_type not in CONSTANT_OPERAND_OPS or len(node.input) < 2:
                 continue
@@ -29,14 +32,10 @@ class AnnotateIntegerInitializers(Transformation):
                 dtype = DataType["BIPOLAR"]
             else:
                 dtype = smallest_integer_type(int(values.min()), int(values.max()))
-            model.set_tensor_datatype(node.input[1], dtype)
-        return model, False
-
-
-def _signed_for(low: int, high: int) -> DataType:
-    """The narrowest INTn holding [low, high] (-2^(n-1) <= low, high < 2^(n-1))."""
-    bits = max((-int(low) - 1).bit_length() if low < 0 else 0, int(high).bit_length()) + 1
-    return DataType[f"INT{bits}"]
+            if model.get_tensor_datatype(node.input[1]) != dtype:
+                model.set_tensor_datatype(node.input[1], dtype)
+                changed = True
+        return model, changed
 
 
 class InferGlobalAccPoolFromSum(Transformation):
@@ -64,7 +63,7 @@ class InferGlobalAccPoolFromSum(Transformation):
                     for consumer in model.find_consumers(mean.output[0]) or []:
                         consumer.input[list(consumer.input).index(mean.output[0])] = pool.output[0]
                     model.graph.node.remove(mean)
-        return model, False
+        return model, True
 
     @staticmethod
     def _is_pixel_sum(model: ModelWrapper, node) -> bool:
@@ -161,66 +160,3 @@ class SqueezeChannelLastConstants(Transformation):
                 model.set_initializer(node.input[1], const.reshape(-1))
                 changed = True
         return model, changed
-
-
-def smallest_integer_type(low: int, high: int) -> DataType:
-    """The narrowest INTn / UINTn holding [low, high]."""
-    if low >= 0:
-        return DataType[f"UINT{max(1, int(high).bit_length())}"]
-    return _signed_for(low, high)
-
-
-def _output_range(model: ModelWrapper, node) -> tuple[int, int] | None:
-    """Exact output range of a node whose FINN annotation is a generic wide type, else None."""
-    from qonnx.custom_op.registry import getCustomOp
-
-    if node.op_type == "MVAU" and getCustomOp(node).get_nodeattr("noActivation"):
-        inst = getCustomOp(node)
-        weights = model.get_initializer(node.input[1])
-        if inst.get_nodeattr("binaryXnorMode"):
-            return 0, int(weights.shape[0])  # the XNOR popcount
-        idt = model.get_tensor_datatype(node.input[0])
-        low, high = int(idt.min()), int(idt.max())
-        products = np.stack([weights * low, weights * high])
-        return int(products.min(0).sum(0).min()), int(products.max(0).sum(0).max())
-    if node.op_type in ("ElementwiseAdd", "ElementwiseMul"):
-        ranges = []
-        for name in node.input[:2]:
-            const = model.get_initializer(name)
-            dtype = model.get_tensor_datatype(name)
-            ranges.append((int(const.min()), int(const.max())) if const is not None
-                          else (int(dtype.min()), int(dtype.max())))
-        (a_lo, a_hi), (b_lo, b_hi) = ranges
-        if node.op_type == "ElementwiseAdd":
-            return a_lo + b_lo, a_hi + b_hi
-        products = [a * b for a in (a_lo, a_hi) for b in (b_lo, b_hi)]
-        return min(products), max(products)
-    return None
-
-
-class SetExactStreamDatatypes(Transformation):
-    """Annotate accumulators (MVAU without activation), residual sums and channel-wise products with
-    the narrowest integer type that holds their exact range, so that the streams after them, and the
-    threshold units they feed, are as wide as the values need (FINN annotates INT32 there; it also
-    counts an XNOR popcount's range as 0..sum(weights) instead of 0..MW)."""
-
-    def apply(self, model: ModelWrapper):
-        from qonnx.custom_op.registry import getCustomOp
-        from qonnx.transformation.infer_datatypes import InferDataTypes
-
-        for node in model.graph.node:
-            span = _output_range(model, node)
-            if span is None:
-                continue
-            dtype = smallest_integer_type(*span)
-            if model.get_tensor_datatype(node.output[0]) == dtype:
-                continue
-            inst = getCustomOp(node)
-            if node.op_type == "MVAU":
-                inst.set_nodeattr("outputDataType", dtype.name)
-                inst.set_nodeattr("accDataType", dtype.name)
-            else:
-                inst.set_nodeattr("out_dtype", dtype.name)
-            model.set_tensor_datatype(node.output[0], dtype)
-            return model.transform(InferDataTypes()), True
-        return model, False

@@ -1,41 +1,28 @@
-"""Passes that compile AdaBin's hardware form (``hw_bnn.custom_op.adabin``) into HW nodes.
-
-The exported pattern per layer is ``bits -> MatMul(W | ones) -> AdaBinThreshold`` (or
-``AdaBinOutput`` for the last layer): a bipolar MatMul whose last weight column is all +1, so its
-last output is the count of the input (seed_methods §5.6, point 3).
-"""
+"""Graph passes of the compile that every hw_bnn feature shares (QONNX ``Transformation``s and the
+graph queries they use): binary layers read 0/1 bits, per-channel ops run on the stream's channel-last
+order, and FINN's analyses see a graph without hw_bnn's own nodes."""
 
 from __future__ import annotations
 
 import numpy as np
 from onnx import TensorProto, helper
-from qonnx.core.datatype import DataType
+from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
-import hw_bnn.finn_env  # noqa: F401
-from finn.util.fpgadataflow import is_fpgadataflow_node
-
 from hw_bnn.errors import HwBnnError
+from hw_bnn.graph import has_count_row, hw_nodes, is_hw_bnn_node
+from hw_bnn.intwidth import smallest_integer_type
 
-ADABIN_OPS = ("AdaBinThreshold", "AdaBinOutput")
 #: Ops a bit tensor may pass between the unit that makes it and the MatMul that reads it.
 BIT_PRESERVING_OPS = ("MaxPool", "MaxPoolNHWC", "Transpose", "Reshape", "Flatten", "Im2Col")
 
 
-def is_adabin(node) -> bool:
-    return node is not None and node.op_type in ADABIN_OPS and node.domain == "hw_bnn.custom_op"
-
-
-def is_hw_bnn_node(node) -> bool:
-    """A node of hw_bnn's own op domain (FINN neither estimates nor implements it)."""
-    return node is not None and node.domain == "hw_bnn.custom_op"
-
-
-#: hw_bnn ops that act per channel on a layer's output and carry a ``data_layout``.
-CHANNELWISE_OPS = (*ADABIN_OPS, "DynamicThreshold")
+def is_channelwise_hw_bnn_op(node) -> bool:
+    """An hw_bnn op acting per channel of a layer's output: it carries a ``data_layout``."""
+    return is_hw_bnn_node(node) and "data_layout" in getCustomOp(node).get_nodeattr_types()
 
 
 def bit_producer(model, tensor: str):
@@ -58,59 +45,13 @@ def make_binary(model, producer, consumer_name: str) -> None:
         inst.set_nodeattr("out_dtype", "BINARY")
         inst.set_nodeattr("out_scale", 1.0)
         inst.set_nodeattr("out_bias", 0.0)
-    elif producer is not None and producer.op_type in ("AdaBinThreshold", "DynamicThreshold"):
+    elif is_hw_bnn_node(producer) and "out_dtype" in getCustomOp(producer).get_nodeattr_types():
+        # hw_bnn's sign units (AdaBin's, the dynamic threshold) choose their bit encoding by out_dtype
         getCustomOp(producer).set_nodeattr("out_dtype", "BINARY")
     else:
         what = "the graph input" if producer is None else f"node '{producer.name}' ({producer.op_type})"
         raise HwBnnError(f"the bipolar input of binary layer '{consumer_name}' comes from {what}, not from a sign; "
                          f"export the model with hw_bnn.export.export_model")
-
-
-class ConvertAdaBinMatMulToXnorPopcount(Transformation):
-    """Bipolar ``MatMul(W | ones)`` feeding an AdaBin op -> ``XnorPopcountMatMul`` on 0/1 bits.
-
-    The MatMul's outputs change from the ±1 sums (D, S) to the popcounts (P^x, P^a), D = 2P - K,
-    and the AdaBin op absorbs that exactly: ``AdaBinThreshold``'s integers become
-    A' = A, B' = B, T' = ceil((T + K(A + B)) / 2) (from L_D = 2 L_P - K(A + B)); ``AdaBinOutput``
-    gets the input affine (2, -K) so that it computes the same float32 operations as before.
-    Integer-input MatMuls (a first conv on pixels) already produce exact sums and are left as they are.
-    """
-
-    def apply(self, model):
-        changed = False
-        for node in list(model.graph.node):
-            if not is_adabin(node):
-                continue
-            matmul = model.find_producer(node.input[0])
-            if matmul is None or matmul.op_type != "MatMul":
-                continue
-            if model.get_tensor_datatype(matmul.input[0]) != DataType["BIPOLAR"]:
-                continue
-            weights = model.get_initializer(matmul.input[1])
-            if weights is None or model.get_tensor_datatype(matmul.input[1]) != DataType["BIPOLAR"] or \
-                    not np.all(weights[:, -1] == 1):
-                raise HwBnnError(f"AdaBin node '{node.name}' is fed by MatMul '{matmul.name}' whose weights are not "
-                                 f"bipolar with an all-ones last column; re-export the model")
-            fan_in = int(weights.shape[0])
-            make_binary(model, bit_producer(model, matmul.input[0]), node.name)
-            matmul.op_type, matmul.domain = "XnorPopcountMatMul", "qonnx.custom_op.general"
-            model.set_initializer(matmul.input[1], ((weights + 1) / 2).astype(np.float32))
-            model.set_tensor_datatype(matmul.input[1], DataType["BINARY"])
-            model.set_tensor_datatype(matmul.input[0], DataType["BINARY"])
-            inst = getCustomOp(node)
-            if node.op_type == "AdaBinThreshold":
-                params = inst.params(model)
-                a, b = params[:, 0], params[:, 1]
-                shifted = params[:, 2:4] + fan_in * (a + b)[:, None]
-                params[:, 2:4] = -((-shifted) // 2)
-                model.set_initializer(node.input[1], params)
-            else:
-                inst.set_nodeattr("acc_scale", 2)
-                inst.set_nodeattr("acc_offset", -fan_in)
-            changed = True
-        if changed:
-            model = model.transform(InferShapes()).transform(InferDataTypes())
-        return model, False
 
 
 def require_channels_last(node) -> None:
@@ -130,42 +71,21 @@ def mvau_feeding(model, node):
     return producer
 
 
-class InferAdaBinThresholdLayer(Transformation):
-    """Make every ``AdaBinThreshold`` fed by an MVAU a HW node (backend ``fpgadataflow``), channels last."""
-
-    def apply(self, model):
-        for node in model.graph.node:
-            if node.op_type != "AdaBinThreshold" or node.domain != "hw_bnn.custom_op":
-                continue
-            mvau_feeding(model, node)
-            getCustomOp(node).set_nodeattr("backend", "fpgadataflow")
-        return model, False
-
-
-def has_count_row(model, node) -> bool:
-    """True for an MVAU whose last output row is an AdaBin count (its accumulators feed an AdaBin op)."""
-    return node.op_type == "MVAU" and any(is_adabin(c) for c in model.find_consumers(node.output[0]))
-
-
-class TieAdaBinThresholdFolding(Transformation):
-    """Give every HW ``AdaBinThreshold`` the PE of the MVAU feeding it: the two share one stream of
-    PE accumulators plus the count per beat, so their folding is one decision."""
-
-    def apply(self, model):
-        for node in model.graph.node:
-            if node.op_type == "AdaBinThreshold" and node.domain == "hw_bnn.custom_op":
-                producer = model.find_producer(node.input[0])
-                getCustomOp(node).set_nodeattr("PE", int(getCustomOp(producer).get_nodeattr("PE")))
-        return model, False
-
-
 class RemoveHwBnnNodesForFinnAnalysis(Transformation):
     """FINN's view of a HW graph with hw_bnn's own nodes, for its folding search and estimates only: each
-    AdaBin counting MVAU without its count row (FINN's MVAU needs PE | MH; our RTL computes the count in a
+    counting MVAU (AdaBin's) without its count row (FINN's MVAU needs PE | MH; our RTL computes the count in a
     parallel lane), and every node of hw_bnn's domain bypassed (FINN cannot analyse them; hw_bnn
-    estimates them)."""
+    estimates them).
+
+    A view is made once: the count row is only recognisable by the op reading it, which a host op
+    (``AdaBinOutput``) still is after the first pass, so the model records that it is a view."""
+
+    VIEW_MARK = "hw_bnn_finn_analysis_view"
 
     def apply(self, model):
+        if model.get_metadata_prop(self.VIEW_MARK) is not None:
+            return model, False
+        model.set_metadata_prop(self.VIEW_MARK, "1")
         for node in list(model.graph.node):
             if has_count_row(model, node):
                 inst = getCustomOp(node)
@@ -174,14 +94,14 @@ class RemoveHwBnnNodesForFinnAnalysis(Transformation):
                 shape = model.get_tensor_shape(node.output[0])
                 model.set_tensor_shape(node.output[0], [*shape[:-1], shape[-1] - 1])
         for node in list(model.graph.node):
-            if is_hw_bnn_node(node) and is_fpgadataflow_node(node):
+            if is_hw_bnn_node(node) and node in hw_nodes(model):
                 for consumer in model.find_consumers(node.output[0]):
                     consumer.input[list(consumer.input).index(node.output[0])] = node.input[0]
                 for port in model.graph.output:
                     if port.name == node.output[0]:
                         raise HwBnnError(f"{node.op_type} '{node.name}' ends the graph; it must feed a layer")
                 model.graph.node.remove(node)
-        return model, False
+        return model, True
 
 
 #: Transpose permutations between the NHWC stream order and PyTorch's NCHW.
@@ -196,8 +116,7 @@ class AbsorbTransposeIntoChannelwiseOp(Transformation):
 
     def apply(self, model):
         for node in list(model.graph.node):
-            if node.op_type not in CHANNELWISE_OPS or not is_hw_bnn_node(node) or \
-                    getCustomOp(node).get_nodeattr("data_layout") != "NCHW":
+            if not is_channelwise_hw_bnn_op(node) or getCustomOp(node).get_nodeattr("data_layout") != "NCHW":
                 continue
             transpose = model.find_producer(node.input[0])
             if transpose is None or transpose.op_type != "Transpose" or \
@@ -216,4 +135,55 @@ class AbsorbTransposeIntoChannelwiseOp(Transformation):
             index = list(model.graph.node).index(node)
             model.graph.node.insert(index + 1, helper.make_node("Transpose", [nhwc_out], [out], perm=NHWC_TO_NCHW))
             return model.transform(InferShapes()).transform(InferDataTypes()), True
+        return model, False
+
+
+def _output_range(model: ModelWrapper, node) -> tuple[int, int] | None:
+    """Exact output range of a node whose FINN annotation is a generic wide type, else None."""
+    if node.op_type == "MVAU" and getCustomOp(node).get_nodeattr("noActivation"):
+        inst = getCustomOp(node)
+        weights = model.get_initializer(node.input[1])
+        if inst.get_nodeattr("binaryXnorMode"):
+            return 0, int(weights.shape[0])  # the XNOR popcount
+        idt = model.get_tensor_datatype(node.input[0])
+        low, high = int(idt.min()), int(idt.max())
+        products = np.stack([weights * low, weights * high])
+        return int(products.min(0).sum(0).min()), int(products.max(0).sum(0).max())
+    if node.op_type in ("ElementwiseAdd", "ElementwiseMul"):
+        ranges = []
+        for name in node.input[:2]:
+            const = model.get_initializer(name)
+            dtype = model.get_tensor_datatype(name)
+            ranges.append((int(const.min()), int(const.max())) if const is not None
+                          else (int(dtype.min()), int(dtype.max())))
+        (a_lo, a_hi), (b_lo, b_hi) = ranges
+        if node.op_type == "ElementwiseAdd":
+            return a_lo + b_lo, a_hi + b_hi
+        products = [a * b for a in (a_lo, a_hi) for b in (b_lo, b_hi)]
+        return min(products), max(products)
+    return None
+
+
+class SetExactStreamDatatypes(Transformation):
+    """Annotate accumulators (MVAU without activation), residual sums and channel-wise products with
+    the narrowest integer type that holds their exact range, so that the streams after them, and the
+    threshold units they feed, are as wide as the values need (FINN annotates INT32 there; it also
+    counts an XNOR popcount's range as 0..sum(weights) instead of 0..MW)."""
+
+    def apply(self, model: ModelWrapper):
+        for node in model.graph.node:
+            span = _output_range(model, node)
+            if span is None:
+                continue
+            dtype = smallest_integer_type(*span)
+            if model.get_tensor_datatype(node.output[0]) == dtype:
+                continue
+            inst = getCustomOp(node)
+            if node.op_type == "MVAU":
+                inst.set_nodeattr("outputDataType", dtype.name)
+                inst.set_nodeattr("accDataType", dtype.name)
+            else:
+                inst.set_nodeattr("out_dtype", dtype.name)
+            model.set_tensor_datatype(node.output[0], dtype)
+            return model.transform(InferDataTypes()), True
         return model, False

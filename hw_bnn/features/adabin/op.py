@@ -1,4 +1,4 @@
-"""QONNX ops of AdaBin's hardware form (seed_methods §5.6), made by hw_bnn.methods.adabin_deploy.
+"""QONNX ops of AdaBin's hardware form (seed_methods §5.6), made by hw_bnn.features.adabin.deploy.
 
 Both take a layer's C+1 accumulators along the channel axis: ``acc_x`` of the C output channels
 (the XNOR popcount, or the bipolar-weighted sum of integer inputs) and, last, ``acc_a``, the same
@@ -6,7 +6,7 @@ layer's all-ones row (the count of the input window, P^a).
 
 * ``AdaBinThreshold`` (a HW node once ``backend`` is ``fpgadataflow``): per channel
   ``L = A*acc_x + B*acc_a``, ``count = [L >= T0] + [L >= T1]``, ``bit = DECODE >> count & 1``
-  (``adabin_reference``); outputs BIPOLAR ±1 or, after XNOR conversion, BINARY 0/1 bits.
+  (``reference.adabin_threshold_reference``); outputs BIPOLAR ±1 or, after XNOR conversion, BINARY 0/1 bits.
   Folding: ``PE`` channels per beat, tied to the PE of the XNOR unit that feeds it.
 * ``AdaBinOutput`` (host): the last layer's float output ``acc_x*a + acc_a*b + c`` in float32,
   after the exact integer input affine ``acc * acc_scale + acc_offset``.
@@ -18,8 +18,9 @@ import numpy as np
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
-from hw_bnn.custom_op.adabin_reference import adabin_threshold_reference
-from hw_bnn.rtl.memfiles import mvau_acc_bounds, signed_width
+from hw_bnn.cost import BRAM18_BITS, LUT6_ROM_BITS, LUTROM_MAX_WORDS
+from hw_bnn.features.adabin.reference import adabin_threshold_reference
+from hw_bnn.intwidth import mvau_acc_bounds, signed_width
 
 #: Rough per-lane cost rules of the combine unit, fitted to Yosys synth_xilinx of adabin_threshold.v
 #: (README "AdaBin in hardware"): LUTs per bit of L for its adder, two compares and pipeline
@@ -121,6 +122,18 @@ class AdaBinThreshold(_AdaBinBase):
     def param_bits(self, model) -> int:
         w = self.widths(model)
         return self.channels(model) * (2 * w["coef"] + 2 * w["thr"] + 3)
+
+    def hw_estimate(self, model) -> dict[str, int]:
+        """Cycles, LUTs and DSPs of the lanes, and the parameter memory (a LUT ROM when shallow, else BRAM18s)."""
+        bits = self.param_bits(model)
+        in_lut = self.channels(model) // int(self.get_nodeattr("PE")) <= LUTROM_MAX_WORDS
+        resources = self.resource_estimate(model)
+        return {
+            "cycles": int(self.get_exp_cycles_for(model)),
+            "lut": resources["lut"] + (bits // LUT6_ROM_BITS if in_lut else 0),
+            "bram18": 0 if in_lut else -(-bits // BRAM18_BITS),
+            "dsp": resources["dsp"],
+        }
 
 
 class AdaBinOutput(_AdaBinBase):

@@ -12,7 +12,7 @@ large), so the thresholds reproduce PyTorch's own float arithmetic, ties include
 map decreases (a negative BatchNorm scale) is flipped: its weight column is negated where a conv
 feeds the map, or a channel-wise ``Mul`` by -1 is inserted where a max-pool sits in between.
 A per-sample binarizer (SD-BNN's squeeze-excitation, DyBNN) is not a fixed map of its input code:
-it becomes ``frame_deploy``'s ``DynamicThresholdDeploy`` on the padded codes. An AdaBin conv's output
+it becomes ``hw_bnn.features.dynamic_threshold.deploy``'s ``DynamicThresholdDeploy`` on the padded codes. An AdaBin conv's output
 depends on two integers (the ±1-weighted sum of its input bits and their count): it becomes one
 conv with fitted integer weights whose single accumulator the stream's thresholds read
 (``_Converter.adabin_accumulator``).
@@ -33,8 +33,8 @@ from torch import nn
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods.adabin import AdaBinActivation
-from hw_bnn.methods.adabin_deploy import binary_weight_set, fit_combination, is_adabin_layer
-from hw_bnn.methods.frame_deploy import dynamic_block, dynamic_threshold_unit, pixels_seen
+from hw_bnn.features.adabin.deploy import binary_weight_set, fit_combination, is_adabin_layer
+from hw_bnn.features.dynamic_threshold.deploy import dynamic_block, dynamic_threshold_unit, pixels_seen
 from hw_bnn.models.cifar import (
     BasicBlock,
     BinaryConvUnit,

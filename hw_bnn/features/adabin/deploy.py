@@ -16,7 +16,7 @@ in exact integer arithmetic checked over every reachable integer input, by
 
     L = A * acc_x + B * acc_a,   count = [L >= T0] + [L >= T1],   bit = DECODE >> count & 1
 
-(``hw_bnn.custom_op.adabin_reference``). A monotone Maxout gives one threshold; a Maxout whose
+(``hw_bnn.features.adabin.reference``). A monotone Maxout gives one threshold; a Maxout whose
 trained slopes make it non-monotone gives two and a decode, mapped exactly rather than refused.
 
 The deployment copy computes with these integers, so it is the software model the hardware
@@ -37,7 +37,7 @@ from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 from torch.nn.utils import parametrize
 
-from hw_bnn.custom_op.adabin_reference import adabin_threshold_reference
+from hw_bnn.features.adabin.reference import adabin_threshold_reference
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight, Maxout
 from hw_bnn.methods.layers import replace_children
@@ -351,11 +351,12 @@ def _convert_layer(layer: nn.Module, input_set: InputSet, bn, maxout, act, name:
     return modules, next_set
 
 
-def has_adabin_layers(model: nn.Module) -> bool:
+def has_layers(model: nn.Module) -> bool:
+    """True when ``model`` holds an AdaBin layer."""
     return any(is_adabin_layer(m) for m in model.modules())
 
 
-def to_hardware_form(model: nn.Module) -> nn.Module:
+def to_hardware_form(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> nn.Module:
     """Rewrite, in place, every Sequential run ``AdaBin layer [BatchNorm] [Maxout] AdaBinActivation``
     (or a final ``AdaBin layer``) of an eval-mode model into its hardware form (see module doc).
 

@@ -31,7 +31,7 @@ def _lanes(rows: np.ndarray, lanes: int, fill) -> np.ndarray:
 
 def hyper_memory_words(params: dict, pe: int, macs: int, widths: dict) -> dict[str, tuple[list[int], int]]:
     """{memory parameter: (words, word width)} of hyper_function.v for the integer ``params``
-    (keys of hw_bnn.custom_op.frame_reference.HYPER_PARAMS) and ``widths`` (W, WT_W, A1_W, A2_W)."""
+    (keys of hw_bnn.features.dynamic_threshold.reference.HYPER_PARAMS) and ``widths`` (W, WT_W, A1_W, A2_W)."""
     w, wt, a1, a2 = widths["W"], widths["WT_W"], widths["A1_W"], widths["A2_W"]
     sign = np.asarray(params["pool_sign"], dtype=np.int64)
     pool_t = np.asarray(params["pool_thresholds"], dtype=np.int64)

@@ -1,5 +1,5 @@
-"""QONNX ops of per-sample (per-frame) thresholds, made by hw_bnn.methods.frame_deploy (semantics:
-``hw_bnn.custom_op.frame_reference``).
+"""QONNX ops of per-sample (per-frame) thresholds, made by hw_bnn.features.dynamic_threshold.deploy (semantics:
+``hw_bnn.features.dynamic_threshold.reference``).
 
 * ``DynamicThreshold`` (host form, as exported): a binary layer's integer map ``acc`` -> bits, with the
   integer hyper-function parameters as inputs. ``InferDynamicThresholdLayer`` replaces it, once an
@@ -26,28 +26,16 @@ import numpy as np
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
-from hw_bnn.custom_op.frame_reference import HYPER_PARAMS, dynamic_threshold, frame_threshold, hyper_function, pool_sums
-from hw_bnn.rtl.memfiles import signed_width
+from hw_bnn.features.dynamic_threshold.reference import HYPER_PARAMS, dynamic_threshold, frame_threshold, hyper_function, pool_sums
+from hw_bnn.cost import REGISTER_ARRAY_LUTS_PER_BIT, memory_cost
+from hw_bnn.intwidth import signed_width
 
-#: Bits of one BRAM18, and the deepest memory kept in LUTs (as estimate.py's rules for parameter memories).
-BRAM18_BITS = 18 * 1024
-LUTROM_MAX_WORDS = 64
-LUT6_ROM_BITS = 64
-#: LUTs per bit of a register array with a counted write index and read multiplexer (hyper_function.v).
-REGISTER_ARRAY_LUTS_PER_BIT = 0.8
 #: Payload capacity of the frame buffer, in frames (double buffering).
 FRAME_BUFFER_FRAMES = 2
 
 
-def _memory(words: int, width: int) -> dict[str, int]:
-    """LUTs or BRAM18s of a memory of ``words`` x ``width`` bits."""
-    if words <= LUTROM_MAX_WORDS:
-        return {"lut": -(-words * width // LUT6_ROM_BITS), "bram18": 0}
-    return {"lut": 0, "bram18": -(-words * width // BRAM18_BITS)}
-
-
 class DynamicThreshold(CustomOp):
-    """acc (N, C[, H, W] or N, [H, W,] C) + integer parameters -> bits: ``frame_reference.dynamic_threshold``."""
+    """acc (N, C[, H, W] or N, [H, W,] C) + integer parameters -> bits: ``reference.dynamic_threshold``."""
 
     def get_nodeattr_types(self):
         return {
@@ -148,7 +136,7 @@ class GlobalPoolAccumulator(_FrameStreamNode):
         """PE adders of the sum width, the C running sums (LUT RAM or registers), the output mux."""
         width = self.stream_bits()
         pe = int(self.get_nodeattr("PE"))
-        sums = _memory(self.folds(), pe * width)
+        sums = memory_cost(self.folds(), pe * width)
         return {"cycles": self.get_exp_cycles_for(model), "lut": 2 * pe * width + sums["lut"],
                 "bram18": sums["bram18"], "dsp": 0}
 
@@ -216,10 +204,10 @@ class FrameHyperFunction(_FrameStreamNode):
         # synth_xilinx of the fmnist_sdbnn_se MLP)
         code_bits = max(1, s["NO"].bit_length())
         array_luts = REGISTER_ARRAY_LUTS_PER_BIT * (self.channels * (w["P_W"] + w["W"]) + s["I"] * code_bits)
-        memories = [_memory(self.folds(), pe * s["NP"] * (w["W"] + 1)),
-                    _memory(math.ceil(s["J"] / macs) * self.channels, macs * w["WT_W"]),
-                    _memory(math.ceil(s["I"] / macs) * s["J"], macs * w["WT_W"]),
-                    _memory(self.folds() * s["L"], pe * w["W"])]
+        memories = [memory_cost(self.folds(), pe * s["NP"] * (w["W"] + 1)),
+                    memory_cost(math.ceil(s["J"] / macs) * self.channels, macs * w["WT_W"]),
+                    memory_cost(math.ceil(s["I"] / macs) * s["J"], macs * w["WT_W"]),
+                    memory_cost(self.folds() * s["L"], pe * w["W"])]
         return {"cycles": self.get_exp_cycles_for(model),
                 "lut": int(round(mac_luts + compare_luts + array_luts)) + sum(m["lut"] for m in memories),
                 "bram18": sum(m["bram18"] for m in memories), "dsp": 0,
@@ -248,8 +236,8 @@ class FrameBuffer(_FrameStreamNode):
     def hw_estimate(self, model) -> dict[str, int]:
         acc_bits = DataType[self.get_nodeattr("accDataType")].bitwidth()
         pe = int(self.get_nodeattr("PE"))
-        payload = _memory(self.get_nodeattr("frames") * self.pixels * self.folds(), pe * acc_bits)
-        side = _memory(2 * self.folds(), pe * self.stream_bits())
+        payload = memory_cost(self.get_nodeattr("frames") * self.pixels * self.folds(), pe * acc_bits)
+        side = memory_cost(2 * self.folds(), pe * self.stream_bits())
         return {"cycles": self.get_exp_cycles_for(model), "lut": 60 + payload["lut"] + side["lut"] +
                 pe * self.stream_bits(), "bram18": payload["bram18"] + side["bram18"], "dsp": 0,
                 "memory_bits": self.memory_bits()}
@@ -276,11 +264,11 @@ class FrameThreshold(_FrameStreamNode):
 
     def hw_estimate(self, model) -> dict[str, int]:
         pe = int(self.get_nodeattr("PE"))
-        thresholds = _memory(self.folds(), pe * self.stream_bits())
+        thresholds = memory_cost(self.folds(), pe * self.stream_bits())
         return {"cycles": self.get_exp_cycles_for(model),
                 "lut": pe * (self.stream_bits() + 1) + thresholds["lut"] + 20, "bram18": thresholds["bram18"],
                 "dsp": 0}
 
 
 #: The HW nodes of one dynamic layer, in stream order.
-FRAME_OPS = ("GlobalPoolAccumulator", "FrameHyperFunction", "FrameBuffer", "FrameThreshold")
+FRAMED_STREAM_OPS = ("GlobalPoolAccumulator", "FrameHyperFunction", "FrameBuffer", "FrameThreshold")

@@ -26,8 +26,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.rtl.nodes import emit
-from hw_bnn.rtl.stitch import Link, hw_nodes
+from hw_bnn.rtl.streams import Link, RtlNode
 
 #: Extra pixels of slack per node on the longer path (register stages, skid buffers, the MVAU's
 #: input buffer), and extra beats per FIFO.
@@ -76,12 +75,14 @@ def path_lead(model: ModelWrapper, path: list, fork_pixels: int, cycles_per_fram
     return lead
 
 
-def residual_fifo_depths(model: ModelWrapper) -> dict[str, int]:
-    """``{link name: FIFO depth}`` for the shorter input of every residual sum (``Link.name`` of the stitcher)."""
+def residual_fifo_depths(model: ModelWrapper, rtl_nodes: list[RtlNode]) -> dict[str, int]:
+    """``{link name: FIFO depth}`` for the shorter input of every residual sum (``Link.name`` of the stitcher),
+    from the graph and its emitted nodes (``hw_bnn.rtl.emitters.emit_nodes``)."""
     depths: dict[str, int] = {}
-    # the design's rate, which only a per-sample binarizer's hyper-function needs (emitting every node costs)
+    by_name = {node.name: node for node in rtl_nodes}
+    # the design's rate, which only a per-sample binarizer's hyper-function needs
     hyper = any(node.op_type == "FrameHyperFunction" for node in model.graph.node)
-    cycles_per_frame = max(emit(model, node).cycles_per_frame for node in hw_nodes(model)) if hyper else None
+    cycles_per_frame = max(node.cycles_per_frame for node in rtl_nodes) if hyper else None
     for join in model.graph.node:
         if join.op_type != "ElementwiseAdd" or getCustomOp(join).get_nodeattr("rhs_style") != "input":
             continue
@@ -95,7 +96,7 @@ def residual_fifo_depths(model: ModelWrapper) -> dict[str, int]:
         short = int(np.argmin(leads))
         long_path = paths[1 - short][0]
         lag_pixels = leads[1 - short] - leads[short] + SLACK_PIXELS_PER_NODE * (len(long_path) + 1)
-        join_stream = emit(model, join).input_streams[short]
+        join_stream = by_name[join.name].input_streams[short]
         join_pixels = _pixels(model.get_tensor_shape(join.input[short]))
         beats_per_pixel = join_stream.beats / join_pixels
         depth = math.ceil(lag_pixels * join_pixels / fork_pixels * beats_per_pixel) + SLACK_BEATS
