@@ -1,4 +1,4 @@
-"""Host side of the UART link to a board running a hw_bnn accelerator (``hls/rtl/uart_bridge.v``).
+"""Host side of the UART link to a board running a hw_bnn accelerator (``hls/rtl/board/uart_bridge.v``).
 
 Protocol (8N1 UART; multi-byte fields little-endian):
 

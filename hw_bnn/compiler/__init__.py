@@ -345,6 +345,7 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 Step = Callable[[ModelWrapper, "BuildConfig"], ModelWrapper]
 
 #: The build, in order; each step's output is saved as ``<name>.onnx`` when a folder is given.
+#: The compile, in order: (the name of the graph the step leaves, saved as ``<out_dir>/<name>.onnx``; the step).
 BUILD_STEPS: list[tuple[str, Step]] = [
     ("finn", step_qonnx_to_finn),
     ("streamlined", step_streamline),

@@ -78,7 +78,7 @@ def emit_mvau(model: ModelWrapper, node, arriving: Stream | None) -> RtlNode:
         # count lane joins the channels): size the output from the exact bounds.
         out_bits = signed_width([acc_lo, acc_hi])
         params["OUT_W"] = out_bits
-        out = Stream(pe + counting, out_bits, vectors * mh // pe, signed=True, count_lane=mh if counting else 0)
+        out = Stream(pe + counting, out_bits, vectors * mh // pe, signed=True, count_lane_channels=mh if counting else 0)
     else:
         T, width, mem["THRESH_FILE"] = _thresholds(model, node, mh, acc_lo, acc_hi, pe, node.name)
         params.update(N_THR=T.shape[1], THR_W=width, ACT_BIAS=int(inst.get_nodeattr("ActVal")),

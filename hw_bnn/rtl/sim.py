@@ -107,15 +107,15 @@ class RtlRun:
 
 def to_count_lane_beats(values: np.ndarray, stream: Stream) -> np.ndarray:
     """Rows of (channels..., count) per vector -> beat lanes (the beat's channels, then the count)."""
-    lanes, nf = stream.elems - 1, stream.count_lane // (stream.elems - 1)
-    rows = values.reshape(-1, stream.count_lane + 1)
+    lanes, nf = stream.elems - 1, stream.count_lane_channels // (stream.elems - 1)
+    rows = values.reshape(-1, stream.count_lane_channels + 1)
     count = np.broadcast_to(rows[:, -1:, None], (len(rows), nf, 1))
     return np.concatenate([rows[:, :-1].reshape(-1, nf, lanes), count], axis=2).reshape(len(values), -1)
 
 
 def from_count_lane_beats(values: np.ndarray, stream: Stream) -> np.ndarray:
     """The inverse of ``to_count_lane_beats``; the count is taken from each vector's first beat."""
-    lanes, nf = stream.elems - 1, stream.count_lane // (stream.elems - 1)
+    lanes, nf = stream.elems - 1, stream.count_lane_channels // (stream.elems - 1)
     beats = values.reshape(-1, nf, stream.elems)
     rows = np.concatenate([beats[:, :, :lanes].reshape(len(beats), -1), beats[:, 0, lanes:]], axis=1)
     return rows.reshape(len(values), -1)
@@ -124,7 +124,7 @@ def from_count_lane_beats(values: np.ndarray, stream: Stream) -> np.ndarray:
 def encode(tensors: np.ndarray, stream: Stream) -> list[int]:
     """Frames (n, ...) in FINN's stream order -> beats (element 0 in the LSBs)."""
     values = tensors.reshape(len(tensors), -1)
-    if stream.count_lane:
+    if stream.count_lane_channels:
         values = to_count_lane_beats(values, stream)
     if stream.bipolar:
         values = (values + 1) / 2
@@ -139,7 +139,7 @@ def decode(beats: list[int], stream: Stream, frames: int) -> np.ndarray:
     if stream.bipolar:
         values = 2 * values - 1
     values = values.reshape(frames, -1)
-    return from_count_lane_beats(values, stream) if stream.count_lane else values
+    return from_count_lane_beats(values, stream) if stream.count_lane_channels else values
 
 
 def _simulator(design: Design, waveform: bool) -> Sim:

@@ -26,7 +26,7 @@ class Stream:
     #: AdaBin accumulators of this many channels (0: none): each beat holds ``elems - 1`` channels and,
     #: in the last lane, the count of the vector; the tensor is (channels..., count) per vector
     #: (``hw_bnn.rtl.sim.to_count_lane_beats``).
-    count_lane: int = 0
+    count_lane_channels: int = 0
     #: 1 when the beat carries a tag bit above its elements (the per-frame threshold beats that
     #: hyper_function.v inserts between payload beats; see hw_bnn.features.dynamic_threshold.op)
     tag: int = 0

@@ -17,7 +17,7 @@ from hw_bnn.rtl.streams import RtlNode, Stream
 def emit_adabin_threshold(model: ModelWrapper, node, arriving: Stream | None) -> RtlNode:
     inst = getCustomOp(node)
     producer = model.find_producer(node.input[0])  # the MVAU whose accumulators and count lane arrive
-    if arriving is None or not arriving.count_lane:
+    if arriving is None or not arriving.count_lane_channels:
         raise HwBnnError(f"node '{node.name}' (AdaBinThreshold) must follow the MVAU that makes its accumulators "
                          f"and count lane")
     channels, pe = inst.channels(model), int(inst.get_nodeattr("PE"))

@@ -213,9 +213,9 @@ class SetHyperFunctionMACS(Transformation):
     """The fewest multiply-accumulate lanes, a power of two, with which each hyper-function keeps up with
     ``target_cycles`` per frame (its computation overlaps the next frame, so that is its only constraint).
 
-    Powers of two because hyper_function.v writes row ``block * MACS + lane`` of its register arrays:
-    other lane counts make every row's write enable a general comparison (measured with Yosys on the
-    DyBNN MLP: 97k LUT at 39 lanes against 12k at 32)."""
+    Powers of two because hyper_function.v writes row ``block * MACS + lane`` of its register arrays: with
+    a power of two that index is a bit concatenation, with other lane counts every row's write enable
+    becomes a general comparison, which multiplies the unit's LUTs."""
 
     def __init__(self, target_cycles: int):
         super().__init__()
