@@ -149,7 +149,7 @@ def print_luts(name: str, rows: list[dict]) -> None:
 
 def measure(hw_graph, folder: Path, clock_mhz: float, progress) -> dict:
     """Yosys xc7 and ecp5 on the stitched RTL of ``hw_graph`` in ``folder``, then nextpnr on the LFE5U-85F."""
-    from hw_bnn.rtl.stitch import generate_design
+    from hw_bnn.design.stitch import generate_design
     from hw_bnn.synth import check_fit, get_family, place_and_route, synthesize
 
     design = generate_design(hw_graph, folder / "rtl")
@@ -177,7 +177,7 @@ def refold(config: Config, out: Path, target_fps: float, n_images: int, folder: 
     from hw_bnn.compiler import compile_model
     from hw_bnn.estimate import estimate
     from hw_bnn.export import load_qonnx
-    from hw_bnn.rtl.sim import simulate
+    from hw_bnn.design.sim import simulate
 
     build = config.build.model_copy(update={"target_fps": target_fps, "target_cycles_per_frame": None,
                                             "folding_file": None})

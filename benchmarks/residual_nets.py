@@ -31,7 +31,7 @@ from hw_bnn.config import load_config  # noqa: E402
 from hw_bnn.export import load_qonnx  # noqa: E402
 from hw_bnn.features.residual.fifo_sizing import residual_fifo_depths  # noqa: E402
 from hw_bnn.graph import hw_nodes  # noqa: E402
-from hw_bnn.rtl.emitters import emit_nodes  # noqa: E402
+from hw_bnn.design.emitters import emit_nodes  # noqa: E402
 
 #: case -> (architecture, method, model options, method options): static sign methods, the per-sample
 #: binarizers (DyBNN on its ReActNet backbone, SD-BNN's squeeze-excitation on ResNet-20), and AdaBin. At these widths

@@ -43,7 +43,7 @@ def _best_of(fn, min_total_s: float = 1.0, max_reps: int = 50) -> float:
 def benchmark(config, out: Path, n: int) -> None:
     from hw_bnn.export import load_qonnx
     from hw_bnn.execute import run_graph
-    from hw_bnn.rtl.sim import simulate
+    from hw_bnn.design.sim import simulate
     from hw_bnn.train import predict
 
     for needed in ("model.pt", "hw_graph.onnx", "test_inputs.npy"):

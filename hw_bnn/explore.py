@@ -25,7 +25,7 @@ def explore_point(qonnx_path: str, build: dict, family: str | None, folder: str)
     from hw_bnn.compiler import compile_model, read_folding
     from hw_bnn.config import BuildConfig
     from hw_bnn.estimate import estimate
-    from hw_bnn.rtl.stitch import generate_design
+    from hw_bnn.design.stitch import generate_design
     from hw_bnn.synth import synthesize
 
     cfg = BuildConfig(**build)

@@ -205,7 +205,7 @@ def _require(out_dir: Path, names: tuple[str, ...], stage: str) -> None:
 
 def built_design(config: Config, out_dir: Path):
     """The RTL that ``build`` generated into ``out_dir/rtl``: sim, synth and bitstream use it as it is."""
-    from hw_bnn.rtl.stitch import DESIGN_FILE, load_design
+    from hw_bnn.design.stitch import DESIGN_FILE, load_design
 
     _require(out_dir, ("hw_graph.onnx", f"rtl/{DESIGN_FILE}"), "build")
     design = load_design(out_dir / "rtl")
@@ -280,7 +280,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     from hw_bnn.estimate import estimate, plot_estimate
     from hw_bnn.execute import run_graph
     from hw_bnn.export import load_qonnx
-    from hw_bnn.rtl.stitch import DESIGN_FILE, generate_design
+    from hw_bnn.design.stitch import DESIGN_FILE, generate_design
 
     out_dir = Path(out_dir)
     _check_mappable(config)
@@ -323,7 +323,7 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
     """Generate the stitched RTL of ``hw_graph.onnx``, simulate the test images in Verilator,
     and check the outputs equal PyTorch's (and FINN's) exactly; measure cycles per image."""
     from hw_bnn.export import load_qonnx
-    from hw_bnn.rtl.sim import Backpressure, locate_mismatch, measure_layers, simulate
+    from hw_bnn.design.sim import Backpressure, locate_mismatch, measure_layers, simulate
 
     out_dir = Path(out_dir)
     design = built_design(config, out_dir)

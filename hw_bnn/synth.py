@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import atomic_path
-from hw_bnn.rtl.stitch import TOP, Design
+from hw_bnn.design.stitch import TOP, Design
 from hw_bnn.rtl.verilator import yosys_bin
 
 

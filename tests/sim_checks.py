@@ -7,7 +7,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from hw_bnn.rtl.sim import Backpressure, RtlRun
+from hw_bnn.design.sim import Backpressure, RtlRun
 
 #: Random input-valid gaps and output-ready stalls every end-to-end design must stay exact under.
 STALLS = Backpressure(p_valid=0.7, p_ready=0.6, seed=17)

@@ -100,7 +100,7 @@ def _deployed(model, images: np.ndarray) -> np.ndarray:
 
 
 def test_mlp_compiles_to_counting_mvaus_and_is_bit_exact_in_rtl(adabin_mlp, tmp_path):
-    from hw_bnn.rtl.sim import simulate
+    from hw_bnn.design.sim import simulate
 
     model, hw = adabin_mlp
     images = mnist_images(100)
@@ -116,7 +116,7 @@ def test_mlp_compiles_to_counting_mvaus_and_is_bit_exact_in_rtl(adabin_mlp, tmp_
 
 
 def test_mlp_is_bit_exact_in_rtl_under_backpressure(adabin_mlp, tmp_path):
-    from hw_bnn.rtl.sim import simulate
+    from hw_bnn.design.sim import simulate
 
     model, hw = adabin_mlp
     images = mnist_images(100)

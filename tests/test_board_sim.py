@@ -17,7 +17,7 @@ from hw_bnn.config import BuildConfig
 from hw_bnn.errors import HwBnnError
 from hw_bnn.export import export_model
 from hw_bnn.models.mlp import BinaryMLP
-from hw_bnn.rtl.stitch import generate_design
+from hw_bnn.design.stitch import generate_design
 from hw_bnn.rtl.verilator import rtl_source
 from hw_bnn.train import predict
 

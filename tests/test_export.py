@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from brevitas.quant import Int8ActPerTensorFloat, Int8WeightPerTensorFloat
 from model_helpers import randomize_batchnorm

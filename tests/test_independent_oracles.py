@@ -81,7 +81,7 @@ def trained_mlp(tmp_path_factory):
 def _simulate(run: TrainedRun, n_images: int):
     from hw_bnn.compiler import compile_model
     from hw_bnn.export import load_qonnx
-    from hw_bnn.rtl.sim import simulate
+    from hw_bnn.design.sim import simulate
 
     hw = compile_model(load_qonnx(run.out / "export.onnx"), run.config.build)
     return simulate(hw, run.images[:n_images], run.out / "oracle_sim")

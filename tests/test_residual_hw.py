@@ -28,9 +28,9 @@ from hw_bnn.models.cifar import BinaryConvUnit, BinaryReActNet, BinaryResNet18, 
 from hw_bnn.features.residual.integer_form import IntegerConv, MultiThresholdUnit, fit_thresholds
 from hw_bnn.features.residual.fifo_sizing import residual_fifo_depths
 from hw_bnn.graph import hw_nodes
-from hw_bnn.rtl.emitters import emit_nodes
+from hw_bnn.design.emitters import emit_nodes
 from hw_bnn.rtl.finn_emit import MAX_WEIGHT_BITS
-from hw_bnn.rtl.sim import simulate
+from hw_bnn.design.sim import simulate
 
 SHAPE = (3, 16, 16)
 ARCHITECTURES = {

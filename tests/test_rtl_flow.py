@@ -14,8 +14,8 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.export import export_model
 from hw_bnn.models.cnv import BinaryCNV
 from hw_bnn.models.mlp import BinaryMLP
-from hw_bnn.rtl import sim as rtl_sim
-from hw_bnn.rtl.stitch import generate_design
+from hw_bnn.design import sim as rtl_sim
+from hw_bnn.design.stitch import generate_design
 from hw_bnn.train import predict
 
 

@@ -5,7 +5,7 @@ from model_helpers import tiny_hw_build
 
 from hw_bnn.config import load_config
 from hw_bnn.errors import HwBnnError
-from hw_bnn.rtl.stitch import generate_design
+from hw_bnn.design.stitch import generate_design
 from hw_bnn.synth import synthesize
 
 

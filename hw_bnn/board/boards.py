@@ -94,7 +94,7 @@ def fpga_top_verilog(board: Board, por_bits: int = 10) -> str:
         "    input  wire uart_rx,",
         "    output wire uart_tx,",
         f"    output wire led_error,  // active {'low' if board.leds_active_low else 'high'}",
-        f"    output wire led_frame",
+        "    output wire led_frame",
         ");", "",
         "// The button passes a 2-flop synchroniser; power-on reset from flip-flops that start at 0.",
         "reg [1:0] pressed_sync = 2'b00;",

@@ -1,7 +1,7 @@
 """Host-side processing around the board: images -> input beats, output beats -> model outputs.
 
 The graph's host parts (input layout nodes before the dataflow partition, the output
-affine after it) run here in Python, as in :func:`hw_bnn.rtl.sim.simulate`; the partition
+affine after it) run here in Python, as in :func:`hw_bnn.design.sim.simulate`; the partition
 runs on the board, reached through :class:`hw_bnn.board.protocol.Client`.
 """
 
@@ -12,7 +12,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 
 from hw_bnn.execute import run_graph
 from hw_bnn.graph import split_at_partition
-from hw_bnn.rtl.sim import decode, encode
+from hw_bnn.design.sim import decode, encode
 
 
 class HostModel:

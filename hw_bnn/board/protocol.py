@@ -6,7 +6,7 @@ Protocol (8N1 UART; multi-byte fields little-endian):
   ``ceil(in_w / 8)`` bytes, little-endian (bits above ``in_w`` in the last byte are zero);
 * board -> host: the frame's ``out_beats`` output beats, each as ``ceil(out_w / 8)`` bytes,
   little-endian, zero-extended (a signed output element is sign-extended by the decoder of
-  the stream, e.g. :func:`hw_bnn.rtl.sim.decode`, not here);
+  the stream, e.g. :func:`hw_bnn.design.sim.decode`, not here);
 * host -> board: ``b"I"`` (0x49); board -> host: 14 bytes ``b"HB"``, ``in_w`` (u16),
   ``out_w`` (u16), ``in_beats`` (u32), ``out_beats`` (u32): the design's frame format.
 
@@ -16,7 +16,7 @@ frame and reads its reply before sending the next one (stop-and-wait), and does 
 reset the board to resynchronise.
 
 Beats are integers with element 0 in the least significant bits (FINN's packing), as
-:func:`hw_bnn.rtl.sim.encode` makes them from the accelerator's input tensor.
+:func:`hw_bnn.design.sim.encode` makes them from the accelerator's input tensor.
 
 Any object with ``write(bytes)`` and ``read(n) -> bytes`` is a port: a pyserial port works
 (pyserial is not a dependency of hw_bnn)::
@@ -68,7 +68,7 @@ class FrameFormat:
 
     @classmethod
     def of_design(cls, design) -> FrameFormat:
-        """The format of a :class:`hw_bnn.rtl.stitch.Design` (its first and last node)."""
+        """The format of a :class:`hw_bnn.design.stitch.Design` (its first and last node)."""
         first, last = design.nodes[0], design.nodes[-1]
         return cls(first.inp.width, last.out.width, first.inp.beats, last.out.beats)
 

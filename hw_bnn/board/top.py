@@ -15,7 +15,7 @@ from pathlib import Path
 
 from hw_bnn.board.protocol import FrameFormat
 from hw_bnn.io import write_text
-from hw_bnn.rtl.stitch import TOP
+from hw_bnn.design.stitch import TOP
 from hw_bnn.rtl.verilator import rtl_source
 
 BOARD_TOP = "hw_bnn_board"

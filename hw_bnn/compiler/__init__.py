@@ -69,7 +69,7 @@ from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.transformation.insert_topk import InsertTopK
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
-from hw_bnn.compiler.passes import AbsorbTransposeIntoChannelwiseOp, RemoveHwBnnNodesForFinnAnalysis
+from hw_bnn.passes import AbsorbTransposeIntoChannelwiseOp, RemoveHwBnnNodesForFinnAnalysis
 from hw_bnn.errors import HwBnnError
 from hw_bnn.features.adabin.passes import (
     ConvertAdaBinMatMulToXnorPopcount,
@@ -89,7 +89,7 @@ from hw_bnn.features.residual.passes import (
     MoveScalarLinearPastMaxPool,
     SqueezeChannelLastConstants,
 )
-from hw_bnn.compiler.passes import SetExactStreamDatatypes
+from hw_bnn.passes import SetExactStreamDatatypes
 from hw_bnn.graph import finn_nodes, has_count_row, split_at_partition
 from hw_bnn.io import atomic_path
 

@@ -8,7 +8,7 @@ same kinds of module, so a change to one feature stays in its folder:
 - ``op``        -- the QONNX custom ops (shapes, datatypes, execution, ``hw_estimate``), registered in
   ``hw_bnn.custom_op``, the domain saved .onnx files name;
 - ``passes``    -- the graph passes that turn the exported pattern into HW nodes;
-- ``emit``      -- the RTL emitters (and ``memfiles``, their memory files), registered in ``hw_bnn.rtl.emitters``.
+- ``emit``      -- the RTL emitters (and ``memfiles``, their memory files), registered in ``hw_bnn.design.emitters``.
 
 Features: :mod:`~hw_bnn.features.adabin` (AdaBin's adaptive binary sets), :mod:`~hw_bnn.features.dynamic_threshold`
 (per-sample thresholds of SD-BNN's squeeze-excitation and DyBNN) and :mod:`~hw_bnn.features.residual`

@@ -31,7 +31,6 @@ Where the papers keep real values, these models quantise, so that the accelerato
 
 from __future__ import annotations
 
-import torch
 from brevitas.nn import QuantConv2d, QuantHardTanh, QuantLinear
 from brevitas.quant.scaled_int import Int32Bias
 from torch import nn

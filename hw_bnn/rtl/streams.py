@@ -25,7 +25,7 @@ class Stream:
     bipolar: bool = False
     #: AdaBin accumulators of this many channels (0: none): each beat holds ``elems - 1`` channels and,
     #: in the last lane, the count of the vector; the tensor is (channels..., count) per vector
-    #: (``hw_bnn.rtl.sim.to_count_lane_beats``).
+    #: (``hw_bnn.design.sim.to_count_lane_beats``).
     count_lane_channels: int = 0
     #: 1 when the beat carries a tag bit above its elements (the per-frame threshold beats that
     #: hyper_function.v inserts between payload beats; see hw_bnn.features.dynamic_threshold.op)

@@ -56,7 +56,7 @@ def test_padded_conv_net_equals_finn_and_pytorch(random_images, tmp_path):
     from hw_bnn.execute import run_graph
     from hw_bnn.export import export_model
     from hw_bnn.quant import BipolarAct, BipolarWeight
-    from hw_bnn.rtl import sim as rtl_sim
+    from hw_bnn.design import sim as rtl_sim
     from hw_bnn.train import predict
 
     model = randomize_batchnorm(nn.Sequential(
@@ -83,7 +83,7 @@ def test_emitter_rejects_bipolar_padding():
     from qonnx.util.basic import qonnx_make_model
 
     from hw_bnn.errors import HwBnnError
-    from hw_bnn.rtl.emitters import emit
+    from hw_bnn.design.emitters import emit
 
     def graph(idt):
         node = helper.make_node("FMPadding", ["inp"], ["out"], name="FMPadding_3",

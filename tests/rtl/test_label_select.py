@@ -70,7 +70,7 @@ def test_mlp_with_label_select_equals_finn(random_images, tmp_path):
     from hw_bnn.execute import run_graph
     from hw_bnn.export import export_model
     from hw_bnn.models.mlp import BinaryMLP
-    from hw_bnn.rtl import sim as rtl_sim
+    from hw_bnn.design import sim as rtl_sim
     from hw_bnn.train import predict
     import hw_bnn.finn_env  # noqa: F401
     from finn.transformation.fpgadataflow.convert_to_hw.label_select import InferLabelSelectLayer
@@ -101,7 +101,7 @@ def test_emitter_rejects_what_the_module_cannot_do():
     from qonnx.util.basic import qonnx_make_model
 
     from hw_bnn.errors import HwBnnError
-    from hw_bnn.rtl.emitters import emit
+    from hw_bnn.design.emitters import emit
 
     def graph(**attrs):
         node = helper.make_node("LabelSelect", ["inp"], ["out"], name="LabelSelect_7",

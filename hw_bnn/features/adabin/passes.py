@@ -14,7 +14,7 @@ from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
-from hw_bnn.compiler.passes import bit_producer, make_binary, mvau_feeding
+from hw_bnn.passes import bit_producer, make_binary, mvau_feeding
 from hw_bnn.errors import HwBnnError
 from hw_bnn.graph import is_hw_bnn_node
 

@@ -107,7 +107,6 @@ def hyper_params(hyper: HyperFunction, a: np.ndarray, b: np.ndarray, pixels: int
     ``pixels`` pixels per frame: a dict keyed by HYPER_PARAMS[:-1] plus ``pool_offset``."""
     if not hyper.quantized:
         raise HwBnnError(f"layer '{name}': {type(hyper).__name__} is float; set method_options.hyper_bits")
-    channels = a.shape[0]
     bits = hyper.bits
     pool_exp = _scale(hyper.pool_quant, f"layer '{name}' pooled-input quantizer")
     hidden_exp = _scale(hyper.hidden_act, f"layer '{name}' hidden ReLU quantizer")

@@ -14,7 +14,7 @@ from qonnx.transformation.base import Transformation
 from qonnx.transformation.infer_datatypes import InferDataTypes
 from qonnx.transformation.infer_shapes import InferShapes
 
-from hw_bnn.compiler.passes import bit_producer, make_binary, require_channels_last
+from hw_bnn.passes import bit_producer, make_binary, require_channels_last
 from hw_bnn.features.dynamic_threshold.op import FRAMED_STREAM_OPS
 from hw_bnn.features.dynamic_threshold.reference import HYPER_PARAMS
 from hw_bnn.errors import HwBnnError

@@ -77,7 +77,7 @@ def path_lead(model: ModelWrapper, path: list, fork_pixels: int, cycles_per_fram
 
 def residual_fifo_depths(model: ModelWrapper, rtl_nodes: list[RtlNode]) -> dict[str, int]:
     """``{link name: FIFO depth}`` for the shorter input of every residual sum (``Link.name`` of the stitcher),
-    from the graph and its emitted nodes (``hw_bnn.rtl.emitters.emit_nodes``)."""
+    from the graph and its emitted nodes (``hw_bnn.design.emitters.emit_nodes``)."""
     depths: dict[str, int] = {}
     by_name = {node.name: node for node in rtl_nodes}
     # the design's rate, which only a per-sample binarizer's hyper-function needs

@@ -1,4 +1,4 @@
-"""Graph passes of the compile that every hw_bnn feature shares (QONNX ``Transformation``s and the
+"""Graph passes that every hw_bnn feature and the compiler share (QONNX ``Transformation``s and the
 graph queries they use): binary layers read 0/1 bits, per-channel ops run on the stream's channel-last
 order, and FINN's analyses see a graph without hw_bnn's own nodes."""
 

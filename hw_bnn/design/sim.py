@@ -23,7 +23,7 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.execute import run_graph
 from hw_bnn.graph import hw_nodes, split_at_partition
 from hw_bnn.rtl.streams import Stream
-from hw_bnn.rtl.stitch import COUNTER_BITS, TOP, Design, generate_design
+from hw_bnn.design.stitch import COUNTER_BITS, TOP, Design, generate_design
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim, SimExtraBeats, SimTimeout
 
@@ -201,13 +201,13 @@ def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
         extra = str(failure)
         raise HwBnnError(f"RTL simulation{stalls}: the output stream of {where} carried more than the {n_out} "
                          f"beats of {frames} frames ({last.out.beats} a frame): {extra}; a module duplicates "
-                         f"beats, or the input held more than {frames} frames (hw_bnn.rtl.sim.locate_mismatch "
+                         f"beats, or the input held more than {frames} frames (hw_bnn.design.sim.locate_mismatch "
                          f"simulates one layer at a time)") from None
     wall = time.perf_counter() - start
     if len(result.in_cycles) < len(beats_in):
         raise HwBnnError(f"RTL simulation{stalls}: {where} emitted all {n_out} output beats of {frames} frames but "
                          f"took only {len(result.in_cycles)} of their {len(beats_in)} input beats; a module skips input "
-                         f"beats, or the input held more than {frames} frames (hw_bnn.rtl.sim.locate_mismatch "
+                         f"beats, or the input held more than {frames} frames (hw_bnn.design.sim.locate_mismatch "
                          f"simulates one layer at a time)")
     stamps = np.array(result.out_cycles).reshape(frames, last.out.beats)[:, -1]
     return RtlRun(decode(result.out, last.out, frames), stamps, result.in_cycles[0], wall, backpressure)
