@@ -66,6 +66,7 @@ READERS = {
     "pytorch_outputs.npy": (["build"], "re-run 'hw-bnn export' with the same --out"),
     "export.onnx": (["build"], "re-run 'hw-bnn export' with the same --out"),
     "hw_graph.onnx": (["sim"], "re-run 'hw-bnn build' with the same --out"),
+    "rtl/design.json": (["sim"], "run 'hw-bnn build' again"),
 }
 CASES = [(name, how) for name in READERS for how in DAMAGE if how != "foreign" or name[-4:] != "onnx"]
 
@@ -122,3 +123,20 @@ def test_resume_with_another_optimizer(copy_run, capsys):
     # the same model and optimizer resume (a run's last epoch done: nothing left to train)
     assert main(["train", RECIPE, "--out", str(out), *TINY, "--resume"]) == 0
     assert json.loads((out / "report.json").read_text())["train"]["epochs"][0]["epoch"] == 1
+
+
+def test_sim_and_synth_use_the_rtl_build_wrote(copy_run, capsys):
+    """The RTL is generated once, by build: sim leaves it as it is, and a recipe whose FIFO depth differs
+    from the built one is told to build again instead of simulating other RTL than it reports."""
+    out = copy_run()
+    top = out / "rtl" / "hw_bnn_top.v"
+    top.write_text(top.read_text() + "// the design build wrote\n")
+    assert main(["sim", RECIPE, "--out", str(out), *TINY]) == 0
+    assert top.read_text().endswith("// the design build wrote\n")
+    capsys.readouterr()
+    assert main(["sim", RECIPE, "--out", str(out), *TINY, "--set", "sim.fifo_depth=4"]) == 2
+    err = capsys.readouterr().err
+    assert "built with sim.fifo_depth=32, the recipe now says 4; run 'hw-bnn build' again" in err, err
+    (out / "rtl" / "design.json").unlink()
+    assert main(["synth", RECIPE, "--out", str(out), *TINY]) == 2
+    assert f"{out / 'rtl' / 'design.json'} is missing; run 'hw-bnn build'" in capsys.readouterr().err

@@ -5,6 +5,7 @@ import re
 
 import numpy as np
 import pytest
+from qonnx.core.modelwrapper import ModelWrapper
 from model_helpers import randomize_batchnorm
 from sim_checks import STALLS, assert_cycles_match_estimate, assert_outputs_vary, mnist_images
 
@@ -15,7 +16,7 @@ from hw_bnn.export import export_model
 from hw_bnn.models.cnv import BinaryCNV
 from hw_bnn.models.mlp import BinaryMLP
 from hw_bnn.design import sim as rtl_sim
-from hw_bnn.design.stitch import generate_design
+from hw_bnn.design.stitch import STITCHED_GRAPH_FILE, generate_design, load_design
 from hw_bnn.train import predict
 
 
@@ -79,6 +80,31 @@ def test_unfolded_and_width_converted_chains(random_images, tmp_path):
     assert np.array_equal(result.outputs, predict(model, images))
     modules = [inst.module for inst in result.design.instances]
     assert modules.count("width_converter") >= 4  # 6 -> 16 and 4 -> 9 need two each (via the LCM)
+
+    # the saved graph view shows each of them, and each FIFO, on its link in graph order
+    view = ModelWrapper(str(tmp_path / "rtl" / STITCHED_GRAPH_FILE))
+    ops = [node.op_type for node in view.graph.node if node.domain == "finn.custom_op.fpgadataflow"]
+    assert ops.count("StreamingDataWidthConverter") == modules.count("width_converter")
+    assert ops.count("StreamingFIFO") == modules.count("stream_fifo")
+    converters = {n.name: n for n in view.graph.node if n.op_type == "StreamingDataWidthConverter"}
+    first = converters["dwc_MVAU_0_to_MVAU_1_up"]
+    assert [a.i for a in first.attribute if a.name in ("inWidth", "outWidth")] == [6, 48]
+    assert view.find_consumer(first.output[0]).name == "dwc_MVAU_0_to_MVAU_1_down"
+    fifo = view.find_producer(next(n for n in view.graph.node if n.name == "MVAU_1").input[0])
+    assert (fifo.op_type, fifo.name) == ("StreamingFIFO", "fifo_MVAU_0_to_MVAU_1")
+
+
+def test_a_saved_design_reloads_as_generated(mlp, tmp_path):
+    """sim, synth and bitstream reuse the RTL that build wrote: the reloaded design is the generated one."""
+    _, hw = mlp
+    design = generate_design(hw, tmp_path / "rtl", fifo_depth=8)
+    again = load_design(tmp_path / "rtl")
+    assert (again.instances, again.widths, again.output_stream, again.node_outputs, again.fifo_depth,
+            again.link_instances) == (design.instances, design.widths, design.output_stream, design.node_outputs,
+                                      8, design.link_instances)
+    assert [(n.name, n.module, n.inp, n.out, n.cycles_per_frame) for n in again.nodes] == \
+        [(n.name, n.module, n.inp, n.out, n.cycles_per_frame) for n in design.nodes]
+    assert again.sources == design.sources and again.digest() == design.digest()
 
 
 @pytest.fixture(scope="module")

@@ -16,10 +16,11 @@ import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from onnx import TensorProto, helper
 from qonnx.core.modelwrapper import ModelWrapper
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.io import read_json, write_json, write_text
+from hw_bnn.io import atomic_path, read_json, write_json, write_text
 from hw_bnn.features.residual.fifo_sizing import residual_fifo_depths
 from hw_bnn.graph import hw_nodes
 from hw_bnn.design.emitters import emit_nodes
@@ -29,6 +30,8 @@ from hw_bnn.rtl.verilator import rtl_source, with_submodules
 TOP = "hw_bnn_top"
 #: The design's description in its folder: nodes, instances and streams (:func:`load_design` reads it back).
 DESIGN_FILE = "design.json"
+#: The HW graph with the stitcher's FIFOs and width converters as nodes (:func:`stitched_graph`).
+STITCHED_GRAPH_FILE = "stitched_hw_graph.onnx"
 #: Beat counter width of the stall watchdog.
 COUNTER_BITS = 32
 
@@ -58,6 +61,9 @@ class Design:
     node_outputs: dict[str, int] = field(default_factory=dict)
     #: depth of the FIFOs the design's links have unless planned deeper (``generate_design``'s fifo_depth)
     fifo_depth: int | None = None
+    #: the instances the stitcher put on each link between two nodes (width converters, then the FIFO),
+    #: by ``Link.name``, in stream order
+    link_instances: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def modules(self) -> list[str]:
@@ -144,14 +150,17 @@ def plan_design(design: Design, links: list[Link], fifo_depths: dict[str, int], 
         if source.elem_bits != sink.elem_bits:
             raise HwBnnError(f"stream {link.producer} -> {link.consumer}: {source.elem_bits}-bit elements feed "
                              f"{sink.elem_bits}-bit inputs; the graph's datatypes disagree")
+        on_link = []
         for name, params, out_width in _converters(link.name, source.width, sink.width):
             nxt = new_stream(out_width)
-            instances.append(Instance(name, "width_converter", params, {"s_axis": stream}, {"m_axis": nxt}))
+            on_link.append(Instance(name, "width_converter", params, {"s_axis": stream}, {"m_axis": nxt}))
             stream = nxt
         nxt = new_stream(sink.width)
         depth = fifo_depths.get(link.name, default_depth)
-        instances.append(Instance(f"u_fifo_{link.name}", "stream_fifo", dict(WIDTH=sink.width, DEPTH=depth),
-                                  {"s_axis": stream}, {"m_axis": nxt}))
+        on_link.append(Instance(f"u_fifo_{link.name}", "stream_fifo", dict(WIDTH=sink.width, DEPTH=depth),
+                                {"s_axis": stream}, {"m_axis": nxt}))
+        instances += on_link
+        design.link_instances[link.name] = [inst.name for inst in on_link]
         node_in[(link.consumer, link.in_port)] = nxt
     for node in design.nodes:
         instances.append(Instance(
@@ -232,6 +241,41 @@ def top_verilog(design: Design) -> str:
     return "\n".join(lines)
 
 
+#: FINN's op types for what the stitcher puts on a link, in the graph view of a design.
+LINK_OPS = {"stream_fifo": "StreamingFIFO", "width_converter": "StreamingDataWidthConverter"}
+
+
+def stitched_graph(hw_graph: ModelWrapper, design: Design, links: list[Link]) -> ModelWrapper:
+    """A copy of ``hw_graph`` with the design's width converters and FIFOs on its links, as FINN's
+    ``StreamingDataWidthConverter`` / ``StreamingFIFO`` nodes (``inWidth``/``outWidth``, ``depth``): the
+    stitched design to inspect, e.g. in Netron. It describes the RTL; the RTL is not generated from it."""
+    view = ModelWrapper(hw_graph.model.__deepcopy__())
+    graph = view.graph
+    by_name = {node.name: node for node in graph.node}
+    instances = {inst.name: inst for inst in design.instances}
+    for link in links:
+        if link.producer is None or link.consumer is None:
+            continue
+        consumer = by_name[link.consumer]
+        dynamic = [i for i, tensor in enumerate(consumer.input) if view.get_initializer(tensor) is None]
+        port = dynamic[link.in_port]
+        tensor = consumer.input[port]
+        shape, dtype = view.get_tensor_shape(tensor), view.get_tensor_datatype(tensor)
+        for name in design.link_instances[link.name]:
+            inst = instances[name]
+            attrs = (dict(depth=inst.params["DEPTH"]) if inst.module == "stream_fifo"
+                     else dict(inWidth=inst.params["IN_W"], outWidth=inst.params["OUT_W"]))
+            out = view.make_new_valueinfo_name()
+            graph.value_info.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, shape))
+            view.set_tensor_datatype(out, dtype)
+            node = helper.make_node(LINK_OPS[inst.module], [consumer.input[port]], [out], name=name.removeprefix("u_"),
+                                    domain="finn.custom_op.fpgadataflow", backend="fpgadataflow",
+                                    dataType=dtype.name, **attrs)
+            graph.node.insert(list(graph.node).index(consumer), node)
+            consumer.input[port] = out
+    return view
+
+
 def planned_fifo_depths(hw_graph: ModelWrapper, rtl_nodes: list[RtlNode], fifo_depth: int) -> dict[str, int]:
     """The FIFO depth of every link that needs more than ``fifo_depth`` beats (the shortcuts of residual
     sums: ``hw_bnn.features.residual.fifo_sizing``), by ``Link.name``; the others get ``fifo_depth``."""
@@ -254,7 +298,8 @@ def generate_design(hw_graph: ModelWrapper, folder: str | Path, fifo_depth: int 
     if fifo_depths is None:
         fifo_depths = planned_fifo_depths(hw_graph, rtl_nodes, fifo_depth) if nodes is None else {}
     design = Design(rtl_nodes, folder, fifo_depth=fifo_depth)
-    plan_design(design, graph_links(hw_graph, graph_nodes), fifo_depths, fifo_depth)
+    links = graph_links(hw_graph, graph_nodes)
+    plan_design(design, links, fifo_depths, fifo_depth)
     for module in design.modules:
         shutil.copyfile(rtl_source(module), folder / f"{module}.v")
     for node in rtl_nodes:
@@ -272,7 +317,11 @@ def generate_design(hw_graph: ModelWrapper, folder: str | Path, fifo_depth: int 
         "stream_widths": design.widths,
         "output_stream": design.output_stream,
         "node_outputs": design.node_outputs,
+        "link_instances": design.link_instances,
     })
+    if nodes is None:
+        with atomic_path(folder / STITCHED_GRAPH_FILE) as tmp:
+            stitched_graph(hw_graph, design, links).save(str(tmp))
     return design
 
 
@@ -290,4 +339,4 @@ def load_design(folder: str | Path) -> Design:
                      side_inp=Stream(**n["side_in"]) if n["side_in"] else None) for n in saved["nodes"]]
     instances = [Instance(i["name"], i["module"], i["params"], i["inputs"], i["outputs"]) for i in saved["instances"]]
     return Design(nodes, folder, instances, saved["stream_widths"], saved["output_stream"], saved["node_outputs"],
-                  saved.get("fifo_depth"))
+                  saved.get("fifo_depth"), saved.get("link_instances", {}))
