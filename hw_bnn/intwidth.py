@@ -25,8 +25,7 @@ def signed_width(values, minimum: int = 2) -> int:
 
 def signed_type(low: int, high: int) -> DataType:
     """The narrowest INTn holding [low, high] (-2^(n-1) <= low, high < 2^(n-1))."""
-    bits = max((-int(low) - 1).bit_length() if low < 0 else 0, int(high).bit_length()) + 1
-    return DataType[f"INT{bits}"]
+    return DataType[f"INT{signed_width([low, high], minimum=1)}"]
 
 
 def smallest_integer_type(low: int, high: int) -> DataType:
