@@ -12,8 +12,9 @@ import pytest
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.rtl.verilator import RTL_DIR, Sim, rtl_source, verilator_bin, with_submodules, yosys_bin
-from hw_bnn.rtl.frame_memfiles import HYPER_MEMORIES, write_hyper_memories, write_sign_file
-from hw_bnn.rtl.memfiles import write_adabin_params, write_mvau_weights, write_thresholds
+from hw_bnn.features.dynamic_threshold.memfiles import HYPER_MEMORIES, write_hyper_memories, write_sign_file
+from hw_bnn.features.adabin.memfiles import write_adabin_params
+from hw_bnn.rtl.memfiles import write_mvau_weights, write_thresholds
 
 # module -> parameterisations to lint (odd widths, folding corner cases)
 LINT = {
@@ -83,6 +84,15 @@ LINT = {
              A2_W=14),
     ],
     "stream_fifo": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=70, DEPTH=5)],
+    "skid_buffer": [{}, dict(WIDTH=1), dict(WIDTH=70)],
+    "fold_param_rom": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=130, DEPTH=5), dict(WIDTH=3, DEPTH=1, REG_READ=0),
+                       dict(WIDTH=72, DEPTH=16, REG_READ=0)],
+    "hyper_mac_layer": [
+        {},
+        dict(MACS=1, X_W=1, X_SIGNED=0, WT_W=2, ACC_W=2, N_THR=1, LEVEL_W=1),
+        dict(MACS=4, X_W=4, X_SIGNED=0, WT_W=4, ACC_W=18, N_THR=15, LEVEL_W=4),
+        dict(MACS=2, X_W=8, WT_W=8, ACC_W=10, N_THR=3, LEVEL_W=5),
+    ],
     "duplicate_streams": [{}, dict(WIDTH=1), dict(WIDTH=70)],
     "add_streams": [
         {},
@@ -165,6 +175,10 @@ def _channel_mems(d):
     write_thresholds(d / "p.mem", np.array([[-3], [17], [-32], [5]]), 2, 6)
 
 
+def _rom_mems(d):
+    (d / "p.mem").write_text("".join(f"{v:03x}\n" for v in (0x5a3, 0x0ff, 0xc01, 0x7e7)))
+
+
 SYNTH = {
     "mvau": (dict(MW=16, MH=8, SIMD=4, PE=2, THR_W=8, WEIGHT_FILE="w.mem", THRESH_FILE="t.mem"), _mvau_mems),
     "thresholding": (dict(C=4, PE=2, IN_W=8, THR_W=10, THRESH_FILE="t.mem"), _thr_mems),
@@ -179,6 +193,9 @@ SYNTH = {
     "frame_buffer": (dict(C=16, PE=2, PIXELS=64, W=12, DATA_W=8), None),
     "hyper_function": (dict(C=4, PE=2, PIXELS=9, W=12, **HYPER_FILES), _hyper_mems),
     "stream_fifo": (dict(WIDTH=8, DEPTH=32), None),
+    "skid_buffer": (dict(WIDTH=8), None),
+    "fold_param_rom": (dict(WIDTH=12, DEPTH=4, FILE="p.mem"), _rom_mems),
+    "hyper_mac_layer": (dict(MACS=2, X_W=3, WT_W=4, ACC_W=10, N_THR=3, LEVEL_W=2), None),
     "duplicate_streams": (dict(WIDTH=8), None),
     "add_streams": (dict(PE=2, A_W=4, A_SIGNED=0, B_W=8, B_SIGNED=1, OUT_W=9), None),
     "global_acc_pool": (dict(C=4, PE=2, N_PIX=9, IN_W=6, OUT_W=10), None),

@@ -28,9 +28,9 @@
 // Stream protocol (AXI-Stream subset): a beat transfers on a rising clk edge
 // where tvalid && tready.  m_axis_tvalid never depends on m_axis_tready;
 // m_axis_tdata is held while tvalid && !tready.
-//   PASS = 0: one global pipeline enable driven by a register (an output skid
-//             register, as mvau.v), so neither s_axis_tready nor any pipeline
-//             register depends combinationally on m_axis_tready.
+//   PASS = 0: one global pipeline enable driven by a register (the output
+//             skid_buffer, as mvau.v), so neither s_axis_tready nor any
+//             pipeline register depends combinationally on m_axis_tready.
 //   PASS = 1: s_axis_tready depends combinationally on m_axis_tvalid and
 //             m_axis_tready (one enable, as thresholding.v).
 //
@@ -57,7 +57,9 @@
 //               (hw_bnn/rtl/memfiles.py write_adabin_params).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
-// Submodules: none.
+// Submodules (PASS = 0): fold_param_rom (fold_param_rom.v), the parameter
+// memory and its beat counter; skid_buffer (skid_buffer.v), the output and
+// skid registers.
 
 `resetall
 `timescale 1ns / 1ps
@@ -96,9 +98,6 @@ module adabin_threshold #(
 
 localparam IW = (PE + 1) * ACC_W;               // input beat width
 localparam NF = C / PE;                         // beats per vector
-localparam NF_W = (NF > 1) ? $clog2(NF) : 1;
-localparam [31:0] NF_LAST32 = NF - 1;
-localparam [NF_W-1:0] NF_LAST = NF_LAST32[NF_W-1:0];
 localparam PW = 2 * COEF_W + 2 * THR_W + 3;     // parameter fields of a lane
 localparam TDW = 2 * THR_W + 3;                 // T0, T1, DECODE of a lane
 localparam PRW = COEF_W + ACC_W;                // exact product width
@@ -139,33 +138,34 @@ generate
     end else begin : g_thr
         // -------------------------------------------------------------------
         // Global pipeline enable: everything advances unless the output skid
-        // register is occupied (en is a register output).
-        reg  skid_v;
-        wire en = !skid_v;
+        // register is occupied (en is a register output of u_out).
+        wire en;
         wire take = en && s_axis_tvalid;
         assign s_axis_tready = en;
 
         // -------------------------------------------------------------------
-        // Stage 1: input register, beat counter, parameter read.
-        reg  [NF_W-1:0]   nf_cnt;
+        // Stage 1: input register, beat counter, parameter read (p_1: the
+        // parameters of x_1).
         reg  [IW-1:0]     x_1;
-        reg  [PE*PW-1:0]  p_1;
+        wire [PE*PW-1:0]  p_1;
         reg               v_1;
-        reg  [PE*PW-1:0]  pmem [0:NF-1];
-        initial $readmemh(PARAM_FILE, pmem);
+
+        fold_param_rom #(
+            .WIDTH(PE*PW), .DEPTH(NF), .FILE(PARAM_FILE), .REG_READ(1)
+        ) u_params (
+            .clk(clk),
+            .rst_n(rst_n),
+            .next(take),
+            .word(p_1)
+        );
 
         always @(posedge clk) begin
-            if (take) begin
+            if (take)
                 x_1 <= s_axis_tdata;
-                p_1 <= pmem[nf_cnt];
-                nf_cnt <= (nf_cnt == NF_LAST) ? {NF_W{1'b0}} : nf_cnt + 1'b1;
-            end
             if (en)
                 v_1 <= s_axis_tvalid;
-            if (!rst_n) begin
-                nf_cnt <= {NF_W{1'b0}};
+            if (!rst_n)
                 v_1 <= 1'b0;
-            end
         end
 
         // valid bits of stages 2 .. 4 (stage 4 = output register)
@@ -231,32 +231,19 @@ generate
         // Output register and skid register: a beat leaves the pipeline
         // whenever en is high; if the output register is stalled it goes to
         // the skid register, which drops en until the output register takes
-        // it back.
-        reg  [PE-1:0] out_q;
-        reg           out_v;
-        reg  [PE-1:0] skid_q;
-        always @(posedge clk) begin
-            if (!out_v || m_axis_tready) begin
-                if (skid_v) begin
-                    out_q <= skid_q;
-                    out_v <= 1'b1;
-                    skid_v <= 1'b0;
-                end else begin
-                    out_q <= y;
-                    out_v <= v_3;
-                end
-            end else if (en && v_3) begin
-                skid_q <= y;
-                skid_v <= 1'b1;
-            end
-            if (!rst_n) begin
-                out_v <= 1'b0;
-                skid_v <= 1'b0;
-            end
-        end
-
-        assign m_axis_tdata = out_q;
-        assign m_axis_tvalid = out_v;
+        // it.
+        skid_buffer #(
+            .WIDTH(PE)
+        ) u_out (
+            .clk(clk),
+            .rst_n(rst_n),
+            .s_axis_tdata(y),
+            .s_axis_tvalid(v_3),
+            .s_axis_tready(en),
+            .m_axis_tdata(m_axis_tdata),
+            .m_axis_tvalid(m_axis_tvalid),
+            .m_axis_tready(m_axis_tready)
+        );
     end
 endgenerate
 

@@ -46,6 +46,8 @@
 //   TABLE_FILE: C*L words of W bits (L = (NO+1)^HEADS); word c*L+idx.
 //
 // Reset: rst_n synchronous, active low; clears valid bits and state only.
+// Submodules: hyper_mac_layer (hyper_mac_layer.v), the MAC lanes and
+// quantisers of layer 1 (u_layer1) and of layer 2 (u_layer2).
 
 `resetall
 `timescale 1ns / 1ps
@@ -125,7 +127,6 @@ localparam IX_W = (C * L > 1) ? $clog2(C * L) : 1;
 localparam K_W = $clog2(C + J + 2);
 localparam B_W = $clog2(JB + IB + 1);
 localparam PC_W = $clog2(NP + 1);
-localparam HC_W = $clog2(NH + 1);
 localparam [31:0] F32 = F;
 localparam [31:0] NF32 = NF;
 
@@ -170,8 +171,6 @@ reg  signed [P_W-1:0]   pooled [0:C-1];
 reg  [H_W-1:0]          hidden [0:JB*MACS-1];
 reg  [CODE_W-1:0]       codes [0:IB*MACS-1];
 reg  [PE*W-1:0]         thresholds [0:NF-1];
-reg  signed [A1_W-1:0]  acc1 [0:MACS-1];
-reg  signed [A2_W-1:0]  acc2 [0:MACS-1];
 
 // ---- output register ----
 reg  [PE*W:0]   out_q;
@@ -186,7 +185,7 @@ assign s_axis_tready = in_sums ? state == IDLE : (en && state != EMIT);
 localparam FOLD_W = (NF > 1) ? $clog2(NF) : 1;
 wire [FOLD_W-1:0] sum_fold = in_count[FOLD_W-1:0];
 wire signed [P_W-1:0] pool_value [0:PE-1];
-genvar e, l;
+genvar e;
 generate
     for (e = 0; e < PE; e = e + 1) begin : g_pool
         wire [LWP-1:0] word = pool_mem[sum_fold][e*LWP +: LWP];
@@ -213,40 +212,38 @@ endgenerate
 // exact ranges (FrameHyperFunction.widths).
 /* verilator lint_off WIDTHEXPAND */
 /* verilator lint_off WIDTHTRUNC */
-// ---- MAC lanes and their thresholds ----
+// ---- the two layers: MAC lanes and their quantisers ----
 wire [MACS*WT_W-1:0] w1_word = w1_mem[block * C + step];
 wire [MACS*WT_W-1:0] w2_word = w2_mem[block * J + step];
 wire [MACS*NH*A1_W-1:0] hid_word = hid_mem[block];
 wire [MACS*NO*A2_W-1:0] out_word = out_mem[block];
-wire signed [A1_W-1:0] product1 [0:MACS-1];
-wire signed [A2_W-1:0] product2 [0:MACS-1];
-wire [H_W-1:0] hidden_level [0:MACS-1];
-wire [CODE_W-1:0] code_level [0:MACS-1];
-generate
-    for (l = 0; l < MACS; l = l + 1) begin : g_mac
-        wire signed [WT_W-1:0] w1 = w1_word[l*WT_W +: WT_W];
-        wire signed [WT_W-1:0] w2 = w2_word[l*WT_W +: WT_W];
-        /* verilator lint_off UNUSEDSIGNAL */  // a product's value fits its accumulator's width
-        wire signed [WT_W+P_W-1:0] p1 = w1 * pooled[step];
-        wire signed [WT_W+H_W:0] p2 = w2 * $signed({1'b0, hidden[step]});
-        /* verilator lint_on UNUSEDSIGNAL */
-        assign product1[l] = p1;
-        assign product2[l] = p2;
-        reg [HC_W-1:0] h_count;
-        reg [31:0] o_count;
-        integer k;
-        always @* begin
-            h_count = {HC_W{1'b0}};
-            for (k = 0; k < NH; k = k + 1)
-                h_count = h_count + {{(HC_W-1){1'b0}}, acc1[l] >= $signed(hid_word[(l*NH + k)*A1_W +: A1_W])};
-            o_count = 32'd0;
-            for (k = 0; k < NO; k = k + 1)
-                o_count = o_count + {31'd0, acc2[l] >= $signed(out_word[(l*NO + k)*A2_W +: A2_W])};
-        end
-        assign hidden_level[l] = h_count[H_W-1:0];
-        assign code_level[l] = o_count[CODE_W-1:0];
-    end
-endgenerate
+wire [MACS*H_W-1:0] hidden_level;
+wire [MACS*CODE_W-1:0] code_level;
+wire step_first = step == {K_W{1'b0}};
+
+hyper_mac_layer #(
+    .MACS(MACS), .X_W(P_W), .X_SIGNED(1), .WT_W(WT_W), .ACC_W(A1_W), .N_THR(NH), .LEVEL_W(H_W)
+) u_layer1 (
+    .clk(clk),
+    .en(state == LAYER1),
+    .first(step_first),
+    .x(pooled[step]),
+    .w_word(w1_word),
+    .thr_word(hid_word),
+    .level(hidden_level)
+);
+
+hyper_mac_layer #(
+    .MACS(MACS), .X_W(H_W), .X_SIGNED(0), .WT_W(WT_W), .ACC_W(A2_W), .N_THR(NO), .LEVEL_W(CODE_W)
+) u_layer2 (
+    .clk(clk),
+    .en(state == LAYER2),
+    .first(step_first),
+    .x(hidden[step]),
+    .w_word(w2_word),
+    .thr_word(out_word),
+    .level(code_level)
+);
 
 // ---- table index of channel `step` ----
 reg [31:0] index;
@@ -285,8 +282,6 @@ always @(posedge clk) begin
     // the computation
     case (state)
         LAYER1: begin
-            for (m = 0; m < MACS; m = m + 1)
-                acc1[m] <= (step == 0) ? product1[m] : acc1[m] + product1[m];
             if ({{(32-K_W){1'b0}}, step} == C32 - 1) begin
                 step <= {K_W{1'b0}};
                 state <= HIDDEN;
@@ -296,7 +291,7 @@ always @(posedge clk) begin
         end
         HIDDEN: begin
             for (m = 0; m < MACS; m = m + 1)
-                hidden[block * MACS + m] <= hidden_level[m];
+                hidden[block * MACS + m] <= hidden_level[m*H_W +: H_W];
             if ({{(32-B_W){1'b0}}, block} == JB32 - 1) begin
                 block <= {B_W{1'b0}};
                 state <= LAYER2;
@@ -306,8 +301,6 @@ always @(posedge clk) begin
             end
         end
         LAYER2: begin
-            for (m = 0; m < MACS; m = m + 1)
-                acc2[m] <= (step == 0) ? product2[m] : acc2[m] + product2[m];
             if ({{(32-K_W){1'b0}}, step} == J32 - 1) begin
                 step <= {K_W{1'b0}};
                 state <= CODES;
@@ -317,7 +310,7 @@ always @(posedge clk) begin
         end
         CODES: begin
             for (m = 0; m < MACS; m = m + 1)
-                codes[block * MACS + m] <= code_level[m];
+                codes[block * MACS + m] <= code_level[m*CODE_W +: CODE_W];
             if ({{(32-B_W){1'b0}}, block} == IB32 - 1) begin
                 block <= {B_W{1'b0}};
                 state <= TABLE;

@@ -33,6 +33,9 @@
 //               write_thresholds).
 //
 // Reset: rst_n synchronous, active low; clears the valid bit and the counter.
+// Submodules: fold_param_rom (fold_param_rom.v), the constants' memory and its
+// fold counter (asynchronous read: the constant is used in the cycle its beat
+// is taken).
 
 `resetall
 `timescale 1ns / 1ps
@@ -67,9 +70,6 @@ module channelwise_op #(
 );
 
 localparam NF = C / PE;
-localparam NF_W = (NF > 1) ? $clog2(NF) : 1;
-localparam [31:0] NF_LAST32 = NF - 1;
-localparam [NF_W-1:0] NF_LAST = NF_LAST32[NF_W-1:0];
 
 initial begin
     if (C < 1 || PE < 1 || C % PE != 0 || IN_W < 1 || IN_W > 32 || PARAM_W < 2 || PARAM_W > 32 ||
@@ -79,15 +79,20 @@ initial begin
     end
 end
 
-reg [PE*PARAM_W-1:0] params [0:NF-1];
-initial $readmemh(PARAM_FILE, params);
-
 wire en = !m_axis_tvalid || m_axis_tready;
 assign s_axis_tready = en;
 wire take = en && s_axis_tvalid;
 
-reg [NF_W-1:0] fold;
-wire [PE*PARAM_W-1:0] c_word = params[fold];
+// the constants of the beat on s_axis_tdata
+wire [PE*PARAM_W-1:0] c_word;
+fold_param_rom #(
+    .WIDTH(PE*PARAM_W), .DEPTH(NF), .FILE(PARAM_FILE), .REG_READ(0)
+) u_params (
+    .clk(clk),
+    .rst_n(rst_n),
+    .next(take),
+    .word(c_word)
+);
 
 wire [PE*OUT_W-1:0] y;
 genvar p;
@@ -109,16 +114,12 @@ endgenerate
 reg [PE*OUT_W-1:0] y_q;
 reg                y_v;
 always @(posedge clk) begin
-    if (take) begin
+    if (take)
         y_q <= y;
-        fold <= (fold == NF_LAST) ? {NF_W{1'b0}} : fold + 1'b1;
-    end
     if (en)
         y_v <= s_axis_tvalid;
-    if (!rst_n) begin
-        fold <= {NF_W{1'b0}};
+    if (!rst_n)
         y_v <= 1'b0;
-    end
 end
 
 assign m_axis_tdata = y_q;

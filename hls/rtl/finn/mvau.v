@@ -93,7 +93,9 @@
 //   Written by hw_bnn/rtl/memfiles.py (write_mvau_weights, write_thresholds).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
-// Submodules: threshold_count (threshold_count.v), the activation of NO_ACT = 0.
+// Submodules: fold_param_rom (fold_param_rom.v), the weight memory and its
+// address counter; threshold_count (threshold_count.v), the activation of
+// NO_ACT = 0; skid_buffer (skid_buffer.v), the output and skid registers.
 
 `resetall
 `timescale 1ns / 1ps
@@ -158,7 +160,6 @@ localparam NF = MH / PE;                        // output beats per vector
 localparam WMEM = SF * NF;                      // weight words
 localparam SF_W = (SF > 1) ? $clog2(SF) : 1;
 localparam NF_W = (NF > 1) ? $clog2(NF) : 1;
-localparam WA_W = (WMEM > 1) ? $clog2(WMEM) : 1;
 // level-0 term width: an XNOR bit; W ? x : -x (IN_W + 1 bits); or the product
 // W * x, |W * x| <= 2^(IN_W + WEIGHT_W - 1) (IN_W + WEIGHT_W bits)
 localparam TERM_W = (XNOR != 0) ? 1 : (WEIGHT_W == 1) ? IN_W + 1 : IN_W + WEIGHT_W;
@@ -171,10 +172,8 @@ localparam OW = PT * OUT_W;                     // output beat width
 localparam TW = PE * N_THR * THR_W;             // threshold word width
 localparam [31:0] SF_LAST32 = SF - 1;
 localparam [31:0] NF_LAST32 = NF - 1;
-localparam [31:0] WA_LAST32 = WMEM - 1;
 localparam [SF_W-1:0] SF_LAST = SF_LAST32[SF_W-1:0];
 localparam [NF_W-1:0] NF_LAST = NF_LAST32[NF_W-1:0];
-localparam [WA_W-1:0] WA_LAST = WA_LAST32[WA_W-1:0];
 
 // adder trees: term width, levels, pipeline registers
 localparam TERM_SIGNED = (XNOR != 0) ? 0 : 1;
@@ -264,24 +263,30 @@ end
 // is occupied.  en is a register output, so m_axis_tready reaches no further
 // than the output and skid registers (no combinational ready path through the
 // pipeline or to s_axis_tready).
-reg  skid_v;
-wire en = !skid_v;
+wire en;
 
 // ---------------------------------------------------------------------------
 // Stage A: fold counters, input buffer, weight read.
 reg  [SF_W-1:0] sf_cnt;
 reg  [NF_W-1:0] nf_cnt;
-reg  [WA_W-1:0] wa_cnt;
 wire            first_pass = (nf_cnt == {NF_W{1'b0}});
 wire            issue = en && (!first_pass || s_axis_tvalid);
 
 assign s_axis_tready = en && first_pass;
 
-reg  [WW-1:0]   wmem [0:WMEM-1];
-initial $readmemh(WEIGHT_FILE, wmem);
-
 reg  [IW-1:0]   x_b;               // stage B input
-reg  [WW-1:0]   w_b;               // stage B weights
+wire [WW-1:0]   w_b;               // stage B weights
+
+// the weights of beat (nf_cnt, sf_cnt), one word per issued beat
+fold_param_rom #(
+    .WIDTH(WW), .DEPTH(WMEM), .FILE(WEIGHT_FILE), .REG_READ(1)
+) u_weights (
+    .clk(clk),
+    .rst_n(rst_n),
+    .next(issue),
+    .word(w_b)
+);
+
 reg             b_v;
 reg             b_first;
 reg             b_last;
@@ -303,13 +308,11 @@ endgenerate
 
 always @(posedge clk) begin
     if (issue) begin
-        w_b <= wmem[wa_cnt];
         x_b <= x_a;
         b_first <= (sf_cnt == {SF_W{1'b0}});
         b_last <= (sf_cnt == SF_LAST);
         b_nf <= nf_cnt;
         sf_cnt <= (sf_cnt == SF_LAST) ? {SF_W{1'b0}} : sf_cnt + 1'b1;
-        wa_cnt <= (wa_cnt == WA_LAST) ? {WA_W{1'b0}} : wa_cnt + 1'b1;
         if (sf_cnt == SF_LAST)
             nf_cnt <= (nf_cnt == NF_LAST) ? {NF_W{1'b0}} : nf_cnt + 1'b1;
     end
@@ -318,7 +321,6 @@ always @(posedge clk) begin
     if (!rst_n) begin
         sf_cnt <= {SF_W{1'b0}};
         nf_cnt <= {NF_W{1'b0}};
-        wa_cnt <= {WA_W{1'b0}};
         b_v <= 1'b0;
     end
 end
@@ -548,8 +550,6 @@ end
 // ---------------------------------------------------------------------------
 // Stage C: activation (thresholds read one stage ahead and registered again),
 // output register.
-reg  [OW-1:0]       out_q;
-reg                 out_v;
 wire [OW-1:0]       out_next;
 
 generate
@@ -595,30 +595,19 @@ endgenerate
 
 // Output register and skid register: a beat leaves the pipeline whenever en
 // is high; if the output register is stalled it goes to the skid register,
-// which drops en until the output register takes it back.
-reg  [OW-1:0]       skid_q;
-always @(posedge clk) begin
-    if (!out_v || m_axis_tready) begin
-        if (skid_v) begin
-            out_q <= skid_q;
-            out_v <= 1'b1;
-            skid_v <= 1'b0;
-        end else begin
-            out_q <= out_next;
-            out_v <= c_v;
-        end
-    end else if (en && c_v) begin
-        skid_q <= out_next;
-        skid_v <= 1'b1;
-    end
-    if (!rst_n) begin
-        out_v <= 1'b0;
-        skid_v <= 1'b0;
-    end
-end
-
-assign m_axis_tdata = out_q;
-assign m_axis_tvalid = out_v;
+// which drops en until the output register takes it.
+skid_buffer #(
+    .WIDTH(OW)
+) u_out (
+    .clk(clk),
+    .rst_n(rst_n),
+    .s_axis_tdata(out_next),
+    .s_axis_tvalid(c_v),
+    .s_axis_tready(en),
+    .m_axis_tdata(m_axis_tdata),
+    .m_axis_tvalid(m_axis_tvalid),
+    .m_axis_tready(m_axis_tready)
+);
 
 endmodule
 

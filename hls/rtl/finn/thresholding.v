@@ -31,7 +31,8 @@
 //                write_thresholds; same layout as mvau.v).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
-// Submodules: threshold_count (threshold_count.v), the compare and count.
+// Submodules: fold_param_rom (fold_param_rom.v), the threshold memory and its
+// fold counter; threshold_count (threshold_count.v), the compare and count.
 
 `resetall
 `timescale 1ns / 1ps
@@ -73,10 +74,7 @@ module thresholding #(
 );
 
 localparam NF = C / PE;                         // beats per pixel
-localparam NF_W = (NF > 1) ? $clog2(NF) : 1;
 localparam TW = PE * N_THR * THR_W;             // threshold word width
-localparam [31:0] NF_LAST32 = NF - 1;
-localparam [NF_W-1:0] NF_LAST = NF_LAST32[NF_W-1:0];
 
 initial begin
     if (C < 1 || PE < 1 || C % PE != 0) begin
@@ -94,26 +92,27 @@ wire en = !m_axis_tvalid || m_axis_tready;
 assign s_axis_tready = en;
 wire take = en && s_axis_tvalid;
 
-// stage 1: input register and threshold read
-reg  [NF_W-1:0]     nf_cnt;
+// stage 1: input register and threshold read (t_q: the thresholds of x_q)
 reg  [PE*IN_W-1:0]  x_q;
 reg                 x_v;
-reg  [TW-1:0]       tmem [0:NF-1];
-reg  [TW-1:0]       t_q;
-initial $readmemh(THRESH_FILE, tmem);
+wire [TW-1:0]       t_q;
+
+fold_param_rom #(
+    .WIDTH(TW), .DEPTH(NF), .FILE(THRESH_FILE), .REG_READ(1)
+) u_thresholds (
+    .clk(clk),
+    .rst_n(rst_n),
+    .next(take),
+    .word(t_q)
+);
 
 always @(posedge clk) begin
-    if (take) begin
+    if (take)
         x_q <= s_axis_tdata;
-        t_q <= tmem[nf_cnt];
-        nf_cnt <= (nf_cnt == NF_LAST) ? {NF_W{1'b0}} : nf_cnt + 1'b1;
-    end
     if (en)
         x_v <= s_axis_tvalid;
-    if (!rst_n) begin
-        nf_cnt <= {NF_W{1'b0}};
+    if (!rst_n)
         x_v <= 1'b0;
-    end
 end
 
 // stage 2: compare, count, output register
