@@ -18,8 +18,15 @@ SMALL = {BinaryVGGSmall: {"width": 0.0625}, BinaryResNet20: {"width": 0.5, "bloc
          BinaryResNet18: {"width": 0.0625}, BinaryReActNet: {"width": 0.125}}
 
 
-@pytest.mark.parametrize("method", sorted(METHODS))
-@pytest.mark.parametrize("architecture", list(SMALL), ids=lambda a: a.__name__)
+#: The two large architectures run every method under --runslow; by default each runs the method its
+#: paper trains it with (the small ones run every method, so each method is trained on a residual net).
+DEFAULT_METHOD = {BinaryResNet18: "baseline", BinaryReActNet: "dybnn"}
+CASES = [pytest.param(arch, method, id=f"{arch.__name__}-{method}",
+                      marks=[pytest.mark.slow] if DEFAULT_METHOD.get(arch, method) != method else [])
+         for arch in SMALL for method in sorted(METHODS)]
+
+
+@pytest.mark.parametrize("architecture,method", CASES)
 def test_architecture_trains_with_every_method(architecture, method):
     torch.manual_seed(0)
     model = architecture(input_shape=(3, 16, 16), method=method, **SMALL[architecture])
