@@ -35,6 +35,20 @@ class ModelConfig(_Section):
     factory: str | None = None
     #: Keyword arguments for the architecture (e.g. ``hidden: [64, 64, 64]``).
     options: dict[str, Any] = {}
+    #: A state dict to start from (a model trained elsewhere, e.g. BNN-PYNQ's ``.tar``/``.pth`` files:
+    #: ``{"state_dict": ...}`` or the plain dict). With it, export, build, sim and synth run without train.
+    checkpoint: str | None = None
+    #: What the model's forward expects for a black and a white pixel: [0, 255] (raw pixels, the flow's
+    #: own models) or e.g. [0, 1] (BNN-PYNQ's models). The flow feeds 8-bit images scaled once to this
+    #: range in front of the model (``hw_bnn.models.ScaledInput``); the hardware input stays 8-bit.
+    input_range: tuple[float, float] = (0.0, 255.0)
+
+    @field_validator("input_range")
+    @classmethod
+    def _increasing(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not value[0] < value[1]:
+            raise ValueError(f"input_range {list(value)} must be [black, white] with black < white, e.g. [0, 1]")
+        return value
 
     @model_validator(mode="after")
     def _one_source(self):

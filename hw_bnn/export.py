@@ -56,8 +56,10 @@ def check_supported(model: nn.Module) -> None:
     QuantHardTanh with a 1-bit activation quantizer, MaxPool2d, Flatten, Dropout, and method
     modules that declare ``maps_to_thresholds`` (static shifts and training-only estimators,
     which streamlining absorbs into the thresholds). The first compute layer may take the raw
-    integer input (as BNN-PYNQ CNV does). Method modules with a ``hardware_blocker`` are named
-    with the reason.
+    integer input, or an input quantizer of any bit width (as BNN-PYNQ CNV's 8-bit one); after the
+    last compute layer any module may follow (BNN-PYNQ's TensorNorm): it runs on the host, and the
+    compiler refuses, naming the node, what it cannot place there. Method modules with a
+    ``hardware_blocker`` are named with the reason.
     """
     for name, module in model.named_modules():
         blocker = getattr(module, "hardware_blocker", None)
@@ -66,9 +68,15 @@ def check_supported(model: nn.Module) -> None:
             what = f"weight transform {type(module).__name__}" if transformed else type(module).__name__
             raise HwBnnError(f"layer '{layer}' ({what}) is not mappable to hardware yet: {blocker}. "
                              f"Train-only recipes (stages: [train]) work as they are")
+    leaves = list(_leaf_modules(model))
+    compute = [i for i, (_, module) in enumerate(leaves) if isinstance(module, COMPUTE_LAYERS)]
+    last_compute = compute[-1] if compute else len(leaves)
     found_compute = False
-    for name, module in _leaf_modules(model):
+    for index, (name, module) in enumerate(leaves):
         if getattr(module, "maps_to_thresholds", False):
+            continue
+        if index > last_compute and not isinstance(module, COMPUTE_LAYERS + ACTIVATION_LAYERS):
+            # the output tail (e.g. BNN-PYNQ's TensorNorm) runs on the host; the compiler decides on the graph
             continue
         if isinstance(module, COMPUTE_LAYERS):
             if not module.weight_quant.is_quant_enabled or int(module.quant_weight().bit_width) != 1:
@@ -85,6 +93,8 @@ def check_supported(model: nn.Module) -> None:
             found_compute = True
         elif isinstance(module, ACTIVATION_LAYERS):
             proxy = module.act_quant
+            if not found_compute and proxy.is_quant_enabled:
+                continue  # the input quantizer: thresholds on the 8-bit pixels, at any bit width
             if not proxy.is_quant_enabled or int(proxy.bit_width()) != 1:
                 bits = "no" if not proxy.is_quant_enabled else f"a {int(proxy.bit_width())}-bit"
                 raise HwBnnError(

@@ -27,7 +27,7 @@ WRITTEN_BY = {
     "sim/outputs.npy": "sim", "sim/cycles.npy": "sim",
 }
 #: report.json sections that stages fill in part (one key per stage); the rest are replaced whole.
-MERGED_SECTIONS = ("accuracy", "bit_exact")
+MERGED_SECTIONS = ("accuracy", "bit_exact", "host_tail")
 Progress = Callable[[str], None]
 
 
@@ -119,6 +119,35 @@ def _compare(name: str, outputs: np.ndarray, reference: np.ndarray, labels: np.n
     return accuracy, differs.size == 0, int(differs[0]) if differs.size else None
 
 
+def host_tail_slopes(hw_graph: ModelWrapper) -> np.ndarray | None:
+    """Per output, how much the host's float tail (e.g. BNN-PYNQ's TensorNorm: a Mul and an Add after
+    the accelerator) moves per unit of the accelerator's integer output; None without such a tail."""
+    from hw_bnn.execute import run_graph
+    from hw_bnn.graph import split_at_partition
+
+    _, partition, post = split_at_partition(hw_graph)
+    if post is None or any(node.op_type not in ("Mul", "Add") for node in post.graph.node):
+        return None
+    shape = partition.get_tensor_shape(partition.graph.output[0].name)
+    zeros, ones = (run_graph(post, np.full((1, *shape[1:]), value, np.float32), show_progress=False)
+                   for value in (0, 1))
+    return (ones - zeros).reshape(-1)
+
+
+def rounded_tail(outputs: np.ndarray, reference: np.ndarray, slopes: np.ndarray | None) -> dict | None:
+    """When ``outputs`` differ from PyTorch's only by the float rounding of the host tail, what was exact
+    and how far the floats differ; else None.
+
+    The accelerator's integers agree when every output is nearer PyTorch's than half the tail's step
+    per integer (one integer more or less moves an output by a whole step), and the top-1 class agrees."""
+    if slopes is None or outputs.shape != reference.shape or outputs.shape[-1] != slopes.size:
+        return None
+    difference = np.abs(outputs.astype(np.float64) - reference.astype(np.float64))
+    if not (difference < np.abs(slopes) / 2).all() or not (outputs.argmax(1) == reference.argmax(1)).all():
+        return None
+    return {"integer_outputs_exact": True, "top1_exact": True, "max_abs_diff": float(difference.max())}
+
+
 def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = None, resume: bool = False,
                 progress: Progress = print) -> nn.Module:
     """Train the configured model (or ``model``), leaving ``model.pt`` in ``out_dir``."""
@@ -191,8 +220,11 @@ class _ScaledTeacher(nn.Module):
 
 
 def trained_model(config: Config, out_dir: Path, dataset: Dataset) -> nn.Module:
+    """The model ``train`` left in ``out_dir``; without one, the recipe's ``model.checkpoint`` as it is."""
     from hw_bnn.train import FINAL_MODEL, load_model_state
 
+    if config.model.checkpoint and not (out_dir / FINAL_MODEL).is_file():
+        return new_model(config, dataset).eval()
     return load_model_state(new_model(config, dataset), out_dir / FINAL_MODEL).eval()
 
 
@@ -304,8 +336,10 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     outputs = run_graph(hw_graph, images, desc="FINN HW-graph execution")
     _save_npy(out_dir / "finn_outputs.npy", outputs)
     acc_finn, exact, first = _compare("FINN", outputs, reference, labels)
-    update_report(out_dir, config, accuracy={"finn": acc_finn}, bit_exact={"finn": exact})
-    if not exact:
+    tail = None if exact else rounded_tail(outputs, reference, host_tail_slopes(hw_graph))
+    update_report(out_dir, config, accuracy={"finn": acc_finn}, bit_exact={"finn": exact},
+                  **({"host_tail": {"finn": tail}} if tail else {}))
+    if not exact and tail is None:
         step = _first_diverging_step(out_dir, images[first], reference[first])
         raise HwBnnError(f"FINN HW graph differs from PyTorch on test image {first}; "
                          f"the first build step that diverges is {step}")
@@ -342,6 +376,7 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
     _save_npy(out_dir / "sim" / "outputs.npy", result.outputs)
     _save_npy(out_dir / "sim" / "cycles.npy", result.run.frame_cycles)
     accuracy, exact, first = _compare("RTL", result.outputs, reference, labels)
+    tail = None if exact else rounded_tail(result.outputs, reference, host_tail_slopes(hw_graph))
     est = read_report(out_dir).get("estimate") or {}
     run = result.run
     rtl_sim = {
@@ -367,8 +402,9 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
         progress("sim: measuring each layer alone")
         rtl_sim["layers"] = measure_layers(hw_graph, images[:3], out_dir / "sim" / "layers")
         rtl_sim["bottleneck"] = max(rtl_sim["layers"], key=lambda layer: layer["ii_cycles"])["name"]
-    update_report(out_dir, config, rtl_sim=rtl_sim, accuracy={"rtl": accuracy}, bit_exact={"rtl": exact})
-    if not exact:
+    update_report(out_dir, config, rtl_sim=rtl_sim, accuracy={"rtl": accuracy}, bit_exact={"rtl": exact},
+                  **({"host_tail": {"rtl": tail}} if tail else {}))
+    if not exact and tail is None:
         where = locate_mismatch(hw_graph, images[first], out_dir / "sim" / "mismatch")
         raise HwBnnError(f"RTL simulation differs from PyTorch on test image {first}: {where}")
     return rtl_sim

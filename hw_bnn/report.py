@@ -13,11 +13,16 @@ def _fmt_acc(value) -> str:
     return "-" if value is None else f"{100 * value:.2f} %"
 
 
-def _fmt_exact(stage: str, bit_exact: dict) -> str:
+def _fmt_exact(stage: str, bit_exact: dict, host_tail: dict) -> str:
     if stage == "pytorch":
         return "(reference)"
     value = bit_exact.get(stage)
-    return "not run" if value is None else "yes" if value else "NO"
+    if value is None:
+        return "not run"
+    if not value and host_tail.get(stage):
+        return (f"integers yes; host float tail rounded (max difference "
+                f"{host_tail[stage]['max_abs_diff']:.2g}), top-1 yes")
+    return "yes" if value else "NO"
 
 
 def _rate_kind(sim: dict) -> str:
@@ -36,7 +41,8 @@ def summary_lines(report: dict) -> list[str]:
     accuracy, bit_exact = report.get("accuracy", {}), report.get("bit_exact", {})
     lines.append(f"{'stage':<10}{'accuracy':>12}  bit-exact vs PyTorch")
     for stage in STAGE_ORDER:
-        lines.append(f"{stage:<10}{_fmt_acc(accuracy.get(stage)):>12}  {_fmt_exact(stage, bit_exact)}")
+        lines.append(f"{stage:<10}{_fmt_acc(accuracy.get(stage)):>12}  "
+                     f"{_fmt_exact(stage, bit_exact, report.get('host_tail') or {})}")
     sim = report.get("rtl_sim")
     if sim:
         ratio = sim.get("ii_over_estimate")
@@ -89,7 +95,8 @@ def write_markdown(report: dict, path: str | Path) -> None:
     md = [f"# {report.get('model')} / {report.get('method')} on {report.get('dataset')}", "",
           f"{report.get('n_test', '?')} test images.", "",
           "| stage | accuracy | bit-exact vs PyTorch |", "|---|---:|---|"]
-    md += [f"| {s} | {_fmt_acc(accuracy.get(s))} | {_fmt_exact(s, bit_exact)} |" for s in STAGE_ORDER]
+    md += [f"| {s} | {_fmt_acc(accuracy.get(s))} | {_fmt_exact(s, bit_exact, report.get('host_tail') or {})} |"
+           for s in STAGE_ORDER]
     sim = report.get("rtl_sim")
     if sim:
         md += ["", "## RTL simulation (Verilator)", "",

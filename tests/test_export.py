@@ -51,7 +51,8 @@ class _Net(nn.Module):
     (nn.Linear(4, 4), "unsupported type Linear"),
 ])
 def test_unsupported_layers_are_named(layer, fragment):
-    net = _Net(QuantLinear(4, 4, bias=False, weight_quant=BipolarWeight), layer)
+    net = _Net(QuantLinear(4, 4, bias=False, weight_quant=BipolarWeight), layer,
+               QuantLinear(4, 4, bias=False, weight_quant=BipolarWeight))
     with pytest.raises(HwBnnError) as info:
         check_supported(net)
     assert fragment in str(info.value) and "'body.1'" in str(info.value)
@@ -103,3 +104,18 @@ def test_export_is_one_self_contained_file(tmp_path, random_images):
     (tmp_path / "a" / "export.onnx").rename(moved)
     images = random_images(3)
     assert np.array_equal(run_graph(load_qonnx(moved), images, show_progress=False), predict(model, images))
+
+
+def test_the_input_quantizer_may_be_multi_bit_and_the_output_tail_is_left_to_the_graph(tmp_path):
+    """BNN-PYNQ's CNV quantizes its input to 8 bits, and every BNN-PYNQ model ends in a TensorNorm: the
+    export allows both; what follows the last layer is mapped (or refused, naming the node) by the compiler."""
+    from hw_bnn.compiler import compile_model
+    from hw_bnn.config import BuildConfig
+
+    check_supported(_Net(QuantIdentity(act_quant=Int8ActPerTensorFloat),
+                         QuantLinear(4, 4, bias=False, weight_quant=BipolarWeight), nn.BatchNorm1d(4)))
+    net = _Net(nn.Flatten(), QuantIdentity(act_quant=BipolarAct),
+               QuantLinear(16, 4, bias=False, weight_quant=BipolarWeight), nn.ReLU()).eval()
+    graph = export_model(net, (1, 4, 4), tmp_path / "export.onnx")
+    with pytest.raises(HwBnnError, match=r"node 'Relu_0' \(Relu\) could not be mapped"):
+        compile_model(graph, BuildConfig())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from pathlib import Path
 from typing import Callable
 
 from torch import nn
@@ -36,8 +37,55 @@ def _import_factory(spec: str) -> Callable[..., nn.Module]:
     return factory
 
 
+class ScaledInput(nn.Module):
+    """``model`` fed 8-bit pixels (0..255) mapped linearly onto the ``input_range`` it expects.
+
+    Exported, the scale is a Mul (and Add) in front of the first quantizer, which streamlining
+    absorbs into its thresholds on the 8-bit pixels."""
+
+    def __init__(self, model: nn.Module, input_range: tuple[float, float]):
+        super().__init__()
+        self.model = model
+        self.black, self.white = (float(v) for v in input_range)
+
+    def forward(self, x):
+        x = x * ((self.white - self.black) / 255.0)
+        return self.model(x + self.black if self.black else x)
+
+
+def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a state dict trained elsewhere into ``model`` (into the model inside a ``ScaledInput``).
+
+    Accepts ``{"state_dict": ...}`` (BNN-PYNQ's checkpoints), ``{"model": ...}`` (hw_bnn's) or the
+    plain dict, with or without DataParallel's ``module.`` prefix."""
+    import torch
+
+    target = model.model if isinstance(model, ScaledInput) else model
+    path = Path(path)
+    if not path.is_file():
+        raise HwBnnError(f"model.checkpoint {path} does not exist; fix the path")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:
+        raise HwBnnError(f"model.checkpoint {path} is not a readable PyTorch file ({type(exc).__name__}: {exc})") \
+            from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict):
+        raise HwBnnError(f"model.checkpoint {path} holds a {type(state).__name__}, not a state dict")
+    state = {k.removeprefix("module."): v for k, v in state.items()}
+    try:
+        target.load_state_dict(state)
+    except RuntimeError as exc:
+        raise HwBnnError(f"model.checkpoint {path} does not fit the model ({str(exc)[:400]}); "
+                         f"check model.factory and model.options") from None
+    return model
+
+
 def build_model(model_cfg, input_shape: tuple[int, int, int], num_classes: int, method: str) -> nn.Module:
-    """Instantiate the configured architecture (built-in name or user factory)."""
+    """Instantiate the configured architecture (built-in name or user factory), fed 8-bit pixels scaled to
+    its ``input_range`` and started from ``checkpoint`` when the recipe names them."""
     factory = _import_factory(model_cfg.factory) if model_cfg.factory else MODELS[model_cfg.name]
     label = model_cfg.factory or model_cfg.name
     kwargs = dict(input_shape=tuple(input_shape), num_classes=num_classes, method=method, **model_cfg.options)
@@ -50,4 +98,8 @@ def build_model(model_cfg, input_shape: tuple[int, int, int], num_classes: int, 
     model = factory(**kwargs)
     if not isinstance(model, nn.Module):
         raise HwBnnError(f"model factory {label!r} returned {type(model).__name__}, not a torch.nn.Module")
+    if tuple(model_cfg.input_range) != (0.0, 255.0):
+        model = ScaledInput(model, model_cfg.input_range)
+    if model_cfg.checkpoint:
+        load_checkpoint(model, model_cfg.checkpoint)
     return model

@@ -1,0 +1,71 @@
+"""FINN's own BNN-PYNQ models, untouched, through the flow: trained by it or loaded from a checkpoint."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from hw_bnn.cli import main
+from hw_bnn.errors import HwBnnError
+from hw_bnn.flow import read_report, rounded_tail
+
+RECIPE = str(Path(__file__).resolve().parents[1] / "training" / "recipes" / "bnn_pynq_tfc_1w1a.yaml")
+SMALL = ("--set", "train.epochs=1", "--set", "data.n_train=500", "--set", "check.n_images=30")
+
+
+@pytest.fixture(scope="module")
+def tfc_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("byom") / "tfc"
+    assert main(["run", RECIPE, "--out", str(out), *SMALL]) == 0
+    return out
+
+
+def test_tfc_1w1a_is_exact_in_its_integers_and_runs_at_the_estimate(tfc_run):
+    report = read_report(tfc_run)
+    assert report["bit_exact"]["qonnx"] is True  # the exported graph computes PyTorch's own float ops
+    # the accelerator's integers equal PyTorch's; the host's float TensorNorm differs by its rounding only
+    for stage in ("finn", "rtl"):
+        tail = report["host_tail"][stage]
+        assert tail["integer_outputs_exact"] and tail["top1_exact"] and 0 < tail["max_abs_diff"] < 1e-5
+    assert report["accuracy"]["rtl"] == report["accuracy"]["pytorch"]
+    assert 0.95 <= report["rtl_sim"]["ii_over_estimate"] <= 1.05
+    outputs = np.load(tfc_run / "sim" / "outputs.npy")
+    assert len(np.unique(outputs.argmax(1))) > 1  # not a constant network
+
+
+def test_a_bnn_pynq_checkpoint_builds_without_training(tfc_run, tmp_path):
+    """A state dict in BNN-PYNQ's layout ({"state_dict": ...}, DataParallel prefixes) is the model."""
+    trained = torch.load(tfc_run / "model.pt", weights_only=False)["model"]
+    inner = {f"module.{k.removeprefix('model.')}": v for k, v in trained.items()}  # inside ScaledInput
+    torch.save({"state_dict": inner, "epoch": 1}, tmp_path / "tfc.tar")
+    out = tmp_path / "loaded"
+    assert main(["run", RECIPE, "--out", str(out), *SMALL, "--set", f"model.checkpoint={tmp_path / 'tfc.tar'}",
+                 "--set", "stages=[export,build,sim]"]) == 0
+    assert not (out / "model.pt").exists()
+    assert np.array_equal(np.load(out / "sim" / "outputs.npy"), np.load(tfc_run / "sim" / "outputs.npy"))
+
+
+def test_a_checkpoint_of_another_model_is_refused(tmp_path, capsys):
+    torch.save({"state_dict": {"features.0.weight": torch.zeros(3)}}, tmp_path / "other.tar")
+    assert main(["export", RECIPE, "--out", str(tmp_path / "run"), *SMALL,
+                 "--set", f"model.checkpoint={tmp_path / 'other.tar'}"]) == 2
+    assert "does not fit the model" in capsys.readouterr().err
+
+
+def test_a_rounded_tail_is_told_from_a_wrong_integer():
+    reference = np.array([[0.5, -1.25, 3.0]], dtype=np.float32)
+    slopes = np.array([0.75, 0.75, 0.75])
+    rounded = reference + np.float32(2e-7)
+    assert rounded_tail(rounded, reference, slopes)["max_abs_diff"] < 1e-6
+    one_integer_off = reference.copy()
+    one_integer_off[0, 0] += 0.75  # the accelerator's integer one higher: a whole step of the tail
+    assert rounded_tail(one_integer_off, reference, slopes) is None
+    assert rounded_tail(rounded, reference, None) is None  # no affine tail: only exact equality counts
+
+
+def test_an_input_range_must_increase():
+    from hw_bnn.config import load_config
+
+    with pytest.raises(HwBnnError, match="black < white"):
+        load_config(RECIPE, ["model.input_range=[1, 0]"])
