@@ -68,7 +68,8 @@ def run(out: Path, reuse: Path | None) -> None:
         print(f"== {name}", flush=True)
         if reuse is not None:
             run_dir.mkdir(parents=True, exist_ok=True)
-            for kept in ("model.pt", "config.yaml", "train.json"):
+            # the trained model, and the report's training sections (export, build and sim rewrite theirs)
+            for kept in ("model.pt", "config.yaml", "report.json"):
                 if (reuse / name / kept).exists():
                     shutil.copyfile(reuse / name / kept, run_dir / kept)
             stages = ["export", "build", "sim"]

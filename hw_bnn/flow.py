@@ -119,17 +119,32 @@ def _compare(name: str, outputs: np.ndarray, reference: np.ndarray, labels: np.n
     return accuracy, differs.size == 0, int(differs[0]) if differs.size else None
 
 
-def host_tail_slopes(hw_graph: ModelWrapper) -> np.ndarray | None:
-    """Per output, how much the host's float tail (e.g. BNN-PYNQ's TensorNorm: a Mul and an Add after
-    the accelerator) moves per unit of the accelerator's integer output; None without such a tail."""
-    from hw_bnn.execute import run_graph
-    from hw_bnn.graph import split_at_partition
+#: The ops of a host float tail whose step per integer ``host_tail_slopes`` measures (an affine map).
+AFFINE_TAIL_OPS = {"Mul", "Add", "Sub", "Div"}
 
-    _, partition, post = split_at_partition(hw_graph)
-    if post is None or any(node.op_type not in ("Mul", "Add") for node in post.graph.node):
+
+def host_tail_slopes(graph: ModelWrapper) -> np.ndarray | None:
+    """Per output, how much the float tail after the last integer layer moves per unit of that layer's
+    integer output, when the tail is an affine map (e.g. BNN-PYNQ's TensorNorm); None without such a tail.
+
+    The integer layer is the accelerator in a HW graph, and the last MatMul/Gemm/Conv in an exported one."""
+    from hw_bnn.execute import run_graph
+    from hw_bnn.graph import hw_nodes, split_at_partition, sub_model
+
+    nodes = list(graph.graph.node)
+    if hw_nodes(graph):
+        _, last_integer, tail = split_at_partition(graph)
+        tail_input = last_integer.graph.output[0].name
+    else:
+        layers = [i for i, node in enumerate(nodes) if node.op_type in ("MatMul", "Gemm", "Conv")]
+        if not layers or layers[-1] == len(nodes) - 1:
+            return None
+        tail_input = nodes[layers[-1]].output[0]
+        tail = sub_model(graph, nodes[layers[-1] + 1:], tail_input, graph.graph.output[0].name)
+    if tail is None or any(node.op_type not in AFFINE_TAIL_OPS for node in tail.graph.node):
         return None
-    shape = partition.get_tensor_shape(partition.graph.output[0].name)
-    zeros, ones = (run_graph(post, np.full((1, *shape[1:]), value, np.float32), show_progress=False)
+    shape = graph.get_tensor_shape(tail_input)
+    zeros, ones = (run_graph(tail, np.full((1, *shape[1:]), value, np.float32), show_progress=False)
                    for value in (0, 1))
     return (ones - zeros).reshape(-1)
 
@@ -281,12 +296,13 @@ def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = 
     outputs = run_graph(qonnx_model, images, desc="QONNX execution")
     acc_torch = float((reference.argmax(1) == labels).mean())
     acc_qonnx, exact, first = _compare("QONNX", outputs, reference, labels)
-    update_report(out_dir, config, n_test=int(len(images)),
+    tail = None if exact else rounded_tail(outputs, reference, host_tail_slopes(qonnx_model))
+    update_report(out_dir, config, n_test=int(len(images)), **({"host_tail": {"qonnx": tail}} if tail else {}),
                   accuracy={"pytorch": acc_torch, "pytorch_float": float((float_predictions == labels).mean()),
                             "qonnx": acc_qonnx, "finn": None, "rtl": None},
                   deployed_top1_agreement=float((float_predictions == reference.argmax(1)).mean()),
                   bit_exact={"qonnx": exact, "finn": None, "rtl": None})
-    if not exact:
+    if not exact and tail is None:
         raise HwBnnError(f"QONNX export differs from PyTorch on test image {first}: the exported graph does not "
                          f"compute what the model computes (see {out_dir / 'export.onnx'})")
     return qonnx_model

@@ -9,8 +9,10 @@ import torch
 from hw_bnn.cli import main
 from hw_bnn.errors import HwBnnError
 from hw_bnn.flow import read_report, rounded_tail
+from test_data import write_cifar_folder
 
-RECIPE = str(Path(__file__).resolve().parents[1] / "training" / "recipes" / "bnn_pynq_tfc_1w1a.yaml")
+RECIPES = Path(__file__).resolve().parents[1] / "training" / "recipes"
+RECIPE = str(RECIPES / "bnn_pynq_tfc_1w1a.yaml")
 SMALL = ("--set", "train.epochs=1", "--set", "data.n_train=500", "--set", "check.n_images=30")
 
 
@@ -69,3 +71,32 @@ def test_an_input_range_must_increase():
 
     with pytest.raises(HwBnnError, match="black < white"):
         load_config(RECIPE, ["model.input_range=[1, 0]"])
+
+
+def _check_integers_exact_at_the_estimate(out: Path, bound: float = 1.05) -> dict:
+    report = read_report(out)
+    for stage in ("qonnx", "finn", "rtl"):
+        assert report["bit_exact"][stage] or report["host_tail"][stage]["integer_outputs_exact"], stage
+    assert 0.95 <= report["rtl_sim"]["ii_over_estimate"] <= bound
+    return report
+
+
+@pytest.mark.parametrize("factory", [
+    "sfc_1w1a",
+    pytest.param("lfc_1w1a", marks=pytest.mark.slow),  # 1024-wide layers: a long Verilator build
+])
+def test_the_other_bnn_pynq_mlps_run_as_they_are(factory, tmp_path):
+    out = tmp_path / factory
+    assert main(["run", RECIPE, "--out", str(out), *SMALL, "--set", "check.n_images=10",
+                 "--set", f"model.factory=brevitas_examples.bnn_pynq.models:{factory}"]) == 0
+    _check_integers_exact_at_the_estimate(out)
+
+
+def test_cnv_1w1a_runs_on_cifar_format_files(tmp_path):
+    """CNV-1w1a's 8-bit input quantizer becomes thresholds on the 8-bit pixels; 3 images (the generated
+    test batch). Its sliding windows fill in the first frames: the steady state of 3 images is within 8 %."""
+    write_cifar_folder(tmp_path / "cifar")
+    out = tmp_path / "cnv"
+    assert main(["run", str(RECIPES / "bnn_pynq_cnv_1w1a.yaml"), "--out", str(out), "--set", "train.epochs=1",
+                 "--set", f"data.path={tmp_path / 'cifar'}", "--set", "check.n_images=3"]) == 0
+    _check_integers_exact_at_the_estimate(out, bound=1.08)
