@@ -271,15 +271,16 @@ def _check_mappable(config: Config) -> None:
 
 
 def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = None,
-                 progress: Progress = print) -> ModelWrapper:
-    """Export to ``export.onnx``, save the test inputs/labels and PyTorch outputs, check QONNX == PyTorch."""
+                 progress: Progress = print, dataset: Dataset | None = None) -> ModelWrapper:
+    """Export to ``export.onnx``, save the test inputs/labels and PyTorch outputs, check QONNX == PyTorch
+    (on the test split of ``dataset``, by default the recipe's)."""
     from hw_bnn.execute import run_graph
     from hw_bnn.export import deployable, export_model
     from hw_bnn.train import predict
 
     out_dir = Path(out_dir)
     _check_mappable(config)
-    dataset = load_data(config)
+    dataset = dataset if dataset is not None else load_data(config)
     model = (model if model is not None else trained_model(config, out_dir, dataset)).eval()
     images, labels = _test_split(config, dataset)
     progress(f"export: QONNX -> {out_dir / 'export.onnx'}")
@@ -598,3 +599,46 @@ def run(config: Config, out_dir: str | Path, progress: Progress = print) -> dict
                              f"(available: {list(STAGES)})")
         STAGES[stage](config, out_dir, progress=progress)
     return read_report(out_dir)
+
+
+def run_model(model: nn.Module, images, out_dir: str | Path, labels=None, input_range=(0.0, 255.0),
+              overrides: list[str] = (), stages=("export", "build", "sim"), progress: Progress = print) -> dict:
+    """One call for a trained model object: export, compile and estimate it, and simulate its RTL on
+    ``images``; returns the report (``out_dir/report.json``).
+
+    ``images``: a :class:`~hw_bnn.data.Dataset` (its test split is used) or 8-bit images as an array
+    (n, C, H, W); ``labels`` (optional with an array) give the accuracies, else each stage's agreement
+    with PyTorch's top-1 is reported as its accuracy. ``input_range``: what ``model`` expects for a black
+    and a white pixel (e.g. (0, 1) for BNN-PYNQ's models); the images stay 8-bit. ``overrides`` are recipe
+    settings (``"build.target_cycles_per_frame=1000"``, ``"synth.family=ecp5"``); add ``"synth"`` to
+    ``stages`` for Yosys resources.
+    """
+    from hw_bnn.config import load_config
+    from hw_bnn.models import ScaledInput
+    from hw_bnn.train import predict
+
+    config = load_config(None, list(overrides))
+    if tuple(input_range) != (0.0, 255.0):
+        model = ScaledInput(model, input_range)
+    if not isinstance(images, Dataset):
+        images = np.asarray(images)
+        if images.ndim != 4 or images.dtype != np.uint8:
+            raise HwBnnError(f"run_model: images must be 8-bit images of shape (n, C, H, W), got {images.dtype} "
+                             f"{images.shape}; e.g. images.astype(np.uint8).reshape(n, 1, 28, 28)")
+        if labels is None:
+            labels = predict(model.eval(), images).argmax(1)
+        labels = np.asarray(labels, dtype=np.int64)
+        images = Dataset("images", images[:1], labels[:1], images, labels, int(labels.max()) + 1)
+    config.check.n_images = len(images.test_x) if config.check.n_images is None else config.check.n_images
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for stage in stages:
+        if stage == "export":
+            export_stage(config, out_dir, model=model, progress=progress, dataset=images)
+        else:
+            STAGES[stage](config, out_dir, progress=progress)
+    report = read_report(out_dir)
+    report["dataset"] = images.name
+    write_json(out_dir / REPORT, report)
+    return report
+

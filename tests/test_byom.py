@@ -100,3 +100,24 @@ def test_cnv_1w1a_runs_on_cifar_format_files(tmp_path):
     assert main(["run", str(RECIPES / "bnn_pynq_cnv_1w1a.yaml"), "--out", str(out), "--set", "train.epochs=1",
                  "--set", f"data.path={tmp_path / 'cifar'}", "--set", "check.n_images=3"]) == 0
     _check_integers_exact_at_the_estimate(out, bound=1.08)
+
+
+def test_the_python_api_is_one_call(tmp_path):
+    """A model object and a NumPy array of 8-bit images in, the report out (README's BNN-PYNQ example)."""
+    from brevitas_examples.bnn_pynq.models import tfc_1w1a
+    from model_helpers import randomize_batchnorm
+    from sim_checks import mnist_images
+
+    from hw_bnn.flow import run_model
+
+    model = randomize_batchnorm(tfc_1w1a(pretrained=False), seed=3)
+    images = mnist_images(12).astype(np.uint8)
+    report = run_model(model, images, tmp_path / "tfc", input_range=(0, 1),
+                       overrides=["build.target_cycles_per_frame=2000"])
+    assert report["dataset"] == "images" and report["n_test"] == 12
+    assert report["accuracy"]["pytorch"] == 1.0  # without labels: agreement with PyTorch's own top-1
+    for stage in ("finn", "rtl"):
+        assert report["bit_exact"][stage] or report["host_tail"][stage]["integer_outputs_exact"]
+    assert report["rtl_sim"]["images"] == 12 and report["estimate"]["cycles_per_frame"] <= 2000
+    with pytest.raises(HwBnnError, match="8-bit images of shape"):
+        run_model(model, images.astype(np.float32), tmp_path / "bad")
