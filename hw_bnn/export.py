@@ -23,7 +23,6 @@ from hw_bnn.io import atomic_path
 #: Layer types the flow maps to hardware, and the containers/no-ops around them.
 COMPUTE_LAYERS = (QuantLinear, QuantConv2d)
 ACTIVATION_LAYERS = (QuantIdentity, QuantHardTanh)
-PASSIVE_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.MaxPool2d, nn.Flatten, nn.Dropout, nn.Identity)
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 #: Data type of the exported graph's input: raw 8-bit pixels.
@@ -52,14 +51,12 @@ def _leaf_modules(model: nn.Module):
 def check_supported(model: nn.Module) -> None:
     """Raise HwBnnError naming the first layer the flow cannot map to a binary dataflow accelerator.
 
-    Supported: QuantLinear/QuantConv2d with 1-bit weights, BatchNorm1d/2d, QuantIdentity or
-    QuantHardTanh with a 1-bit activation quantizer, MaxPool2d, Flatten, Dropout, and method
-    modules that declare ``maps_to_thresholds`` (static shifts and training-only estimators,
-    which streamlining absorbs into the thresholds). The first compute layer may take the raw
-    integer input, or an input quantizer of any bit width (as BNN-PYNQ CNV's 8-bit one); after the
-    last compute layer any module may follow (BNN-PYNQ's TensorNorm): it runs on the host, and the
-    compiler refuses, naming the node, what it cannot place there. Method modules with a
-    ``hardware_blocker`` are named with the reason.
+    It checks what the model's Brevitas layers declare: QuantLinear/QuantConv2d with 1-bit weights,
+    QuantIdentity or QuantHardTanh with a 1-bit activation quantizer (the input quantizer before the
+    first layer may have any width: thresholds on the 8-bit pixels, as BNN-PYNQ CNV's), and method
+    modules without a ``hardware_blocker``. Every other module (BatchNorm, pools, affines such as
+    BNN-PYNQ's TensorNorm, the user's own) is decided on the exported graph: the compiler maps what
+    the maths allows and names the ONNX node, and the PyTorch module it came from, that it cannot.
     """
     for name, module in model.named_modules():
         blocker = getattr(module, "hardware_blocker", None)
@@ -68,15 +65,9 @@ def check_supported(model: nn.Module) -> None:
             what = f"weight transform {type(module).__name__}" if transformed else type(module).__name__
             raise HwBnnError(f"layer '{layer}' ({what}) is not mappable to hardware yet: {blocker}. "
                              f"Train-only recipes (stages: [train]) work as they are")
-    leaves = list(_leaf_modules(model))
-    compute = [i for i, (_, module) in enumerate(leaves) if isinstance(module, COMPUTE_LAYERS)]
-    last_compute = compute[-1] if compute else len(leaves)
     found_compute = False
-    for index, (name, module) in enumerate(leaves):
+    for name, module in _leaf_modules(model):
         if getattr(module, "maps_to_thresholds", False):
-            continue
-        if index > last_compute and not isinstance(module, COMPUTE_LAYERS + ACTIVATION_LAYERS):
-            # the output tail (e.g. BNN-PYNQ's TensorNorm) runs on the host; the compiler decides on the graph
             continue
         if isinstance(module, COMPUTE_LAYERS):
             if not module.weight_quant.is_quant_enabled or int(module.quant_weight().bit_width) != 1:
@@ -101,12 +92,6 @@ def check_supported(model: nn.Module) -> None:
                     f"layer '{name}' ({type(module).__name__}) has {bits} activation quantizer; the flow "
                     f"needs 1-bit (bipolar) activations: use act_quant=hw_bnn.quant.BipolarAct"
                 )
-        elif not isinstance(module, PASSIVE_LAYERS):
-            raise HwBnnError(
-                f"layer '{name}' has unsupported type {type(module).__name__}; supported layers are "
-                f"QuantLinear, QuantConv2d, BatchNorm1d/2d, QuantIdentity/QuantHardTanh (1-bit), "
-                f"MaxPool2d, Flatten, Dropout"
-            )
     if not found_compute:
         raise HwBnnError("the model has no QuantLinear or QuantConv2d layer: nothing to map to hardware")
 

@@ -68,3 +68,30 @@ def split_at_partition(model: ModelWrapper) -> tuple[ModelWrapper | None, ModelW
     pre = sub_model(model, nodes[:first], graph_in, hw_in) if first > 0 else None
     post = sub_model(model, nodes[last + 1:], hw_out, graph_out) if last < len(nodes) - 1 else None
     return pre, sub_model(model, nodes[first:last + 1], hw_in, hw_out), post
+
+
+def _module_of(node) -> str | None:
+    """The PyTorch module a node was exported from, as torch.onnx records it ('name (Class)'), if it does."""
+    scope = next((prop.value for prop in node.metadata_props if prop.key == "namespace"), "")
+    # "...: Net/body: torch...Sequential/body.4: torch.nn.modules.activation.ReLU/relu: aten.relu.default"
+    modules = [part.split(": ", 1) for part in scope.split("/")[1:-1] if ": " in part]
+    modules = [(name, cls) for name, cls in modules if not cls.startswith(("brevitas.proxy", "brevitas.export"))]
+    if not modules:
+        return None
+    name, cls = modules[-1]
+    return f"'{name}' ({cls.rsplit('.', 1)[-1]})"
+
+
+def source_module(model: ModelWrapper, node, hops: int = 3) -> str:
+    """Where ``node`` came from in the PyTorch model, for error messages: its module, or the module of
+    a node up to ``hops`` producers before it (passes replace nodes and drop the record); '' if unknown."""
+    seen = node
+    for step in range(hops + 1):
+        module = _module_of(seen)
+        if module:
+            return f"PyTorch module {module}" if step == 0 else f"after PyTorch module {module}"
+        seen = model.find_producer(seen.input[0]) if seen.input else None
+        if seen is None:
+            return ""
+    return ""
+

@@ -21,9 +21,11 @@ def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
 
 def tiny_hw_build(folder: Path):
     """What 'hw-bnn build' leaves for a tiny MLP (16-16, random BatchNorm, 200 cycles per frame):
-    export.onnx, hw_graph.onnx and folding.json in ``folder``; returns the HW graph."""
+    export.onnx, hw_graph.onnx, folding.json and the RTL (rtl/, the recipe's default FIFO depth) in
+    ``folder``; returns the HW graph."""
     from hw_bnn.compiler import compile_model, read_folding
-    from hw_bnn.config import BuildConfig
+    from hw_bnn.config import BuildConfig, load_config
+    from hw_bnn.design.stitch import generate_design
     from hw_bnn.export import export_model
     from hw_bnn.models.mlp import BinaryMLP
 
@@ -32,4 +34,5 @@ def tiny_hw_build(folder: Path):
     hw = compile_model(graph, BuildConfig(target_cycles_per_frame=200))
     hw.save(str(folder / "hw_graph.onnx"))
     (folder / "folding.json").write_text(json.dumps(read_folding(hw)))
+    generate_design(hw, folder / "rtl", fifo_depth=load_config(None).sim.fifo_depth)
     return hw

@@ -47,8 +47,6 @@ class _Net(nn.Module):
     (QuantLinear(4, 4, bias=False, weight_quant=Int8WeightPerTensorFloat), "8-bit weights"),
     (QuantLinear(4, 4, bias=True, weight_quant=BipolarWeight), "has a bias"),
     (QuantIdentity(act_quant=Int8ActPerTensorFloat), "8-bit activation quantizer"),
-    (nn.ReLU(), "unsupported type ReLU"),
-    (nn.Linear(4, 4), "unsupported type Linear"),
 ])
 def test_unsupported_layers_are_named(layer, fragment):
     net = _Net(QuantLinear(4, 4, bias=False, weight_quant=BipolarWeight), layer,
@@ -106,6 +104,36 @@ def test_export_is_one_self_contained_file(tmp_path, random_images):
     assert np.array_equal(run_graph(load_qonnx(moved), images, show_progress=False), predict(model, images))
 
 
+class _Scale(nn.Module):
+    """A user's own module: a per-tensor affine the compiler folds into the next thresholds."""
+
+    def forward(self, x):
+        return 2.0 * x + 1.0
+
+
+def _binary_net(*middle):
+    return _Net(nn.Flatten(), QuantIdentity(act_quant=BipolarAct),
+                QuantLinear(16, 8, bias=False, weight_quant=BipolarWeight), nn.BatchNorm1d(8), *middle,
+                QuantIdentity(act_quant=BipolarAct), QuantLinear(8, 4, bias=False, weight_quant=BipolarWeight)).eval()
+
+
+def test_mapping_is_decided_on_the_graph(tmp_path, random_images):
+    """The export leaves modules it does not know to the compiler: an affine before a sign maps (and is
+    exact), a float ReLU or a float Linear inside the network is refused naming the node and the module."""
+    from hw_bnn.compiler import compile_model
+    from hw_bnn.config import BuildConfig
+
+    model = randomize_batchnorm(_binary_net(_Scale()))
+    images = random_images(10).reshape(10, 1, 4, 4 * 49)[:, :, :, :4]
+    hw = compile_model(export_model(model, (1, 4, 4), tmp_path / "scale.onnx"), BuildConfig())
+    assert np.array_equal(run_graph(hw, images, show_progress=False), predict(model, images))
+    for layer, op, module in ((nn.ReLU(), "Relu", "'body.4' (ReLU)"), (nn.Linear(8, 8), "Gemm", "'body.4' (Linear)")):
+        graph = export_model(_binary_net(layer), (1, 4, 4), tmp_path / f"{op}.onnx")
+        with pytest.raises(HwBnnError) as info:
+            compile_model(graph, BuildConfig())
+        assert f"({op}" in str(info.value) and module in str(info.value), str(info.value)
+
+
 def test_the_input_quantizer_may_be_multi_bit_and_the_output_tail_is_left_to_the_graph(tmp_path):
     """BNN-PYNQ's CNV quantizes its input to 8 bits, and every BNN-PYNQ model ends in a TensorNorm: the
     export allows both; what follows the last layer is mapped (or refused, naming the node) by the compiler."""
@@ -117,5 +145,5 @@ def test_the_input_quantizer_may_be_multi_bit_and_the_output_tail_is_left_to_the
     net = _Net(nn.Flatten(), QuantIdentity(act_quant=BipolarAct),
                QuantLinear(16, 4, bias=False, weight_quant=BipolarWeight), nn.ReLU()).eval()
     graph = export_model(net, (1, 4, 4), tmp_path / "export.onnx")
-    with pytest.raises(HwBnnError, match=r"node 'Relu_0' \(Relu\) could not be mapped"):
+    with pytest.raises(HwBnnError, match=r"node 'Relu_0' \(Relu, PyTorch module 'body.3' \(ReLU\)\) could not be mapped"):
         compile_model(graph, BuildConfig())

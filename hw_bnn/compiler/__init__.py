@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 import hw_bnn.finn_env  # noqa: F401  (must precede FINN imports)
 import finn.transformation.streamline.absorb as absorb
@@ -90,7 +92,7 @@ from hw_bnn.features.residual.passes import (
     SqueezeChannelLastConstants,
 )
 from hw_bnn.passes import SetExactStreamDatatypes
-from hw_bnn.graph import finn_nodes, has_count_row, split_at_partition
+from hw_bnn.graph import finn_nodes, has_count_row, source_module, split_at_partition
 from hw_bnn.io import atomic_path
 
 if TYPE_CHECKING:  # the recipe's build section; the compiler reads it, never the other way round
@@ -127,9 +129,40 @@ def _tidy(model: ModelWrapper) -> ModelWrapper:
     return model
 
 
+#: Float nonlinearities: inside the network (before its last layer) nothing integer computes them.
+FLOAT_NONLINEAR_OPS = {"Relu", "LeakyRelu", "PRelu", "Elu", "Selu", "Gelu", "Sigmoid", "HardSigmoid", "Tanh",
+                       "Softplus", "Softsign", "Softmax", "LogSoftmax", "Exp", "Log", "Sqrt", "Pow"}
+LAYER_OPS = ("MatMul", "Gemm", "Conv")
+QUANT_OPS = ("Quant", "BipolarQuant", "Trunc")
+
+
+def _refuse_unmappable_layers(model: ModelWrapper) -> None:
+    """Name, with its PyTorch module, a float nonlinearity inside the network or a layer whose weights
+    are float (neither quantized nor integer): the exported graph still records where nodes came from."""
+    nodes = list(model.graph.node)
+    layers = [i for i, node in enumerate(nodes) if node.op_type in LAYER_OPS]
+    for index, node in enumerate(nodes):
+        problem = None
+        if node.op_type in FLOAT_NONLINEAR_OPS and layers and index < layers[-1]:
+            problem = "is a float nonlinearity inside the network; binarise with a 1-bit QuantIdentity instead"
+        elif node.op_type in LAYER_OPS and len(node.input) > 1:
+            weights = model.find_producer(node.input[1])
+            initializer = model.get_initializer(node.input[1])
+            quantized = weights is not None and weights.op_type in QUANT_OPS
+            if not quantized and initializer is not None and not model.get_tensor_datatype(node.input[1]).is_integer() \
+                    and not np.array_equal(initializer, np.round(initializer)):
+                problem = "has float weights; use a QuantLinear/QuantConv2d with 1-bit weights"
+        if problem:
+            source = source_module(model, node)
+            raise HwBnnError(f"node '{node.name}' ({node.op_type}{', ' + source if source else ''}) {problem}")
+
+
 def step_qonnx_to_finn(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
-    """QONNX Quant/BipolarQuant nodes -> FINN MultiThreshold and bipolar weight annotations."""
-    return _tidy(_tidy(model).transform(ConvertQONNXtoFINN()))
+    """QONNX Quant/BipolarQuant nodes -> FINN MultiThreshold and bipolar weight annotations, after refusing
+    what no HW node can compute (named with its PyTorch module)."""
+    model = _tidy(model)
+    _refuse_unmappable_layers(model)
+    return _tidy(model.transform(ConvertQONNXtoFINN()))
 
 
 class MoveLayoutPastResiduals(Transformation):
@@ -249,10 +282,12 @@ def step_check_hw_only(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
             continue
         allowed = INPUT_LAYOUT_OPS if index < first else OUTPUT_AFFINE_OPS if index > last else set()
         if node.op_type not in allowed:
+            source = source_module(model, node)
             raise HwBnnError(
-                f"node '{node.name}' ({node.op_type}) could not be mapped to a FINN HW node; the flow maps "
-                f"bipolar QuantLinear/QuantConv2d + BatchNorm + 1-bit activations and max-pools. "
-                f"Check the layer that produces it (inspect streamlined.onnx)"
+                f"node '{node.name}' ({node.op_type}{', ' + source if source else ''}) could not be mapped to a "
+                f"FINN HW node; the flow maps bipolar QuantLinear/QuantConv2d, BatchNorm and other affines "
+                f"before a 1-bit activation, max-pools, and float affines after the last layer (on the host). "
+                f"Change that layer (inspect streamlined.onnx)"
             )
     return model
 
