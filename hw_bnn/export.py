@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 from brevitas.export import export_qonnx
-from brevitas.nn import QuantConv2d, QuantHardTanh, QuantIdentity, QuantLinear
+from brevitas.nn import QuantConv2d, QuantHardTanh, QuantIdentity, QuantLinear, QuantReLU
 from qonnx.core.datatype import DataType
 from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.util.cleanup import cleanup_model
@@ -22,7 +22,7 @@ from hw_bnn.io import atomic_path
 
 #: Layer types the flow maps to hardware, and the containers/no-ops around them.
 COMPUTE_LAYERS = (QuantLinear, QuantConv2d)
-ACTIVATION_LAYERS = (QuantIdentity, QuantHardTanh)
+ACTIVATION_LAYERS = (QuantIdentity, QuantHardTanh, QuantReLU)
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
 #: Data type of the exported graph's input: raw 8-bit pixels.
@@ -48,15 +48,26 @@ def _leaf_modules(model: nn.Module):
             yield name, module
 
 
-def check_supported(model: nn.Module) -> None:
-    """Raise HwBnnError naming the first layer the flow cannot map to a binary dataflow accelerator.
+def _one_bit_but_not_binary(proxy) -> str | None:
+    """What a 1-bit quantizer outputs when it is not the symmetric binary {-s, +s}: Brevitas' 1-bit
+    integer quantizers give {-s, 0} (signed) or {0, s} (unsigned), yet its QONNX export of the signed
+    one is a BipolarQuant (+-s), so the exported graph would not be the model. None when it binarises."""
+    if not proxy.is_quant_enabled or int(proxy.bit_width()) != 1:
+        return None
+    if not proxy.is_signed:
+        return "{0, s}"
+    return None if proxy.is_narrow_range else "{-s, 0}"
 
-    It checks what the model's Brevitas layers declare: QuantLinear/QuantConv2d with 1-bit weights,
-    QuantIdentity or QuantHardTanh with a 1-bit activation quantizer (the input quantizer before the
-    first layer may have any width: thresholds on the 8-bit pixels, as BNN-PYNQ CNV's), and method
-    modules without a ``hardware_blocker``. Every other module (BatchNorm, pools, affines such as
-    BNN-PYNQ's TensorNorm, the user's own) is decided on the exported graph: the compiler maps what
-    the maths allows and names the ONNX node, and the PyTorch module it came from, that it cannot.
+
+def check_supported(model: nn.Module) -> None:
+    """Raise HwBnnError naming the first layer the flow cannot map to a binary dataflow accelerator,
+    for what the exported graph cannot show.
+
+    The graph decides everything it can (``hw_bnn.compiler``): weight and activation bit widths, biases,
+    affines such as BNN-PYNQ's TensorNorm or the user's own modules, float layers; its errors name the
+    ONNX node and the PyTorch module. Refused here: method modules with a ``hardware_blocker``, a model
+    without any QuantLinear/QuantConv2d, and 1-bit quantizers that do not binarise (two levels of which
+    one is 0): the graph Brevitas exports for those is not what the model computes.
     """
     for name, module in model.named_modules():
         blocker = getattr(module, "hardware_blocker", None)
@@ -70,28 +81,20 @@ def check_supported(model: nn.Module) -> None:
         if getattr(module, "maps_to_thresholds", False):
             continue
         if isinstance(module, COMPUTE_LAYERS):
-            if not module.weight_quant.is_quant_enabled or int(module.quant_weight().bit_width) != 1:
-                bits = "float" if not module.weight_quant.is_quant_enabled else f"{int(module.quant_weight().bit_width)}-bit"
-                raise HwBnnError(
-                    f"layer '{name}' ({type(module).__name__}) has {bits} weights; the flow needs 1-bit "
-                    f"(bipolar) weights: build it with weight_quant=hw_bnn.quant.BipolarWeight"
-                )
-            if module.bias is not None:
-                raise HwBnnError(
-                    f"layer '{name}' ({type(module).__name__}) has a bias; a bias before a sign is "
-                    f"absorbed by the following BatchNorm: build it with bias=False"
-                )
             found_compute = True
+            proxy, what, kind, fix = module.weight_quant, "weight", "Weight", "weight_quant=hw_bnn.quant.BipolarWeight"
         elif isinstance(module, ACTIVATION_LAYERS):
-            proxy = module.act_quant
-            if not found_compute and proxy.is_quant_enabled:
-                continue  # the input quantizer: thresholds on the 8-bit pixels, at any bit width
-            if not proxy.is_quant_enabled or int(proxy.bit_width()) != 1:
-                bits = "no" if not proxy.is_quant_enabled else f"a {int(proxy.bit_width())}-bit"
-                raise HwBnnError(
-                    f"layer '{name}' ({type(module).__name__}) has {bits} activation quantizer; the flow "
-                    f"needs 1-bit (bipolar) activations: use act_quant=hw_bnn.quant.BipolarAct"
-                )
+            proxy, what, kind, fix = module.act_quant, "activation", "Act", "act_quant=hw_bnn.quant.BipolarAct"
+        else:
+            continue
+        levels = _one_bit_but_not_binary(proxy)
+        if levels:
+            raise HwBnnError(
+                f"layer '{name}' ({type(module).__name__}) has a 1-bit integer {what} quantizer: its two "
+                f"levels are {levels}, not the binary {{-s, +s}} an XNOR layer computes (and Brevitas exports "
+                f"it as if it were binary). Use a binary quantizer: {fix}, brevitas.quant."
+                f"SignedBinary{kind}PerTensorConst, or BNN-PYNQ's Common{kind}Quant at bit_width=1"
+            )
     if not found_compute:
         raise HwBnnError("the model has no QuantLinear or QuantConv2d layer: nothing to map to hardware")
 

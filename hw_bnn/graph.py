@@ -75,6 +75,10 @@ def _module_of(node) -> str | None:
     scope = next((prop.value for prop in node.metadata_props if prop.key == "namespace"), "")
     # "...: Net/body: torch...Sequential/body.4: torch.nn.modules.activation.ReLU/relu: aten.relu.default"
     modules = [part.split(": ", 1) for part in scope.split("/")[1:-1] if ": " in part]
+    # a Brevitas layer's internals (its quantizer proxies, their ReLU or clamp) are not the user's modules:
+    # name the layer
+    layer = next((i for i, (_, cls) in enumerate(modules) if cls.startswith("brevitas.nn.")), None)
+    modules = modules[:layer + 1] if layer is not None else modules
     modules = [(name, cls) for name, cls in modules if not cls.startswith(("brevitas.proxy", "brevitas.export"))]
     if not modules:
         return None

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from onnx import helper
 
 import hw_bnn.finn_env  # noqa: F401  (must precede FINN imports)
 import finn.transformation.streamline.absorb as absorb
@@ -71,7 +72,7 @@ from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.transformation.insert_topk import InsertTopK
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
-from hw_bnn.passes import AbsorbTransposeIntoChannelwiseOp, RemoveHwBnnNodesForFinnAnalysis
+from hw_bnn.passes import BIT_PRESERVING_OPS, AbsorbTransposeIntoChannelwiseOp, RemoveHwBnnNodesForFinnAnalysis
 from hw_bnn.errors import HwBnnError
 from hw_bnn.features.adabin.passes import (
     ConvertAdaBinMatMulToXnorPopcount,
@@ -136,25 +137,96 @@ LAYER_OPS = ("MatMul", "Gemm", "Conv")
 QUANT_OPS = ("Quant", "BipolarQuant", "Trunc")
 
 
+def _quantizer_bits(model: ModelWrapper, node) -> int | None:
+    """The bit width of a QONNX quantizer node (1 for BipolarQuant), None for any other node."""
+    if node is None or node.op_type not in QUANT_OPS:
+        return None
+    if node.op_type == "BipolarQuant":
+        return 1
+    bits = model.get_initializer(node.input[3] if node.op_type == "Quant" else node.input[4])
+    return None if bits is None else int(np.asarray(bits).max())
+
+
+def _data_quantizer(model: ModelWrapper, tensor: str):
+    """The quantizer whose values reach ``tensor`` unchanged (through pools, reshapes and paddings)."""
+    node = model.find_producer(tensor)
+    while node is not None and node.op_type in (*BIT_PRESERVING_OPS, "Pad"):
+        node = model.find_producer(node.input[0])
+    return node
+
+
+def _zero_pads(node) -> bool:
+    """A Conv that pads its input with zeros (ONNX ``pads``)."""
+    pads = next((list(a.ints) for a in node.attribute if a.name == "pads"), [])
+    return node.op_type == "Conv" and any(pads)
+
+
+#: What to change, for an op that often stops the mapping inside the network.
+UNMAPPED_HINTS = {
+    "AveragePool": "an average of +-1 bits has no XNOR-popcount form: use a max-pool (the OR of the bits) or pool "
+                   "the real values before the binarizer",
+    **dict.fromkeys(("Mul", "Add", "MatMul"), "a scale or offset between a binarizer and the next layer cannot "
+                    "fold into 1-bit weights (the layer reads no +-1 bits): move it before the binarizer, where it "
+                    "becomes part of the thresholds"),
+}
+
+
 def _refuse_unmappable_layers(model: ModelWrapper) -> None:
-    """Name, with its PyTorch module, a float nonlinearity inside the network or a layer whose weights
-    are float (neither quantized nor integer): the exported graph still records where nodes came from."""
+    """Name, with its PyTorch module, what no HW node computes: a float nonlinearity inside the network,
+    a layer whose weights are float or wider than 1 bit, and a layer after the first that reads a multi-bit
+    activation (the first layer may read the 8-bit input: thresholds on the pixels)."""
     nodes = list(model.graph.node)
     layers = [i for i, node in enumerate(nodes) if node.op_type in LAYER_OPS]
     for index, node in enumerate(nodes):
-        problem = None
+        problem, culprit = None, node
         if node.op_type in FLOAT_NONLINEAR_OPS and layers and index < layers[-1]:
             problem = "is a float nonlinearity inside the network; binarise with a 1-bit QuantIdentity instead"
         elif node.op_type in LAYER_OPS and len(node.input) > 1:
             weights = model.find_producer(node.input[1])
             initializer = model.get_initializer(node.input[1])
-            quantized = weights is not None and weights.op_type in QUANT_OPS
-            if not quantized and initializer is not None and not model.get_tensor_datatype(node.input[1]).is_integer() \
+            weight_bits = _quantizer_bits(model, weights)
+            activation = _data_quantizer(model, node.input[0])
+            activation_bits = _quantizer_bits(model, activation)
+            if weight_bits is not None and weight_bits > 1:
+                problem, culprit = (f"has {weight_bits}-bit weights; the flow maps 1-bit (bipolar) weights: use "
+                                    f"weight_quant=hw_bnn.quant.BipolarWeight"), weights
+            elif weights is None and initializer is not None and not model.get_tensor_datatype(node.input[1]).is_integer() \
                     and not np.array_equal(initializer, np.round(initializer)):
                 problem = "has float weights; use a QuantLinear/QuantConv2d with 1-bit weights"
+            elif activation is not None and activation.op_type == "BipolarQuant" and _zero_pads(node):
+                problem = ("zero-pads +-1 activations: 0 is neither bit, and the hardware's padding cannot hold it. "
+                           "Pad the real-valued tensor before the binarizer instead (nn.ZeroPad2d, then the 1-bit "
+                           "quantizer, then the conv with padding=0, as hw_bnn.models.cifar does)")
+            elif index != layers[0] and activation_bits is not None and activation_bits > 1:
+                problem, culprit = (f"reads {activation_bits}-bit activations inside the network; binary is the "
+                                    f"flow's scope (only the first layer reads the multi-bit input): use "
+                                    f"act_quant=hw_bnn.quant.BipolarAct"), activation
         if problem:
-            source = source_module(model, node)
+            source = source_module(model, culprit)
             raise HwBnnError(f"node '{node.name}' ({node.op_type}{', ' + source if source else ''}) {problem}")
+
+
+class FactorScaleOutOfBipolarActivations(Transformation):
+    """sign(x) * s -> (sign(x) * 1) * s for an activation BipolarQuant with a positive scale s other than 1
+    (a learned or statistics-based scale of a binary quantizer): FINN converts only scale-1 BipolarQuants,
+    and the Mul left behind is streamlined into the next thresholds or the host's output affine."""
+
+    def apply(self, model: ModelWrapper):
+        for node in list(model.graph.node):
+            scale = model.get_initializer(node.input[1]) if node.op_type == "BipolarQuant" else None
+            if scale is None or model.get_initializer(node.input[0]) is not None or np.all(scale == 1):
+                continue
+            if np.any(scale <= 0):
+                raise HwBnnError(f"node '{node.name}' (BipolarQuant, {source_module(model, node)}) has a scale "
+                                 f"<= 0; a binary activation's scale must be positive")
+            scaled, unit = node.output[0], model.make_new_valueinfo_name()
+            model.set_initializer(node.input[1], np.ones(1, dtype=np.float32))
+            node.output[0] = unit
+            model.set_initializer(scale_name := model.make_new_valueinfo_name(), scale.astype(np.float32))
+            model.graph.node.insert(list(model.graph.node).index(node) + 1,
+                                    helper.make_node("Mul", [unit, scale_name], [scaled], name=f"{node.name}_scale"))
+            return model, True
+        return model, False
 
 
 def step_qonnx_to_finn(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
@@ -162,6 +234,7 @@ def step_qonnx_to_finn(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     what no HW node can compute (named with its PyTorch module)."""
     model = _tidy(model)
     _refuse_unmappable_layers(model)
+    model = model.transform(FactorScaleOutOfBipolarActivations())
     return _tidy(model.transform(ConvertQONNXtoFINN()))
 
 
@@ -172,7 +245,14 @@ class MoveLayoutPastResiduals(Transformation):
     threshold (the 2P - K of an XNOR layer that a max-pool sat on).
 
     One ``apply`` is one sweep of the moves; it reports the graph modified when the sweep changed any
-    node, so that QONNX's ``transform`` repeats it until the moves have nothing left to do."""
+    node, so that QONNX's ``transform`` repeats it until the moves have nothing left to do, or until a
+    sweep comes back to a graph it has seen (two moves undoing each other, as FactorOutMulSignMagnitude
+    and CollapseRepeatedMul do on a scale they cannot place): what is left is then named by the
+    HW-only check."""
+
+    def __init__(self):
+        super().__init__()
+        self._seen: set[bytes] = set()
 
     @staticmethod
     def _moves():
@@ -183,11 +263,21 @@ class MoveLayoutPastResiduals(Transformation):
                 MoveAddPastMul(), CollapseRepeatedMul(), absorb.FactorOutMulSignMagnitude(),
                 absorb.AbsorbAddIntoMultiThreshold(), absorb.AbsorbMulIntoMultiThreshold())
 
+    @staticmethod
+    def _state(model: ModelWrapper) -> bytes:
+        """The graph without its tensor and node names (the moves make up new ones on every sweep)."""
+        parts = []
+        for node in model.graph.node:
+            parts.append(node.op_type.encode() + b"".join(a.SerializeToString() for a in node.attribute))
+            parts.extend(np.asarray(model.get_initializer(name)).tobytes() if model.get_initializer(name) is not None
+                         else b"-" for name in node.input)
+        return b"|".join(parts)
+
     def apply(self, model: ModelWrapper):
-        before = [node.SerializeToString() for node in model.graph.node]
+        self._seen.add(self._state(model))
         for move in self._moves():
             model = model.transform(move)
-        return model, [node.SerializeToString() for node in model.graph.node] != before
+        return model, self._state(model) not in self._seen
 
 
 def step_streamline(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
@@ -277,18 +367,20 @@ def step_check_hw_only(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     if not hw_positions:
         raise HwBnnError("no layer of the model was mapped to a FINN HW node; is it a binary network?")
     first, last = hw_positions[0], hw_positions[-1]
-    for index, node in enumerate(nodes):
-        if is_fpgadataflow_node(node):
-            continue
-        allowed = INPUT_LAYOUT_OPS if index < first else OUTPUT_AFFINE_OPS if index > last else set()
-        if node.op_type not in allowed:
-            source = source_module(model, node)
-            raise HwBnnError(
-                f"node '{node.name}' ({node.op_type}{', ' + source if source else ''}) could not be mapped to a "
-                f"FINN HW node; the flow maps bipolar QuantLinear/QuantConv2d, BatchNorm and other affines "
-                f"before a 1-bit activation, max-pools, and float affines after the last layer (on the host). "
-                f"Change that layer (inspect streamlined.onnx)"
-            )
+    unmapped = [node for index, node in enumerate(nodes) if not is_fpgadataflow_node(node) and node.op_type not in
+                (INPUT_LAYOUT_OPS if index < first else OUTPUT_AFFINE_OPS if index > last else set())]
+    # a layout node (Transpose, Reshape) is left over because of the op next to it: name that op
+    computing = [node for node in unmapped if node.op_type not in INPUT_LAYOUT_OPS]
+    if unmapped:
+        node = (computing or unmapped)[0]
+        source = source_module(model, node)
+        raise HwBnnError(
+            f"node '{node.name}' ({node.op_type}{', ' + source if source else ''}) could not be mapped to a "
+            f"FINN HW node; the flow maps bipolar QuantLinear/QuantConv2d, BatchNorm and other affines "
+            f"before a 1-bit activation, max-pools, and float affines after the last layer (on the host). "
+            + (UNMAPPED_HINTS[node.op_type] + " " if node.op_type in UNMAPPED_HINTS else "Change that layer ")
+            + "(inspect streamlined.onnx)"
+        )
     return model
 
 
