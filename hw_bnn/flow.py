@@ -75,12 +75,14 @@ def _test_data(out_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def update_report(out_dir: Path, config: Config, **sections) -> dict:
-    """Merge ``sections`` into report.json (nested dicts are merged, not replaced)."""
+    """Merge ``sections`` into report.json (nested dicts of MERGED_SECTIONS are merged, not replaced;
+    a None entry in them removes what an earlier run of that stage left)."""
     report = read_report(out_dir)
     report.update(model=config.model.factory or config.model.name, method=config.method, dataset=config.data.name)
     for key, value in sections.items():
-        if key in MERGED_SECTIONS and isinstance(report.get(key), dict):
-            report[key].update(value)
+        if key in MERGED_SECTIONS:
+            merged = {**(report.get(key) or {}), **value}
+            report[key] = {name: entry for name, entry in merged.items() if entry is not None}
         else:
             report[key] = value
     write_json(out_dir / REPORT, report)
@@ -298,7 +300,7 @@ def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = 
     acc_torch = float((reference.argmax(1) == labels).mean())
     acc_qonnx, exact, first = _compare("QONNX", outputs, reference, labels)
     tail = None if exact else rounded_tail(outputs, reference, host_tail_slopes(qonnx_model))
-    update_report(out_dir, config, n_test=int(len(images)), **({"host_tail": {"qonnx": tail}} if tail else {}),
+    update_report(out_dir, config, n_test=int(len(images)), host_tail={"qonnx": tail},
                   accuracy={"pytorch": acc_torch, "pytorch_float": float((float_predictions == labels).mean()),
                             "qonnx": acc_qonnx, "finn": None, "rtl": None},
                   deployed_top1_agreement=float((float_predictions == reference.argmax(1)).mean()),
@@ -355,7 +357,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     acc_finn, exact, first = _compare("FINN", outputs, reference, labels)
     tail = None if exact else rounded_tail(outputs, reference, host_tail_slopes(hw_graph))
     update_report(out_dir, config, accuracy={"finn": acc_finn}, bit_exact={"finn": exact},
-                  **({"host_tail": {"finn": tail}} if tail else {}))
+                  host_tail={"finn": tail})
     if not exact and tail is None:
         step = _first_diverging_step(out_dir, images[first], reference[first])
         raise HwBnnError(f"FINN HW graph differs from PyTorch on test image {first}; "
@@ -420,7 +422,7 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
         rtl_sim["layers"] = measure_layers(hw_graph, images[:3], out_dir / "sim" / "layers")
         rtl_sim["bottleneck"] = max(rtl_sim["layers"], key=lambda layer: layer["ii_cycles"])["name"]
     update_report(out_dir, config, rtl_sim=rtl_sim, accuracy={"rtl": accuracy}, bit_exact={"rtl": exact},
-                  **({"host_tail": {"rtl": tail}} if tail else {}))
+                  host_tail={"rtl": tail})
     if not exact and tail is None:
         where = locate_mismatch(hw_graph, images[first], out_dir / "sim" / "mismatch")
         raise HwBnnError(f"RTL simulation differs from PyTorch on test image {first}: {where}")

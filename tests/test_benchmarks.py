@@ -116,3 +116,28 @@ def test_cifar_epoch_time_prints_seconds_per_epoch(tmp_path):
     row = next(line for line in result.stdout.splitlines() if line.startswith("| cifar10_resnet20_baseline"))
     seconds = [float(cell) for cell in row.strip("| ").split(" | ")[-2:]]
     assert len(seconds) == 2 and all(s > 0 for s in seconds)
+
+
+def test_byom_tables_a_bnn_pynq_model_beside_finns_figures_and_reads_finished_runs_back(tmp_path):
+    """TFC-1w1a on tiny settings (1 epoch, 10 images, folded for 2000 cycles, Yosys without place and
+    route): its row says which stages were exact and the cycles against the estimate; FINN's rows are
+    labelled as theirs; a second call reads the finished run back instead of rerunning it."""
+    command = [sys.executable, "benchmarks/byom.py", "--models", "tfc", "--epochs", "1", "--images", "10",
+               "--no-pnr", "--out", str(tmp_path), "--set", "data.n_train=300", "build.target_cycles_per_frame=2000"]
+    first = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    row = next(line for line in first.stdout.splitlines() if line.startswith("| tfc-1w1a"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[1] == "exact" and cells[2] in ("exact", "integers") and cells[3] in ("exact", "integers")
+    assert 0.95 <= float(cells[6]) <= 1.05 and int(cells[7].replace(",", "")) > 0  # sim/estimate, LUT
+    assert "FINN's published figures for the same networks (theirs" in first.stdout
+    assert any(line.startswith("| CNV-W1A1 | finn-examples") for line in first.stdout.splitlines())
+    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert "== tfc" not in again.stdout and row in again.stdout
+
+
+def test_byom_says_what_each_stage_proved():
+    bench = _benchmark_module("byom")
+    tail = {"integer_outputs_exact": True, "top1_exact": True, "max_abs_diff": 3e-7}
+    report = {"bit_exact": {"qonnx": True, "finn": False, "rtl": False}, "host_tail": {"finn": tail}}
+    assert [bench.stage_exactness(report, s) for s in ("qonnx", "finn", "rtl")] == ["exact", "integers", "NO"]

@@ -1,5 +1,6 @@
 """FINN's own BNN-PYNQ models, untouched, through the flow: trained by it or loaded from a checkpoint."""
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -7,9 +8,10 @@ import pytest
 import torch
 
 from hw_bnn.cli import main
+from hw_bnn.data import CIFAR10_TEST_BATCH
 from hw_bnn.errors import HwBnnError
 from hw_bnn.flow import read_report, rounded_tail
-from test_data import write_cifar_folder
+from test_data import cifar_batch, write_cifar_folder
 
 RECIPES = Path(__file__).resolve().parents[1] / "training" / "recipes"
 RECIPE = str(RECIPES / "bnn_pynq_tfc_1w1a.yaml")
@@ -92,14 +94,19 @@ def test_the_other_bnn_pynq_mlps_run_as_they_are(factory, tmp_path):
     _check_integers_exact_at_the_estimate(out)
 
 
-def test_cnv_1w1a_runs_on_cifar_format_files(tmp_path):
-    """CNV-1w1a's 8-bit input quantizer becomes thresholds on the 8-bit pixels; 3 images (the generated
-    test batch). Its sliding windows fill in the first frames: the steady state of 3 images is within 8 %."""
+@pytest.mark.parametrize("images, bound", [
+    (3, 1.08),  # the generated test batch; the sliding windows fill in the first frames: within 8 %
+    pytest.param(16, 1.05, marks=pytest.mark.slow),  # the steady state over more frames
+])
+def test_cnv_1w1a_runs_on_cifar_format_files(images, bound, tmp_path):
+    """CNV-1w1a's 8-bit input quantizer becomes thresholds on the 8-bit pixels."""
     write_cifar_folder(tmp_path / "cifar")
+    (tmp_path / "cifar" / CIFAR10_TEST_BATCH).write_bytes(pickle.dumps(cifar_batch(images)))
     out = tmp_path / "cnv"
     assert main(["run", str(RECIPES / "bnn_pynq_cnv_1w1a.yaml"), "--out", str(out), "--set", "train.epochs=1",
-                 "--set", f"data.path={tmp_path / 'cifar'}", "--set", "check.n_images=3"]) == 0
-    _check_integers_exact_at_the_estimate(out, bound=1.08)
+                 "--set", f"data.path={tmp_path / 'cifar'}", "--set", f"check.n_images={images}"]) == 0
+    _check_integers_exact_at_the_estimate(out, bound=bound)
+    assert read_report(out)["rtl_sim"]["images"] == images
 
 
 def test_the_python_api_is_one_call(tmp_path):
@@ -121,3 +128,17 @@ def test_the_python_api_is_one_call(tmp_path):
     assert report["rtl_sim"]["images"] == 12 and report["estimate"]["cycles_per_frame"] <= 2000
     with pytest.raises(HwBnnError, match="8-bit images of shape"):
         run_model(model, images.astype(np.float32), tmp_path / "bad")
+
+
+def test_a_stage_that_becomes_exact_drops_its_stale_host_tail(tmp_path):
+    """Rebuilt after a change, a stage that is now bit-exact must not keep the rounded-tail note of the
+    run before it."""
+    from hw_bnn.config import load_config
+    from hw_bnn.flow import update_report
+
+    config = load_config(RECIPE)
+    tail = {"integer_outputs_exact": True, "top1_exact": True, "max_abs_diff": 4e-7}
+    update_report(tmp_path, config, bit_exact={"finn": False, "rtl": False}, host_tail={"finn": tail, "rtl": tail})
+    update_report(tmp_path, config, bit_exact={"finn": True}, host_tail={"finn": None})
+    report = read_report(tmp_path)
+    assert report["host_tail"] == {"rtl": tail} and report["bit_exact"] == {"finn": True, "rtl": False}

@@ -20,7 +20,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from tqdm import tqdm
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.execute import run_graph
+from hw_bnn.execute import run_host_graph
 from hw_bnn.graph import hw_nodes, split_at_partition
 from hw_bnn.rtl.streams import Stream
 from hw_bnn.design.stitch import COUNTER_BITS, TOP, Design, generate_design
@@ -213,12 +213,6 @@ def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
     return RtlRun(decode(result.out, last.out, frames), stamps, result.in_cycles[0], wall, backpressure)
 
 
-def _execute_each(model: ModelWrapper | None, tensors: np.ndarray) -> np.ndarray:
-    if model is None:
-        return tensors
-    return run_graph(model, tensors, show_progress=False).reshape(len(tensors), *_shape(model, 1))
-
-
 def _shape(model: ModelWrapper, side: int) -> tuple:
     name = model.graph.output[0].name if side else model.graph.input[0].name
     return tuple(model.get_tensor_shape(name)[1:])
@@ -253,11 +247,10 @@ def simulate(hw_graph: ModelWrapper, images: np.ndarray, out_dir: str | Path, fi
     pre, partition, post = split_at_partition(hw_graph)
     if design is None:
         design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=fifo_depth, fifo_depths=fifo_depths)
-    inputs = np.stack([_execute_each(pre, image[None].astype(np.float32))[0] for image in images]) \
-        if pre is not None else images.astype(np.float32)
+    inputs = run_host_graph(pre, images) if pre is not None else images.astype(np.float32)
     run = run_design(design, inputs, waveform_images, backpressure)
     raw = run.raw.reshape(len(images), *_shape(partition, 1))
-    outputs = np.stack([_execute_each(post, row[None])[0] for row in raw]) if post is not None else raw
+    outputs = run_host_graph(post, raw) if post is not None else raw
     return SimReport(run, outputs.reshape(len(images), -1), design)
 
 
