@@ -36,6 +36,7 @@ import numpy as np
 from hw_bnn import flow
 from hw_bnn.config import load_config
 from hw_bnn.data import CIFAR10_TEST_BATCH, CIFAR10_TRAIN_BATCHES
+from hw_bnn.errors import HwBnnError
 from hw_bnn.io import write_json
 
 RECIPES = Path(__file__).resolve().parents[1] / "training" / "recipes"
@@ -101,20 +102,37 @@ def row(name: str, report: dict) -> dict:
 
 def run_one(name: str, out: Path, epochs: int | None, images: int, cifar: Path | None, pnr: bool,
             overrides: list[str]) -> dict:
+    """Train (unless ``epochs`` is 0), export, build and simulate ``name`` into ``out``, then synthesise it;
+    the stages a previous call finished are read back. A synthesis that fails is a row without resources,
+    its reason in ``out/synth_error.txt``."""
     recipe, factory, cycles = MODELS[name]
     settings = [f"model.factory=brevitas_examples.bnn_pynq.models:{factory}", f"check.n_images={images}",
                 f"build.target_cycles_per_frame={cycles}", "synth.family=ecp5", f"synth.place_and_route={pnr}",
-                f"stages=[{'' if epochs == 0 else 'train, '}export, build, sim, synth]"]
+                f"stages=[{'' if epochs == 0 else 'train, '}export, build, sim]"]
     if epochs:
         settings.append(f"train.epochs={epochs}")
     if name == "cnv" and cifar is not None:
         settings.append(f"data.path={cifar}")
     config = load_config(str(RECIPES / recipe), settings + overrides)
-    report_path = out / "report.json"
-    if not (report_path.exists() and "synth" in flow.read_report(out)):
+    failed = out / "synth_error.txt"
+    if "rtl_sim" not in (flow.read_report(out) if (out / "report.json").exists() else {}):
         print(f"== {name}: {factory}, {cycles} cycles/image target, {images} test images", flush=True)
         flow.run(config, out)
-    return row(name, flow.read_report(out))
+    if "synth" not in flow.read_report(out) and not failed.exists():
+        try:
+            flow.synth_stage(config, out)
+        except HwBnnError as error:
+            failed.write_text(str(error))
+            print(f"== {name}: synthesis failed, see {failed}", flush=True)
+    result = row(name, flow.read_report(out))
+    result["synth_error"] = _reason(failed.read_text()) if failed.exists() else None
+    return result
+
+
+def _reason(error: str) -> str:
+    """The line of a tool's error that says why (a Yosys ERROR, a WebAssembly trap), else its first line."""
+    lines = error.splitlines()
+    return next((line.strip() for line in lines if "ERROR" in line or "wasm trap" in line), lines[0] if lines else "")
 
 
 def _fmt(value, spec: str = ",.0f") -> str:
@@ -122,7 +140,7 @@ def _fmt(value, spec: str = ",.0f") -> str:
 
 
 def print_tables(rows: list[dict]) -> None:
-    family = rows[0]["family"] if rows else ""
+    family = next((r["family"] for r in rows if r["family"]), "")
     print(f"\n| BNN-PYNQ model | QONNX | FINN | RTL | cycles/image (sim) | FINN estimate | sim/estimate | LUT ({family}) | "
           "block RAM | Fmax MHz | frames/s at Fmax | accuracy (images) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -130,6 +148,9 @@ def print_tables(rows: list[dict]) -> None:
         print(f"| {r['model']}-1w1a | {r['qonnx']} | {r['finn']} | {r['rtl']} | {r['cycles']:,.0f} | "
               f"{r['estimate']:,} | {r['ii_over_estimate']:.3f} | {_fmt(r['lut'])} | {_fmt(r['bram'])} | "
               f"{_fmt(r['fmax_mhz'], '.1f')} | {_fmt(r['fps'])} | {r['accuracy']:.3f} ({r['n_test']}) |")
+    for r in rows:
+        if r["synth_error"]:
+            print(f"\n{r['model']}-1w1a: no resources, synthesis failed: {r['synth_error']}")
     print("\nFINN's published figures for the same networks (theirs: Vivado, a board, full training):")
     print("| network | work | accuracy | frames/s | LUT | block RAM |")
     print("|---|---|---|---|---|---|")
