@@ -107,7 +107,8 @@ def run_one(name: str, out: Path, epochs: int | None, images: int, cifar: Path |
     its reason in ``out/synth_error.txt``."""
     recipe, factory, cycles = MODELS[name]
     settings = [f"model.factory=brevitas_examples.bnn_pynq.models:{factory}", f"check.n_images={images}",
-                f"build.target_cycles_per_frame={cycles}", "synth.family=ecp5", f"synth.place_and_route={pnr}",
+                f"build.target_cycles_per_frame={cycles}", "build.fifo_sizing=simulate", "synth.family=ecp5",
+                f"synth.place_and_route={pnr}",
                 f"stages=[{'' if epochs == 0 else 'train, '}export, build, sim]"]
     if epochs:
         settings.append(f"train.epochs={epochs}")

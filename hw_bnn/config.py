@@ -120,6 +120,9 @@ class BuildConfig(_Section):
     folding_file: str | None = None
     #: End the accelerator in a top-1 stage: it outputs the class index instead of the scores.
     argmax: bool = False
+    #: FIFO depths: ``fixed`` (``sim.fifo_depth`` on every link, residual shortcuts as planned) or
+    #: ``simulate`` (each FIFO sized by Verilator on the first test images: ``hw_bnn.design.fifo_sizing``).
+    fifo_sizing: Literal["fixed", "simulate"] = "fixed"
 
     @model_validator(mode="after")
     def _one_target(self):

@@ -325,6 +325,25 @@ def _first_diverging_step(out_dir: Path, image: np.ndarray, reference: np.ndarra
     return "none of the saved steps (only the final graph differs)"
 
 
+#: Test images FIFO sizing simulates (at least 4 are needed for a steady state).
+FIFO_SIZING_IMAGES = 16
+
+
+def _size_fifos(config: Config, out_dir: Path, hw_graph: ModelWrapper, images: np.ndarray, progress: Progress):
+    """``build.fifo_sizing: simulate``: every FIFO's depth measured in Verilator on the first test images."""
+    from hw_bnn.design.fifo_sizing import size_fifos
+    from hw_bnn.execute import run_host_graph
+    from hw_bnn.graph import split_at_partition
+
+    frames = images[:FIFO_SIZING_IMAGES]
+    if len(frames) < 4:
+        raise HwBnnError(f"build.fifo_sizing: simulate needs at least 4 test images (check.n_images is "
+                         f"{len(images)}); raise check.n_images or set build.fifo_sizing: fixed")
+    pre = split_at_partition(hw_graph)[0]
+    tensors = run_host_graph(pre, frames) if pre is not None else frames.astype(np.float32)
+    return size_fifos(hw_graph, tensors, out_dir / "build" / "fifo_sizing", config.sim.fifo_depth, progress)
+
+
 def build_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> ModelWrapper:
     """Compile ``export.onnx`` to the folded HW graph, estimate it, and check FINN execution == PyTorch."""
     from hw_bnn.compiler import compile_model, read_folding
@@ -343,9 +362,13 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     with atomic_path(out_dir / "hw_graph.onnx") as tmp:
         hw_graph.save(str(tmp))
     write_json(out_dir / "folding.json", read_folding(hw_graph))
-    progress(f"build: stitched RTL -> {out_dir / 'rtl'}")
     (out_dir / "rtl" / DESIGN_FILE).unlink(missing_ok=True)  # a build that fails here leaves no stale design
-    generate_design(hw_graph, out_dir / "rtl", fifo_depth=config.sim.fifo_depth)
+    sizing = _size_fifos(config, out_dir, hw_graph, images, progress) if config.build.fifo_sizing == "simulate" \
+        else None
+    progress(f"build: stitched RTL -> {out_dir / 'rtl'}")
+    design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=config.sim.fifo_depth,
+                             fifo_depths=sizing.depths if sizing else None)
+    update_report(out_dir, config, fifo_sizing=sizing.report(design) if sizing else None)
     progress(f"estimate: FINN analytical estimates for {config.build.part}")
     est = estimate(hw_graph, config.build.part, config.build.clock_mhz)
     est["target_cycles_per_frame"] = None if config.build.folding_file else config.build.target_cycles()
@@ -407,7 +430,7 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
         "estimate_bottleneck": est.get("bottleneck"),
         "sim_cycles_per_s": run.cycles / run.wall_s,
         "images_per_s": n / run.wall_s,
-        "fifo_depth": config.sim.fifo_depth,
+        "fifo_depth": config.sim.fifo_depth, "fifo_sizing": config.build.fifo_sizing,
         "waveform": str(out_dir / "sim" / "waveform.fst") if config.sim.waveform_images else None,
         "backpressure": {
             "input_valid_probability": backpressure.p_valid, "output_ready_probability": backpressure.p_ready,

@@ -51,6 +51,14 @@ def summary_lines(report: dict) -> list[str]:
                      f"{_rate_kind(sim)}" + (f" ({ratio:.3f} x FINN's estimate, bottleneck {sim['estimate_bottleneck']})"
                                              if ratio else "")
                      + f", latency {sim['latency_cycles']} cycles, {sim['sim_cycles_per_s'] / 1e6:.1f} M simulated cycles/s")
+    sizing = report.get("fifo_sizing")
+    if sizing:
+        fixed, sized = sizing["memory"]["fixed"], sizing["memory"]["sized"]
+        lines.append(f"FIFOs sized by simulation on {sizing['images']} images in {sizing['seconds']:.0f} s: "
+                     f"{sum(sizing['depths'].values()):,} beats in all against {sum(sizing['fixed_depths'].values()):,} "
+                     f"fixed ({fixed['bits']:,} -> {sized['bits']:,} bits; LUT-RAM {fixed['lut']} -> {sized['lut']} LUT, "
+                     f"{fixed['bram18']} -> {sized['bram18']} BRAM18), {sizing['sized_ii_cycles']:.0f} cycles/frame "
+                     f"(deep FIFOs: {sizing['probe_ii_cycles']:.0f})")
     synth = report.get("synth")
     if synth:
         lines.append("")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.execute import run_host_graph
 from hw_bnn.graph import hw_nodes, split_at_partition
 from hw_bnn.rtl.streams import Stream
-from hw_bnn.design.stitch import COUNTER_BITS, TOP, Design, generate_design
+from hw_bnn.design.stitch import COUNTER_BITS, PEAK_BITS, TOP, Design, generate_design
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim, SimExtraBeats, SimTimeout
 
@@ -85,6 +85,8 @@ class RtlRun:
     wall_s: float
     #: the stalls the run was under; with stalls, the cycle counts are the stalls' rate, not the design's
     backpressure: Backpressure = FULL_RATE
+    #: the highest occupancy (beats) each FIFO reached in the run, by link name (``Link.name``)
+    fifo_peaks: dict[str, int] = field(default_factory=dict)
 
     @property
     def latency_cycles(self) -> int:
@@ -143,7 +145,15 @@ def decode(beats: list[int], stream: Stream, frames: int) -> np.ndarray:
 
 
 def _simulator(design: Design, waveform: bool) -> Sim:
-    return Sim(TOP, sources=tuple(design.sources), defines=("HW_BNN_STREAM_BEATS",), trace=waveform)
+    return Sim(TOP, sources=tuple(design.sources), defines=("HW_BNN_STREAM_BEATS", "HW_BNN_FIFO_PEAKS"),
+               trace=waveform)
+
+
+def _fifo_peaks(design: Design, port: int | None) -> dict[str, int]:
+    """The top's ``fifo_peaks`` port value, split per FIFO and named by its link."""
+    mask = (1 << PEAK_BITS) - 1
+    return {inst.name.removeprefix("u_fifo_"): (port >> (i * PEAK_BITS)) & mask
+            for i, inst in enumerate(design.fifos)} if port is not None else {}
 
 
 def _stalled_stream(design: Design, counters: int, frames: int) -> str:
@@ -172,9 +182,10 @@ def _idle_limit(design: Design, frames: int, backpressure: Backpressure) -> int:
 
 
 def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
-               backpressure: Backpressure = FULL_RATE) -> RtlRun:
+               backpressure: Backpressure = FULL_RATE, pace_cycles: int = 0) -> RtlRun:
     """Stream ``tensors`` (frames in FINN's layout for the first node) through the design, under
-    ``backpressure``'s stalls; a stall, a lost or an extra beat raises an HwBnnError naming it."""
+    ``backpressure``'s stalls, each frame's beats spread over ``pace_cycles`` cycles (0: as fast as the
+    design takes them); a stall, a lost or an extra beat raises an HwBnnError naming it."""
     first, last = design.nodes[0], design.nodes[-1]
     frames = len(tensors)
     sim = _simulator(design, waveform_frames > 0)
@@ -192,7 +203,7 @@ def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
                          p_ready=backpressure.p_ready,
                          max_cycles=int((frames + 4) * idle_limit / min(backpressure.p_valid, backpressure.p_ready)),
                          idle_limit=idle_limit, cwd=design.folder, trace_file=trace,
-                         trace_beats=waveform_frames * last.out.beats)
+                         trace_beats=waveform_frames * last.out.beats, pace=(pace_cycles, first.inp.beats))
     except SimTimeout as stall:
         raise HwBnnError(f"RTL simulation stalled{stalls}: {_stalled_stream(design, stall.stream_beats, frames)} "
                          f"(no beat in or out for {idle_limit} cycles, {where}); dump a waveform with "
@@ -210,7 +221,8 @@ def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
                          f"beats, or the input held more than {frames} frames (hw_bnn.design.sim.locate_mismatch "
                          f"simulates one layer at a time)")
     stamps = np.array(result.out_cycles).reshape(frames, last.out.beats)[:, -1]
-    return RtlRun(decode(result.out, last.out, frames), stamps, result.in_cycles[0], wall, backpressure)
+    return RtlRun(decode(result.out, last.out, frames), stamps, result.in_cycles[0], wall, backpressure,
+                  _fifo_peaks(design, result.fifo_peaks))
 
 
 def _shape(model: ModelWrapper, side: int) -> tuple:

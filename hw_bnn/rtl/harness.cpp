@@ -4,7 +4,8 @@
 // The top module (compiled with --prefix Vtop) must have the ports clk, rst_n,
 // s_axis_tdata/tvalid/tready and m_axis_tdata/tvalid/tready; any width works.
 //
-// usage: sim IN_FILE OUT_FILE N_OUT SEED P_VALID P_READY MAX_CYCLES [IDLE_LIMIT [TRACE TRACE_BEATS]]
+// usage: sim IN_FILE OUT_FILE N_OUT SEED P_VALID P_READY MAX_CYCLES
+//            [IDLE_LIMIT [TRACE TRACE_BEATS [PACE_CYCLES PACE_BEATS]]]
 //   IN_FILE : one input beat per line, hexadecimal (element 0 in the LSBs)
 //   OUT_FILE: written: "I <cycle>" per accepted input beat and
 //             "O <cycle> <hex>" per output beat, in order
@@ -17,9 +18,15 @@
 //             input or the output (0: off): the stall watchdog (exit code 3
 //             while output beats are missing)
 //   TRACE, TRACE_BEATS: (built with HW_BNN_TRACE) write an FST waveform to TRACE
-//             until TRACE_BEATS output beats have been seen
+//             until TRACE_BEATS output beats have been seen ("-": none)
+//   PACE_CYCLES, PACE_BEATS: input beat i is offered no earlier than cycle
+//             i * PACE_CYCLES / PACE_BEATS: frames of PACE_BEATS beats spread
+//             evenly over PACE_CYCLES each, the rate the design runs at
+//             (PACE_CYCLES 0: as fast as the design takes them)
 // Built with HW_BNN_STREAM_BEATS, the top has a `stream_beats` port of beat
 // counters; on a timeout the harness writes them as a line "S <hex>".
+// Built with HW_BNN_FIFO_PEAKS, the top has a `fifo_peaks` port with each
+// FIFO's highest occupancy; the harness writes it at the end as "P <hex>".
 // The run ends once N_OUT beats were received, every input beat was taken,
 // and then no beat came for twice the longest gap between two output beats (at
 // least 64 cycles): with two frames or more, an extra frame would have come out
@@ -124,6 +131,8 @@ int main(int argc, char** argv) {
     const double p_ready = atof(argv[6]);
     const long max_cycles = atol(argv[7]);
     const long idle_limit = argc > 8 ? atol(argv[8]) : 0;
+    const long pace_cycles = argc > 12 ? atol(argv[11]) : 0;
+    const long pace_beats = argc > 12 ? atol(argv[12]) : 1;
 #ifdef HW_BNN_TRACE
     ctx.traceEverOn(true);
     VerilatedFstC* trace = nullptr;
@@ -159,7 +168,8 @@ int main(int argc, char** argv) {
     for (; cycle < max_cycles; ++cycle) {
         top.clk = 0;
         // source: once valid, hold until accepted
-        if (!offering && in_idx < beats.size() && uni(rng) < p_valid) offering = true;
+        const bool due = pace_cycles == 0 || cycle >= (long)((double)in_idx * pace_cycles / pace_beats);
+        if (!offering && in_idx < beats.size() && due && uni(rng) < p_valid) offering = true;
         top.s_axis_tvalid = offering ? 1 : 0;
         if (offering) set_port(top.s_axis_tdata, beats[in_idx]);
         top.m_axis_tready = (uni(rng) < p_ready) ? 1 : 0;
@@ -196,6 +206,9 @@ int main(int argc, char** argv) {
     }
 #ifdef HW_BNN_STREAM_BEATS
     if (got < n_out) fprintf(out, "S %s\n", to_hex(get_port(top.stream_beats)).c_str());
+#endif
+#ifdef HW_BNN_FIFO_PEAKS
+    fprintf(out, "P %s\n", to_hex(get_port(top.fifo_peaks)).c_str());
 #endif
 #ifdef HW_BNN_TRACE
     if (trace) { trace->close(); delete trace; }

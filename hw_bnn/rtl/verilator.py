@@ -241,6 +241,8 @@ class SimResult:
     out: list[int]  # output beats, as integers (element 0 in the LSBs)
     out_cycles: list[int]  # cycle of each output beat
     in_cycles: list[int]  # cycle of each accepted input beat
+    #: the top's ``fifo_peaks`` port at the end (a build with HW_BNN_FIFO_PEAKS), else None
+    fifo_peaks: int | None = None
 
 
 @dataclass
@@ -311,6 +313,7 @@ class Sim:
         cwd: Path | None = None,
         trace_file: Path | None = None,
         trace_beats: int = 0,
+        pace: tuple[int, int] = (0, 1),
     ) -> SimResult:
         """Stream ``in_beats`` (ints) through the design, collect ``n_out`` beats.
 
@@ -318,7 +321,8 @@ class Sim:
         The input and output files of the run live in a folder of their own, so runs may go on
         in parallel (threads or processes) with one build. A stall (no beat in or out for
         ``idle_limit`` cycles) or ``max_cycles`` ends the run with a timeout error; the watchdog
-        counters are then in the error.
+        counters are then in the error. ``pace`` = (cycles, beats) spreads each frame of ``beats`` input
+        beats evenly over ``cycles`` cycles (the rate the design runs at; (0, 1): as fast as taken).
         """
         in_beats = [int(b) for b in in_beats]
         if max_cycles is None:
@@ -329,7 +333,7 @@ class Sim:
             fin.write_text("".join(f"{b:x}\n" for b in in_beats))
             cmd = [str(self.binary), str(fin), str(fout), str(n_out), str(seed),
                    repr(float(p_valid)), repr(float(p_ready)), str(max_cycles), str(idle_limit),
-                   str(trace_file) if trace_file else "-", str(trace_beats)]
+                   str(trace_file) if trace_file else "-", str(trace_beats), str(int(pace[0])), str(int(pace[1]))]
             res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or self.mem_dir or io_dir)
             text = fout.read_text() if fout.exists() else ""
         if res.returncode == 3 and text.rstrip().splitlines()[-1:] and text.rstrip().splitlines()[-1].startswith("S "):
@@ -341,7 +345,7 @@ class Sim:
                 f"simulation of {self.top} {self.params} failed (rc {res.returncode}):\n"
                 f"{res.stdout[-2000:]}{res.stderr[-2000:]}"
             )
-        out, out_cycles, in_cycles = [], [], []
+        out, out_cycles, in_cycles, peaks = [], [], [], None
         for line in text.splitlines():
             f = line.split()
             if f[0] == "I":
@@ -349,4 +353,6 @@ class Sim:
             elif f[0] == "O":
                 out_cycles.append(int(f[1]))
                 out.append(int(f[2], 16))
-        return SimResult(out, out_cycles, in_cycles)
+            elif f[0] == "P":
+                peaks = int(f[1], 16)
+        return SimResult(out, out_cycles, in_cycles, peaks)

@@ -1,0 +1,121 @@
+"""Size every FIFO of a design by simulation (``build.fifo_sizing: simulate``), in seconds.
+
+A FIFO between two nodes has to absorb the bursts in which its producer writes and its consumer reads
+(a sliding window emits a row's windows in a burst, a layer its outputs at the end of a fold); too
+shallow, and the faster side waits, so the whole pipeline runs slower than its slowest node. The
+depth each link needs is measured in Verilator, from the top's ``fifo_peaks`` port:
+
+1. **Probe** at full rate, every FIFO ``PROBE_DEPTH`` beats deep (at least the residual shortcuts' plan):
+   the design's own cycles per frame when no FIFO limits it.
+2. **Paced probe**, the same build, one frame offered every that many cycles, as the design takes them
+   in steady state: each FIFO's peak occupancy is then what its bursts need. (Offered as fast as it is
+   taken, the input would run ahead and fill every FIFO before the slowest node to the brim, whatever
+   it needs.) A FIFO that reached the probe depth doubles it and the probes run again.
+3. Each depth = max(``MIN_DEPTH``, peak + ``MARGIN``), **re-simulated at full rate**: the cycles per frame
+   must stay within ``TOLERANCE`` of the probe's, the outputs equal; else the sized depths double (never
+   past the probe's) and are checked again.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from qonnx.core.modelwrapper import ModelWrapper
+
+from hw_bnn.cost import memory_cost
+from hw_bnn.design.sim import run_design
+from hw_bnn.design.stitch import Design, generate_design, planned_fifo_depths
+from hw_bnn.errors import HwBnnError
+
+#: Depth of every FIFO in the first probe; doubled while a FIFO fills it.
+PROBE_DEPTH = 1024
+#: Deepest probe before sizing gives up (the top's peak registers count to 65,535).
+MAX_PROBE_DEPTH = 16384
+#: Beats added to each measured peak: a sized FIFO never runs full where the probe's did not.
+MARGIN = 2
+#: A stream_fifo needs 3 beats to pass one beat per cycle.
+MIN_DEPTH = 3
+#: How much slower than the probe the sized design may run (cycles per frame).
+TOLERANCE = 0.005
+
+
+@dataclass
+class FifoSizing:
+    """What sizing measured and chose, by link name."""
+
+    depths: dict[str, int]
+    peaks: dict[str, int]
+    #: the depths without sizing: ``sim.fifo_depth``, residual shortcuts as planned
+    fixed_depths: dict[str, int]
+    probe_depth: int
+    probe_ii_cycles: float
+    sized_ii_cycles: float
+    images: int
+    seconds: float
+
+    def report(self, design: Design) -> dict:
+        """The report.json section: depths, cycles, and the FIFOs' memory at the fixed and sized depths
+        (``hw_bnn.cost.memory_cost``: LUT-RAM or BRAM18 by depth)."""
+        widths = {inst.name.removeprefix("u_fifo_"): inst.params["WIDTH"] for inst in design.fifos}
+        memory = {}
+        for kind, depths in (("fixed", self.fixed_depths), ("sized", self.depths)):
+            parts = [memory_cost(depths[link], widths[link]) for link in depths]
+            memory[kind] = {"bits": sum(depths[link] * widths[link] for link in depths),
+                            "lut": sum(p["lut"] for p in parts), "bram18": sum(p["bram18"] for p in parts)}
+        return {**asdict(self), "margin_beats": MARGIN, "tolerance": TOLERANCE, "memory": memory}
+
+
+def _run(design: Design, tensors: np.ndarray, pace_cycles: int = 0):
+    run = run_design(design, tensors, pace_cycles=pace_cycles)
+    return run, run.ii_cycles
+
+
+def size_fifos(hw_graph: ModelWrapper, tensors: np.ndarray, folder: str | Path, fixed_depth: int,
+               progress=print) -> FifoSizing:
+    """Measure the depth every FIFO of ``hw_graph``'s design needs on ``tensors`` (frames in the first
+    node's layout, as ``run_design`` takes them); designs are generated under ``folder``."""
+    from hw_bnn.design.emitters import emit_nodes
+    from hw_bnn.graph import hw_nodes
+
+    folder = Path(folder)
+    start = time.perf_counter()
+    if len(tensors) < 4:
+        raise HwBnnError(f"FIFO sizing needs at least 4 frames for a steady state; it got {len(tensors)}")
+    planned = planned_fifo_depths(hw_graph, emit_nodes(hw_graph, hw_nodes(hw_graph)), fixed_depth)
+    probe_depth = PROBE_DEPTH
+    while True:
+        depths = {link: max(probe_depth, depth) for link, depth in planned.items()}
+        probe = generate_design(hw_graph, folder / f"probe_{probe_depth}", fifo_depth=probe_depth, fifo_depths=depths)
+        progress(f"build: FIFO sizing, probe with {probe_depth}-beat FIFOs on {len(tensors)} frames")
+        full, probe_ii = _run(probe, tensors)
+        paced, _ = _run(probe, tensors, pace_cycles=math.ceil(probe_ii))
+        capacity = {inst.name.removeprefix("u_fifo_"): inst.params["DEPTH"] for inst in probe.fifos}
+        filled = [link for link, peak in paced.fifo_peaks.items() if peak >= capacity[link]]
+        if not filled:
+            break
+        if probe_depth * 2 > MAX_PROBE_DEPTH:
+            raise HwBnnError(f"FIFO sizing: {', '.join(filled)} filled {probe_depth}-beat FIFOs even with the input "
+                             f"paced at the design's rate; set build.fifo_sizing: fixed and sim.fifo_depth by hand")
+        probe_depth *= 2
+    sized = {link: max(MIN_DEPTH, peak + MARGIN) for link, peak in paced.fifo_peaks.items()}
+    while True:
+        design = generate_design(hw_graph, folder / "sized", fifo_depth=fixed_depth, fifo_depths=sized)
+        progress(f"build: FIFO sizing, checking the sized depths ({sum(sized.values()):,} beats in all)")
+        run, sized_ii = _run(design, tensors)
+        if not np.array_equal(run.raw, full.raw):
+            raise HwBnnError(f"FIFO sizing: the design with sized FIFOs computes other outputs than the probe "
+                             f"(RTL in {folder / 'sized'}); a FIFO loses or repeats beats")
+        if sized_ii <= probe_ii * (1 + TOLERANCE):
+            break
+        grown = {link: min(2 * depth, capacity[link]) for link, depth in sized.items()}
+        if grown == sized:
+            raise HwBnnError(f"FIFO sizing: even at the probe's depths the design runs at {sized_ii:.0f} cycles/frame "
+                             f"against the probe's {probe_ii:.0f}")
+        sized = grown
+    fixed = {link: planned.get(link, fixed_depth) for link in sized}
+    return FifoSizing(sized, dict(paced.fifo_peaks), fixed, probe_depth, probe_ii, sized_ii, len(tensors),
+                      round(time.perf_counter() - start, 1))
