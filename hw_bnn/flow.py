@@ -261,6 +261,10 @@ def built_design(config: Config, out_dir: Path):
     if design.fifo_depth != config.sim.fifo_depth:
         raise HwBnnError(f"the RTL in {out_dir / 'rtl'} was built with sim.fifo_depth={design.fifo_depth}, the recipe "
                          f"now says {config.sim.fifo_depth}; run 'hw-bnn build' again with this recipe")
+    built_with = "simulate" if read_report(out_dir).get("fifo_sizing") else "fixed"
+    if built_with != config.build.fifo_sizing:
+        raise HwBnnError(f"the RTL in {out_dir / 'rtl'} was built with build.fifo_sizing={built_with}, the recipe now "
+                         f"says {config.build.fifo_sizing}; run 'hw-bnn build' again with this recipe")
     return design
 
 

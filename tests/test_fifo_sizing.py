@@ -86,3 +86,7 @@ def test_build_sizes_the_fifos_and_sim_runs_the_sized_design(tmp_path, capsys):
              if inst["module"] == "stream_fifo"}
     assert built == sizing["depths"]
     assert "FIFOs sized by simulation on 10 images" in capsys.readouterr().out
+    # the recipe changed after the build: sim refuses the RTL it did not ask for
+    assert main(["sim", "training/recipes/demo.yaml", "--out", str(out), "--set", "model.options.hidden=[16]",
+                 "--set", "check.n_images=10"]) == 2
+    assert "built with build.fifo_sizing=simulate, the recipe now says fixed" in capsys.readouterr().err
