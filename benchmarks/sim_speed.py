@@ -7,13 +7,14 @@ With --out, DIR is a finished build (model.pt, hw_graph.onnx, test_inputs.npy; i
 used, with the --set values on top); without it, train/export/build run first into a temporary folder
 with the recipe. The RTL simulation is called once to build (or find) the Verilator model and timed on a
 second call: as a whole (RTL generation, host-side input/output nodes, Verilator) and the Verilator run
-alone. Prints one table row per execution with images/s and how much faster the RTL simulation is, and
+alone, and again split over ``--shards`` Verilator processes. Prints one table row per execution with images/s and how much faster the RTL simulation is, and
 the simulated cycles per second.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -40,7 +41,7 @@ def _best_of(fn, min_total_s: float = 1.0, max_reps: int = 50) -> float:
     return min(times)
 
 
-def benchmark(config, out: Path, n: int) -> None:
+def benchmark(config, out: Path, n: int, shards: int = 2) -> None:
     from hw_bnn.export import load_qonnx
     from hw_bnn.execute import run_graph
     from hw_bnn.design.sim import simulate
@@ -62,13 +63,17 @@ def benchmark(config, out: Path, n: int) -> None:
     with tempfile.TemporaryDirectory() as sim_dir:
         _, first_s = _timed(simulate, hw_graph, images, sim_dir)  # builds the Verilator model unless cached
         result, call_s = _timed(simulate, hw_graph, images, sim_dir)
+        sharded, sharded_s = _timed(simulate, hw_graph, images, sim_dir, shards=shards)
     run = result.run
     exact = np.array_equal(result.outputs, torch_outputs) and np.array_equal(finn_outputs, torch_outputs)
+    sharded_same = (np.array_equal(sharded.outputs, result.outputs) and sharded.run.ii_cycles == run.ii_cycles
+                    and sharded.run.latency_cycles == run.latency_cycles)
 
     rows = [("PyTorch eval (predict, CPU)", torch_s),
             ("FINN python (run_graph, HW graph)", finn_s),
             ("RTL sim: simulate() call", call_s),
-            ("RTL sim: Verilator run only", run.wall_s)]
+            ("RTL sim: Verilator run only", run.wall_s),
+            (f"RTL sim: simulate(shards={max(1, len(sharded.run.shards))}) call", sharded_s)]
     print(f"\n{config.name}: {out}, {n} test images, II {run.ii_cycles:.0f} cycles/image, "
           f"{run.cycles:,} cycles simulated")
     print(f"{'execution':<36}{'seconds':>9}{'images/s':>11}{'sim call / this':>18}{'Verilator / this':>18}")
@@ -86,6 +91,7 @@ def benchmark(config, out: Path, n: int) -> None:
           f"{hw_ips * run.wall_s / n:,.0f}x the Verilator run")
     print(f"first simulate() call (Verilator build unless cached): {first_s:.1f} s")
     print(f"outputs identical (PyTorch == FINN == RTL): {'yes' if exact else 'NO'}")
+    print(f"sharded run identical to one process (outputs, cycles/image, latency): {'yes' if sharded_same else 'NO'}")
 
 
 def main() -> None:
@@ -95,18 +101,20 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None,
                         help="finished build folder (default: train/export/build into a temporary folder)")
     parser.add_argument("--images", type=int, default=200, help="test images to time on (default 200)")
+    parser.add_argument("--shards", type=int, default=os.cpu_count() or 1,
+                        help="Verilator processes for the sharded row (default: the cores)")
     args = parser.parse_args()
     if args.out is not None:
         saved = args.out / "config.yaml"
         config = load_config(saved if saved.is_file() else args.recipe, args.overrides)
-        benchmark(config, args.out, args.images)
+        benchmark(config, args.out, args.images, args.shards)
         return
     # the build's own checks need only the images timed here
     config = load_config(args.recipe, [f"check.n_images={args.images}", *args.overrides])
     with tempfile.TemporaryDirectory() as out:
         for stage in ("train", "export", "build"):
             flow.STAGES[stage](config, out, progress=lambda message: None)
-        benchmark(config, Path(out), args.images)
+        benchmark(config, Path(out), args.images, args.shards)
 
 
 if __name__ == "__main__":

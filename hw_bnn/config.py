@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hw_bnn.errors import HwBnnError
 
@@ -176,6 +176,9 @@ class SimConfig(_Section):
     per_layer: bool = False
     #: Stalls at the stream ends (e.g. ``--set sim.backpressure.output_ready_probability=0.6``).
     backpressure: BackpressureConfig = BackpressureConfig()
+    #: Verilator processes the images are split over (one per core is fastest): each part fills its own
+    #: pipeline; the cycles per frame are the parts' steady states, the latency the first part's.
+    shards: int = Field(1, ge=1)
 
     @field_validator("fifo_depth")
     @classmethod

@@ -418,9 +418,9 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
     if not backpressure.full_rate:
         progress(f"sim: under back-pressure ({backpressure.describe()})")
     result = simulate(hw_graph, images, out_dir, waveform_images=config.sim.waveform_images,
-                      backpressure=backpressure, design=design)
+                      backpressure=backpressure, design=design, shards=config.sim.shards)
     _save_npy(out_dir / "sim" / "outputs.npy", result.outputs)
-    _save_npy(out_dir / "sim" / "cycles.npy", result.run.frame_cycles)
+    _save_npy(out_dir / "sim" / "cycles.npy", result.run.frame_cycles)  # the first part's, when sharded
     accuracy, exact, first = _compare("RTL", result.outputs, reference, labels)
     tail = None if exact else rounded_tail(result.outputs, reference, host_tail_slopes(hw_graph))
     est = read_report(out_dir).get("estimate") or {}
@@ -435,6 +435,7 @@ def sim_stage(config: Config, out_dir: str | Path, progress: Progress = print) -
         "sim_cycles_per_s": run.cycles / run.wall_s,
         "images_per_s": n / run.wall_s,
         "fifo_depth": config.sim.fifo_depth, "fifo_sizing": config.build.fifo_sizing,
+        "shards": max(1, len(run.shards)),
         "waveform": str(out_dir / "sim" / "waveform.fst") if config.sim.waveform_images else None,
         "backpressure": {
             "input_valid_probability": backpressure.p_valid, "output_ready_probability": backpressure.p_ready,

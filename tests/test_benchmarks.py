@@ -141,3 +141,13 @@ def test_byom_says_what_each_stage_proved():
     tail = {"integer_outputs_exact": True, "top1_exact": True, "max_abs_diff": 3e-7}
     report = {"bit_exact": {"qonnx": True, "finn": False, "rtl": False}, "host_tail": {"finn": tail}}
     assert [bench.stage_exactness(report, s) for s in ("qonnx", "finn", "rtl")] == ["exact", "integers", "NO"]
+
+
+def test_sim_speed_times_every_execution_and_the_sharded_run_agrees():
+    result = subprocess.run([sys.executable, "benchmarks/sim_speed.py", "--images", "20", "--shards", "2", *TINY,
+                             "--set", "check.n_images=20"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "outputs identical (PyTorch == FINN == RTL): yes" in result.stdout
+    assert "sharded run identical to one process (outputs, cycles/image, latency): yes" in result.stdout
+    assert any(line.startswith("RTL sim: simulate(shards=2) call") for line in result.stdout.splitlines())

@@ -266,3 +266,19 @@ def test_unsupported_node_is_named(mlp, tmp_path):
     next(n for n in broken.graph.node if n.op_type == "MVAU").op_type = "VVAU"
     with pytest.raises(HwBnnError, match="'MVAU_0' \\(VVAU\\) has no RTL module"):
         generate_design(broken, tmp_path / "rtl")
+
+
+def test_sharded_simulation_equals_one_process_bit_for_bit_cycles_included(tmp_path):
+    """The images split over three Verilator processes: the same outputs in the same order, the same
+    steady-state cycles per frame and latency as one process simulating them all."""
+    from model_helpers import tiny_hw_build
+
+    hw = tiny_hw_build(tmp_path)
+    images = np.random.default_rng(5).integers(0, 256, size=(30, 1, 28, 28)).astype(np.float32)
+    whole = rtl_sim.simulate(hw, images, tmp_path / "one")
+    sharded = rtl_sim.simulate(hw, images, tmp_path / "three", shards=3)
+    assert len(sharded.run.shards) == 3 and [len(part.raw) for part in sharded.run.shards] == [10, 10, 10]
+    assert np.array_equal(sharded.outputs, whole.outputs)
+    assert sharded.run.ii_cycles == whole.run.ii_cycles and sharded.run.latency_cycles == whole.run.latency_cycles
+    assert sharded.run.cycles > whole.run.cycles  # each part fills its own pipeline
+    assert len(rtl_sim.simulate(hw, images[:12], tmp_path / "few", shards=3).run.shards) == 0  # < 8 frames a part

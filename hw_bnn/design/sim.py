@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -87,6 +88,9 @@ class RtlRun:
     backpressure: Backpressure = FULL_RATE
     #: the highest occupancy (beats) each FIFO reached in the run, by link name (``Link.name``)
     fifo_peaks: dict[str, int] = field(default_factory=dict)
+    #: a sharded run's parts, each a run of its own on a slice of the frames (``raw`` holds all of them;
+    #: ``frame_cycles`` and ``first_input_cycle`` are the first part's)
+    shards: list[RtlRun] = field(default_factory=list)
 
     @property
     def latency_cycles(self) -> int:
@@ -95,7 +99,10 @@ class RtlRun:
 
     @property
     def ii_cycles(self) -> float:
-        """Steady-state cycles per frame: mean spacing of the later half of the frames."""
+        """Steady-state cycles per frame: mean spacing of the later half of the frames (of a sharded run:
+        the parts' values weighted by their frames)."""
+        if self.shards:
+            return float(sum(part.ii_cycles * len(part.raw) for part in self.shards) / len(self.raw))
         stamps = self.frame_cycles
         if len(stamps) < 2:
             return float(self.latency_cycles)
@@ -104,6 +111,9 @@ class RtlRun:
 
     @property
     def cycles(self) -> int:
+        """Cycles simulated (of a sharded run: all parts' together)."""
+        if self.shards:
+            return sum(part.cycles for part in self.shards)
         return int(self.frame_cycles[-1] - self.first_input_cycle + 1)
 
 
@@ -248,19 +258,43 @@ def check_image_shape(hw_graph: ModelWrapper, images: np.ndarray) -> None:
                          f"(e.g. images.reshape(-1, {', '.join(map(str, expected))}) for a flat batch)")
 
 
+#: Frames a shard needs at the least, for a steady state of its own.
+MIN_SHARD_FRAMES = 8
+
+
+def run_sharded(design: Design, tensors: np.ndarray, shards: int, backpressure: Backpressure = FULL_RATE) -> RtlRun:
+    """``run_design`` on ``shards`` consecutive slices of the frames at once (one Verilator process each,
+    each filling its own pipeline), as one run: the outputs in order, the steady-state cycles per frame of
+    the parts (each part's own, as a single run measures them), the first part's latency. Fewer parts
+    when a part would have fewer than ``MIN_SHARD_FRAMES`` frames."""
+    parts = max(1, min(shards, len(tensors) // MIN_SHARD_FRAMES))
+    if parts == 1:
+        return run_design(design, tensors, backpressure=backpressure)
+    _simulator(design, False)  # build (or find) the Verilator model once, before the parts share it
+    start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parts) as pool:  # each part is a subprocess: threads suffice
+        runs = list(pool.map(lambda part: run_design(design, part, backpressure=backpressure),
+                             np.array_split(tensors, parts)))
+    peaks = {link: max(run.fifo_peaks.get(link, 0) for run in runs) for link in runs[0].fifo_peaks}
+    return RtlRun(np.concatenate([run.raw for run in runs]), runs[0].frame_cycles, runs[0].first_input_cycle,
+                  time.perf_counter() - start, backpressure, peaks, runs)
+
+
 def simulate(hw_graph: ModelWrapper, images: np.ndarray, out_dir: str | Path, fifo_depth: int = 32,
              waveform_images: int = 0, fifo_depths: dict[str, int] | None = None,
-             backpressure: Backpressure = FULL_RATE, design: Design | None = None) -> SimReport:
+             backpressure: Backpressure = FULL_RATE, design: Design | None = None, shards: int = 1) -> SimReport:
     """Simulate ``images`` (n, *the graph input's shape) through ``design`` (the RTL of ``hw_graph``; by
     default generated into ``out_dir/rtl`` with ``fifo_depth``/``fifo_depths``, see ``generate_design``)
-    under ``backpressure``, and return outputs and timing."""
+    under ``backpressure``, and return outputs and timing. ``shards`` > 1 splits the images over that many
+    Verilator processes (``run_sharded``; not with a waveform)."""
     check_image_shape(hw_graph, images)
     out_dir = Path(out_dir)
     pre, partition, post = split_at_partition(hw_graph)
     if design is None:
         design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=fifo_depth, fifo_depths=fifo_depths)
     inputs = run_host_graph(pre, images) if pre is not None else images.astype(np.float32)
-    run = run_design(design, inputs, waveform_images, backpressure)
+    run = run_sharded(design, inputs, shards, backpressure) if shards > 1 and not waveform_images \
+        else run_design(design, inputs, waveform_images, backpressure)
     raw = run.raw.reshape(len(images), *_shape(partition, 1))
     outputs = run_host_graph(post, raw) if post is not None else raw
     return SimReport(run, outputs.reshape(len(images), -1), design)
