@@ -21,9 +21,10 @@ from hw_bnn.rtl.verilator import rtl_source
 BOARD_TOP = "hw_bnn_board"
 UART_MODULES = ("uart_rx", "uart_tx", "uart_bridge")
 
-#: ``hw_bnn_top``'s simulation-only port, left unconnected on the board
-STREAM_BEATS_PORT = ["`ifndef SYNTHESIS", "        ,", "        /* verilator lint_off PINCONNECTEMPTY */",
-                     "        .stream_beats()", "        /* verilator lint_on PINCONNECTEMPTY */", "`endif"]
+#: ``hw_bnn_top``'s simulation-only ports (beat counters, FIFO peaks), left unconnected on the board
+SIMULATION_PORTS = ["`ifndef SYNTHESIS", "        ,", "        /* verilator lint_off PINCONNECTEMPTY */",
+                    "        .stream_beats(),", "        .fifo_peaks()", "        /* verilator lint_on PINCONNECTEMPTY */",
+                    "`endif"]
 
 
 def board_top_verilog(fmt: FrameFormat, clks_per_bit: int, accel: str = TOP, accel_params: dict | None = None,
@@ -31,10 +32,10 @@ def board_top_verilog(fmt: FrameFormat, clks_per_bit: int, accel: str = TOP, acc
     """Verilog of ``hw_bnn_board`` around an instance of ``accel`` with the stream format ``fmt``.
 
     ``extra_ports`` are lines appended to the accelerator's port list (for ports other
-    than clk, rst_n and the two streams); by default, ``hw_bnn_top``'s ``stream_beats``.
+    than clk, rst_n and the two streams); by default, ``hw_bnn_top``'s simulation-only ports.
     """
     if extra_ports is None:
-        extra_ports = STREAM_BEATS_PORT if accel == TOP else []
+        extra_ports = SIMULATION_PORTS if accel == TOP else []
     params = ""
     if accel_params:
         params = "#(" + ", ".join(f".{k}({int(v)})" for k, v in accel_params.items()) + ") "
