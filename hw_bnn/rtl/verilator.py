@@ -336,8 +336,10 @@ class Sim:
                    str(trace_file) if trace_file else "-", str(trace_beats), str(int(pace[0])), str(int(pace[1]))]
             res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or self.mem_dir or io_dir)
             text = fout.read_text() if fout.exists() else ""
-        if res.returncode == 3 and text.rstrip().splitlines()[-1:] and text.rstrip().splitlines()[-1].startswith("S "):
-            raise SimTimeout(int(text.rstrip().splitlines()[-1].split()[1], 16), res.stderr.strip())
+        # the watchdog's counters: the "S" line the harness writes after the beats (the FIFO peaks may follow)
+        counters = [line for line in text.splitlines()[-2:] if line.startswith("S ")]
+        if res.returncode == 3 and counters:
+            raise SimTimeout(int(counters[0].split()[1], 16), res.stderr.strip())
         if res.returncode == 4:
             raise SimExtraBeats(res.stderr.strip())
         if res.returncode != 0:
