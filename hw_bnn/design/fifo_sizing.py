@@ -33,7 +33,7 @@ from hw_bnn.errors import HwBnnError
 
 #: Depth of every FIFO in the first probe; doubled while a FIFO fills it.
 PROBE_DEPTH = 1024
-#: Deepest probe before sizing gives up (the top's peak registers count to 65,535).
+#: Deepest probe before sizing gives up.
 MAX_PROBE_DEPTH = 16384
 #: Beats added to each measured peak: a sized FIFO never runs full where the probe's did not.
 MARGIN = 2

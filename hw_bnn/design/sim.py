@@ -24,7 +24,7 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.execute import run_host_graph
 from hw_bnn.graph import hw_nodes, split_at_partition
 from hw_bnn.rtl.streams import Stream
-from hw_bnn.design.stitch import COUNTER_BITS, PEAK_BITS, TOP, Design, generate_design
+from hw_bnn.design.stitch import COUNTER_BITS, TOP, Design, generate_design
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim, SimExtraBeats, SimTimeout
 
@@ -161,8 +161,8 @@ def _simulator(design: Design, waveform: bool) -> Sim:
 
 def _fifo_peaks(design: Design, port: int | None) -> dict[str, int]:
     """The top's ``fifo_peaks`` port value, split per FIFO and named by its link."""
-    mask = (1 << PEAK_BITS) - 1
-    return {inst.name.removeprefix("u_fifo_"): (port >> (i * PEAK_BITS)) & mask
+    bits = design.peak_bits
+    return {inst.name.removeprefix("u_fifo_"): (port >> (i * bits)) & ((1 << bits) - 1)
             for i, inst in enumerate(design.fifos)} if port is not None else {}
 
 
