@@ -25,10 +25,10 @@ def is_channelwise_hw_bnn_op(node) -> bool:
     return is_hw_bnn_node(node) and "data_layout" in getCustomOp(node).get_nodeattr_types()
 
 
-def bit_producer(model, tensor: str):
-    """The node making the ±1 bits of ``tensor``, through bit-preserving ops."""
+def bit_producer(model, tensor: str, through: tuple[str, ...] = BIT_PRESERVING_OPS):
+    """The node making the ±1 bits of ``tensor``, through bit-preserving ops (``through``)."""
     node = model.find_producer(tensor)
-    while node is not None and node.op_type in BIT_PRESERVING_OPS:
+    while node is not None and node.op_type in through:
         node = model.find_producer(node.input[0])
     return node
 

@@ -72,7 +72,12 @@ from qonnx.transformation.infer_shapes import InferShapes
 from qonnx.transformation.insert_topk import InsertTopK
 from qonnx.transformation.lower_convs_to_matmul import LowerConvsToMatMul
 
-from hw_bnn.passes import BIT_PRESERVING_OPS, AbsorbTransposeIntoChannelwiseOp, RemoveHwBnnNodesForFinnAnalysis
+from hw_bnn.passes import (
+    BIT_PRESERVING_OPS,
+    AbsorbTransposeIntoChannelwiseOp,
+    RemoveHwBnnNodesForFinnAnalysis,
+    bit_producer,
+)
 from hw_bnn.errors import HwBnnError
 from hw_bnn.features.adabin.passes import (
     ConvertAdaBinMatMulToXnorPopcount,
@@ -147,14 +152,6 @@ def _quantizer_bits(model: ModelWrapper, node) -> int | None:
     return None if bits is None else int(np.asarray(bits).max())
 
 
-def _data_quantizer(model: ModelWrapper, tensor: str):
-    """The quantizer whose values reach ``tensor`` unchanged (through pools, reshapes and paddings)."""
-    node = model.find_producer(tensor)
-    while node is not None and node.op_type in (*BIT_PRESERVING_OPS, "Pad"):
-        node = model.find_producer(node.input[0])
-    return node
-
-
 def _zero_pads(node) -> bool:
     """A Conv that pads its input with zeros (ONNX ``pads``)."""
     pads = next((list(a.ints) for a in node.attribute if a.name == "pads"), [])
@@ -185,7 +182,8 @@ def _refuse_unmappable_layers(model: ModelWrapper) -> None:
             weights = model.find_producer(node.input[1])
             initializer = model.get_initializer(node.input[1])
             weight_bits = _quantizer_bits(model, weights)
-            activation = _data_quantizer(model, node.input[0])
+            # the quantizer whose values reach the layer unchanged (through pools, reshapes and paddings)
+            activation = bit_producer(model, node.input[0], through=(*BIT_PRESERVING_OPS, "Pad"))
             activation_bits = _quantizer_bits(model, activation)
             if weight_bits is not None and weight_bits > 1:
                 problem, culprit = (f"has {weight_bits}-bit weights; the flow maps 1-bit (bipolar) weights: use "

@@ -7,8 +7,8 @@ depth each link needs is measured in Verilator, from the top's ``fifo_peaks`` po
 
 1. **Probe** at full rate, every FIFO ``PROBE_DEPTH`` beats deep (at least the residual shortcuts' plan):
    the design's own cycles per frame when no FIFO limits it.
-2. **Paced probe**, the same build, one frame offered every that many cycles, as the design takes them
-   in steady state: each FIFO's peak occupancy is then what its bursts need. (Offered as fast as it is
+2. **Paced probe**, the same build, each frame's input beats spread evenly over that many cycles, as the
+   design takes them in steady state: each FIFO's peak occupancy is then what its bursts need. (Offered as fast as it is
    taken, the input would run ahead and fill every FIFO before the slowest node to the brim, whatever
    it needs.) A FIFO that reached the probe depth doubles it and the probes run again.
 3. Each depth = max(``MIN_DEPTH``, peak + ``MARGIN``), **re-simulated at full rate**: the cycles per frame
@@ -60,18 +60,13 @@ class FifoSizing:
     def report(self, design: Design) -> dict:
         """The report.json section: depths, cycles, and the FIFOs' memory at the fixed and sized depths
         (``hw_bnn.cost.memory_cost``: LUT-RAM or BRAM18 by depth)."""
-        widths = {inst.name.removeprefix("u_fifo_"): inst.params["WIDTH"] for inst in design.fifos}
+        widths = {link: inst.params["WIDTH"] for link, inst in design.fifos.items()}
         memory = {}
         for kind, depths in (("fixed", self.fixed_depths), ("sized", self.depths)):
             parts = [memory_cost(depths[link], widths[link]) for link in depths]
             memory[kind] = {"bits": sum(depths[link] * widths[link] for link in depths),
                             "lut": sum(p["lut"] for p in parts), "bram18": sum(p["bram18"] for p in parts)}
         return {**asdict(self), "margin_beats": MARGIN, "tolerance": TOLERANCE, "memory": memory}
-
-
-def _run(design: Design, tensors: np.ndarray, pace_cycles: int = 0):
-    run = run_design(design, tensors, pace_cycles=pace_cycles)
-    return run, run.ii_cycles
 
 
 def size_fifos(hw_graph: ModelWrapper, tensors: np.ndarray, folder: str | Path, fixed_depth: int,
@@ -91,9 +86,10 @@ def size_fifos(hw_graph: ModelWrapper, tensors: np.ndarray, folder: str | Path, 
         depths = {link: max(probe_depth, depth) for link, depth in planned.items()}
         probe = generate_design(hw_graph, folder / f"probe_{probe_depth}", fifo_depth=probe_depth, fifo_depths=depths)
         progress(f"build: FIFO sizing, probe with {probe_depth}-beat FIFOs on {len(tensors)} frames")
-        full, probe_ii = _run(probe, tensors)
-        paced, _ = _run(probe, tensors, pace_cycles=math.ceil(probe_ii))
-        capacity = {inst.name.removeprefix("u_fifo_"): inst.params["DEPTH"] for inst in probe.fifos}
+        full = run_design(probe, tensors)
+        probe_ii = full.ii_cycles
+        paced = run_design(probe, tensors, pace_cycles=math.ceil(probe_ii))
+        capacity = {link: inst.params["DEPTH"] for link, inst in probe.fifos.items()}
         filled = [link for link, peak in paced.fifo_peaks.items() if peak >= capacity[link]]
         if not filled:
             break
@@ -105,7 +101,8 @@ def size_fifos(hw_graph: ModelWrapper, tensors: np.ndarray, folder: str | Path, 
     while True:
         design = generate_design(hw_graph, folder / "sized", fifo_depth=fixed_depth, fifo_depths=sized)
         progress(f"build: FIFO sizing, checking the sized depths ({sum(sized.values()):,} beats in all)")
-        run, sized_ii = _run(design, tensors)
+        run = run_design(design, tensors)
+        sized_ii = run.ii_cycles
         if not np.array_equal(run.raw, full.raw):
             raise HwBnnError(f"FIFO sizing: the design with sized FIFOs computes other outputs than the probe "
                              f"(RTL in {folder / 'sized'}); a FIFO loses or repeats beats")

@@ -162,8 +162,8 @@ def _simulator(design: Design, waveform: bool) -> Sim:
 def _fifo_peaks(design: Design, port: int | None) -> dict[str, int]:
     """The top's ``fifo_peaks`` port value, split per FIFO and named by its link."""
     bits = design.peak_bits
-    return {inst.name.removeprefix("u_fifo_"): (port >> (i * bits)) & ((1 << bits) - 1)
-            for i, inst in enumerate(design.fifos)} if port is not None else {}
+    return {link: (port >> (i * bits)) & ((1 << bits) - 1)
+            for i, link in enumerate(design.fifos)} if port is not None else {}
 
 
 def _stalled_stream(design: Design, counters: int, frames: int) -> str:
