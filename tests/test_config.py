@@ -50,3 +50,12 @@ def test_missing_file_and_bad_override(tmp_path):
         load_config(tmp_path / "nope.yaml")
     with pytest.raises(HwBnnError, match="dotted.key=value"):
         load_config(None, ["train.epochs"])
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("sim.shards=0", r"sim.shards: Input should be greater than or equal to 1"),
+    ("build.fifo_sizing=auto", r"build.fifo_sizing: Input should be 'fixed' or 'simulate'"),
+])
+def test_sharding_and_fifo_sizing_settings_are_checked(setting, message):
+    with pytest.raises(HwBnnError, match=message):
+        load_config(None, [setting])
