@@ -187,3 +187,35 @@ class SetExactStreamDatatypes(Transformation):
             model.set_tensor_datatype(node.output[0], dtype)
             return model.transform(InferDataTypes()), True
         return model, False
+
+
+#: Weight memories of at most this many words go to LUT logic rather than block RAM: one
+#: DP16KD holds 512 words of 36 bits, so a 32-word memory would fill 6 % of each block RAM it
+#: takes, while as logic each bit costs two LUT4 and a mux.
+DISTRIBUTED_MAX_WORDS = 32
+
+#: FINN's MVAU ram_style values that the RTL backend implements (``ultra``: UltraRAM, Xilinx only).
+RAM_STYLES = ("auto", "block", "distributed")
+
+
+def weight_words(node) -> int:
+    """Words in an MVAU's weight memory: one per beat of a vector, (MW / SIMD) * (MH / PE)."""
+    inst = getCustomOp(node)
+    mw, mh, pe, simd = (int(inst.get_nodeattr(a)) for a in ("MW", "MH", "PE", "SIMD"))
+    return (mw // simd) * (-(-mh // pe))
+
+
+class SetShallowWeightMemoriesDistributed(Transformation):
+    """``ram_style = "distributed"`` on every MVAU whose weight memory has at most
+    ``DISTRIBUTED_MAX_WORDS`` words and whose style is still FINN's default ``auto`` (a style set in
+    the folding file stays): highly parallel layers have shallow, very wide weight memories that
+    would take a block RAM per 36 bits of width (SFC's first layer at 32 cycles/frame: 200 DP16KD
+    for 28 words of 7,168 bits). FINN's estimate then counts them as LUTs, as the RTL builds them."""
+
+    def apply(self, model: ModelWrapper):
+        for node in model.graph.node:
+            if node.op_type.startswith("MVAU") and weight_words(node) <= DISTRIBUTED_MAX_WORDS:
+                inst = getCustomOp(node)
+                if inst.get_nodeattr("ram_style") == "auto":
+                    inst.set_nodeattr("ram_style", "distributed")
+        return model, False

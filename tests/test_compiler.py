@@ -5,6 +5,8 @@ import pytest
 from model_helpers import randomize_batchnorm
 from finn.util.fpgadataflow import is_fpgadataflow_node
 
+from qonnx.custom_op.registry import getCustomOp
+
 from hw_bnn.compiler import compile_model, read_folding
 from hw_bnn.config import BuildConfig
 from hw_bnn.errors import HwBnnError
@@ -75,7 +77,10 @@ def test_folding_file_round_trip_and_illegal_values(mlp_graph, tmp_path):
     path.write_text(json.dumps(folding))
     hw = compile_model(graph, BuildConfig(folding_file=str(path)))
     applied = read_folding(hw)
-    assert applied["MVAU_0"] == {"PE": 8, "SIMD": 16} and applied["Thresholding_0"] == {"PE": 4}
+    assert {k: applied["MVAU_0"][k] for k in ("PE", "SIMD")} == {"PE": 8, "SIMD": 16}
+    assert applied["Thresholding_0"] == {"PE": 4}
+    path.write_text(json.dumps(applied))  # folding.json as the build writes it reads back the same
+    assert read_folding(compile_model(graph, BuildConfig(folding_file=str(path)))) == applied
 
     path.write_text(json.dumps({"MVAU_0": {"PE": 5}}))
     with pytest.raises(HwBnnError) as info:
@@ -89,6 +94,26 @@ def test_folding_file_round_trip_and_illegal_values(mlp_graph, tmp_path):
     path.write_text(json.dumps({"MVAU_0": {"DEPTH": 2}}))
     with pytest.raises(HwBnnError, match="no folding attribute 'DEPTH'"):
         compile_model(graph, BuildConfig(folding_file=str(path)))
+    path.write_text(json.dumps({"MVAU_0": {"ram_style": "ultra"}}))
+    with pytest.raises(HwBnnError, match="ram_style='ultra' is not implemented for node 'MVAU_0'"):
+        compile_model(graph, BuildConfig(folding_file=str(path)))
     path.write_text("{not json")
     with pytest.raises(HwBnnError, match="not valid JSON"):
         compile_model(graph, BuildConfig(folding_file=str(path)))
+
+
+def test_shallow_weight_memories_go_to_logic_unless_the_folding_file_says_block(mlp_graph, tmp_path):
+    """Fully unrolled (one weight word): ram_style becomes "distributed" and FINN's estimate counts
+    no block RAM for it; a folding file's "block" stays; a deep memory stays "auto"."""
+    _, graph = mlp_graph
+    node = next(n for n in compile_model(graph, BuildConfig()).graph.node if n.name == "MVAU_0")
+    mw, mh = (getCustomOp(node).get_nodeattr(a) for a in ("MW", "MH"))
+    path = tmp_path / "folding.json"
+    path.write_text(json.dumps({"MVAU_0": {"PE": mh, "SIMD": mw}}))
+    unrolled = compile_model(graph, BuildConfig(folding_file=str(path)))
+    assert read_folding(unrolled)["MVAU_0"]["ram_style"] == "distributed"
+    layer = {lay["name"]: lay for lay in estimate(unrolled, "xc7z020clg400-1", 100.0)["layers"]}["MVAU_0"]
+    assert layer["bram18"] == 0
+    path.write_text(json.dumps({"MVAU_0": {"PE": mh, "SIMD": mw, "ram_style": "block"}}))
+    assert read_folding(compile_model(graph, BuildConfig(folding_file=str(path))))["MVAU_0"]["ram_style"] == "block"
+    assert read_folding(compile_model(graph, BuildConfig()))["MVAU_0"]["ram_style"] == "auto"

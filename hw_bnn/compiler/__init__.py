@@ -97,7 +97,7 @@ from hw_bnn.features.residual.passes import (
     MoveScalarLinearPastMaxPool,
     SqueezeChannelLastConstants,
 )
-from hw_bnn.passes import SetExactStreamDatatypes
+from hw_bnn.passes import RAM_STYLES, SetExactStreamDatatypes, SetShallowWeightMemoriesDistributed
 from hw_bnn.graph import finn_nodes, has_count_row, source_module, split_at_partition
 from hw_bnn.io import atomic_path
 
@@ -404,6 +404,12 @@ def apply_folding(model: ModelWrapper, folding: dict[str, dict[str, int]], sourc
             raise HwBnnError(f"folding {source}: no HW node named '{name}'; the nodes are {sorted(nodes)}")
         node = nodes[name]
         for attr, value in attrs.items():
+            if (node.op_type, attr) == ("MVAU", "ram_style"):
+                if value not in RAM_STYLES:
+                    raise HwBnnError(f"folding {source}: ram_style={value!r} is not implemented for node '{name}' "
+                                     f"(MVAU); the RTL backend builds {list(RAM_STYLES)}")
+                getCustomOp(node).set_nodeattr(attr, value)
+                continue
             if (node.op_type, attr) not in FOLDING_DIVIDES:
                 foldable = sorted(a for (op, a) in FOLDING_DIVIDES if op == node.op_type)
                 raise HwBnnError(f"folding {source}: node '{name}' ({node.op_type}) has no folding "
@@ -421,6 +427,8 @@ def read_folding(model: ModelWrapper) -> dict[str, dict[str, int]]:
     folding = {}
     for node in model.graph.node:
         attrs = {attr: getCustomOp(node).get_nodeattr(attr) for (op, attr) in FOLDING_DIVIDES if op == node.op_type}
+        if node.op_type == "MVAU":
+            attrs["ram_style"] = getCustomOp(node).get_nodeattr("ram_style")
         if attrs:
             folding[node.name] = attrs
     return folding
@@ -450,10 +458,11 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
             folding = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise HwBnnError(f"folding file {path} is not valid JSON: {exc}") from None
-        return apply_folding(model, folding, str(path))
+        return apply_folding(model, folding, str(path)).transform(SetShallowWeightMemoriesDistributed())
     target = cfg.target_cycles()
     if target is None:
-        return model.transform(TieAdaBinThresholdFolding()).transform(TieDynamicThresholdFolding())
+        return (model.transform(TieAdaBinThresholdFolding()).transform(TieDynamicThresholdFolding())
+                .transform(SetShallowWeightMemoriesDistributed()))
     searched = specialize(model, cfg.part).transform(SetFolding(target_cycles_per_frame=target))
     generic_hw = finn_nodes(model)
     special_hw = [n for n in searched.graph.node if is_fpgadataflow_node(n)]
@@ -464,7 +473,7 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
             attr: getCustomOp(special).get_nodeattr(attr) for (op, attr) in FOLDING_DIVIDES if op == generic.op_type
         }
     folded = apply_folding(model, folding, f"from SetFolding(target_cycles_per_frame={target})")
-    return folded.transform(SetHyperFunctionMACS(target))
+    return folded.transform(SetHyperFunctionMACS(target)).transform(SetShallowWeightMemoriesDistributed())
 
 
 Step = Callable[[ModelWrapper, "BuildConfig"], ModelWrapper]

@@ -13,6 +13,7 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.graph import has_count_row
+from hw_bnn.passes import RAM_STYLES
 from hw_bnn.intwidth import mvau_acc_bounds, mvau_weight_acc_bounds, signed_width
 from hw_bnn.rtl.memfiles import prepare_thresholds, write_mvau_weights, write_thresholds
 from hw_bnn.rtl.streams import RtlNode, Stream, node_dtype, pixel_stream, stream_of, vectors_per_frame
@@ -66,6 +67,12 @@ def emit_mvau(model: ModelWrapper, node, arriving: Stream | None) -> RtlNode:
         params["COUNT"] = 1
     if weight_width > 1:
         params["WEIGHT_W"] = weight_width
+    ram_style = inst.get_nodeattr("ram_style")
+    if ram_style not in RAM_STYLES:
+        raise HwBnnError(f"node '{node.name}' (MVAU) has ram_style={ram_style!r}; the RTL backend builds "
+                         f"{list(RAM_STYLES)} (set one in the folding file)")
+    if ram_style != "auto":
+        params["WEIGHT_STYLE"] = ram_style
     mem = {"WEIGHT_FILE": (f"{node.name}_weights.mem",
                            lambda path: write_mvau_weights(path, W, pe, simd, weight_width))}
     vectors = vectors_per_frame(inst)

@@ -34,6 +34,7 @@ LINT = {
         dict(MW=24, MH=4, SIMD=1, PE=4, XNOR=0, IN_W=8, IN_SIGNED=1, WEIGHT_W=4, N_THR=255, THR_W=18, OUT_W=8),
         dict(MW=64, MH=10, SIMD=32, PE=5, XNOR=0, IN_W=4, IN_SIGNED=1, WEIGHT_W=2, NO_ACT=1, OUT_W=16),
         dict(MW=1, MH=1, SIMD=1, PE=1, XNOR=0, IN_W=1, WEIGHT_W=2, NO_ACT=1, OUT_W=2),
+        dict(MW=64, MH=64, SIMD=64, PE=64, WEIGHT_STYLE='"distributed"'),
     ],
     "thresholding": [{}, dict(C=5, PE=5, IN_W=4, IN_SIGNED=1), dict(C=6, PE=3, N_THR=3, OUT_W=2, ACT_BIAS=-2)],
     "adabin_threshold": [
@@ -86,7 +87,12 @@ LINT = {
     "stream_fifo": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=70, DEPTH=5)],
     "skid_buffer": [{}, dict(WIDTH=1), dict(WIDTH=70)],
     "fold_param_rom": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=130, DEPTH=5), dict(WIDTH=3, DEPTH=1, REG_READ=0),
-                       dict(WIDTH=72, DEPTH=16, REG_READ=0)],
+                       dict(WIDTH=72, DEPTH=16, REG_READ=0), dict(WIDTH=9, DEPTH=3, STYLE='"distributed"'),
+                       dict(WIDTH=9, DEPTH=3, REG_READ=0, STYLE='"block"')],
+    "mvau_lane": [{}, dict(SIMD=1), dict(SIMD=27, XNOR=0, IN_W=8), dict(SIMD=3, XNOR=0, IN_W=4, IN_SIGNED=1, WEIGHT_W=4),
+                  dict(SIMD=1, XNOR=0, IN_W=8, WEIGHT_W=2), dict(SIMD=64, REG_EVERY=1)],
+    "adder_tree": [{}, dict(N=2), dict(N=3, TERM_W=2, SIGNED=1, LEVEL_OFFSET=1), dict(N=784, REG_EVERY=2),
+                   dict(N=27, TERM_W=9, SIGNED=1, REG_EVERY=1)],
     "hyper_mac_layer": [
         {},
         dict(MACS=1, X_W=1, X_SIGNED=0, WT_W=2, ACC_W=2, N_THR=1, LEVEL_W=1),
@@ -195,6 +201,8 @@ SYNTH = {
     "stream_fifo": (dict(WIDTH=8, DEPTH=32), None),
     "skid_buffer": (dict(WIDTH=8), None),
     "fold_param_rom": (dict(WIDTH=12, DEPTH=4, FILE="p.mem"), _rom_mems),
+    "adder_tree": (dict(N=12, TERM_W=2, SIGNED=1), None),
+    "mvau_lane": (dict(SIMD=6, XNOR=0, IN_W=4, WEIGHT_W=3), None),
     "hyper_mac_layer": (dict(MACS=2, X_W=3, WT_W=4, ACC_W=10, N_THR=3, LEVEL_W=2), None),
     "duplicate_streams": (dict(WIDTH=8), None),
     "add_streams": (dict(PE=2, A_W=4, A_SIGNED=0, B_W=8, B_SIGNED=1, OUT_W=9), None),
@@ -236,6 +244,22 @@ def test_yosys_synth(module, tmp_path):
             assert re.search(r"\d+\s+LUT\d", text) and ff not in text, f"{module}: {rep}:\n{text}"
         else:
             assert re.search(rf"\d+\s+{ff}", text), f"{module}: no flip-flops in {rep}:\n{text}"
+
+
+@pytest.mark.parametrize("style,block_rams", [("block", True), ("distributed", False)])
+def test_weight_memory_style_decides_block_ram_or_logic(style, block_rams, tmp_path):
+    """A shallow, wide ROM (an MVAU's weights at high PE x SIMD): STYLE="block" gives DP16KD block
+    RAMs, STYLE="distributed" LUT logic and not one block RAM."""
+    shutil.copy(rtl_source("fold_param_rom"), tmp_path / "fold_param_rom.v")
+    rng = np.random.default_rng(0)
+    (tmp_path / "p.mem").write_text("".join(f"{int(v):018x}\n" for v in rng.integers(0, 2**62, 32)))
+    script = (f'read_verilog -defer fold_param_rom.v; chparam -set WIDTH 72 -set DEPTH 32 -set FILE "p.mem" '
+              f'-set STYLE "{style}" fold_param_rom; synth_ecp5 -top fold_param_rom; tee -o ecp5.txt stat')
+    res = subprocess.run([yosys_bin(), "-q", "-p", script], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    text = (tmp_path / "ecp5.txt").read_text()
+    assert ("DP16KD" in text) == block_rams, text
+    assert block_rams or re.search(r"\d+\s+LUT4", text), text
 
 
 def test_illegal_parameters_stop_simulation():

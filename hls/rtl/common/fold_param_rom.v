@@ -23,6 +23,14 @@
 //            0: asynchronous read.  `word` is the word of the beat about to
 //               be taken, combinationally from the counter (for a parent that
 //               uses it in the cycle of the handshake).
+//   STYLE    where synthesis puts the memory (FINN's ram_style values):
+//            "auto"        the tool decides;
+//            "block"       block RAM;
+//            "distributed" LUT logic: each output bit a function of the
+//                          address (a shallow, wide memory -- the weights of a
+//                          highly parallel MVAU -- would waste block RAMs: a
+//                          28 x 7168-bit ROM needs 200 DP16KD as block RAM,
+//                          about 2 LUT4 per bit as logic).
 //
 // Interface: not a stream.  `next` is the parent's handshake of the beat the
 // current word belongs to (tvalid && tready of its input); the counter
@@ -50,7 +58,9 @@ module fold_param_rom #(
     // Path of the memory file (see header).
     parameter FILE = "params.mem",
     // 1: registered read on `next`; 0: asynchronous read of the current word.
-    parameter REG_READ = 1
+    parameter REG_READ = 1,
+    // "auto", "block" or "distributed" (see header; 11 characters at most).
+    parameter [8*11-1:0] STYLE = "auto"
 ) (
     // Clock and reset
     input  wire             clk,            // rising edge
@@ -64,18 +74,39 @@ module fold_param_rom #(
 localparam A_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
 localparam [31:0] LAST32 = DEPTH - 1;
 localparam [A_W-1:0] LAST = LAST32[A_W-1:0];
+// the STYLE values, as wide as STYLE
+localparam [8*11-1:0] AUTO = "auto";
+localparam [8*11-1:0] BLOCK = "block";
+localparam [8*11-1:0] DISTRIBUTED = "distributed";
 
 initial begin
-    if (WIDTH < 1 || DEPTH < 1 || (REG_READ != 0 && REG_READ != 1)) begin
-        $error("fold_param_rom: need WIDTH >= 1, DEPTH >= 1 and REG_READ 0 or 1 (instance %m)");
+    if (WIDTH < 1 || DEPTH < 1 || (REG_READ != 0 && REG_READ != 1) ||
+        (STYLE != AUTO && STYLE != BLOCK && STYLE != DISTRIBUTED)) begin
+        $error("fold_param_rom: need WIDTH >= 1, DEPTH >= 1, REG_READ 0 or 1, STYLE auto, block or distributed (instance %m)");
         $finish;
     end
 end
 
-reg  [WIDTH-1:0] mem [0:DEPTH-1];
-initial $readmemh(FILE, mem);
-
 reg  [A_W-1:0]   addr;             // word of the current beat
+wire [WIDTH-1:0] read_word;        // mem[addr]
+
+// The memory, with the synthesis attribute of its STYLE (Yosys reads
+// rom_style; "logic" maps a ROM to LUTs).
+generate
+    if (STYLE == DISTRIBUTED) begin : g_logic
+        (* rom_style = "logic" *) reg [WIDTH-1:0] mem [0:DEPTH-1];
+        initial $readmemh(FILE, mem);
+        assign read_word = mem[addr];
+    end else if (STYLE == BLOCK) begin : g_block
+        (* rom_style = "block" *) reg [WIDTH-1:0] mem [0:DEPTH-1];
+        initial $readmemh(FILE, mem);
+        assign read_word = mem[addr];
+    end else begin : g_auto
+        reg [WIDTH-1:0] mem [0:DEPTH-1];
+        initial $readmemh(FILE, mem);
+        assign read_word = mem[addr];
+    end
+endgenerate
 
 always @(posedge clk) begin
     if (next)
@@ -89,11 +120,11 @@ generate
         reg [WIDTH-1:0] word_q;
         always @(posedge clk) begin
             if (next)
-                word_q <= mem[addr];
+                word_q <= read_word;
         end
         assign word = word_q;
     end else begin : g_async
-        assign word = mem[addr];
+        assign word = read_word;
     end
 endgenerate
 

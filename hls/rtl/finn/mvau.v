@@ -94,8 +94,10 @@
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
 // Submodules: fold_param_rom (fold_param_rom.v), the weight memory and its
-// address counter; threshold_count (threshold_count.v), the activation of
-// NO_ACT = 0; skid_buffer (skid_buffer.v), the output and skid registers.
+// address counter; mvau_lane (mvau_lane.v), the terms and adder tree of each
+// lane;
+// threshold_count (threshold_count.v), the activation of NO_ACT = 0;
+// skid_buffer (skid_buffer.v), the output and skid registers.
 
 `resetall
 `timescale 1ns / 1ps
@@ -136,6 +138,9 @@ module mvau #(
     parameter COUNT = 0,
     // Path of the weight memory file (see header).
     parameter WEIGHT_FILE = "weights.mem",
+    // Where synthesis puts the weight memory: "auto", "block" or
+    // "distributed" (LUT logic), FINN's ram_style (see fold_param_rom.v).
+    parameter [8*11-1:0] WEIGHT_STYLE = "auto",
     // Path of the threshold memory file (NO_ACT = 0 only, see header).
     parameter THRESH_FILE = "thresholds.mem"
 ) (
@@ -175,7 +180,8 @@ localparam [31:0] NF_LAST32 = NF - 1;
 localparam [SF_W-1:0] SF_LAST = SF_LAST32[SF_W-1:0];
 localparam [NF_W-1:0] NF_LAST = NF_LAST32[NF_W-1:0];
 
-// adder trees: term width, levels, pipeline registers
+// adder trees: term width, levels, pipeline registers (built in mvau_lane.v
+// and adder_tree.v; D_T counts their registers for the control delays)
 localparam TERM_SIGNED = (XNOR != 0) ? 0 : 1;
 localparam LV = (SIMD > 1) ? $clog2(SIMD) : 0;  // adder levels
 localparam ROOT_W = TERM_W + LV;                // tree root width (<= ACC_W)
@@ -187,30 +193,11 @@ localparam MUL_REG = (XNOR == 0 && WEIGHT_W > 1) ? 1 : 0;
 localparam TREE_K = 3;
 localparam TREE_OFF = (XNOR == 0 && WEIGHT_W == 1) ? 1 : 0;
 
-// nodes of tree level l (per lane)
-function integer nodes;
-    input integer l;
-    begin
-        nodes = (SIMD + (1 << l) - 1) >> l;
-    end
-endfunction
-
 // 1 if tree level l (1 .. LV) is registered
 function integer is_reg;
     input integer l;
     begin
         is_reg = (l == LV || (l + TREE_OFF) % TREE_K == 0) ? 1 : 0;
-    end
-endfunction
-
-// bit offset of tree level l in `tree`: the root level LV at 0, level 0 last
-function integer lvl_off;
-    input integer l;
-    integer k;
-    begin
-        lvl_off = (LV == 0) ? PT * TERM_W : 0;
-        for (k = l + 1; k <= LV; k = k + 1)
-            lvl_off = lvl_off + PT * nodes(k) * (TERM_W + k);
     end
 endfunction
 
@@ -227,7 +214,6 @@ function integer tree_stages;
 endfunction
 
 localparam D_T = tree_stages(LV);
-localparam TREE_BITS = lvl_off(0) + PT * SIMD * TERM_W;
 
 // parameter checks (simulation; Yosys stops on the unknown task)
 initial begin
@@ -279,7 +265,7 @@ wire [WW-1:0]   w_b;               // stage B weights
 
 // the weights of beat (nf_cnt, sf_cnt), one word per issued beat
 fold_param_rom #(
-    .WIDTH(WW), .DEPTH(WMEM), .FILE(WEIGHT_FILE), .REG_READ(1)
+    .WIDTH(WW), .DEPTH(WMEM), .FILE(WEIGHT_FILE), .REG_READ(1), .STYLE(WEIGHT_STYLE)
 ) u_weights (
     .clk(clk),
     .rst_n(rst_n),
@@ -344,12 +330,10 @@ always @(posedge clk) begin
         r_v <= 1'b0;
 end
 
-// Level-0 terms of the adder trees, PT*SIMD of TERM_W bits:
-// term (p, s) at bits [(p*SIMD + s)*TERM_W +: TERM_W]; lane p = PE (COUNT = 1)
-// has the constant all-ones weight row.  Combinational from stage R, except
-// the products of integer weights (WEIGHT_W > 1), registered in stage M.
-wire [PT*SIMD*TERM_W-1:0] terms;
-
+// Stages [M] T: the PT lanes (mvau_lane.v), each the products or XNORs of
+// its weights with the input beat and their pipelined adder tree, the partial
+// dot product of this beat.  Lane p's root at bits [p*ROOT_W +: ROOT_W] of
+// `roots`; lane PE (COUNT = 1) has the constant all-ones weight row.
 reg  [WW-1:0] w_r;
 reg  [IW-1:0] x_r;
 always @(posedge clk) begin
@@ -359,125 +343,28 @@ always @(posedge clk) begin
     end
 end
 
-genvar gp, gs, gl, gn;
-generate
-    if (XNOR != 0) begin : g_xnor
-        // term = XNOR(x, W), 1 bit
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-            assign terms[gp*SIMD +: SIMD] = ~(x_r ^ w_r[gp*SIMD +: SIMD]);
-        end
-        if (COUNT != 0) begin : g_cnt
-            // all-ones weights: XNOR(x, 1) = x
-            assign terms[PE*SIMD +: SIMD] = x_r;
-        end
-        if (WEIGHT_W > 1) begin : g_wide
-            // illegal (WEIGHT_W > 1 requires XNOR = 0, see the parameter
-            // checks); the unused weight bits are sunk so that it elaborates
-            wire unused_wide = &{1'b0, w_r};
-        end
-    end else if (WEIGHT_W > 1) begin : g_mul
-        // Stage M: term = W * x, registered.  x (zero- or sign-extended) and W
-        // (sign-extended) are both extended to TERM_W = IN_W + WEIGHT_W bits;
-        // the TERM_W-bit product of the extensions is the low TERM_W bits of
-        // the exact product, which fits TERM_W bits signed (|W * x| <=
-        // 2^(TERM_W - 1) - 1 for unsigned x, <= 2^(TERM_W - 2) for signed x),
-        // so it is the exact product in two's complement.  (Synthesis trims the
-        // multiplier to the operands' real widths: same LUTs / DSPs as a signed
-        // (IN_W + 1) x WEIGHT_W multiplication.)
-        wire [PE*SIMD*TERM_W-1:0] prod;
-        reg  [PE*SIMD*TERM_W-1:0] prod_q;
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_s
-                wire [IN_W-1:0]     x = x_r[gs*IN_W +: IN_W];
-                wire [WEIGHT_W-1:0] w = w_r[(gp*SIMD+gs)*WEIGHT_W +: WEIGHT_W];
-                wire                x_fill = (IN_SIGNED != 0) && x[IN_W-1];
-                wire [TERM_W-1:0]   x_ext = {{WEIGHT_W{x_fill}}, x};
-                wire [TERM_W-1:0]   w_ext = {{IN_W{w[WEIGHT_W-1]}}, w};
-                assign prod[(gp*SIMD+gs)*TERM_W +: TERM_W] = x_ext * w_ext;
-            end
-        end
-        always @(posedge clk) begin
-            if (en)
-                prod_q <= prod;
-        end
-        assign terms[0 +: PE*SIMD*TERM_W] = prod_q;
-        if (COUNT != 0) begin : g_cnt
-            // illegal (COUNT = 1 requires WEIGHT_W = 1, see the parameter
-            // checks); tied off so that it still elaborates
-            assign terms[PE*SIMD*TERM_W +: SIMD*TERM_W] = {SIMD*TERM_W{1'b0}};
-        end
-    end else begin : g_int
-        // term = W ? x : -x, IN_W + 1 bits, two's complement
-        for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
-            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_s
-                wire [TERM_W-1:0] xe = {(IN_SIGNED != 0) && x_r[gs*IN_W+IN_W-1],
-                                        x_r[gs*IN_W +: IN_W]};
-                assign terms[(gp*SIMD+gs)*TERM_W +: TERM_W] =
-                    w_r[gp*SIMD+gs] ? xe : {TERM_W{1'b0}} - xe;
-            end
-        end
-        if (COUNT != 0) begin : g_cnt
-            // all-ones weights: term = x
-            for (gs = 0; gs < SIMD; gs = gs + 1) begin : g_s
-                assign terms[(PE*SIMD+gs)*TERM_W +: TERM_W] =
-                    {(IN_SIGNED != 0) && x_r[gs*IN_W+IN_W-1], x_r[gs*IN_W +: IN_W]};
-            end
-        end
-    end
-endgenerate
+wire [PT*ROOT_W-1:0] roots;
 
-// ---------------------------------------------------------------------------
-// Stages T: per-lane balanced adder tree over the SIMD terms (the partial dot
-// product of this beat), registered every TREE_K adder levels and at its root.
-// All levels of all PT lanes are packed in `tree`: level l, lane p, node j at bits
-// [lvl_off(l) + (p*nodes(l) + j)*(TERM_W + l) +: TERM_W + l].
-wire [TREE_BITS-1:0] tree;
-assign tree[TREE_BITS-1 -: PT*SIMD*TERM_W] = terms;     // level 0 (offset placed last)
-
+genvar gp, gl;
 generate
-    for (gl = 1; gl <= LV; gl = gl + 1) begin : g_lvl
-        localparam N_IN = nodes(gl - 1);
-        localparam N_OUT = nodes(gl);
-        localparam W_IN = TERM_W + gl - 1;
-        localparam W_OUT = TERM_W + gl;
-        localparam OFF_IN = lvl_off(gl - 1);
-        localparam OFF_OUT = lvl_off(gl);
-        wire [PT*N_OUT*W_OUT-1:0] sum;
-        for (gp = 0; gp < PT; gp = gp + 1) begin : g_pe
-            for (gn = 0; gn < N_OUT; gn = gn + 1) begin : g_n
-                wire [W_IN-1:0] a = tree[OFF_IN + (gp*N_IN + 2*gn)*W_IN +: W_IN];
-                wire [W_OUT-1:0] ae = {(TERM_SIGNED != 0) && a[W_IN-1], a};
-                if (2*gn + 1 < N_IN) begin : g_add
-                    wire [W_IN-1:0] b = tree[OFF_IN + (gp*N_IN + 2*gn + 1)*W_IN +: W_IN];
-                    wire [W_OUT-1:0] be = {(TERM_SIGNED != 0) && b[W_IN-1], b};
-                    assign sum[(gp*N_OUT+gn)*W_OUT +: W_OUT] = ae + be;
-                end else begin : g_pass
-                    assign sum[(gp*N_OUT+gn)*W_OUT +: W_OUT] = ae;
-                end
-            end
+    for (gp = 0; gp < PT; gp = gp + 1) begin : g_lane
+        wire [SIMD*WEIGHT_W-1:0] w_lane;
+        if (gp < PE) begin : g_w
+            assign w_lane = w_r[gp*SIMD*WEIGHT_W +: SIMD*WEIGHT_W];
+        end else begin : g_ones
+            // the count lane (COUNT = 1 requires WEIGHT_W = 1): all +1
+            assign w_lane = {SIMD*WEIGHT_W{1'b1}};
         end
-        if (is_reg(gl) != 0) begin : g_reg
-            reg [PT*N_OUT*W_OUT-1:0] q;
-            always @(posedge clk) begin
-                if (en)
-                    q <= sum;
-            end
-            assign tree[OFF_OUT +: PT*N_OUT*W_OUT] = q;
-        end else begin : g_comb
-            assign tree[OFF_OUT +: PT*N_OUT*W_OUT] = sum;
-        end
-    end
-    if (LV == 0 && MUL_REG == 0) begin : g_lvl0
-        // SIMD = 1: the root is the term itself, registered once
-        reg [PT*TERM_W-1:0] q;
-        always @(posedge clk) begin
-            if (en)
-                q <= tree[TREE_BITS-1 -: PT*TERM_W];
-        end
-        assign tree[0 +: PT*TERM_W] = q;
-    end else if (LV == 0) begin : g_lvl0_mul
-        // SIMD = 1 with registered products: the root is the product register
-        assign tree[0 +: PT*TERM_W] = tree[TREE_BITS-1 -: PT*TERM_W];
+        mvau_lane #(
+            .SIMD(SIMD), .XNOR(XNOR), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED),
+            .WEIGHT_W(WEIGHT_W), .REG_EVERY(TREE_K)
+        ) u_lane (
+            .clk(clk),
+            .en(en),
+            .x(x_r),
+            .w(w_lane),
+            .root(roots[gp*ROOT_W +: ROOT_W])
+        );
     end
 endgenerate
 
@@ -529,7 +416,7 @@ reg                 c_v;
 
 generate
     for (gp = 0; gp < PT; gp = gp + 1) begin : g_acc
-        wire [ROOT_W-1:0] root = tree[gp*ROOT_W +: ROOT_W];
+        wire [ROOT_W-1:0] root = roots[gp*ROOT_W +: ROOT_W];
         wire [ACC_W-1:0]  dot = {{(ACC_W-ROOT_W){(TERM_SIGNED != 0) && root[ROOT_W-1]}}, root};
         assign acc_next[gp*ACC_W +: ACC_W] =
             d_first ? dot : acc[gp*ACC_W +: ACC_W] + dot;
