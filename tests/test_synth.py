@@ -50,3 +50,34 @@ def test_fit_check_names_the_resource_and_overflow():
     with pytest.raises(HwBnnError, match="needs 40 BRAM, 10 more than the 30"):
         check_fit({"LUT": 100, "FF": 100, "BRAM": 40, "DSP": 0}, get_family("ice40"))
     check_fit({"LUT": 100, "FF": 100, "BRAM": 30, "DSP": 0}, get_family("ice40"))
+
+
+def test_a_highly_parallel_design_is_exact_and_synthesises_without_block_ram(tmp_path):
+    """784-16-10 folded to 8 cycles/frame (MVAU_0 at PE x SIMD >= 1,568): the lanes elaborate once per
+    parameter set (mvau_lane.v), the shallow weight memories become LUT logic (ram_style=distributed),
+    the RTL equals PyTorch on real digits at the estimated rate, and Yosys maps it for ECP5 with no
+    block RAM."""
+    import numpy as np
+    from model_helpers import randomize_batchnorm
+    from sim_checks import assert_cycles_match_estimate, mnist_images
+
+    from hw_bnn.compiler import compile_model, read_folding
+    from hw_bnn.config import BuildConfig
+    from hw_bnn.design.sim import simulate
+    from hw_bnn.export import export_model
+    from hw_bnn.models.mlp import BinaryMLP
+    from hw_bnn.train import predict
+
+    model = randomize_batchnorm(BinaryMLP(hidden=(16,)), seed=5)
+    graph = export_model(model, (1, 28, 28), tmp_path / "export.onnx")
+    hw = compile_model(graph, BuildConfig(target_cycles_per_frame=8))
+    folding = read_folding(hw)["MVAU_0"]
+    assert folding["PE"] * folding["SIMD"] >= 784 * 16 // 8 and folding["ram_style"] == "distributed"
+    images = mnist_images(16)
+    result = simulate(hw, images, tmp_path)
+    assert np.array_equal(result.outputs, predict(model, images))
+    assert_cycles_match_estimate(result.run, hw)
+    synth = synthesize(result.design, "ecp5", tmp_path)
+    assert synth["resources"]["BRAM"] == 0
+    mvau0 = next(layer for layer in synth["layers"] if layer["name"] == "MVAU_0")
+    assert mvau0["resources"]["LUT"] > 784 * 16 // 8  # one XNOR-popcount input per weight bit of a beat

@@ -25,6 +25,7 @@ from onnx import helper
 
 import hw_bnn.finn_env  # noqa: F401  (must precede FINN imports)
 import finn.transformation.streamline.absorb as absorb
+from finn.analysis.fpgadataflow.dataflow_performance import dataflow_performance
 from finn.transformation.fpgadataflow.convert_to_hw.binary_matrix_vector_activation import (
     InferBinaryMatrixVectorActivation,
 )
@@ -444,6 +445,28 @@ def specialize(model: ModelWrapper, part: str) -> ModelWrapper:
     return split_at_partition(view)[1].transform(SpecializeLayers(part))
 
 
+def _search_folding(special: ModelWrapper, target: int) -> ModelWrapper:
+    """FINN's SetFolding for ``target`` cycles/frame; if it misses the target, again with SIMD no longer
+    capped at 36 weight bits per PE.
+
+    FINN caps an MVAU's weight stream at 36 bits per PE (``mvau_wwidth_max``, the width of a block RAM
+    port), so SFC's first layer stops at SIMD=28, 28 cycles/frame. Targets beyond that need wider
+    SIMD, and their weight memories are so shallow that they go to LUT logic anyway
+    (``SetShallowWeightMemoriesDistributed``), where the port width does not matter. Foldings beyond
+    FINN's search (more than 8191 weight bits per beat) take a folding file.
+    """
+    searched = special.transform(SetFolding(target_cycles_per_frame=target))
+    reached = searched.analysis(dataflow_performance)["max_cycles"]
+    row_bits = [getCustomOp(node).get_nodeattr("MW") * getCustomOp(node).get_input_datatype(1).bitwidth()
+                for node in special.graph.node if node.op_type.startswith("MVAU")]
+    if reached <= target or not row_bits or max(row_bits) <= 36:
+        return searched
+    # FINN's other cap, 8191 weight bits per beat (an HLS ap_int limit), still holds: the wider search
+    # can end slower than the first (SIMD=784 leaves PE<=10), so the faster of the two is kept.
+    wider = special.transform(SetFolding(target_cycles_per_frame=target, mvau_wwidth_max=max(row_bits)))
+    return wider if wider.analysis(dataflow_performance)["max_cycles"] < reached else searched
+
+
 def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     """PE/SIMD from the folding file, else FINN's SetFolding search for the cycle target.
 
@@ -463,7 +486,7 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     if target is None:
         return (model.transform(TieAdaBinThresholdFolding()).transform(TieDynamicThresholdFolding())
                 .transform(SetShallowWeightMemoriesDistributed()))
-    searched = specialize(model, cfg.part).transform(SetFolding(target_cycles_per_frame=target))
+    searched = _search_folding(specialize(model, cfg.part), target)
     generic_hw = finn_nodes(model)
     special_hw = [n for n in searched.graph.node if is_fpgadataflow_node(n)]
     folding = {}
