@@ -11,7 +11,7 @@ from sim_checks import assert_outputs_vary, mnist_images
 from hw_bnn.board.host import HostModel
 from hw_bnn.board.protocol import Client, FrameFormat, decode_reply, encode_frame, pack, unpack
 from hw_bnn.board.sim import BoardSim, SimSerial
-from hw_bnn.board.top import board_top_verilog, copy_uart_modules, generate_board
+from hw_bnn.board.top import board_top_verilog, copy_board_modules, generate_board
 from hw_bnn.compiler import compile_model
 from hw_bnn.config import BuildConfig
 from hw_bnn.errors import HwBnnError
@@ -47,7 +47,7 @@ def echo_board(tmp_path_factory):
     top = folder / "hw_bnn_board.v"
     top.write_text(board_top_verilog(fmt, CLKS_PER_BIT, accel="stream_fifo", accel_params=dict(WIDTH=12, DEPTH=4),
                                      extra_ports=extra))
-    return BoardSim([folder / "stream_fifo.v", *copy_uart_modules(folder), top]), fmt
+    return BoardSim([folder / "stream_fifo.v", *copy_board_modules(folder), top]), fmt
 
 
 @pytest.mark.parametrize("baud_error", [0.0, 0.03, -0.03])
