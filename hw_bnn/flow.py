@@ -489,7 +489,7 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     board's pins and clock, ecppack/icepack -> ``bitstream/<board>.bit`` (ECP5) or ``.bin`` (iCE40)."""
     import time
 
-    from hw_bnn.board.boards import FPGA_TOP, clks_per_bit, fpga_top_verilog, get_board
+    from hw_bnn.board.boards import FPGA_TOP, clks_per_bit, fpga_top_verilog, get_board, plan_pll
     from hw_bnn.board.protocol import FrameFormat, beat_bytes
     from hw_bnn.board.top import generate_board
     from hw_bnn.synth import DEVICES, check_fit, get_family, pack_bitstream, place_and_route, synthesize_flat
@@ -499,10 +499,12 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     board = get_board(config.bitstream.board)
     family = get_family(board.family)
     cpb = clks_per_bit(board, config.bitstream.baud)
+    pll = plan_pll(board, config.bitstream.accel_clock_mhz) if config.bitstream.accel_clock_mhz is not None else None
+    accel_mhz = pll.achieved_mhz if pll else board.clock_mhz
     start = time.perf_counter()
     sources = generate_board(design, cpb)
     wrapper = out_dir / "rtl" / f"{FPGA_TOP}.v"
-    write_text(wrapper, fpga_top_verilog(board))
+    write_text(wrapper, fpga_top_verilog(board, pll=pll))
     folder = out_dir / "bitstream"
     folder.mkdir(exist_ok=True)
     # nextpnr reads the constraints from below its working directory (WebAssembly build)
@@ -510,17 +512,25 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     write_text(constraints, board.constraint_file.read_text())
     prefix = f"bitstream/{board.name}"
     progress(f"bitstream: Yosys synth_{family.name} of {FPGA_TOP} for {board.name} ({board.device}), "
-             f"UART {config.bitstream.baud} baud = {cpb} cycles/bit at {board.clock_mhz:g} MHz")
+             f"UART {config.bitstream.baud} baud = {cpb} cycles/bit at {board.clock_mhz:g} MHz, accelerator at "
+             + (f"{accel_mhz:.4g} MHz from the PLL ({pll.params})" if pll else f"the {board.clock_mhz:g} MHz board clock"))
     resources = synthesize_flat([*sources, wrapper], FPGA_TOP, family.name, out_dir, prefix)
     check_fit(resources, family, board.device)
     progress(f"bitstream: nextpnr on {board.device} with {board.constraints} at {board.clock_mhz:g} MHz")
-    pnr = place_and_route(family, out_dir, board.clock_mhz, device_args=board.nextpnr_args, netlist=f"{prefix}.json",
-                          constraints=f"bitstream/{constraints.name}", prefix=prefix, device=board.device)
-    fmax = pnr["fmax_mhz"]
-    if fmax is not None and fmax < board.clock_mhz:
-        raise HwBnnError(f"timing not met on {board.name}: Fmax {fmax:.1f} MHz is below the board clock "
-                         f"{board.clock_mhz:g} MHz (log: {out_dir / f'{prefix}_nextpnr.log'}); fold it differently "
-                         f"or pipeline the slowest path")
+    # --freq is the target of clocks nextpnr has no frequency for; it derives the PLL output's from the oscillator's
+    pnr = place_and_route(family, out_dir, max(accel_mhz, board.clock_mhz), device_args=board.nextpnr_args,
+                          netlist=f"{prefix}.json", constraints=f"bitstream/{constraints.name}", prefix=prefix,
+                          device=board.device)
+    # each clock against its own frequency; Fmax: the accelerator clock's (the oscillator's without a PLL)
+    clocks = pnr["clocks"]
+    failed = {name: c for name, c in clocks.items() if c["achieved"] < c["constraint"]}
+    accel_net = next((name for name in clocks if "accel_clk" in name), None) if pll else None
+    fmax = clocks[accel_net]["achieved"] if accel_net else pnr["fmax_mhz"]
+    if failed:
+        raise HwBnnError(f"timing not met on {board.name}: " + ", ".join(
+            f"clock {name} reaches {c['achieved']:.1f} MHz, needs {c['constraint']:.4g}" for name, c in failed.items())
+            + f" (log: {out_dir / f'{prefix}_nextpnr.log'}); lower bitstream.accel_clock_mhz, fold it differently "
+            f"or pipeline the slowest path")
     bitstream = f"{prefix}.{board.bitstream_ext}"
     progress(f"bitstream: {'ecppack' if family.name == 'ecp5' else 'icepack'} -> {out_dir / bitstream}")
     pack_bitstream(family.name, out_dir, prefix, bitstream)
@@ -537,6 +547,8 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     latency_cycles = sim.get("latency_cycles") or est.get("latency_cycles")
     fmt = FrameFormat.of_design(design)
     link_bytes = 1 + fmt.in_beats * beat_bytes(fmt.in_w) + fmt.out_beats * beat_bytes(fmt.out_w)
+    uart_fps = config.bitstream.baud / (10 * link_bytes)
+    accel_fps = accel_mhz * 1e6 / cycles if cycles else None
     capacity = DEVICES[board.device]
     load = board.load_command.format(bitstream=out_dir / bitstream)
     board_report = {
@@ -544,6 +556,10 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
         "device": board.device,
         "family": family.name,
         "clock_mhz": board.clock_mhz,
+        "accel_clock_mhz": accel_mhz,
+        "pll": None if pll is None else {"requested_mhz": pll.requested_mhz, "achieved_mhz": pll.achieved_mhz,
+                                         "vco_mhz": pll.vco_mhz, **pll.params},
+        "clocks": clocks,
         "baud": config.bitstream.baud,
         "clks_per_bit": cpb,
         "resources": resources,
@@ -552,11 +568,15 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
         "fmax_mhz": fmax,
         "fps_at_fmax": fmax * 1e6 / cycles if fmax and cycles else None,
         "fps_at_board_clock": board.clock_mhz * 1e6 / cycles if cycles else None,
+        "fps_at_accel_clock": accel_fps,
         "cycles_source": "rtl_sim" if sim.get("ii_cycles") else ("estimate" if cycles else None),
-        "latency_us": latency_cycles / board.clock_mhz if latency_cycles else None,
+        "latency_us": latency_cycles / accel_mhz if latency_cycles else None,
         # stop-and-wait over the 8N1 link (10 bits a byte): what a host sees over the UART
         "uart_bytes_per_frame": link_bytes,
-        "uart_frames_per_s": config.bitstream.baud / (10 * link_bytes),
+        "uart_frames_per_s": uart_fps,
+        # frames/s a host gets from the board: the slower of the accelerator and the link
+        "board_fps": min(accel_fps, uart_fps) if accel_fps else None,
+        "board_bottleneck": None if not accel_fps else ("accelerator" if accel_fps < uart_fps else "uart"),
         "bitstream": str(out_dir / bitstream),
         "load_command": load,
         "seconds": round(time.perf_counter() - start, 1),
@@ -567,9 +587,9 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
                  "resources": resources, "layers": [], "interconnect": {k: 0 for k in resources}}
     synth.update(bitstream=str(out_dir / bitstream), board=board_report,
                  **{k: board_report[k] for k in ("fmax_mhz", "fps_at_fmax", "latency_us", "utilisation_pct")},
-                 clock_constraint_mhz=board.clock_mhz, pnr_device=board.device)
+                 clock_constraint_mhz=accel_mhz, pnr_device=board.device)
     update_report(out_dir, config, synth=synth)
-    progress(f"bitstream: {out_dir / bitstream} (Fmax {fmax:.1f} MHz, board clock {board.clock_mhz:g} MHz); load it with:"
+    progress(f"bitstream: {out_dir / bitstream} (Fmax {fmax:.1f} MHz, accelerator clock {accel_mhz:.4g} MHz); load it with:"
              f"\n  {load}" if fmax else f"bitstream: {out_dir / bitstream}; load it with:\n  {load}")
     return board_report
 

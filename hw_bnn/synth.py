@@ -155,10 +155,11 @@ def place_and_route(family: Family, work_dir: Path, clock_mhz: float, *, device_
         raise HwBnnError(f"nextpnr failed for {device} (log: {work_dir / f'{prefix}_nextpnr.log'}):"
                          f"\n{(result.stderr or result.stdout)[-2000:]}")
     report = json.loads((work_dir / f"{prefix}_pnr_report.json").read_text())
-    fmax = min(clock["achieved"] for clock in report["fmax"].values()) if report.get("fmax") else None
+    clocks = {name: {"achieved": c["achieved"], "constraint": c["constraint"]} for name, c in report.get("fmax", {}).items()}
+    fmax = min(c["achieved"] for c in clocks.values()) if clocks else None
     utilisation = {cell: {"used": v["used"], "available": v["available"]}
                    for cell, v in report.get("utilization", {}).items() if v.get("used")}
-    return {"fmax_mhz": fmax, "clock_constraint_mhz": clock_mhz, "utilisation": utilisation}
+    return {"fmax_mhz": fmax, "clock_constraint_mhz": clock_mhz, "clocks": clocks, "utilisation": utilisation}
 
 
 def _yowasp(name: str) -> str:

@@ -5,7 +5,7 @@ import json
 import pytest
 from model_helpers import tiny_hw_build
 
-from hw_bnn.board.boards import BOARDS, FPGA_TOP, clks_per_bit, fpga_top_verilog, get_board
+from hw_bnn.board.boards import BOARDS, FPGA_TOP, PLL_LIMITS, clks_per_bit, fpga_top_verilog, get_board, plan_pll
 from hw_bnn.cli import main
 from hw_bnn.config import load_config
 from hw_bnn.errors import HwBnnError
@@ -66,6 +66,67 @@ def test_baud_rate_sets_clocks_per_bit():
     with pytest.raises(HwBnnError, match="bitstream.baud=2500000"):
         load_config(None, ["bitstream.board=icebreaker", "bitstream.baud=2500000"])
     assert load_config(None, ["bitstream.baud=9600"]).bitstream.baud == 9600
+    # 3 Mbaud (the FTDI bridges' top rate): 4 cycles a bit at 12 MHz, 8.33 at 25 MHz (4% off a whole number)
+    assert clks_per_bit(get_board("icebreaker"), 3_000_000) == 4
+    with pytest.raises(HwBnnError, match=r"bitstream.baud=3000000 cannot be used on ulx3s-85f.*8.33 cycles per bit"
+                                         r".*nearest legal standard rates: 1000000, 1500000"):
+        load_config(None, ["bitstream.baud=3000000"])
+    with pytest.raises(HwBnnError, match=r"bitstream.baud=4000000.*at most 3000000 baud.*rates: 1500000, 3000000"):
+        load_config(None, ["bitstream.board=icebreaker", "bitstream.baud=4000000"])
+    assert load_config(None, ["bitstream.baud=1000000"]).bitstream.baud == 1000000
+
+
+@pytest.mark.parametrize("board_name", ["ulx3s-85f", "icebreaker"])
+@pytest.mark.parametrize("mhz", [20.0, 30.0, 50.0, 62.5, 100.0, 133.3])
+def test_pll_settings_are_legal_and_near(board_name, mhz):
+    """The dividers satisfy the family's PLL equations and limits, and the output is within 1% of the request."""
+    board = get_board(board_name)
+    plan = plan_pll(board, mhz)
+    p, lim = plan.params, PLL_LIMITS[board.family]
+    if board.family == "ecp5":
+        pfd = board.clock_mhz / p["CLKI_DIV"]
+        out = pfd * p["CLKFB_DIV"]
+        vco = out * p["CLKOP_DIV"]
+        assert 1 <= p["CLKI_DIV"] <= 128 and 1 <= p["CLKFB_DIV"] <= 80 and 1 <= p["CLKOP_DIV"] <= 128
+        assert p["CLKOP_CPHASE"] == p["CLKOP_DIV"] - 1
+    else:
+        pfd = board.clock_mhz / (p["DIVR"] + 1)
+        vco = pfd * (p["DIVF"] + 1)
+        out = vco / 2 ** p["DIVQ"]
+        assert 0 <= p["DIVR"] <= 15 and 0 <= p["DIVF"] <= 127 and 1 <= p["DIVQ"] <= 6 and 1 <= p["FILTER_RANGE"] <= 6
+    assert lim["pfd"][0] <= pfd <= lim["pfd"][1] and lim["vco"][0] <= vco <= lim["vco"][1]
+    assert out == pytest.approx(plan.achieved_mhz) and vco == pytest.approx(plan.vco_mhz)
+    assert abs(plan.achieved_mhz - mhz) / mhz <= 0.01
+    assert plan.ratio == pytest.approx(plan.achieved_mhz / board.clock_mhz)
+
+
+def test_pll_exact_settings_and_refusals():
+    ecp5 = plan_pll(get_board("ulx3s-85f"), 62.5)
+    assert ecp5.achieved_mhz == 62.5 and ecp5.ratio == 2.5
+    assert plan_pll(get_board("icebreaker"), 30).params == dict(DIVR=0, DIVF=79, DIVQ=5, FILTER_RANGE=1)
+    assert plan_pll(get_board("icebreaker"), 30).vco_mhz == 960
+    with pytest.raises(HwBnnError, match=r"bitstream.accel_clock_mhz=500 is outside the ecp5 PLL's output range "
+                                         r"3.125..400 MHz on ulx3s-85f"):
+        load_config(None, ["bitstream.accel_clock_mhz=500"])
+    with pytest.raises(HwBnnError, match=r"bitstream.accel_clock_mhz=10 is outside the ice40 PLL's output range "
+                                         r"16..275 MHz on icebreaker"):
+        load_config(None, ["bitstream.board=icebreaker", "bitstream.accel_clock_mhz=10"])
+    # in range, but with CLKOP as feedback and a PFD of at least 3.125 MHz, 25 MHz makes 15.625 or 16.67, not 16
+    with pytest.raises(HwBnnError, match=r"bitstream.accel_clock_mhz=16: the nearest frequency the ecp5 PLL makes "
+                                         r"from 25 MHz is 15.62 MHz \(2.3% off\); use that"):
+        load_config(None, ["bitstream.accel_clock_mhz=16"])
+    assert load_config(None, ["bitstream.accel_clock_mhz=62.5"]).bitstream.accel_clock_mhz == 62.5
+
+
+def test_wrapper_instantiates_the_pll_only_when_asked():
+    ulx = get_board("ulx3s-85f")
+    plain = fpga_top_verilog(ulx)
+    assert "EHXPLLL" not in plain and "wire accel_clk = clk;" in plain
+    ecp5 = fpga_top_verilog(ulx, pll=plan_pll(ulx, 62.5))
+    assert ".CLKI_DIV(2), .CLKFB_DIV(5)" in ecp5 and ".CLKOP_DIV(10), .CLKOP_CPHASE(9)" in ecp5
+    assert ".clk(clk), .accel_clk(accel_clk)" in ecp5
+    ice = fpga_top_verilog(get_board("icebreaker"), pll=plan_pll(get_board("icebreaker"), 30))
+    assert "SB_PLL40_2_PAD" in ice and "DIVF(7'd79)" in ice and ".clk(clk_osc), .accel_clk(accel_clk)" in ice
 
 
 def test_wrapper_inverts_at_the_boards_levels():

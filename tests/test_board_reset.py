@@ -18,7 +18,7 @@ import pytest
 
 from hw_bnn.board.boards import FPGA_TOP, get_board, fpga_top_verilog
 from hw_bnn.board.protocol import FrameFormat, encode_frame, pack
-from hw_bnn.board.top import BOARD_TOP, board_top_verilog, copy_uart_modules
+from hw_bnn.board.top import BOARD_TOP, board_top_verilog, copy_board_modules
 from hw_bnn.rtl.verilator import cached_build, rtl_source, verilate
 
 HERE = Path(__file__).resolve().parent
@@ -87,7 +87,7 @@ class ResetBoard:
             FMT, CLKS_PER_BIT, accel="stream_fifo", accel_params=dict(WIDTH=FMT.in_w, DEPTH=4), extra_ports=extra))
         (folder / f"{FPGA_TOP}.v").write_text(fpga_top_verilog(board))
         sources = [LINT_CONFIG, BENCH, folder / f"{FPGA_TOP}.v", folder / f"{BOARD_TOP}.v", folder / "stream_fifo.v",
-                   *copy_uart_modules(folder)]
+                   *copy_board_modules(folder)]
         params = dict(BUTTON_ACTIVE_LOW=int(board.button_active_low), LEDS_ACTIVE_LOW=int(board.leds_active_low))
         h = hashlib.sha256(repr(sorted(params.items())).encode())
         for path in sources + [HARNESS]:

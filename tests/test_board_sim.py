@@ -1,5 +1,6 @@
-"""The board top (uart_rx + uart_bridge + accelerator + uart_tx) simulated in Verilator, driven
-through the host protocol code (hw_bnn.board.protocol) over a simulated serial line."""
+"""The board top (uart_rx + uart_bridge + async_fifo + accelerator + async_fifo + uart_tx) simulated in
+Verilator, driven through the host protocol code (hw_bnn.board.protocol) over a simulated serial line,
+with the accelerator's clock at a ratio to the UART's (the harness plays the board's PLL)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import pytest
 from model_helpers import randomize_batchnorm
 from sim_checks import assert_outputs_vary, mnist_images
 
+from hw_bnn.board.boards import get_board, plan_pll
 from hw_bnn.board.host import HostModel
 from hw_bnn.board.protocol import Client, FrameFormat, decode_reply, encode_frame, pack, unpack
 from hw_bnn.board.sim import BoardSim, SimSerial
-from hw_bnn.board.top import board_top_verilog, copy_uart_modules, generate_board
+from hw_bnn.board.top import board_top_verilog, copy_board_modules, generate_board
 from hw_bnn.compiler import compile_model
 from hw_bnn.config import BuildConfig
 from hw_bnn.errors import HwBnnError
@@ -47,7 +49,7 @@ def echo_board(tmp_path_factory):
     top = folder / "hw_bnn_board.v"
     top.write_text(board_top_verilog(fmt, CLKS_PER_BIT, accel="stream_fifo", accel_params=dict(WIDTH=12, DEPTH=4),
                                      extra_ports=extra))
-    return BoardSim([folder / "stream_fifo.v", *copy_uart_modules(folder), top]), fmt
+    return BoardSim([folder / "stream_fifo.v", *copy_board_modules(folder), top]), fmt
 
 
 @pytest.mark.parametrize("baud_error", [0.0, 0.03, -0.03])
@@ -62,6 +64,20 @@ def test_echo_frames_through_the_protocol(echo_board, baud_error):
     assert client.classify_many(frames) == frames
     assert not port.last.board_error and port.last.framing_errors == 0
     assert port.read(1) == b""  # nothing extra came back
+
+
+@pytest.mark.parametrize("accel_ratio", [0.4, 2.5, 7.3])
+def test_echo_frames_cross_the_clock_domains(echo_board, accel_ratio):
+    """The accelerator (here a FIFO) slower and faster than the UART: frames come back unchanged."""
+    sim, fmt = echo_board
+    port = SimSerial(sim, CLKS_PER_BIT, accel_ratio=accel_ratio)
+    client = Client(port)
+    assert client.fmt == fmt
+    frames = [[int(b) for b in np.random.default_rng(10 + i).integers(0, 1 << 12, 5)] for i in range(3)]
+    port.write(b"".join(encode_frame(frame, fmt) for frame in frames))  # back to back, no waiting
+    replies = port.read(3 * fmt.reply_bytes)
+    assert [decode_reply(replies[i * fmt.reply_bytes:(i + 1) * fmt.reply_bytes], fmt) for i in range(3)] == frames
+    assert not port.last.board_error and port.last.framing_errors == 0
 
 
 def test_a_short_frame_times_out_with_a_clear_error(echo_board):
@@ -83,10 +99,16 @@ def mlp(tmp_path_factory):
     return model, hw, folder
 
 
+#: the ULX3S's PLL at 62.5 MHz from its 25 MHz oscillator: the accelerator runs 2.5 times the UART's clock
+PLL = plan_pll(get_board("ulx3s-85f"), 62.5)
+
+
 def test_mlp_board_classifies_like_pytorch(mlp):
     model, hw, folder = mlp
     design = generate_design(hw, folder / "rtl")
-    port = SimSerial(BoardSim(generate_board(design, CLKS_PER_BIT)), CLKS_PER_BIT, cwd=design.folder)
+    assert PLL.ratio == 2.5
+    port = SimSerial(BoardSim(generate_board(design, CLKS_PER_BIT)), CLKS_PER_BIT, cwd=design.folder,
+                     accel_ratio=PLL.ratio)
     client = Client(port)
     assert client.fmt == FrameFormat.of_design(design)
     host = HostModel(hw, design)
@@ -109,3 +131,34 @@ def test_mlp_board_classifies_like_pytorch(mlp):
     assert_outputs_vary(outputs)
     assert not port.last.board_error and port.last.framing_errors == 0
     assert port.read(1) == b""  # nothing more came back
+
+
+def test_adabin_board_decodes_the_count_lane(tmp_path):
+    """An AdaBin MLP ends in a counting MVAU: its output beats carry the count of each vector in an
+    extra lane (Stream.count_lane_channels), which HostModel unpacks before the host's AdaBinOutput.
+    Through the board top at the PLL's ratio, the classes are PyTorch's (deployment form)."""
+    import torch
+
+    from hw_bnn.export import deployable
+    from hw_bnn.methods import get_method
+
+    torch.manual_seed(0)
+    model = randomize_batchnorm(BinaryMLP(hidden=(32, 32), method=get_method("adabin", {"activation_form": "code"})),
+                                seed=0)
+    hw = compile_model(export_model(model, (1, 28, 28), tmp_path / "export.onnx"),
+                       BuildConfig(target_cycles_per_frame=300))
+    design = generate_design(hw, tmp_path / "rtl")
+    assert design.nodes[-1].out.count_lane_channels  # the case this test is about
+    port = SimSerial(BoardSim(generate_board(design, CLKS_PER_BIT)), CLKS_PER_BIT, cwd=design.folder,
+                     accel_ratio=PLL.ratio)
+    client, host = Client(port), HostModel(hw, design)
+    images = mnist_images(12)
+    expected = deployable(model)(torch.from_numpy(images).float()).detach().numpy()
+    port.write(b"".join(encode_frame(host.frame_beats(image), client.fmt) for image in images))
+    size = client.fmt.reply_bytes
+    replies = port.read(len(images) * size)
+    outputs = np.stack([host.outputs(decode_reply(replies[i * size:(i + 1) * size], client.fmt))
+                        for i in range(len(images))])
+    assert np.array_equal(outputs, expected)
+    assert np.array_equal(outputs.argmax(1), predict(model, images).argmax(1))
+    assert_outputs_vary(outputs)

@@ -3,11 +3,15 @@
 Each board's pins are in ``constraints/`` (with the public file they come from). The
 generated wrapper ``hw_bnn_fpga`` adapts ``hw_bnn_board`` to the board: it makes the
 synchronous ``rst_n`` from a power-on reset and the board's reset button (synchronised,
-at the button's active level) and drives the LEDs at their active level.
+at the button's active level), drives the LEDs at their active level, and makes the
+accelerator's clock: the oscillator itself, or the output of the family's PLL
+(:func:`plan_pll`). The PLL primitive appears only here: the common RTL and its
+simulation never see it (the board simulation drives both clocks, hw_bnn.board.sim).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +22,14 @@ CONSTRAINTS_DIR = Path(__file__).resolve().parent / "constraints"
 FPGA_TOP = "hw_bnn_fpga"
 #: the UART receiver samples mid-bit with a whole-cycle counter: keep the rate error well inside its +-4%
 MAX_BAUD_ERROR = 0.02
+#: the receiver checks the start bit half a bit in and samples mid-bit: below 4 cycles a bit that is too coarse
+MIN_CLKS_PER_BIT = 4
+#: baud rates a USB-UART bridge makes exactly: the usual ones and the FTDI chips' 3 MHz / n
+#: (the ULX3S's FT231X and the iCEBreaker's FT2232H), offered when a requested rate is refused
+STANDARD_BAUDS = sorted({9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600,
+                         *(3_000_000 // n for n in range(1, 13) if 3_000_000 % n == 0)})
+#: the largest PLL output error accepted against bitstream.accel_clock_mhz
+MAX_PLL_ERROR = 0.01
 
 
 @dataclass(frozen=True)
@@ -31,6 +43,7 @@ class Board:
     button_active_low: bool
     leds_active_low: bool
     load_command: str  # "{bitstream}" is replaced by the file's path
+    max_baud: int  # the fastest rate of the board's USB-UART bridge
 
     @property
     def constraint_file(self) -> Path:
@@ -44,14 +57,15 @@ class Board:
 def _ulx3s(size: str) -> Board:
     return Board(f"ulx3s-{size}f", "ecp5", f"LFE5U-{size}F", (f"--{size}k", "--package", "CABGA381"), 25.0,
                  "ulx3s.lpf", button_active_low=True, leds_active_low=False,
-                 load_command="openFPGALoader -b ulx3s {bitstream}")
+                 load_command="openFPGALoader -b ulx3s {bitstream}", max_baud=3_000_000)
 
 
 BOARDS: dict[str, Board] = {
     **{b.name: b for b in (_ulx3s("85"), _ulx3s("45"), _ulx3s("12"))},
     "icebreaker": Board("icebreaker", "ice40", "iCE40UP5K", ("--up5k", "--package", "sg48"), 12.0,
                         "icebreaker.pcf", button_active_low=True, leds_active_low=True,
-                        load_command="iceprog {bitstream}  (or: openFPGALoader -b ice40_generic {bitstream})"),
+                        load_command="iceprog {bitstream}  (or: openFPGALoader -b ice40_generic {bitstream})",
+                        max_baud=3_000_000),
 }
 
 
@@ -61,19 +75,151 @@ def get_board(name: str) -> Board:
     return BOARDS[name]
 
 
-def clks_per_bit(board: Board, baud: int) -> int:
-    """Clock cycles per UART bit at ``baud`` on ``board``'s clock; refuses rates the clock cannot make."""
+def _baud_cycles(board: Board, baud: int) -> int | None:
+    """Whole clock cycles per bit of ``baud`` on ``board``'s clock, or None where the link would not work."""
     exact = board.clock_mhz * 1e6 / baud
     cycles = round(exact)
-    if cycles < 4 or abs(cycles - exact) / exact > MAX_BAUD_ERROR:
-        raise HwBnnError(f"bitstream.baud={baud} cannot be made from the {board.clock_mhz:g} MHz clock of {board.name} "
-                         f"({exact:.2f} cycles per bit; needs >= 4 and within {MAX_BAUD_ERROR:.0%} of a whole number); "
-                         f"choose a lower baud rate, e.g. 115200")
+    if baud > board.max_baud or cycles < MIN_CLKS_PER_BIT or abs(cycles - exact) / exact > MAX_BAUD_ERROR:
+        return None
     return cycles
 
 
-def fpga_top_verilog(board: Board, por_bits: int = 10) -> str:
-    """Verilog of ``hw_bnn_fpga``: ``hw_bnn_board`` with the board's reset button and LEDs.
+def clks_per_bit(board: Board, baud: int) -> int:
+    """Clock cycles per UART bit at ``baud`` on ``board``'s clock (the UART runs on the oscillator);
+    refuses rates above the board's USB-UART bridge, and rates the clock cannot make: fewer than
+    MIN_CLKS_PER_BIT cycles a bit, or a whole number of cycles more than MAX_BAUD_ERROR off."""
+    cycles = _baud_cycles(board, baud)
+    if cycles is None:
+        exact = board.clock_mhz * 1e6 / baud
+        legal = [b for b in STANDARD_BAUDS if _baud_cycles(board, b) is not None]
+        near = sorted(legal, key=lambda b: abs(math.log(b / baud)))[:2]
+        raise HwBnnError(f"bitstream.baud={baud} cannot be used on {board.name}: its UART runs on the "
+                         f"{board.clock_mhz:g} MHz clock ({exact:.2f} cycles per bit; needs >= {MIN_CLKS_PER_BIT} and "
+                         f"within {MAX_BAUD_ERROR:.0%} of a whole number) and its USB-UART takes at most "
+                         f"{board.max_baud} baud; nearest legal standard rates: {', '.join(map(str, sorted(near)))}")
+    return cycles
+
+
+@dataclass(frozen=True)
+class PllPlan:
+    """PLL settings that make the accelerator clock from a board's oscillator."""
+
+    family: str
+    input_mhz: float
+    requested_mhz: float
+    achieved_mhz: float
+    vco_mhz: float
+    params: dict  # the primitive's divider parameters
+
+    @property
+    def ratio(self) -> float:
+        """Accelerator clock over oscillator clock (what the board simulation drives)."""
+        return self.achieved_mhz / self.input_mhz
+
+
+# sysCLOCK PLL limits in MHz: ECP5 (Lattice FPGA-TN-02200: CLKI / PFD / VCO / CLKOP) with CLKOP fed back;
+# iCE40 (iCE40 sysCLOCK PLL design guide, SIMPLE feedback: REFERENCECLK / PFD / VCO / PLLOUT)
+PLL_LIMITS = {
+    "ecp5": dict(pfd=(3.125, 400.0), vco=(400.0, 800.0), out=(3.125, 400.0)),
+    "ice40": dict(pfd=(10.0, 133.0), vco=(533.0, 1066.0), out=(16.0, 275.0)),
+}
+
+
+def _ecp5_candidates(fin: float):
+    """(fout, fvco, params) of every legal EHXPLLL setting with CLKOP as feedback:
+    fout = fin / CLKI_DIV * CLKFB_DIV, fvco = fout * CLKOP_DIV."""
+    lim = PLL_LIMITS["ecp5"]
+    for clki_div in range(1, 129):
+        pfd = fin / clki_div
+        if not lim["pfd"][0] <= pfd <= lim["pfd"][1]:
+            continue
+        for clkfb_div in range(1, 81):
+            fout = pfd * clkfb_div
+            if not lim["out"][0] <= fout <= lim["out"][1]:
+                continue
+            # the output divider that puts the VCO nearest the middle of its range (any legal one would do)
+            divs = [d for d in range(1, 129) if lim["vco"][0] <= fout * d <= lim["vco"][1]]
+            if divs:
+                d = min(divs, key=lambda d: abs(fout * d - sum(lim["vco"]) / 2))
+                yield fout, fout * d, dict(CLKI_DIV=clki_div, CLKFB_DIV=clkfb_div, CLKOP_DIV=d, CLKOP_CPHASE=d - 1)
+
+
+def _ice40_filter_range(pfd: float) -> int:
+    """FILTER_RANGE of the iCE40 PLL's loop filter for a PFD frequency (MHz), from the design guide's table."""
+    return next(i for i, top in enumerate((17, 26, 44, 66, 101), start=1) if pfd < top) if pfd < 101 else 6
+
+
+def _ice40_candidates(fin: float):
+    """(fout, fvco, params) of every legal SB_PLL40 setting in SIMPLE feedback:
+    fvco = fin / (DIVR + 1) * (DIVF + 1), fout = fvco / 2**DIVQ."""
+    lim = PLL_LIMITS["ice40"]
+    for divr in range(16):
+        pfd = fin / (divr + 1)
+        if not lim["pfd"][0] <= pfd <= lim["pfd"][1]:
+            continue
+        for divf in range(128):
+            fvco = pfd * (divf + 1)
+            if not lim["vco"][0] <= fvco <= lim["vco"][1]:
+                continue
+            for divq in range(1, 7):
+                fout = fvco / 2 ** divq
+                if lim["out"][0] <= fout <= lim["out"][1]:
+                    yield fout, fvco, dict(DIVR=divr, DIVF=divf, DIVQ=divq, FILTER_RANGE=_ice40_filter_range(pfd))
+
+
+def plan_pll(board: Board, mhz: float) -> PllPlan:
+    """The PLL setting of ``board``'s family whose output is nearest ``mhz`` (bitstream.accel_clock_mhz).
+
+    Refuses a frequency outside the PLL's output range, or one no setting makes within MAX_PLL_ERROR.
+    Ties go to the first setting found (the smallest input divider: the highest PFD frequency, less jitter).
+    """
+    lim = PLL_LIMITS[board.family]["out"]
+    if not lim[0] <= mhz <= lim[1]:
+        raise HwBnnError(f"bitstream.accel_clock_mhz={mhz:g} is outside the {board.family} PLL's output range "
+                         f"{lim[0]:g}..{lim[1]:g} MHz on {board.name}; choose a frequency in it, or null to run the "
+                         f"accelerator on the {board.clock_mhz:g} MHz board clock")
+    candidates = _ecp5_candidates if board.family == "ecp5" else _ice40_candidates
+    fout, fvco, params = min(candidates(board.clock_mhz), key=lambda c: abs(c[0] - mhz))
+    if abs(fout - mhz) / mhz > MAX_PLL_ERROR:
+        raise HwBnnError(f"bitstream.accel_clock_mhz={mhz:g}: the nearest frequency the {board.family} PLL makes from "
+                         f"{board.clock_mhz:g} MHz is {fout:.4g} MHz ({abs(fout - mhz) / mhz:.1%} off); use that")
+    return PllPlan(board.family, board.clock_mhz, mhz, fout, fvco, params)
+
+
+def _pll_verilog(plan: PllPlan) -> list[str]:
+    """An instance of the family's PLL: ``clk`` (the oscillator pin) in, ``accel_clk`` out."""
+    p = plan.params
+    head = f"// PLL: {plan.input_mhz:g} MHz -> {plan.achieved_mhz:.4f} MHz (VCO {plan.vco_mhz:.2f} MHz)"
+    if plan.family == "ecp5":
+        return [head,
+                "wire accel_clk;", "/* verilator lint_off PINCONNECTEMPTY */",
+                "EHXPLLL #(",
+                '    .PLLRST_ENA("DISABLED"), .INTFB_WAKE("DISABLED"), .STDBY_ENABLE("DISABLED"),',
+                '    .DPHASE_SOURCE("DISABLED"), .OUTDIVIDER_MUXA("DIVA"), .FEEDBK_PATH("CLKOP"),',
+                f'    .CLKI_DIV({p["CLKI_DIV"]}), .CLKFB_DIV({p["CLKFB_DIV"]}), .CLKOP_ENABLE("ENABLED"),',
+                f'    .CLKOP_DIV({p["CLKOP_DIV"]}), .CLKOP_CPHASE({p["CLKOP_CPHASE"]}), .CLKOP_FPHASE(0)',
+                ") u_pll (",
+                "    .CLKI(clk), .CLKFB(accel_clk), .CLKOP(accel_clk), .RST(1'b0), .STDBY(1'b0),",
+                "    .PHASESEL0(1'b0), .PHASESEL1(1'b0), .PHASEDIR(1'b0), .PHASESTEP(1'b0), .PHASELOADREG(1'b0),",
+                "    .PLLWAKESYNC(1'b0), .ENCLKOP(1'b0), .LOCK()",
+                ");", "/* verilator lint_on PINCONNECTEMPTY */"]
+    # iCE40: the oscillator's pin is the PLL's pad; PLLOUTGLOBALA passes the oscillator on to the fabric
+    return [head,
+            "wire clk_osc, accel_clk;", "/* verilator lint_off PINCONNECTEMPTY */",
+            "SB_PLL40_2_PAD #(",
+            '    .FEEDBACK_PATH("SIMPLE"), .PLLOUT_SELECT_PORTB("GENCLK"),',
+            f"    .DIVR(4'd{p['DIVR']}), .DIVF(7'd{p['DIVF']}), .DIVQ(3'd{p['DIVQ']}), .FILTER_RANGE(3'd{p['FILTER_RANGE']})",
+            ") u_pll (",
+            "    .PACKAGEPIN(clk), .PLLOUTGLOBALA(clk_osc), .PLLOUTGLOBALB(accel_clk), .RESETB(1'b1), .BYPASS(1'b0),",
+            "    .LOCK()",
+            ");", "/* verilator lint_on PINCONNECTEMPTY */"]
+
+
+def fpga_top_verilog(board: Board, por_bits: int = 10, pll: PllPlan | None = None) -> str:
+    """Verilog of ``hw_bnn_fpga``: ``hw_bnn_board`` with the board's reset button, LEDs and clocks.
+
+    ``pll``: the accelerator's clock comes from the family's PLL with these settings; without
+    it the accelerator runs on the oscillator (``accel_clk`` = ``clk``).
 
     ``rst_n`` (the synchronous reset of ``hw_bnn_board``) is low at the first 2**por_bits + 1
     rising clock edges after configuration (the flip-flops start at 0), then high. A press of the
@@ -84,6 +230,10 @@ def fpga_top_verilog(board: Board, por_bits: int = 10) -> str:
     """
     pressed = "~btn_rst" if board.button_active_low else "btn_rst"
     led = "~" if board.leds_active_low else ""
+    if pll is None:
+        osc, clocks = "clk", ["wire accel_clk = clk;  // no PLL: the accelerator runs on the oscillator"]
+    else:
+        osc, clocks = ("clk" if pll.family == "ecp5" else "clk_osc"), _pll_verilog(pll)
     return "\n".join([
         f"// Generated by hw_bnn (hw_bnn.board.boards) for {board.name} ({board.device}, {board.clock_mhz:g} MHz clock);",
         f"// pins in hw_bnn/board/constraints/{board.constraints}.",
@@ -96,11 +246,12 @@ def fpga_top_verilog(board: Board, por_bits: int = 10) -> str:
         f"    output wire led_error,  // active {'low' if board.leds_active_low else 'high'}",
         "    output wire led_frame",
         ");", "",
+        *clocks, "",
         "// The button passes a 2-flop synchroniser; power-on reset from flip-flops that start at 0.",
         "reg [1:0] pressed_sync = 2'b00;",
         f"reg [{por_bits}:0] por_count = {por_bits + 1}'d0;",
         "reg rst_n = 1'b0;",
-        "always @(posedge clk) begin",
+        f"always @(posedge {osc}) begin",
         f"    pressed_sync <= {{pressed_sync[0], {pressed}}};",
         "    if (pressed_sync[1]) por_count <= 0;",
         f"    else if (!por_count[{por_bits}]) por_count <= por_count + 1'b1;",
@@ -108,7 +259,8 @@ def fpga_top_verilog(board: Board, por_bits: int = 10) -> str:
         "end", "",
         "wire error, in_frame;",
         f"{BOARD_TOP} u_board (",
-        "    .clk(clk), .rst_n(rst_n), .uart_rx(uart_rx), .uart_tx(uart_tx), .error(error), .in_frame(in_frame)",
+        f"    .clk({osc}), .accel_clk(accel_clk), .rst_n(rst_n), .uart_rx(uart_rx), .uart_tx(uart_tx),",
+        "    .error(error), .in_frame(in_frame)",
         ");",
         f"assign led_error = {led}error;",
         f"assign led_frame = {led}in_frame;", "",

@@ -1,8 +1,10 @@
 """The board top simulated in Verilator behind a serial-port-like transport.
 
-:class:`BoardSim` builds a top with the ports ``clk, rst_n, uart_rx, uart_tx, error``
+:class:`BoardSim` builds a top with the ports ``clk, accel_clk, rst_n, uart_rx, uart_tx, error``
 (``hw_bnn_board``) with ``uart_harness.cpp``, which plays the host's UART: it sends the
-host's bytes bit by bit on ``uart_rx`` and decodes ``uart_tx`` mid-bit. :class:`SimSerial`
+host's bytes bit by bit on ``uart_rx`` and decodes ``uart_tx`` mid-bit. It also plays the
+board's PLL: it drives ``accel_clk`` at a given ratio to ``clk`` (the PLL primitive itself is
+only in the FPGA wrapper, :func:`hw_bnn.board.boards.fpga_top_verilog`). :class:`SimSerial`
 gives it the ``write``/``read`` interface of a pyserial port, so
 :class:`hw_bnn.board.protocol.Client` talks to the simulation exactly as to a board.
 
@@ -51,8 +53,10 @@ class BoardSim:
         self.binary = self.build_dir / "obj" / "sim"
 
     def run(self, script: list[tuple[str, int]], n_out: int, host_period: float, max_cycles: int,
-            idle_limit: int, cwd: Path | None = None) -> tuple[SimLine, bool]:
+            idle_limit: int, cwd: Path | None = None, accel_ratio: float = 1.0) -> tuple[SimLine, bool]:
         """Run ``script`` (items ("B", byte), ("W", n), ("G", cycles)); (what came back, whether n_out came).
+
+        ``accel_ratio``: the accelerator clock's frequency over the UART clock's (the PLL's ratio).
 
         ``cwd``: where the design's relative memory-file paths are read from. The script and line
         files live in a folder of this run, so runs may go on in parallel with one build.
@@ -62,7 +66,7 @@ class BoardSim:
             fin.write_text("".join(f"{kind} {value:x}\n" if kind == "B" else f"{kind} {value}\n"
                                    for kind, value in script))
             cmd = [str(self.binary), str(fin), str(fout), str(n_out), repr(float(host_period)), str(max_cycles),
-                   str(idle_limit)]
+                   str(idle_limit), repr(float(accel_ratio))]
             res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or io_dir)
             if res.returncode not in (0, 3):
                 raise HwBnnError(f"simulation of {self.top} failed (rc {res.returncode}):\n"
@@ -88,12 +92,14 @@ class SimSerial:
     Like a pyserial port with a timeout, ``read`` returns fewer bytes when the board sends
     no more (within ``idle_limit`` cycles of silence on both lines).
     ``clks_per_bit`` is the board's bit period; ``baud_error`` makes the host's period off
-    by that fraction (e.g. 0.02 for a 2% faster board clock).
+    by that fraction (e.g. 0.02 for a 2% faster board clock). ``accel_ratio`` is the
+    accelerator clock over the UART clock (:attr:`hw_bnn.board.boards.PllPlan.ratio` on a board).
     """
 
     sim: BoardSim
     clks_per_bit: int
     baud_error: float = 0.0
+    accel_ratio: float = 1.0
     idle_limit: int = 20_000
     max_cycles: int = 50_000_000
     cwd: Path | None = None
@@ -113,7 +119,7 @@ class SimSerial:
         stale = len(self.script) != self._ran[0] or want > self._ran[1]
         if self.last is None or (len(self.last.received) < want and stale):
             self.last, _ = self.sim.run(self.script, want, self.clks_per_bit * (1 + self.baud_error),
-                                        self.max_cycles, self.idle_limit, self.cwd)
+                                        self.max_cycles, self.idle_limit, self.cwd, self.accel_ratio)
             self._ran = (len(self.script), want)
         data = self.last.received[self.consumed:want]
         self.consumed += len(data)

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: MIT
 // Verilator harness of a board top with a UART link: it plays the host's serial port.
 //
-// The top module (compiled with --prefix Vtop) has the ports clk, rst_n, uart_rx (input),
-// uart_tx (output) and error (output).
+// The top module (compiled with --prefix Vtop) has the ports clk (the UART's clock), accel_clk
+// (the accelerator's clock), rst_n, uart_rx (input), uart_tx (output) and error (output).
+// The harness stands in for the board's PLL: it drives accel_clk at ACCEL_RATIO times the
+// frequency of clk, starting a third of its period after clk, so that the edges of the two
+// clocks drift past each other (unless the ratio makes them meet).
 //
-// usage: sim SCRIPT OUT N_OUT HOST_PERIOD MAX_CYCLES IDLE_LIMIT
+// usage: sim SCRIPT OUT N_OUT HOST_PERIOD MAX_CYCLES IDLE_LIMIT ACCEL_RATIO
 //   SCRIPT : what the host does, in order, one item a line:
 //              "B <hex>"  send this byte on uart_rx
 //              "W <n>"    wait until n bytes have been received from uart_tx
@@ -17,12 +20,15 @@
 //            baud rate off the board's); the host also samples uart_tx with it, mid-bit
 //   MAX_CYCLES: give up (exit code 3) after this many cycles
 //   IDLE_LIMIT: give up (exit code 3) after this many cycles with no bit sent or received
+//   ACCEL_RATIO: accel_clk frequency / clk frequency (> 0)
+// Cycles are cycles of clk.
 // After N_OUT bytes the harness runs 30 more bit periods, so extra bytes are recorded too.
 // Exit code 0 when N_OUT bytes were received.
 
 #include "Vtop.h"
 #include "verilated.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -34,8 +40,8 @@
 struct Item { char kind; long value; };
 
 int main(int argc, char** argv) {
-    if (argc < 7) {
-        fprintf(stderr, "usage: %s SCRIPT OUT N_OUT HOST_PERIOD MAX_CYCLES IDLE_LIMIT\n", argv[0]);
+    if (argc < 8) {
+        fprintf(stderr, "usage: %s SCRIPT OUT N_OUT HOST_PERIOD MAX_CYCLES IDLE_LIMIT ACCEL_RATIO\n", argv[0]);
         return 2;
     }
     VerilatedContext ctx;
@@ -60,14 +66,40 @@ int main(int argc, char** argv) {
     const double period = atof(argv[4]);
     const long max_cycles = atol(argv[5]);
     const long idle_limit = atol(argv[6]);
+    const double accel_period = 1.0 / atof(argv[7]);  // in clk periods
+    if (!(accel_period > 0)) { fprintf(stderr, "ACCEL_RATIO must be > 0\n"); return 2; }
 
-    top.clk = 0;
+    // One clk cycle: clk falls at t + 0.5 and rises at t + 1; accel_clk's edges in between
+    // come in time order. Each rising edge of either clock is its own eval.
+    double accel_edge = accel_period / 3;   // next edge of accel_clk (rising when accel_clk is low)
+    double t = 0;
+    auto clk_cycle = [&]() {
+        bool clk_fell = false;
+        while (true) {
+            const double clk_edge = t + (clk_fell ? 1.0 : 0.5);
+            if (accel_edge < clk_edge) {
+                top.accel_clk = !top.accel_clk;
+                accel_edge += accel_period / 2;
+            } else if (!clk_fell) {
+                top.clk = 0;
+                clk_fell = true;
+            } else {
+                top.clk = 1;
+                top.eval();
+                break;
+            }
+            top.eval();
+        }
+        t += 1.0;
+    };
+
+    top.clk = 1;
+    top.accel_clk = 0;
     top.rst_n = 0;
     top.uart_rx = 1;
-    for (int i = 0; i < 8; ++i) {
-        top.clk = 0; top.eval();
-        top.clk = 1; top.eval();
-    }
+    // hold reset for 8 cycles of the slower clock, so that both sides of the clock crossing see it
+    const long reset_cycles = (long)std::ceil(8 * std::max(1.0, accel_period));
+    for (long i = 0; i < reset_cycles; ++i) clk_cycle();
     top.rst_n = 1;
 
     // host transmitter
@@ -118,10 +150,7 @@ int main(int argc, char** argv) {
             last_activity = cycle;
         }
         top.uart_rx = line;
-        top.clk = 0;
-        top.eval();
-        top.clk = 1;
-        top.eval();
+        clk_cycle();
 
         // host receiver: sample uart_tx mid-bit
         const int txl = top.uart_tx;

@@ -115,6 +115,7 @@ LINT = {
     "width_converter": [{}, dict(IN_W=2, OUT_W=6), dict(IN_W=6, OUT_W=6), dict(IN_W=96, OUT_W=32)],
     "uart_rx": [{}, dict(CLKS_PER_BIT=4), dict(CLKS_PER_BIT=5), dict(CLKS_PER_BIT=868)],
     "uart_tx": [{}, dict(CLKS_PER_BIT=2), dict(CLKS_PER_BIT=4), dict(CLKS_PER_BIT=5)],
+    "async_fifo": [{}, dict(WIDTH=1, ADDR_W=2), dict(WIDTH=200, ADDR_W=5)],
     "uart_bridge": [
         {},
         dict(IN_W=1, OUT_W=1, IN_BEATS=1, OUT_BEATS=1),
@@ -211,6 +212,7 @@ SYNTH = {
     "width_converter": (dict(IN_W=8, OUT_W=2), None),
     "uart_rx": (dict(CLKS_PER_BIT=217), None),
     "uart_tx": (dict(CLKS_PER_BIT=217), None),
+    "async_fifo": (dict(WIDTH=12, ADDR_W=3), None),
     "uart_bridge": (dict(IN_W=32, OUT_W=6, IN_BEATS=196, OUT_BEATS=10), None),
 }
 
