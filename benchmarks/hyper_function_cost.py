@@ -2,7 +2,7 @@
 real DyBNN and SD-BNN layers, for the committed version at ``--before`` and for the working tree, next to
 hw_bnn's analytical estimate of the working tree's unit (``FrameHyperFunction.hw_estimate``).
 
-Usage: .venv/bin/python benchmarks/hyper_function_cost.py [--before REF] [--families ecp5 xc7]
+Usage: PYTHONPATH=. .venv/bin/python benchmarks/hyper_function_cost.py [--before REF] [--families ecp5 xc7]
        [--cases NAME ...] [--out DIR]
 
 Each case synthesises the unit alone (flattened, ``synth_ecp5`` / ``synth_xilinx -family xc7``) with random
@@ -15,6 +15,8 @@ in register arrays.
 from __future__ import annotations
 
 import argparse
+import json
+import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -22,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from hw_bnn.features.dynamic_threshold.memfiles import HYPER_MEMORIES, write_hyper_memories
-from hw_bnn.synth import synthesize_flat
+from hw_bnn.features.dynamic_threshold.op import hyper_estimate
+from hw_bnn.rtl.verilator import yosys_bin
+from hw_bnn.synth import get_family
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = ("hls/rtl/dynamic_threshold/hyper_function.v", "hls/rtl/dynamic_threshold/hyper_mac_layer.v")
@@ -55,40 +59,29 @@ def random_params(p: dict, rng) -> dict:
             "table": rng.integers(-s, s, (c, (p["NO"] + 1) ** heads))}
 
 
-def wrapper(params: dict) -> str:
-    """A top module that instantiates the unit with ``params`` (synthesize_flat takes no parameters)."""
-    pe_w = params["PE"] * params["W"]
-    bindings = ",\n    ".join(f".{k}({v!r})" if not isinstance(v, str) else f'.{k}("{v}")' for k, v in params.items())
-    return f"""`default_nettype none
-module bench_top (input wire clk, input wire rst_n, input wire [{pe_w - 1}:0] s_axis_tdata,
-                  input wire s_axis_tvalid, output wire s_axis_tready, output wire [{pe_w}:0] m_axis_tdata,
-                  output wire m_axis_tvalid, input wire m_axis_tready);
-hyper_function #(
-    {bindings}
-) u_hyper (.clk(clk), .rst_n(rst_n), .s_axis_tdata(s_axis_tdata), .s_axis_tvalid(s_axis_tvalid),
-           .s_axis_tready(s_axis_tready), .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid),
-           .m_axis_tready(m_axis_tready));
-endmodule
-"""
-
-
-def synth_version(sources: dict[str, str], params: dict, family: str, folder: Path) -> dict[str, int]:
+def synth_version(sources: dict[str, str], params: dict, family_name: str, folder: Path) -> dict[str, int]:
+    """Yosys ``family_name`` synthesis (flattened) of the unit from ``sources`` with ``params``: the cell
+    counts per resource as hw_bnn.synth counts them."""
     folder.mkdir(parents=True)
     for path, text in sources.items():
         (folder / Path(path).name).write_text(text)
-    mems = {name: folder / f"{name.removesuffix('_FILE').lower()}.mem" for name in HYPER_MEMORIES}
-    rng = np.random.default_rng(0)
-    write_hyper_memories(mems, random_params(params, rng), params["PE"], params["MACS"], params)
-    (folder / "bench_top.v").write_text(wrapper({**params, "PIXELS": 1,
-                                                 **{name: mems[name].name for name in HYPER_MEMORIES}}))
-    files = [folder / Path(path).name for path in sources] + [folder / "bench_top.v"]
-    return synthesize_flat(files, "bench_top", family, folder, f"{family}")
-
-
-def estimate(params: dict) -> dict[str, int]:
-    """The working tree's FrameHyperFunction.hw_estimate for ``params`` (xc7 LUT6s and BRAM18s)."""
-    from hw_bnn.features.dynamic_threshold.op import hyper_estimate
-    return hyper_estimate(params)
+    mems = {name: f"{name.removesuffix('_FILE').lower()}.mem" for name in HYPER_MEMORIES}
+    write_hyper_memories({name: folder / f for name, f in mems.items()}, random_params(params, np.random.default_rng(0)),
+                         params["PE"], params["MACS"], params)
+    family = get_family(family_name)
+    # chparam reads Verilog constants: a negative value as its 32-bit two's complement
+    chparam = " ".join([f"-set {k} 32'sh{v & 0xFFFFFFFF:08x}" for k, v in {**params, "PIXELS": 1}.items()] +
+                       [f'-set {k} "{v}"' for k, v in mems.items()])
+    command = family.command.replace(" -noflatten", "")
+    script = (f"read_verilog -defer {' '.join(Path(p).name for p in sources)}; chparam {chparam} hyper_function; "
+              f"{command} -top hyper_function; tee -q -o stat.json stat -json")
+    result = subprocess.run([yosys_bin(), "-q", "-l", "yosys.log", "-p", script], cwd=folder, capture_output=True,
+                            text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"Yosys failed in {folder}:\n{result.stderr[-2000:]}")
+    cells = json.loads((folder / "stat.json").read_text())["modules"]["\\hyper_function"]["num_cells_by_type"]
+    return {resource.split(" (as")[0]: sum(weight * n for cell, n in cells.items() if re.match(pattern, cell))
+            for resource, (pattern, weight) in family.resources.items()}
 
 
 def main() -> None:
@@ -114,7 +107,7 @@ def main() -> None:
                 bram = r.get("BRAM18", r.get("BRAM", 0))
                 print(f"| {case} | {family} | {version} | {r['LUT']:,} | {r.get('LUTRAM', 0):,} | {r['FF']:,} | "
                       f"{r['CARRY']:,} | {bram} | {r['DSP']} |", flush=True)
-        e = estimate(CASES[case])
+        e = hyper_estimate(CASES[case])
         print(f"| {case} | xc7 | hw_bnn estimate | {e['lut']:,} | | | | {e['bram18']} | |", flush=True)
 
 
