@@ -36,8 +36,9 @@
 // LUT RAM instead of flip-flops and wide multiplexers; the codes are read at
 // HEADS addresses per cycle (synthesis replicates them per read port).  The
 // counters that address them follow `step` (pe_fold/pe_lane: channel `step`;
-// row_addr/row_lane of head h: row h*C + step, or in layer 2 hidden unit
-// `step` for head 0), so no index is divided.
+// g_head[h] addr/lane: row h*C + step, and for h = 0 in layer 2 hidden unit
+// `step`), so no index is divided.  The cycle counts are those of register
+// arrays: every read is asynchronous, as it was.
 //
 // Stream protocol and packing as thresholding.v.  s_axis_tready depends on
 // m_axis_tvalid/m_axis_tready for payload beats.
