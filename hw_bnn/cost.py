@@ -10,8 +10,6 @@ from __future__ import annotations
 BRAM18_BITS = 18 * 1024
 LUTROM_MAX_WORDS = 64
 LUT6_ROM_BITS = 64
-#: LUTs per bit of a register array with a counted write index and read multiplexer (hyper_function.v).
-REGISTER_ARRAY_LUTS_PER_BIT = 0.8
 
 
 def memory_cost(words: int, width: int) -> dict[str, int]:

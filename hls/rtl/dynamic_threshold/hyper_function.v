@@ -29,6 +29,17 @@
 //     ceil(J/MACS)*(C+1) + ceil(I/MACS)*(J+1) + C + 1 + NF + 1
 // The sums of the next frame wait until the thresholds have left.
 //
+// Storage: the pooled values (NF words of PE values), the hidden values (JB
+// words of MACS values), the codes (IB words of MACS codes) and the
+// thresholds (one memory of NF values per lane) are memories written at one
+// address per cycle and read asynchronously, so that synthesis maps them to
+// LUT RAM instead of flip-flops and wide multiplexers; the codes are read at
+// HEADS addresses per cycle (synthesis replicates them per read port).  The
+// counters that address them follow `step` (pe_fold/pe_lane: channel `step`;
+// g_head[h] addr/lane: row h*C + step, and for h = 0 in layer 2 hidden unit
+// `step`), so no index is divided.  The cycle counts are those of register
+// arrays: every read is asynchronous, as it was.
+//
 // Stream protocol and packing as thresholding.v.  s_axis_tready depends on
 // m_axis_tvalid/m_axis_tready for payload beats.
 //
@@ -158,19 +169,25 @@ initial begin
 end
 
 // ---- state ----
+localparam FOLD_W = (NF > 1) ? $clog2(NF) : 1;
+localparam LANE_W = (PE > 1) ? $clog2(PE) : 1;
+localparam RA_W = ((JB > IB ? JB : IB) > 1) ? $clog2(JB > IB ? JB : IB) : 1;
+localparam ML_W = (MACS > 1) ? $clog2(MACS) : 1;
 reg  [2:0]          state;
 reg                 in_sums;            // the input is at the sum beats of a frame
 reg  [CNT_W-1:0]    in_count;           // beats of the current part of the frame
 reg  [B_W-1:0]      block;              // pass of a layer (MACS rows at a time)
 reg  [K_W-1:0]      step;               // input index within a pass / channel of the table
+reg  [FOLD_W-1:0]   pe_fold;            // step = pe_fold*PE + pe_lane
+reg  [LANE_W-1:0]   pe_lane;
 reg  [IX_W-1:0]     table_addr;
 reg                 table_pending;      // a table read was issued last cycle
-reg  [K_W-1:0]      table_channel;
+reg  [FOLD_W-1:0]   table_fold;         // where that read goes: lane table_lane of word table_fold
+reg  [LANE_W-1:0]   table_lane;
 
-reg  signed [P_W-1:0]   pooled [0:C-1];
-reg  [H_W-1:0]          hidden [0:JB*MACS-1];
-reg  [CODE_W-1:0]       codes [0:IB*MACS-1];
-reg  [PE*W-1:0]         thresholds [0:NF-1];
+reg  [PE*P_W-1:0]       pooled_mem [0:NF-1];
+reg  [MACS*H_W-1:0]     hidden_mem [0:JB-1];
+reg  [MACS*CODE_W-1:0]  codes_mem [0:IB-1];
 
 // ---- output register ----
 reg  [PE*W:0]   out_q;
@@ -182,9 +199,8 @@ wire take_sum = in_sums && s_axis_tvalid && state == IDLE;
 assign s_axis_tready = in_sums ? state == IDLE : (en && state != EMIT);
 
 // ---- pooled values of the PE lanes of a sum beat ----
-localparam FOLD_W = (NF > 1) ? $clog2(NF) : 1;
 wire [FOLD_W-1:0] sum_fold = in_count[FOLD_W-1:0];
-wire signed [P_W-1:0] pool_value [0:PE-1];
+wire [PE*P_W-1:0] pool_word;
 genvar e;
 generate
     for (e = 0; e < PE; e = e + 1) begin : g_pool
@@ -202,7 +218,7 @@ generate
         /* verilator lint_off UNUSEDSIGNAL */  // P_W bits hold every pooled value
         wire signed [31:0] value = POOL_OFFSET + $signed({{(32-PC_W){1'b0}}, count});
         /* verilator lint_on UNUSEDSIGNAL */
-        assign pool_value[e] = value[P_W-1:0];
+        assign pool_word[e*P_W +: P_W] = value[P_W-1:0];
     end
 endgenerate
 
@@ -212,6 +228,73 @@ endgenerate
 // exact ranges (FrameHyperFunction.widths).
 /* verilator lint_off WIDTHEXPAND */
 /* verilator lint_off WIDTHTRUNC */
+localparam [31:0] C32 = C;
+localparam [31:0] J32 = J;
+localparam [31:0] JB32 = JB;
+localparam [31:0] IB32 = IB;
+localparam [31:0] L32 = L;
+
+// ---- step and the counters that follow it ----
+wire sums_done = take_sum && in_count == NF32[CNT_W-1:0] - 1'b1;
+wire layer1_last = {{(32-K_W){1'b0}}, step} == C32 - 1;
+wire layer2_last = {{(32-K_W){1'b0}}, step} == J32 - 1;
+wire table_issue = state == TABLE && {{(32-K_W){1'b0}}, step} < C32;
+wire emit_last = {{(32-K_W){1'b0}}, step} == NF32 - 1;
+wire step_clear = sums_done || (state == LAYER1 && layer1_last) || (state == LAYER2 && layer2_last) ||
+                  (state == TABLE && !table_issue && !table_pending) || (emit && emit_last);
+wire step_inc = (state == LAYER1 && !layer1_last) || (state == LAYER2 && !layer2_last) || table_issue ||
+                (emit && !emit_last);
+always @(posedge clk) begin
+    if (step_clear) begin
+        step <= {K_W{1'b0}};
+        pe_fold <= {FOLD_W{1'b0}};
+        pe_lane <= {LANE_W{1'b0}};
+    end else if (step_inc) begin
+        step <= step + 1'b1;
+        if (pe_lane == PE - 1) begin
+            pe_lane <= {LANE_W{1'b0}};
+            pe_fold <= pe_fold + 1'b1;
+        end else begin
+            pe_lane <= pe_lane + 1'b1;
+        end
+    end
+end
+
+// row h*C + step of the codes: lane `lane` of word `addr` of head h; head 0's
+// counters also address hidden unit `step` in layer 2
+/* verilator lint_off UNUSEDSIGNAL */  // sized for the codes' words, which may outnumber the hidden ones
+wire [RA_W-1:0] hidden_addr;
+/* verilator lint_on UNUSEDSIGNAL */
+wire [ML_W-1:0] hidden_lane;
+wire [HEADS*CODE_W-1:0] head_code;
+genvar h;
+generate
+    for (h = 0; h < HEADS; h = h + 1) begin : g_head
+        localparam [31:0] ROW0 = h * C;
+        reg [RA_W-1:0] addr;
+        reg [ML_W-1:0] lane;
+        always @(posedge clk) begin
+            if (step_clear) begin
+                addr <= ROW0 / MACS;
+                lane <= ROW0 % MACS;
+            end else if (step_inc) begin
+                if (lane == MACS - 1) begin
+                    lane <= {ML_W{1'b0}};
+                    addr <= addr + 1'b1;
+                end else begin
+                    lane <= lane + 1'b1;
+                end
+            end
+        end
+        if (h == 0) begin : g_hidden
+            assign hidden_addr = addr;
+            assign hidden_lane = lane;
+        end
+        wire [MACS*CODE_W-1:0] word = codes_mem[addr];
+        assign head_code[h*CODE_W +: CODE_W] = word[lane*CODE_W +: CODE_W];
+    end
+endgenerate
+
 // ---- the two layers: MAC lanes and their quantisers ----
 wire [MACS*WT_W-1:0] w1_word = w1_mem[block * C + step];
 wire [MACS*WT_W-1:0] w2_word = w2_mem[block * J + step];
@@ -220,6 +303,8 @@ wire [MACS*NO*A2_W-1:0] out_word = out_mem[block];
 wire [MACS*H_W-1:0] hidden_level;
 wire [MACS*CODE_W-1:0] code_level;
 wire step_first = step == {K_W{1'b0}};
+wire [PE*P_W-1:0] pooled_word = pooled_mem[pe_fold];
+wire [MACS*H_W-1:0] hidden_word = hidden_mem[hidden_addr];
 
 hyper_mac_layer #(
     .MACS(MACS), .X_W(P_W), .X_SIGNED(1), .WT_W(WT_W), .ACC_W(A1_W), .N_THR(NH), .LEVEL_W(H_W)
@@ -227,7 +312,7 @@ hyper_mac_layer #(
     .clk(clk),
     .en(state == LAYER1),
     .first(step_first),
-    .x(pooled[step]),
+    .x(pooled_word[pe_lane*P_W +: P_W]),
     .w_word(w1_word),
     .thr_word(hid_word),
     .level(hidden_level)
@@ -239,7 +324,7 @@ hyper_mac_layer #(
     .clk(clk),
     .en(state == LAYER2),
     .first(step_first),
-    .x(hidden[step]),
+    .x(hidden_word[hidden_lane*H_W +: H_W]),
     .w_word(w2_word),
     .thr_word(out_word),
     .level(code_level)
@@ -251,15 +336,23 @@ integer head;
 always @* begin
     index = 32'd0;
     for (head = 0; head < HEADS; head = head + 1)
-        index = index * (NO + 1) + {{(32-CODE_W){1'b0}}, codes[head * C + step]};
+        index = index * (NO + 1) + {{(32-CODE_W){1'b0}}, head_code[head*CODE_W +: CODE_W]};
 end
 
-localparam [31:0] C32 = C;
-localparam [31:0] J32 = J;
-localparam [31:0] JB32 = JB;
-localparam [31:0] IB32 = IB;
-localparam [31:0] L32 = L;
-integer m;
+// ---- the thresholds: one memory per lane, written one channel per cycle ----
+wire [W-1:0] table_value = table_mem[table_addr];
+wire [PE*W-1:0] threshold_word;
+generate
+    for (e = 0; e < PE; e = e + 1) begin : g_thresholds
+        reg [W-1:0] mem [0:NF-1];
+        always @(posedge clk) begin
+            if (table_pending && table_lane == e)
+                mem[table_fold] <= table_value;
+        end
+        assign threshold_word[e*W +: W] = mem[step];
+    end
+endgenerate
+
 always @(posedge clk) begin
     // input side: payload through, sums into the pooled values
     if (pass || take_sum) begin
@@ -270,28 +363,20 @@ always @(posedge clk) begin
             in_count <= in_count + 1'b1;
         end
     end
-    if (take_sum) begin
-        for (m = 0; m < PE; m = m + 1)
-            pooled[sum_fold * PE + m] <= pool_value[m];
-        if (in_count == NF32[CNT_W-1:0] - 1'b1) begin
-            state <= LAYER1;
-            block <= {B_W{1'b0}};
-            step <= {K_W{1'b0}};
-        end
+    if (take_sum)
+        pooled_mem[sum_fold] <= pool_word;
+    if (sums_done) begin
+        state <= LAYER1;
+        block <= {B_W{1'b0}};
     end
-    // the computation
+    // the computation (`step` and its counters: above)
     case (state)
         LAYER1: begin
-            if ({{(32-K_W){1'b0}}, step} == C32 - 1) begin
-                step <= {K_W{1'b0}};
+            if (layer1_last)
                 state <= HIDDEN;
-            end else begin
-                step <= step + 1'b1;
-            end
         end
         HIDDEN: begin
-            for (m = 0; m < MACS; m = m + 1)
-                hidden[block * MACS + m] <= hidden_level[m*H_W +: H_W];
+            hidden_mem[block] <= hidden_level;
             if ({{(32-B_W){1'b0}}, block} == JB32 - 1) begin
                 block <= {B_W{1'b0}};
                 state <= LAYER2;
@@ -301,16 +386,11 @@ always @(posedge clk) begin
             end
         end
         LAYER2: begin
-            if ({{(32-K_W){1'b0}}, step} == J32 - 1) begin
-                step <= {K_W{1'b0}};
+            if (layer2_last)
                 state <= CODES;
-            end else begin
-                step <= step + 1'b1;
-            end
         end
         CODES: begin
-            for (m = 0; m < MACS; m = m + 1)
-                codes[block * MACS + m] <= code_level[m*CODE_W +: CODE_W];
+            codes_mem[block] <= code_level;
             if ({{(32-B_W){1'b0}}, block} == IB32 - 1) begin
                 block <= {B_W{1'b0}};
                 state <= TABLE;
@@ -321,36 +401,24 @@ always @(posedge clk) begin
         end
         TABLE: begin
             // one channel per cycle: issue the read of `step`, store the one read last cycle
-            if ({{(32-K_W){1'b0}}, step} < C32) begin
+            table_pending <= table_issue;
+            if (table_issue) begin
                 table_addr <= step * L32[IX_W-1:0] + index[IX_W-1:0];
-                table_pending <= 1'b1;
-                table_channel <= step;
-                step <= step + 1'b1;
-            end else begin
-                table_pending <= 1'b0;
-                if (!table_pending) begin
-                    step <= {K_W{1'b0}};
-                    state <= EMIT;
-                end
+                table_fold <= pe_fold;
+                table_lane <= pe_lane;
+            end else if (!table_pending) begin
+                state <= EMIT;
             end
         end
         EMIT: begin
-            if (en) begin
-                if ({{(32-K_W){1'b0}}, step} == NF32 - 1) begin
-                    step <= {K_W{1'b0}};
-                    state <= IDLE;
-                end else begin
-                    step <= step + 1'b1;
-                end
-            end
+            if (emit && emit_last)
+                state <= IDLE;
         end
         default: ;
     endcase
-    if (table_pending)
-        thresholds[table_channel / PE][(table_channel % PE) * W +: W] <= table_mem[table_addr];
     // output register
     if (emit)
-        out_q <= {1'b1, thresholds[step]};
+        out_q <= {1'b1, threshold_word};
     else if (pass)
         out_q <= {1'b0, s_axis_tdata};
     if (en)

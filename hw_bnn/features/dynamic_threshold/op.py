@@ -27,7 +27,7 @@ from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
 from hw_bnn.features.dynamic_threshold.reference import HYPER_PARAMS, dynamic_threshold, frame_threshold, hyper_function, pool_sums
-from hw_bnn.cost import REGISTER_ARRAY_LUTS_PER_BIT, memory_cost
+from hw_bnn.cost import LUT6_ROM_BITS, memory_cost
 from hw_bnn.intwidth import signed_width
 
 #: Payload capacity of the frame buffer, in frames (double buffering).
@@ -193,25 +193,41 @@ class FrameHyperFunction(_FrameStreamNode):
         computed; the unit is the bottleneck only when the computation is longer than the frame."""
         return max(super().get_exp_cycles_for(model) + self.folds(), self.compute_cycles(model))
 
+    def rtl_params(self, model) -> dict[str, int]:
+        """The integer parameters of hyper_function.v for this node (C, PE, J, HEADS, NP, NH, NO, MACS, widths)."""
+        s = self.sizes(model)
+        return {"C": self.channels, "PE": int(self.get_nodeattr("PE")), "J": s["J"], "HEADS": s["HEADS"],
+                "NP": s["NP"], "NH": s["NH"], "NO": s["NO"], "MACS": int(self.get_nodeattr("MACS")),
+                **self.widths(model)}
+
     def hw_estimate(self, model) -> dict[str, int]:
-        """MACS multiply-accumulators, the pool and output comparators, and the parameter ROMs."""
-        w, s = self.widths(model), self.sizes(model)
-        macs, pe = int(self.get_nodeattr("MACS")), int(self.get_nodeattr("PE"))
-        mac_luts = macs * (0.6 * w["WT_W"] * max(w["P_W"], w["H_W"]) + max(w["A1_W"], w["A2_W"]) * 2)
-        compare_luts = pe * s["NP"] * (w["W"] + 1) / 2 + macs * max(s["NH"], s["NO"]) * max(w["A1_W"], w["A2_W"]) / 2
-        # the pooled values, codes and thresholds are register arrays written and read at a counted
-        # index: about 0.8 LUT per bit for the write enables and read multiplexers (fitted to Yosys
-        # synth_xilinx of the fmnist_sdbnn_se MLP)
-        code_bits = max(1, s["NO"].bit_length())
-        array_luts = REGISTER_ARRAY_LUTS_PER_BIT * (self.channels * (w["P_W"] + w["W"]) + s["I"] * code_bits)
-        memories = [memory_cost(self.folds(), pe * s["NP"] * (w["W"] + 1)),
-                    memory_cost(math.ceil(s["J"] / macs) * self.channels, macs * w["WT_W"]),
-                    memory_cost(math.ceil(s["I"] / macs) * s["J"], macs * w["WT_W"]),
-                    memory_cost(self.folds() * s["L"], pe * w["W"])]
-        return {"cycles": self.get_exp_cycles_for(model),
-                "lut": int(round(mac_luts + compare_luts + array_luts)) + sum(m["lut"] for m in memories),
-                "bram18": sum(m["bram18"] for m in memories), "dsp": 0,
+        return {"cycles": self.get_exp_cycles_for(model), **hyper_estimate(self.rtl_params(model)), "dsp": 0,
                 "compute_cycles": self.compute_cycles(model), "macs": int(self.get_nodeattr("MACS"))}
+
+
+def hyper_estimate(p: dict[str, int]) -> dict[str, int]:
+    """LUTs and BRAM18s of hyper_function.v with parameters ``p`` (its parameter names): MACS
+    multiply-accumulators, the pool and output comparators, the parameter ROMs, and the pooled values,
+    hidden values, codes and thresholds in LUT RAM with the lane multiplexers of their reads."""
+    c, pe, macs, heads = p["C"], p["PE"], p["MACS"], p["HEADS"]
+    folds, i_rows = c // pe, heads * c
+    j_blocks, i_blocks = math.ceil(p["J"] / macs), math.ceil(i_rows / macs)
+    table = (p["NO"] + 1) ** heads
+    code_w = max(1, p["NO"].bit_length())
+    mac_luts = macs * (0.6 * p["WT_W"] * max(p["P_W"], p["H_W"]) + max(p["A1_W"], p["A2_W"]) * 2)
+    compare_luts = pe * p["NP"] * (p["W"] + 1) / 2 + macs * max(p["NH"], p["NO"]) * max(p["A1_W"], p["A2_W"]) / 2
+    # one value of a word read per cycle: a lanes-to-1 multiplexer per bit (a LUT6 selects among 4)
+    select_luts = (pe * p["P_W"] + macs * p["H_W"] + heads * macs * code_w) / 4
+    # the weights are read at an address computed in the cycle they are used, so they cannot sit in block
+    # RAM (Yosys synth_xilinx maps them to LUT logic at any depth): a LUT ROM however deep
+    weight_luts = -(-(j_blocks * c + i_blocks * p["J"]) * macs * p["WT_W"] // LUT6_ROM_BITS)
+    memories = [memory_cost(folds, pe * p["NP"] * (p["W"] + 1)),
+                memory_cost(folds * table, pe * p["W"]),
+                # the written memories (synthesis copies the codes once per head, one read port each)
+                memory_cost(folds, pe * p["P_W"]), memory_cost(j_blocks, macs * p["H_W"]),
+                *[memory_cost(i_blocks, macs * code_w)] * heads, memory_cost(folds, pe * p["W"])]
+    return {"lut": int(round(mac_luts + compare_luts + select_luts)) + weight_luts + sum(m["lut"] for m in memories),
+            "bram18": sum(m["bram18"] for m in memories)}
 
 
 class FrameBuffer(_FrameStreamNode):
