@@ -66,8 +66,8 @@ def synth_version(sources: dict[str, str], params: dict, family_name: str, folde
     for path, text in sources.items():
         (folder / Path(path).name).write_text(text)
     mems = {name: f"{name.removesuffix('_FILE').lower()}.mem" for name in HYPER_MEMORIES}
-    write_hyper_memories({name: folder / f for name, f in mems.items()}, random_params(params, np.random.default_rng(0)),
-                         params["PE"], params["MACS"], params)
+    values = random_params(params, np.random.default_rng(0))
+    write_hyper_memories({name: folder / f for name, f in mems.items()}, values, params["PE"], params["MACS"], params)
     family = get_family(family_name)
     # chparam reads Verilog constants: a negative value as its 32-bit two's complement
     chparam = " ".join([f"-set {k} 32'sh{v & 0xFFFFFFFF:08x}" for k, v in {**params, "PIXELS": 1}.items()] +
