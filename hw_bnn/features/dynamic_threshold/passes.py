@@ -213,9 +213,10 @@ class SetHyperFunctionMACS(Transformation):
     """The fewest multiply-accumulate lanes, a power of two, with which each hyper-function keeps up with
     ``target_cycles`` per frame (its computation overlaps the next frame, so that is its only constraint).
 
-    Powers of two because hyper_function.v writes row ``block * MACS + lane`` of its register arrays: with
-    a power of two that index is a bit concatenation, with other lane counts every row's write enable
-    becomes a general comparison, which multiplies the unit's LUTs."""
+    Powers of two: when hyper_function.v kept its values in register arrays written at row
+    ``block * MACS + lane``, other lane counts made every row's write enable a general comparison (a
+    39-lane unit took 97k LUT). Its memories are now RAMs addressed by counters; the rule stays until
+    other lane counts are measured."""
 
     def __init__(self, target_cycles: int):
         super().__init__()
