@@ -170,7 +170,7 @@ def test_input_beats_left_over_are_named_under_backpressure(mlp, tmp_path, monke
 
         def run(*args, **kwargs):
             result = real_run(*args, **kwargs)
-            result.in_cycles.pop()
+            result.in_count -= 1
             return result
         sim.run = run
         return sim

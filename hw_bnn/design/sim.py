@@ -25,7 +25,7 @@ from hw_bnn.execute import run_host_graph
 from hw_bnn.graph import hw_nodes, split_at_partition
 from hw_bnn.rtl.streams import Stream
 from hw_bnn.design.stitch import COUNTER_BITS, TOP, Design, generate_design
-from hw_bnn.rtl.packing import pack_beats, unpack_beats
+from hw_bnn.rtl.packing import pack_beats, pack_words, unpack_beats
 from hw_bnn.rtl.verilator import Sim, SimExtraBeats, SimTimeout
 
 
@@ -133,8 +133,8 @@ def from_count_lane_beats(values: np.ndarray, stream: Stream) -> np.ndarray:
     return rows.reshape(len(values), -1)
 
 
-def encode(tensors: np.ndarray, stream: Stream) -> list[int]:
-    """Frames (n, ...) in FINN's stream order -> beats (element 0 in the LSBs)."""
+def _beat_elements(tensors: np.ndarray, stream: Stream) -> np.ndarray:
+    """Frames (n, ...) in FINN's stream order -> the integer elements of each beat (beats x elements)."""
     values = tensors.reshape(len(tensors), -1)
     if stream.count_lane_channels:
         values = to_count_lane_beats(values, stream)
@@ -142,7 +142,17 @@ def encode(tensors: np.ndarray, stream: Stream) -> list[int]:
         values = (values + 1) / 2
     if not np.array_equal(values, np.round(values)):
         raise HwBnnError("stream values are not integers; the graph's datatype annotations are off")
-    return pack_beats(values.astype(np.int64).reshape(-1, stream.elems), stream.elem_bits)
+    return values.astype(np.int64).reshape(-1, stream.elems)
+
+
+def encode(tensors: np.ndarray, stream: Stream) -> list[int]:
+    """Frames (n, ...) in FINN's stream order -> beats (element 0 in the LSBs)."""
+    return pack_beats(_beat_elements(tensors, stream), stream.elem_bits)
+
+
+def encode_words(tensors: np.ndarray, stream: Stream) -> np.ndarray:
+    """As :func:`encode`, as the (beats x 32-bit words) array the simulation harness reads."""
+    return pack_words(_beat_elements(tensors, stream), stream.elem_bits)
 
 
 def decode(beats: list[int], stream: Stream, frames: int) -> np.ndarray:
@@ -199,7 +209,7 @@ def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
     first, last = design.nodes[0], design.nodes[-1]
     frames = len(tensors)
     sim = _simulator(design, waveform_frames > 0)
-    beats_in = encode(tensors, first.inp)
+    beats_in = encode_words(tensors, first.inp)
     n_out = frames * last.out.beats
     idle_limit = _idle_limit(design, frames, backpressure)
     trace = design.folder.parent / "sim" / "waveform.fst" if waveform_frames else None
@@ -213,7 +223,8 @@ def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
                          p_ready=backpressure.p_ready,
                          max_cycles=int((frames + 4) * idle_limit / min(backpressure.p_valid, backpressure.p_ready)),
                          idle_limit=idle_limit, cwd=design.folder, trace_file=trace,
-                         trace_beats=waveform_frames * last.out.beats, pace=(pace_cycles, first.inp.beats))
+                         trace_beats=waveform_frames * last.out.beats, pace=(pace_cycles, first.inp.beats),
+                         log_inputs=False)
     except SimTimeout as stall:
         raise HwBnnError(f"RTL simulation stalled{stalls}: {_stalled_stream(design, stall.stream_beats, frames)} "
                          f"(no beat in or out for {idle_limit} cycles, {where}); dump a waveform with "
@@ -225,13 +236,13 @@ def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
                          f"beats, or the input held more than {frames} frames (hw_bnn.design.sim.locate_mismatch "
                          f"simulates one layer at a time)") from None
     wall = time.perf_counter() - start
-    if len(result.in_cycles) < len(beats_in):
+    if result.in_count < len(beats_in):
         raise HwBnnError(f"RTL simulation{stalls}: {where} emitted all {n_out} output beats of {frames} frames but "
-                         f"took only {len(result.in_cycles)} of their {len(beats_in)} input beats; a module skips input "
+                         f"took only {result.in_count} of their {len(beats_in)} input beats; a module skips input "
                          f"beats, or the input held more than {frames} frames (hw_bnn.design.sim.locate_mismatch "
                          f"simulates one layer at a time)")
     stamps = np.array(result.out_cycles).reshape(frames, last.out.beats)[:, -1]
-    return RtlRun(decode(result.out, last.out, frames), stamps, result.in_cycles[0], wall, backpressure,
+    return RtlRun(decode(result.out, last.out, frames), stamps, result.in_first, wall, backpressure,
                   _fifo_peaks(design, result.fifo_peaks))
 
 

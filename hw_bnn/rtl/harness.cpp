@@ -5,10 +5,13 @@
 // s_axis_tdata/tvalid/tready and m_axis_tdata/tvalid/tready; any width works.
 //
 // usage: sim IN_FILE OUT_FILE N_OUT SEED P_VALID P_READY MAX_CYCLES
-//            [IDLE_LIMIT [TRACE TRACE_BEATS [PACE_CYCLES PACE_BEATS]]]
-//   IN_FILE : one input beat per line, hexadecimal (element 0 in the LSBs)
-//   OUT_FILE: written: "I <cycle>" per accepted input beat and
-//             "O <cycle> <hex>" per output beat, in order
+//            [IDLE_LIMIT [TRACE TRACE_BEATS [PACE_CYCLES PACE_BEATS [LOG_INPUTS]]]]
+//   IN_FILE : binary, little-endian 32-bit words: the number of words per beat,
+//             then the beats, each that many words, word 0 holding bits 0..31
+//             (element 0 in the LSBs); words beyond the port's width must be 0
+//   OUT_FILE: written: "I <cycle>" per accepted input beat (LOG_INPUTS 1, the
+//             default) and "O <cycle> <hex>" per output beat, in order; then
+//             "N <accepted input beats> <cycle of the first>"
 //   N_OUT   : the number of output beats expected
 //   SEED    : seed of the random valid gaps / ready stalls
 //   P_VALID : probability that the source offers the next beat in a cycle
@@ -23,6 +26,9 @@
 //             i * PACE_CYCLES / PACE_BEATS: frames of PACE_BEATS beats spread
 //             evenly over PACE_CYCLES each, the rate the design runs at
 //             (PACE_CYCLES 0: as fast as the design takes them)
+//   LOG_INPUTS: 0: no "I" line per input beat (a whole-design run of many
+//             frames takes hundreds of thousands of input beats; the "N" line
+//             says how many)
 // Built with HW_BNN_STREAM_BEATS, the top has a `stream_beats` port of beat
 // counters; on a timeout the harness writes them as a line "S <hex>".
 // Built with HW_BNN_FIFO_PEAKS, the top has a `fifo_peaks` port with each
@@ -31,7 +37,7 @@
 // and then no beat came for twice the longest gap between two output beats (at
 // least 64 cycles): with two frames or more, an extra frame would have come out
 // by then. Exit code 0 then, 4 when extra output beats came; the caller checks
-// the "I" lines for input beats the design never took (the run also ends after
+// the "N" line for input beats the design never took (the run also ends after
 // IDLE_LIMIT quiet cycles or at MAX_CYCLES).
 
 #include "Vtop.h"
@@ -50,25 +56,6 @@
 
 typedef std::vector<uint32_t> Words;
 
-static Words parse_hex(const std::string& s) {
-    Words w;
-    int bit = 0;
-    uint32_t cur = 0;
-    for (int i = (int)s.size() - 1; i >= 0; --i) {
-        char c = s[i];
-        int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
-        else continue;
-        cur |= (uint32_t)v << bit;
-        bit += 4;
-        if (bit == 32) { w.push_back(cur); cur = 0; bit = 0; }
-    }
-    if (bit) w.push_back(cur);
-    return w;
-}
-
 static std::string to_hex(const Words& w) {
     std::string s;
     char buf[16];
@@ -80,15 +67,15 @@ static std::string to_hex(const Words& w) {
     return nz == std::string::npos ? std::string("0") : s.substr(nz);
 }
 
-// port setters/getters for every Verilator port type
-template <typename T> static void set_port(T& p, const Words& w) {
+// port setters/getters for every Verilator port type (a beat is n words)
+template <typename T> static void set_port(T& p, const uint32_t* w, std::size_t n) {
     uint64_t v = 0;
-    if (w.size() > 0) v |= w[0];
-    if (w.size() > 1) v |= (uint64_t)w[1] << 32;
+    if (n > 0) v |= w[0];
+    if (n > 1) v |= (uint64_t)w[1] << 32;
     p = (T)v;
 }
-template <std::size_t N> static void set_port(VlWide<N>& p, const Words& w) {
-    for (std::size_t i = 0; i < N; ++i) p[i] = i < w.size() ? w[i] : 0;
+template <std::size_t N> static void set_port(VlWide<N>& p, const uint32_t* w, std::size_t n) {
+    for (std::size_t i = 0; i < N; ++i) p[i] = i < n ? w[i] : 0;
 }
 template <typename T> static Words get_port(const T& p) {
     uint64_t v = (uint64_t)p;
@@ -115,13 +102,24 @@ int main(int argc, char** argv) {
     ctx.randSeed((int)atol(argv[4]) + 1);
     Vtop top(&ctx);
 
-    std::vector<Words> beats;
+    // the input beats: a header word (words per beat), then the words
+    Words words;
+    std::size_t beat_words = 1;
     {
-        std::ifstream f(argv[1]);
-        std::string line;
-        while (std::getline(f, line))
-            if (!line.empty()) beats.push_back(parse_hex(line));
+        std::ifstream f(argv[1], std::ios::binary);
+        uint32_t header = 0;
+        if (!f.read(reinterpret_cast<char*>(&header), sizeof header) || header == 0) {
+            fprintf(stderr, "harness: %s has no words-per-beat header\n", argv[1]);
+            return 2;
+        }
+        beat_words = header;
+        f.seekg(0, std::ios::end);
+        const std::streamoff bytes = (std::streamoff)f.tellg() - (std::streamoff)sizeof header;
+        words.resize((std::size_t)bytes / sizeof(uint32_t));
+        f.seekg(sizeof header, std::ios::beg);
+        f.read(reinterpret_cast<char*>(words.data()), (std::streamsize)(words.size() * sizeof(uint32_t)));
     }
+    const std::size_t n_beats = words.size() / beat_words;
     FILE* out = fopen(argv[2], "w");
     if (!out) { perror(argv[2]); return 2; }
     const long n_out = atol(argv[3]);
@@ -133,6 +131,9 @@ int main(int argc, char** argv) {
     const long idle_limit = argc > 8 ? atol(argv[8]) : 0;
     const long pace_cycles = argc > 12 ? atol(argv[11]) : 0;
     const long pace_beats = argc > 12 ? atol(argv[12]) : 1;
+    const bool log_inputs = argc > 13 ? atol(argv[13]) != 0 : true;
+    // full rate draws no random numbers (the common case, and the fastest)
+    const bool random_valid = p_valid < 1.0, random_ready = p_ready < 1.0;
 #ifdef HW_BNN_TRACE
     ctx.traceEverOn(true);
     VerilatedFstC* trace = nullptr;
@@ -160,6 +161,7 @@ int main(int argc, char** argv) {
     top.rst_n = 1;
 
     size_t in_idx = 0;
+    long first_in = -1;
     bool offering = false;
     long got = 0, extra = 0;
     long cycle = 0, last_activity = 0;
@@ -169,10 +171,12 @@ int main(int argc, char** argv) {
         top.clk = 0;
         // source: once valid, hold until accepted
         const bool due = pace_cycles == 0 || cycle >= (long)((double)in_idx * pace_cycles / pace_beats);
-        if (!offering && in_idx < beats.size() && due && uni(rng) < p_valid) offering = true;
+        if (!offering && in_idx < n_beats && due && (!random_valid || uni(rng) < p_valid)) {
+            offering = true;
+            set_port(top.s_axis_tdata, &words[in_idx * beat_words], beat_words);
+        }
         top.s_axis_tvalid = offering ? 1 : 0;
-        if (offering) set_port(top.s_axis_tdata, beats[in_idx]);
-        top.m_axis_tready = (uni(rng) < p_ready) ? 1 : 0;
+        top.m_axis_tready = (!random_ready || uni(rng) < p_ready) ? 1 : 0;
         top.eval();
         DUMP();
         const bool in_fire = offering && top.s_axis_tready;
@@ -184,7 +188,8 @@ int main(int argc, char** argv) {
         DUMP();
         if (in_fire || out_fire) last_activity = cycle;
         if (in_fire) {
-            fprintf(out, "I %ld\n", cycle);
+            if (log_inputs) fprintf(out, "I %ld\n", cycle);
+            if (in_idx == 0) first_in = cycle;
             ++in_idx;
             offering = false;
         }
@@ -198,12 +203,13 @@ int main(int argc, char** argv) {
                 ++extra;
             }
         }
-        if (got == n_out && in_idx == beats.size() && cycle - last_activity >= watch) break;
+        if (got == n_out && in_idx == n_beats && cycle - last_activity >= watch) break;
         if (idle_limit > 0 && cycle - last_activity > idle_limit) break;
 #ifdef HW_BNN_TRACE
         if (trace && got >= trace_beats) { trace->close(); delete trace; trace = nullptr; }
 #endif
     }
+    fprintf(out, "N %zu %ld\n", in_idx, first_in);
 #ifdef HW_BNN_STREAM_BEATS
     if (got < n_out) fprintf(out, "S %s\n", to_hex(get_port(top.stream_beats)).c_str());
 #endif
@@ -221,7 +227,7 @@ int main(int argc, char** argv) {
     }
     if (got < n_out) {
         fprintf(stderr, "harness: timeout after %ld cycles: %ld of %ld output beats, %zu of %zu input beats\n",
-                cycle, got, n_out, in_idx, beats.size());
+                cycle, got, n_out, in_idx, n_beats);
         return 3;
     }
     return 0;

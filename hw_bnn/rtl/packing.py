@@ -22,6 +22,41 @@ def pack_beats(elems, width: int) -> list[int]:
     return [sum(int(e) << (i * width) for i, e in enumerate(row)) for row in fields.tolist()]
 
 
+def pack_words(elems, width: int) -> np.ndarray:
+    """Pack a 2-D array (beats x elements) of integers into 32-bit words, (beats x words) ``uint32``.
+
+    The same layout as :func:`pack_beats` (element ``i`` at bits ``[i*width, (i+1)*width)`` of the beat,
+    two's complement), word ``j`` holding bits ``[32*j, 32*j + 32)``: the simulation harness's binary
+    input, packed with numpy at any beat width.
+    """
+    elems = np.asarray(elems, dtype=np.int64)
+    if elems.ndim != 2:
+        raise ValueError(f"expected beats x elements, got shape {elems.shape}")
+    if not 1 <= width <= 62:
+        raise ValueError(f"element width {width} is outside 1..62 bits")
+    beats, n = elems.shape
+    fields = elems & ((1 << width) - 1)
+    if n * width <= 63:
+        # one int64 per beat, split into its two words
+        packed = (fields << (np.arange(n, dtype=np.int64) * width)).sum(axis=1)
+        words = np.stack([packed & 0xFFFFFFFF, packed >> 32], axis=1).astype("<u4")
+        return np.ascontiguousarray(words[:, :max(1, -(-(n * width) // 32))])
+    bits = ((fields[:, :, None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8).reshape(beats, n * width)
+    words = max(1, -(-(n * width) // 32))
+    bits = np.pad(bits, ((0, 0), (0, words * 32 - n * width)))
+    return np.packbits(bits, axis=1, bitorder="little").view("<u4").reshape(beats, words)
+
+
+def ints_to_words(beats) -> np.ndarray:
+    """Non-negative beat integers -> (beats x words) ``uint32``, as many words as the widest needs."""
+    ints = [int(b) for b in beats]
+    if any(b < 0 for b in ints):
+        raise ValueError("beats must be non-negative integers (two's complement within the beat)")
+    words = max(1, -(-max((b.bit_length() for b in ints), default=1) // 32))
+    data = b"".join(b.to_bytes(4 * words, "little") for b in ints)
+    return np.frombuffer(data, dtype="<u4").reshape(len(ints), words)
+
+
 def unpack_beats(beats, n_elems: int, width: int, signed: bool = False) -> list[list[int]]:
     """Inverse of :func:`pack_beats`; returns a list of lists of ints."""
     mask = (1 << width) - 1

@@ -26,7 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
+
 from hw_bnn.errors import HwBnnError
+from hw_bnn.rtl.packing import ints_to_words
 
 REPO = Path(__file__).resolve().parents[2]
 RTL_DIR = REPO / "hls" / "rtl"
@@ -246,7 +249,9 @@ class SimResult:
 
     out: list[int]  # output beats, as integers (element 0 in the LSBs)
     out_cycles: list[int]  # cycle of each output beat
-    in_cycles: list[int]  # cycle of each accepted input beat
+    in_cycles: list[int]  # cycle of each accepted input beat (empty for a run with log_inputs=False)
+    in_count: int  # accepted input beats
+    in_first: int  # cycle of the first accepted input beat (-1: none)
     #: the top's ``fifo_peaks`` port at the end (a build with HW_BNN_FIFO_PEAKS), else None
     fifo_peaks: int | None = None
 
@@ -320,8 +325,10 @@ class Sim:
         trace_file: Path | None = None,
         trace_beats: int = 0,
         pace: tuple[int, int] = (0, 1),
+        log_inputs: bool = True,
     ) -> SimResult:
-        """Stream ``in_beats`` (ints) through the design, collect ``n_out`` beats.
+        """Stream ``in_beats`` (non-negative ints, or a (beats x words) uint32 array from
+        :func:`~hw_bnn.rtl.packing.pack_words`) through the design, collect ``n_out`` beats.
 
         ``cwd`` is where relative memory-file parameters are read from (default: ``mem_dir``).
         The input and output files of the run live in a folder of their own, so runs may go on
@@ -329,17 +336,20 @@ class Sim:
         ``idle_limit`` cycles) or ``max_cycles`` ends the run with a timeout error; the watchdog
         counters are then in the error. ``pace`` = (cycles, beats) spreads each frame of ``beats`` input
         beats evenly over ``cycles`` cycles (the rate the design runs at; (0, 1): as fast as taken).
+        ``log_inputs=False`` leaves ``in_cycles`` empty (``in_count`` and ``in_first`` are always set).
         """
-        in_beats = [int(b) for b in in_beats]
+        words = in_beats if isinstance(in_beats, np.ndarray) else ints_to_words(in_beats)
+        words = np.ascontiguousarray(words, dtype="<u4")
         if max_cycles is None:
             lo = min(p_valid, p_ready)
-            max_cycles = int((len(in_beats) + n_out) * 8 / max(lo, 0.05)) + 10_000
+            max_cycles = int((len(words) + n_out) * 8 / max(lo, 0.05)) + 10_000
         with tempfile.TemporaryDirectory(prefix=f"hw_bnn_{self.top}_run_") as io_dir:
-            fin, fout = Path(io_dir) / "in.hex", Path(io_dir) / "out.txt"
-            fin.write_text("".join(f"{b:x}\n" for b in in_beats))
+            fin, fout = Path(io_dir) / "in.bin", Path(io_dir) / "out.txt"
+            fin.write_bytes(np.array([words.shape[1]], dtype="<u4").tobytes() + words.tobytes())
             cmd = [str(self.binary), str(fin), str(fout), str(n_out), str(seed),
                    repr(float(p_valid)), repr(float(p_ready)), str(max_cycles), str(idle_limit),
-                   str(trace_file) if trace_file else "-", str(trace_beats), str(int(pace[0])), str(int(pace[1]))]
+                   str(trace_file) if trace_file else "-", str(trace_beats), str(int(pace[0])), str(int(pace[1])),
+                   str(int(log_inputs))]
             res = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or self.mem_dir or io_dir)
             text = fout.read_text() if fout.exists() else ""
         # the watchdog's counters: the "S" line the harness writes after the beats (the FIFO peaks may follow)
@@ -353,7 +363,7 @@ class Sim:
                 f"simulation of {self.top} {self.params} failed (rc {res.returncode}):\n"
                 f"{res.stdout[-2000:]}{res.stderr[-2000:]}"
             )
-        out, out_cycles, in_cycles, peaks = [], [], [], None
+        out, out_cycles, in_cycles, in_count, in_first, peaks = [], [], [], 0, -1, None
         for line in text.splitlines():
             f = line.split()
             if f[0] == "I":
@@ -361,6 +371,8 @@ class Sim:
             elif f[0] == "O":
                 out_cycles.append(int(f[1]))
                 out.append(int(f[2], 16))
+            elif f[0] == "N":
+                in_count, in_first = int(f[1]), int(f[2])
             elif f[0] == "P":
                 peaks = int(f[1], 16)
-        return SimResult(out, out_cycles, in_cycles, peaks)
+        return SimResult(out, out_cycles, in_cycles, in_count, in_first, peaks)
