@@ -219,8 +219,9 @@ class ExploreConfig(_Section):
 class BitstreamConfig(_Section):
     #: Board to build for: ulx3s-85f, ulx3s-45f, ulx3s-12f (ECP5, 25 MHz) or icebreaker (iCE40 UP5K, 12 MHz).
     board: str = "ulx3s-85f"
-    #: UART baud rate of the host link (8N1), up to the board's USB-UART limit (3,000,000); the UART runs on
-    #: the board oscillator, which must make a bit of at least 4 whole cycles to within 2%.
+    #: UART baud rate of the host link (8N1), up to the board's USB-UART limit (3,000,000); a bit must be at
+    #: least 4 whole cycles to within 2% of the UART's clock: the board oscillator where it makes the rate,
+    #: else (ECP5) a second PLL output chosen with the accelerator clock (e.g. 3 Mbaud on the ULX3S: 48 MHz).
     baud: int = 115200
     #: Accelerator clock in MHz, made by the board's PLL from its oscillator (ECP5 3.125..400, iCE40 16..275;
     #: the nearest setting the PLL makes is used and reported); null: the accelerator runs on the oscillator.
@@ -235,14 +236,12 @@ class BitstreamConfig(_Section):
 
     @model_validator(mode="after")
     def _reachable_clocks(self):
-        from hw_bnn.board.boards import BOARDS, clks_per_bit, plan_pll
+        from hw_bnn.board.boards import BOARDS, plan_clocks
 
         if self.baud <= 0:
             raise ValueError(f"bitstream.baud must be positive, not {self.baud}")
         try:
-            clks_per_bit(BOARDS[self.board], self.baud)
-            if self.accel_clock_mhz is not None:
-                plan_pll(BOARDS[self.board], self.accel_clock_mhz)
+            plan_clocks(BOARDS[self.board], self.baud, self.accel_clock_mhz)
         except HwBnnError as exc:
             raise ValueError(str(exc)) from None
         return self

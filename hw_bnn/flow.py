@@ -489,7 +489,7 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     board's pins and clock, ecppack/icepack -> ``bitstream/<board>.bit`` (ECP5) or ``.bin`` (iCE40)."""
     import time
 
-    from hw_bnn.board.boards import FPGA_TOP, clks_per_bit, fpga_top_verilog, get_board, plan_pll
+    from hw_bnn.board.boards import FPGA_TOP, fpga_top_verilog, get_board, plan_clocks
     from hw_bnn.board.protocol import FrameFormat, beat_bytes
     from hw_bnn.board.top import generate_board
     from hw_bnn.synth import DEVICES, check_fit, get_family, pack_bitstream, place_and_route, synthesize_flat
@@ -498,9 +498,8 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     design = built_design(config, out_dir)
     board = get_board(config.bitstream.board)
     family = get_family(board.family)
-    cpb = clks_per_bit(board, config.bitstream.baud)
-    pll = plan_pll(board, config.bitstream.accel_clock_mhz) if config.bitstream.accel_clock_mhz is not None else None
-    accel_mhz = pll.achieved_mhz if pll else board.clock_mhz
+    plan = plan_clocks(board, config.bitstream.baud, config.bitstream.accel_clock_mhz)
+    cpb, pll, accel_mhz = plan.clks_per_bit, plan.pll, plan.accel_mhz
     start = time.perf_counter()
     sources = generate_board(design, cpb)
     wrapper = out_dir / "rtl" / f"{FPGA_TOP}.v"
@@ -512,19 +511,21 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
     write_text(constraints, board.constraint_file.read_text())
     prefix = f"bitstream/{board.name}"
     progress(f"bitstream: Yosys synth_{family.name} of {FPGA_TOP} for {board.name} ({board.device}), "
-             f"UART {config.bitstream.baud} baud = {cpb} cycles/bit at {board.clock_mhz:g} MHz, accelerator at "
-             + (f"{accel_mhz:.4g} MHz from the PLL ({pll.params})" if pll else f"the {board.clock_mhz:g} MHz board clock"))
+             f"UART {config.bitstream.baud} baud = {cpb} cycles/bit at {plan.uart_mhz:.4g} MHz"
+             + (" from the PLL" if plan.uart_mhz != board.clock_mhz else "") + ", accelerator at "
+             + (f"{accel_mhz:.4g} MHz from the PLL" if accel_mhz != board.clock_mhz else f"the {board.clock_mhz:g} MHz board clock")
+             + (f" (PLL {pll.params})" if pll else ""))
     resources = synthesize_flat([*sources, wrapper], FPGA_TOP, family.name, out_dir, prefix)
     check_fit(resources, family, board.device)
     progress(f"bitstream: nextpnr on {board.device} with {board.constraints} at {board.clock_mhz:g} MHz")
     # --freq is the target of clocks nextpnr has no frequency for; it derives the PLL output's from the oscillator's
-    pnr = place_and_route(family, out_dir, max(accel_mhz, board.clock_mhz), device_args=board.nextpnr_args,
+    pnr = place_and_route(family, out_dir, max(accel_mhz, plan.uart_mhz), device_args=board.nextpnr_args,
                           netlist=f"{prefix}.json", constraints=f"bitstream/{constraints.name}", prefix=prefix,
                           device=board.device)
     # each clock against its own frequency; Fmax: the accelerator clock's (the oscillator's without a PLL)
     clocks = pnr["clocks"]
     failed = {name: c for name, c in clocks.items() if c["achieved"] < c["constraint"]}
-    accel_net = next((name for name in clocks if "accel_clk" in name), None) if pll else None
+    accel_net = next((name for name in clocks if "accel_clk" in name), None) if pll and pll.requested_mhz else None
     fmax = clocks[accel_net]["achieved"] if accel_net else pnr["fmax_mhz"]
     if failed:
         raise HwBnnError(f"timing not met on {board.name}: " + ", ".join(
@@ -557,9 +558,11 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
         "family": family.name,
         "clock_mhz": board.clock_mhz,
         "accel_clock_mhz": accel_mhz,
+        "uart_clock_mhz": plan.uart_mhz,
         "pll": None if pll is None else {"requested_mhz": pll.requested_mhz, "achieved_mhz": pll.achieved_mhz,
-                                         "vco_mhz": pll.vco_mhz, **pll.params},
-        "clocks": clocks,
+                                         "uart_mhz": pll.uart_mhz, "vco_mhz": pll.vco_mhz, **pll.params},
+        # the two domains' frequencies, and nextpnr's timing of each clock net against its constraint
+        "clocks": {"uart_mhz": plan.uart_mhz, "accel_mhz": accel_mhz, "timing": clocks},
         "baud": config.bitstream.baud,
         "clks_per_bit": cpb,
         "resources": resources,

@@ -5,7 +5,8 @@ import json
 import pytest
 from model_helpers import tiny_hw_build
 
-from hw_bnn.board.boards import BOARDS, FPGA_TOP, PLL_LIMITS, clks_per_bit, fpga_top_verilog, get_board, plan_pll
+from hw_bnn.board.boards import (BOARDS, FPGA_TOP, PLL_LIMITS, UART_CYCLES_AIM, fpga_top_verilog, get_board,
+                                 plan_clocks, plan_pll)
 from hw_bnn.cli import main
 from hw_bnn.config import load_config
 from hw_bnn.errors import HwBnnError
@@ -60,20 +61,65 @@ def test_unknown_board_lists_the_boards(tmp_path, capsys):
 
 
 def test_baud_rate_sets_clocks_per_bit():
-    assert clks_per_bit(get_board("ulx3s-85f"), 115200) == 217
-    assert clks_per_bit(get_board("icebreaker"), 115200) == 104
-    assert clks_per_bit(get_board("icebreaker"), 9600) == 1250
-    with pytest.raises(HwBnnError, match="bitstream.baud=2500000"):
+    assert plan_clocks(get_board("ulx3s-85f"), 115200).clks_per_bit == 217
+    assert plan_clocks(get_board("icebreaker"), 115200).clks_per_bit == 104
+    assert plan_clocks(get_board("icebreaker"), 9600).clks_per_bit == 1250
+    assert plan_clocks(get_board("ulx3s-85f"), 115200).pll is None  # the oscillator makes it: no PLL
+    # iCE40's PLL has one generated output: a rate the 12 MHz oscillator cannot make is refused
+    with pytest.raises(HwBnnError, match=r"bitstream.baud=2500000 cannot be used on icebreaker.*4.80 cycles per bit"
+                                         r".*no second output for the UART.*rates: 1500000, 3000000"):
         load_config(None, ["bitstream.board=icebreaker", "bitstream.baud=2500000"])
     assert load_config(None, ["bitstream.baud=9600"]).bitstream.baud == 9600
-    # 3 Mbaud (the FTDI bridges' top rate): 4 cycles a bit at 12 MHz, 8.33 at 25 MHz (4% off a whole number)
-    assert clks_per_bit(get_board("icebreaker"), 3_000_000) == 4
-    with pytest.raises(HwBnnError, match=r"bitstream.baud=3000000 cannot be used on ulx3s-85f.*8.33 cycles per bit"
-                                         r".*nearest legal standard rates: 1000000, 1500000"):
-        load_config(None, ["bitstream.baud=3000000"])
+    # 3 Mbaud (the FTDI bridges' top rate): 4 cycles a bit at 12 MHz; 8.33 at 25 MHz, so a PLL output on the ULX3S
+    assert plan_clocks(get_board("icebreaker"), 3_000_000).clks_per_bit == 4
+    assert load_config(None, ["bitstream.baud=3000000"]).bitstream.baud == 3_000_000
     with pytest.raises(HwBnnError, match=r"bitstream.baud=4000000.*at most 3000000 baud.*rates: 1500000, 3000000"):
         load_config(None, ["bitstream.board=icebreaker", "bitstream.baud=4000000"])
+    with pytest.raises(HwBnnError, match=r"bitstream.baud=3100000 cannot be used on ulx3s-85f.*8.06 cycles per bit, "
+                                         r"and no second output \(CLKOS\) of its PLL beside "
+                                         r"bitstream.accel_clock_mhz=100 makes it.*rates: 1500000, 3000000"):
+        load_config(None, ["bitstream.baud=3100000", "bitstream.accel_clock_mhz=100"])
     assert load_config(None, ["bitstream.baud=1000000"]).bitstream.baud == 1000000
+
+
+@pytest.mark.parametrize("accel_mhz", [None, 50.0, 62.5, 100.0, 133.3])
+@pytest.mark.parametrize("baud", [2_000_000, 3_000_000])
+def test_uart_pll_output_for_baud_rates_the_ulx3s_oscillator_cannot_make(baud, accel_mhz):
+    """On the ULX3S, 3 and 2 Mbaud (8.33 and 12.5 cycles at 25 MHz) come from CLKOS of the EHXPLLL: legal dividers sharing CLKOP's VCO,
+    the accelerator clock as asked (or on the oscillator), the rate within 2% at >= 4 cycles a bit."""
+    board = get_board("ulx3s-85f")
+    plan = plan_clocks(board, baud, accel_mhz)
+    p, lim = plan.pll.params, PLL_LIMITS["ecp5"]
+    pfd = board.clock_mhz / p["CLKI_DIV"]
+    clkop = pfd * p["CLKFB_DIV"]
+    vco = clkop * p["CLKOP_DIV"]
+    uart = vco / p["CLKOS_DIV"]
+    assert lim["pfd"][0] <= pfd <= lim["pfd"][1] and lim["vco"][0] <= vco <= lim["vco"][1]
+    assert lim["out"][0] <= clkop <= lim["out"][1] and lim["out"][0] <= uart <= lim["out"][1]
+    assert 1 <= p["CLKOS_DIV"] <= 128 and p["CLKOS_CPHASE"] == p["CLKOS_DIV"] - 1
+    assert uart == pytest.approx(plan.uart_mhz) == pytest.approx(plan.pll.uart_mhz)
+    assert plan.clks_per_bit >= 4 and abs(plan.clks_per_bit - uart * 1e6 / baud) / (uart * 1e6 / baud) <= 0.02
+    if accel_mhz is None:
+        assert plan.accel_mhz == board.clock_mhz and plan.pll.requested_mhz is None
+    else:
+        assert abs(plan.accel_mhz - accel_mhz) / accel_mhz <= 0.01 and plan.accel_mhz == pytest.approx(clkop)
+    assert plan.accel_ratio == pytest.approx(plan.accel_mhz / plan.uart_mhz)
+
+
+def test_uart_pll_prefers_an_exact_rate_near_16_cycles_a_bit():
+    ulx = get_board("ulx3s-85f")
+    alone = plan_clocks(ulx, 3_000_000)  # the accelerator on the oscillator: 48 MHz = 16 cycles exactly
+    assert (alone.uart_mhz, alone.clks_per_bit, alone.accel_mhz) == (48.0, UART_CYCLES_AIM, 25.0)
+    with_accel = plan_clocks(ulx, 3_000_000, 100.0)  # VCO 600 MHz = 100 x 6: 60 MHz (/10), 20 cycles exactly
+    assert with_accel.pll.params == dict(CLKI_DIV=1, CLKFB_DIV=4, CLKOP_DIV=6, CLKOP_CPHASE=5, CLKOS_DIV=10,
+                                         CLKOS_CPHASE=9)
+    assert (with_accel.uart_mhz, with_accel.clks_per_bit) == (60.0, 20)
+    text = fpga_top_verilog(ulx, pll=with_accel.pll)
+    assert ".CLKOS_DIV(10), .CLKOS_CPHASE(9)" in text and ".CLKOP(accel_clk), .CLKOS(uart_clk)" in text
+    assert ".clk(uart_clk), .accel_clk(accel_clk)" in text and "always @(posedge uart_clk)" in text
+    assert "(~btn_rst || !pll_lock)" in text  # the reset holds until the PLL locks
+    text = fpga_top_verilog(ulx, pll=alone.pll)
+    assert "wire accel_clk = clk;" in text and ".CLKOP(pll_feedback), .CLKOS(uart_clk)" in text
 
 
 @pytest.mark.parametrize("board_name", ["ulx3s-85f", "icebreaker"])

@@ -9,7 +9,7 @@ import pytest
 from model_helpers import randomize_batchnorm
 from sim_checks import assert_outputs_vary, mnist_images
 
-from hw_bnn.board.boards import get_board, plan_pll
+from hw_bnn.board.boards import get_board, plan_clocks, plan_pll
 from hw_bnn.board.host import HostModel
 from hw_bnn.board.protocol import Client, FrameFormat, decode_reply, encode_frame, pack, unpack
 from hw_bnn.board.sim import BoardSim, SimSerial
@@ -133,6 +133,40 @@ def test_mlp_board_classifies_like_pytorch(mlp):
     assert port.read(1) == b""  # nothing more came back
 
 
+def test_mlp_board_at_3_mbaud_on_the_ulx3s_pll_clocks(mlp):
+    """3 Mbaud on the ULX3S: the UART on a second PLL output (60 MHz, 20 cycles a bit), the accelerator on
+    CLKOP at 100 MHz; the harness drives the two at their ratio (5/3) and the classes are PyTorch's."""
+    model, hw, folder = mlp
+    plan = plan_clocks(get_board("ulx3s-85f"), 3_000_000, 100.0)
+    assert (plan.uart_mhz, plan.clks_per_bit, plan.accel_mhz) == (60.0, 20, 100.0)
+    design = generate_design(hw, folder / "rtl_3mbaud")
+    port = SimSerial(BoardSim(generate_board(design, plan.clks_per_bit)), plan.clks_per_bit, cwd=design.folder,
+                     accel_ratio=plan.accel_ratio)
+    client, host = Client(port), HostModel(hw, design)
+    images = mnist_images(4)
+    assert np.array_equal(host.classify(client, images), predict(model, images))
+    assert not port.last.board_error and port.last.framing_errors == 0
+
+
+def board_outputs(model_input_shape, model, tmp_path, images: np.ndarray, target_cycles: int) -> np.ndarray:
+    """Compile ``model``, generate its design and board top, send ``images`` through the simulated board
+    in one batch (the PLL's ratio, CLKS_PER_BIT) and return the host's output rows."""
+    hw = compile_model(export_model(model, model_input_shape, tmp_path / "export.onnx"),
+                       BuildConfig(target_cycles_per_frame=target_cycles))
+    design = generate_design(hw, tmp_path / "rtl")
+    port = SimSerial(BoardSim(generate_board(design, CLKS_PER_BIT)), CLKS_PER_BIT, cwd=design.folder,
+                     accel_ratio=PLL.ratio)
+    client, host = Client(port), HostModel(hw, design)
+    assert client.fmt == FrameFormat.of_design(design)
+    port.write(b"".join(encode_frame(host.frame_beats(image), client.fmt) for image in images))
+    size = client.fmt.reply_bytes
+    replies = port.read(len(images) * size)
+    assert len(replies) == len(images) * size
+    assert not port.last.board_error and port.last.framing_errors == 0
+    return np.stack([host.outputs(decode_reply(replies[i * size:(i + 1) * size], client.fmt))
+                     for i in range(len(images))])
+
+
 def test_adabin_board_decodes_the_count_lane(tmp_path):
     """An AdaBin MLP ends in a counting MVAU: its output beats carry the count of each vector in an
     extra lane (Stream.count_lane_channels), which HostModel unpacks before the host's AdaBinOutput.
@@ -145,20 +179,45 @@ def test_adabin_board_decodes_the_count_lane(tmp_path):
     torch.manual_seed(0)
     model = randomize_batchnorm(BinaryMLP(hidden=(32, 32), method=get_method("adabin", {"activation_form": "code"})),
                                 seed=0)
-    hw = compile_model(export_model(model, (1, 28, 28), tmp_path / "export.onnx"),
-                       BuildConfig(target_cycles_per_frame=300))
-    design = generate_design(hw, tmp_path / "rtl")
-    assert design.nodes[-1].out.count_lane_channels  # the case this test is about
-    port = SimSerial(BoardSim(generate_board(design, CLKS_PER_BIT)), CLKS_PER_BIT, cwd=design.folder,
-                     accel_ratio=PLL.ratio)
-    client, host = Client(port), HostModel(hw, design)
     images = mnist_images(12)
+    outputs = board_outputs((1, 28, 28), model, tmp_path, images, 300)
     expected = deployable(model)(torch.from_numpy(images).float()).detach().numpy()
-    port.write(b"".join(encode_frame(host.frame_beats(image), client.fmt) for image in images))
-    size = client.fmt.reply_bytes
-    replies = port.read(len(images) * size)
-    outputs = np.stack([host.outputs(decode_reply(replies[i * size:(i + 1) * size], client.fmt))
-                        for i in range(len(images))])
     assert np.array_equal(outputs, expected)
     assert np.array_equal(outputs.argmax(1), predict(model, images).argmax(1))
+    assert_outputs_vary(outputs)
+
+
+def test_dybnn_board_classifies_like_pytorch(tmp_path):
+    """A DyBNN MLP (per-sample thresholds: FrameBuffer + FrameHyperFunction nodes, which hold a whole
+    frame before they emit) through the board top at the PLL's ratio, on real MNIST images."""
+    import torch
+    from test_frame_hw import random_dynamic_model
+
+    from hw_bnn.export import deployable
+
+    model = random_dynamic_model("mlp", "dybnn", seed=2)
+    images = mnist_images(6)
+    outputs = board_outputs((1, 28, 28), model, tmp_path, images, 2000)
+    expected = deployable(model, (1, 28, 28))(torch.from_numpy(images).float()).detach().numpy()
+    assert np.array_equal(outputs, expected)
+    assert_outputs_vary(outputs)
+
+
+def test_residual_board_classifies_like_pytorch(tmp_path):
+    """A reduced ResNet-20 (option-A shortcuts: forks, joins and shortcut FIFOs in the design) through the
+    board top at the PLL's ratio, on random 16x16 CIFAR-format images (BatchNorm seed 3: varied classes)."""
+    import torch
+    from test_residual_hw import SHAPE, _images, trained_like
+
+    model = randomize_batchnorm(trained_like("resnet20"), seed=3).eval()
+    candidates = _images(24, 11)
+    with torch.no_grad():
+        classes = model(candidates).argmax(1).numpy()
+    # most random images score one class: take the first image of each class seen, so the replies must differ
+    picks = [int(np.flatnonzero(classes == c)[0]) for c in np.unique(classes)][:4]
+    images = candidates[picks].numpy().astype(np.uint8)
+    outputs = board_outputs(SHAPE, model, tmp_path, images, 2000)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(images).float()).numpy()
+    assert np.array_equal(outputs, expected)
     assert_outputs_vary(outputs)
