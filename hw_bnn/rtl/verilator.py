@@ -179,12 +179,6 @@ def cached_build(name: str, build: Callable[[Path], None]) -> Path:
     return final
 
 
-#: Verilator's own optimisation and the C++ compiler's for the model (OPT_FAST in Verilator's
-#: makefile, which comes after -CFLAGS on the compiler's command line and so decides).
-VERILATOR_OPT = ("-O3",)
-CXX_OPT_FAST = "-O2"
-
-
 def verilate(top: str, sources, harness: Path, build_dir: Path, params: dict | None = None,
              defines: tuple = (), trace: bool = False) -> Path:
     """Build ``top`` from ``sources`` with a C++ ``harness`` into ``build_dir/obj/sim``; return the binary.
@@ -197,7 +191,7 @@ def verilate(top: str, sources, harness: Path, build_dir: Path, params: dict | N
     cmd = [
         verilator_bin(), "--cc", "--exe",
         "-Wall", "--prefix", "Vtop", "--top-module", top,
-        "-Mdir", str(obj), "-o", "sim", "-CFLAGS", "-O1", *VERILATOR_OPT,
+        "-Mdir", str(obj), "-o", "sim", "-CFLAGS", "-O1",
         "--x-assign", "unique", "--x-initial", "unique",
         # one C++ file: Verilator's precompiled header for split output races under make -j
         "--output-split", "0", "--output-split-cfuncs", "0",
@@ -214,7 +208,7 @@ def verilate(top: str, sources, harness: Path, build_dir: Path, params: dict | N
         if rt.exists():
             for f in rt.iterdir():
                 shutil.copyfile(f, obj / f.name)  # fresh mtime: newer than the generated sources
-        res = subprocess.run(["make", "-C", str(obj), "-f", "Vtop.mk", "-j", "2", f"OPT_FAST={CXX_OPT_FAST}", "sim"],
+        res = subprocess.run(["make", "-C", str(obj), "-f", "Vtop.mk", "-j", "2", "sim"],
                              capture_output=True, text=True)
         if res.returncode == 0 and not rt.exists():
             # published by one rename, as cached_build does; a concurrent process that published first wins
@@ -288,7 +282,7 @@ class Sim:
             h.update(p.name.encode())
             h.update(p.read_bytes())
         h.update(repr((self.top, sorted(self.params.items()), sorted(self.mem_params), self.defines,
-                       self.trace, VERILATOR_OPT, CXX_OPT_FAST)).encode())
+                       self.trace)).encode())
         self.build_dir = cached_build(f"{self.top}_{h.hexdigest()[:16]}", self._build)
         self.binary = self.build_dir / "obj" / "sim"
         if self.mem_dir is None and self.mem_params:
