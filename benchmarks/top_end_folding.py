@@ -30,6 +30,7 @@ from hw_bnn import flow
 from hw_bnn.config import load_config
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import write_json
+from hw_bnn.synth import check_fit, get_family
 
 #: 16 cycles/frame: every node at 16 cycles (784/49, 256/16, 10/10 x 256/16).
 FOLDING_16 = {
@@ -72,6 +73,11 @@ def run_one(source: Path, out: Path, cycles: int, images: int, pnr: bool) -> dic
     report = flow.read_report(out)
     synth, sim = report.get("synth", {}), report["rtl_sim"]
     resources = synth.get("resources", {})
+    if resources and not failed.exists():
+        try:
+            check_fit(resources, get_family("ecp5"))
+        except HwBnnError as error:  # said plainly in the table's notes: the resource and the overflow
+            failed.write_text(str(error))
     return {"target": cycles, "cycles": sim["ii_cycles"], "estimate": report["estimate"]["cycles_per_frame"],
             "exact": bool(report["bit_exact"].get("rtl")), "lut": resources.get("LUT"), "ff": resources.get("FF"),
             "bram": resources.get("BRAM"), "yosys_s": synth.get("seconds"), "fmax_mhz": synth.get("fmax_mhz"),
