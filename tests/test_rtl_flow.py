@@ -144,9 +144,9 @@ def test_rare_beats_do_not_trip_the_stall_watchdog(mlp, tmp_path):
 def test_an_extra_output_frame_is_named_under_backpressure(mlp, tmp_path, monkeypatch):
     _, hw = mlp
     design = generate_design(hw, tmp_path / "rtl")
-    real_encode = rtl_sim.encode
+    real_encode = rtl_sim.encode_words
     # one frame more goes in than run_design counts, so one frame of output beats too many comes out
-    monkeypatch.setattr(rtl_sim, "encode",
+    monkeypatch.setattr(rtl_sim, "encode_words",
                         lambda tensors, stream: real_encode(np.concatenate([tensors, tensors[:1]]), stream))
     images = mnist_images(3).reshape(3, -1).astype(np.float32)
     beats = design.nodes[-1].out.beats
@@ -186,8 +186,8 @@ def test_input_beats_left_over_are_named_under_backpressure(mlp, tmp_path, monke
 def test_a_lost_beat_is_a_named_stall_under_backpressure(mlp, tmp_path, monkeypatch):
     _, hw = mlp
     design = generate_design(hw, tmp_path / "rtl")
-    real_encode = rtl_sim.encode
-    monkeypatch.setattr(rtl_sim, "encode", lambda tensors, stream: real_encode(tensors, stream)[:-1])
+    real_encode = rtl_sim.encode_words
+    monkeypatch.setattr(rtl_sim, "encode_words", lambda tensors, stream: real_encode(tensors, stream)[:-1])
     images = mnist_images(3).reshape(3, -1).astype(np.float32)
     with pytest.raises(HwBnnError, match=r"stalled under back-pressure \(input valid with p=0.7, output ready with "
                                          r"p=0.6, seed 17\): stream 'input' stopped after \d+ of \d+ beats"):
@@ -245,8 +245,8 @@ def test_wrong_weights_are_caught_and_their_layer_named(mlp, random_images, tmp_
 def test_stall_watchdog_names_the_stream(mlp, random_images, tmp_path, monkeypatch):
     _, hw = mlp
     design = generate_design(hw, tmp_path / "rtl")
-    real_encode = rtl_sim.encode
-    monkeypatch.setattr(rtl_sim, "encode", lambda tensors, stream: real_encode(tensors, stream)[:-1])
+    real_encode = rtl_sim.encode_words
+    monkeypatch.setattr(rtl_sim, "encode_words", lambda tensors, stream: real_encode(tensors, stream)[:-1])
     images = random_images(2, seed=1).reshape(2, -1).astype(np.float32)
     with pytest.raises(HwBnnError, match=r"stalled: stream 'input' stopped after \d+ of \d+ beats"):
         rtl_sim.run_design(design, images)
