@@ -24,7 +24,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from byom import FINN_FIGURES
+from byom import FINN_FIGURES, _fmt
 
 from hw_bnn import flow
 from hw_bnn.config import load_config
@@ -82,10 +82,6 @@ def run_one(source: Path, out: Path, cycles: int, images: int, pnr: bool) -> dic
             "exact": bool(report["bit_exact"].get("rtl")), "lut": resources.get("LUT"), "ff": resources.get("FF"),
             "bram": resources.get("BRAM"), "yosys_s": synth.get("seconds"), "fmax_mhz": synth.get("fmax_mhz"),
             "fps": synth.get("fps_at_fmax"), "note": failed.read_text().splitlines()[0] if failed.exists() else None}
-
-
-def _fmt(value, spec: str = ",.0f") -> str:
-    return "-" if value is None else format(value, spec)
 
 
 def print_table(rows: list[dict]) -> None:
