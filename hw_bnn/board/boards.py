@@ -269,7 +269,7 @@ def plan_clocks(board: Board, baud: int, accel_mhz: float | None = None) -> Cloc
         exact = board.clock_mhz * 1e6 / baud
         legal = [b for b in STANDARD_BAUDS if _try_plan_clocks(board, b, accel_mhz) is not None]
         near = sorted(legal, key=lambda b: abs(math.log(b / baud)))[:2]
-        pll = (f", and no second output (CLKOS) of its PLL"
+        pll = (", and no second output (CLKOS) of its PLL"
                + ("" if accel_mhz is None else f" beside bitstream.accel_clock_mhz={accel_mhz:g}") + " makes it"
                if board.family == "ecp5" else ", and its PLL (SB_PLL40_2_PAD) has no second output for the UART")
         raise HwBnnError(f"bitstream.baud={baud} cannot be used on {board.name}: its USB-UART takes at most "
