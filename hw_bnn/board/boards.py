@@ -238,13 +238,14 @@ class ClockPlan:
         return self.accel_mhz / self.uart_mhz
 
 
-def _try_plan_clocks(board: Board, baud: int, accel_mhz: float | None) -> ClockPlan | None:
+def _try_plan_clocks(board: Board, baud: int, accel_mhz: float | None, accel_pll: PllPlan | None) -> ClockPlan | None:
+    """The clocks for ``baud``, or None; ``accel_pll`` is ``plan_pll(board, accel_mhz)`` (None without
+    ``accel_mhz``), computed once by the caller."""
     if baud > board.max_baud:
         return None
     cycles = _baud_cycles(board.clock_mhz, baud)
     if cycles is not None:  # the oscillator makes the rate: the UART needs no PLL
-        pll = plan_pll(board, accel_mhz) if accel_mhz is not None else None
-        return ClockPlan(board.clock_mhz, pll.achieved_mhz if pll else board.clock_mhz, cycles, pll)
+        return ClockPlan(board.clock_mhz, accel_pll.achieved_mhz if accel_pll else board.clock_mhz, cycles, accel_pll)
     pll = _plan_uart_pll(board, baud, accel_mhz)
     if pll is None:
         return None
@@ -262,12 +263,12 @@ def plan_clocks(board: Board, baud: int, accel_mhz: float | None = None) -> Cloc
     SB_PLL40_2_PAD has one generated output: its UART stays on the oscillator), naming the nearest legal
     standard rates; refuses an accelerator clock the PLL does not make (:func:`plan_pll`).
     """
-    if accel_mhz is not None:
-        plan_pll(board, accel_mhz)  # refuses an accelerator clock the PLL cannot make, whatever the baud rate
-    plan = _try_plan_clocks(board, baud, accel_mhz)
+    # refuses an accelerator clock the PLL cannot make, whatever the baud rate
+    accel_pll = plan_pll(board, accel_mhz) if accel_mhz is not None else None
+    plan = _try_plan_clocks(board, baud, accel_mhz, accel_pll)
     if plan is None:
         exact = board.clock_mhz * 1e6 / baud
-        legal = [b for b in STANDARD_BAUDS if _try_plan_clocks(board, b, accel_mhz) is not None]
+        legal = [b for b in STANDARD_BAUDS if _try_plan_clocks(board, b, accel_mhz, accel_pll) is not None]
         near = sorted(legal, key=lambda b: abs(math.log(b / baud)))[:2]
         pll = (", and no second output (CLKOS) of its PLL"
                + ("" if accel_mhz is None else f" beside bitstream.accel_clock_mhz={accel_mhz:g}") + " makes it"
