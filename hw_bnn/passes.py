@@ -198,11 +198,13 @@ DISTRIBUTED_MAX_WORDS = 32
 RAM_STYLES = ("auto", "block", "distributed")
 
 
-def weight_words(node) -> int:
-    """Words in an MVAU's weight memory: one per beat of a vector, (MW / SIMD) * (MH / PE)."""
+def weight_words(model: ModelWrapper, node) -> int:
+    """Words in the RTL's weight memory of an MVAU: one per beat of a vector, (MW / SIMD) * (MH / PE),
+    without an AdaBin count row (mvau.v computes it in a lane of its own, from no memory)."""
     inst = getCustomOp(node)
     mw, mh, pe, simd = (int(inst.get_nodeattr(a)) for a in ("MW", "MH", "PE", "SIMD"))
-    return (mw // simd) * (-(-mh // pe))
+    rows = mh - 1 if has_count_row(model, node) else mh
+    return (mw // simd) * (rows // pe)
 
 
 class SetShallowWeightMemoriesDistributed(Transformation):
@@ -214,7 +216,7 @@ class SetShallowWeightMemoriesDistributed(Transformation):
 
     def apply(self, model: ModelWrapper):
         for node in model.graph.node:
-            if node.op_type.startswith("MVAU") and weight_words(node) <= DISTRIBUTED_MAX_WORDS:
+            if node.op_type.startswith("MVAU") and weight_words(model, node) <= DISTRIBUTED_MAX_WORDS:
                 inst = getCustomOp(node)
                 if inst.get_nodeattr("ram_style") == "auto":
                     inst.set_nodeattr("ram_style", "distributed")

@@ -468,6 +468,11 @@ def _search_folding(special: ModelWrapper, target: int) -> ModelWrapper:
 
 
 def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
+    """PE/SIMD (``_fold``), then the weight memories that folding made shallow go to LUT logic."""
+    return _fold(model, cfg).transform(SetShallowWeightMemoriesDistributed())
+
+
+def _fold(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     """PE/SIMD from the folding file, else FINN's SetFolding search for the cycle target.
 
     FINN's search only understands specialised nodes, so it runs on a specialised copy and
@@ -481,11 +486,10 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
             folding = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise HwBnnError(f"folding file {path} is not valid JSON: {exc}") from None
-        return apply_folding(model, folding, str(path)).transform(SetShallowWeightMemoriesDistributed())
+        return apply_folding(model, folding, str(path))
     target = cfg.target_cycles()
     if target is None:
-        return (model.transform(TieAdaBinThresholdFolding()).transform(TieDynamicThresholdFolding())
-                .transform(SetShallowWeightMemoriesDistributed()))
+        return model.transform(TieAdaBinThresholdFolding()).transform(TieDynamicThresholdFolding())
     searched = _search_folding(specialize(model, cfg.part), target)
     generic_hw = finn_nodes(model)
     special_hw = [n for n in searched.graph.node if is_fpgadataflow_node(n)]
@@ -496,7 +500,7 @@ def step_set_folding(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
             attr: getCustomOp(special).get_nodeattr(attr) for (op, attr) in FOLDING_DIVIDES if op == generic.op_type
         }
     folded = apply_folding(model, folding, f"from SetFolding(target_cycles_per_frame={target})")
-    return folded.transform(SetHyperFunctionMACS(target)).transform(SetShallowWeightMemoriesDistributed())
+    return folded.transform(SetHyperFunctionMACS(target))
 
 
 Step = Callable[[ModelWrapper, "BuildConfig"], ModelWrapper]
