@@ -36,13 +36,12 @@ def pack_words(elems, width: int) -> np.ndarray:
         raise ValueError(f"element width {width} is outside 1..62 bits")
     beats, n = elems.shape
     fields = elems & ((1 << width) - 1)
+    words = max(1, -(-(n * width) // 32))
     if n * width <= 63:
         # one int64 per beat, split into its two words
         packed = (fields << (np.arange(n, dtype=np.int64) * width)).sum(axis=1)
-        words = np.stack([packed & 0xFFFFFFFF, packed >> 32], axis=1).astype("<u4")
-        return np.ascontiguousarray(words[:, :max(1, -(-(n * width) // 32))])
+        return np.ascontiguousarray(np.stack([packed & 0xFFFFFFFF, packed >> 32], axis=1).astype("<u4")[:, :words])
     bits = ((fields[:, :, None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8).reshape(beats, n * width)
-    words = max(1, -(-(n * width) // 32))
     bits = np.pad(bits, ((0, 0), (0, words * 32 - n * width)))
     return np.packbits(bits, axis=1, bitorder="little").view("<u4").reshape(beats, words)
 
