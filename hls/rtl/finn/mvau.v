@@ -95,8 +95,7 @@
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
 // Submodules: fold_param_rom (fold_param_rom.v), the weight memory and its
 // address counter; mvau_lane (mvau_lane.v), the terms and adder tree of each
-// lane;
-// threshold_count (threshold_count.v), the activation of NO_ACT = 0;
+// lane; threshold_count (threshold_count.v), the activation of NO_ACT = 0;
 // skid_buffer (skid_buffer.v), the output and skid registers.
 
 `resetall
