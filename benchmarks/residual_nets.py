@@ -2,7 +2,7 @@
 ReActNet, with static sign binarizers, per-sample ones (FrameThreshold chains) and AdaBin's.
 
 Usage: .venv/bin/python benchmarks/residual_nets.py [--out DIR] [--data DIR] [--cycles N] [--images N]
-       [--synth] [--only CASE ...]
+       [--synth] [--fifo-sizing {fixed,simulate}] [--only CASE ...]
 
 Trains each architecture for one epoch (on ``--data``, CIFAR-10 python batches; default: synthetic
 CIFAR-format files, since no CIFAR-10 is on disk here), exports, compiles with FINN for a slowest-layer
@@ -10,7 +10,10 @@ target of ``--cycles`` cycles per frame, simulates ``--images`` test images in V
 ``--synth``, synthesises with Yosys for xc7. Prints, per architecture, the multi-bit nodes in the graph,
 bit-exactness, FINN's cycle estimate against the RTL's measured cycles per frame, latency, the shortcut
 FIFO depths computed for the residual sums (the stitcher uses at least sim.fifo_depth), and FINN's LUT
-estimate (Yosys LUT with --synth).
+estimate (Yosys LUT with --synth). With ``--fifo-sizing simulate`` (at least 4 images) every FIFO is sized
+in Verilator during the build, and a second table gives the FIFOs' beats, bits, LUT-RAM and BRAM18 at the
+fixed depths (sim.fifo_depth, shortcuts as planned) and the sized ones, the cycles per frame kept, and the
+sizing time.
 """
 
 from __future__ import annotations
@@ -61,7 +64,7 @@ def run(name: str, args, data: Path) -> dict:
         "method_options": method_options,
         "model": {"name": architecture, "options": options}, "data": {"name": "cifar10", "path": str(data)},
         "train": {"epochs": 1, "batch_size": 4, "lr": 0.01},
-        "build": {"target_cycles_per_frame": args.cycles}, "check": {"n_images": args.images},
+        "build": {"target_cycles_per_frame": args.cycles, "fifo_sizing": args.fifo_sizing}, "check": {"n_images": args.images},
         "synth": {"place_and_route": False}, "stages": stages}))
     report = flow.run(load_config(recipe), folder / "run", progress=lambda message: print("  " + message))
     graph = load_qonnx(folder / "run" / "hw_graph.onnx")
@@ -79,6 +82,8 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=40000, help="target cycles per frame of the slowest layer")
     parser.add_argument("--images", type=int, default=3, help="test images simulated in RTL")
     parser.add_argument("--synth", action="store_true", help="also synthesise with Yosys (xc7)")
+    parser.add_argument("--fifo-sizing", choices=("fixed", "simulate"), default="fixed",
+                        help="FIFO depths: sim.fifo_depth (shortcuts as planned), or sized by simulation")
     parser.add_argument("--only", nargs="+", choices=list(CASES), default=list(CASES), help="cases to run")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -104,6 +109,24 @@ def main() -> None:
             res = r["synth"]["resources"]
             cells += [f"{res.get('LUT', 0):,}", f"{res.get('FF', 0):,}", str(res.get("BRAM18", 0))]
         print("| " + " | ".join(cells) + " |")
+    if args.fifo_sizing == "simulate":
+        print_fifo_sizing(reports)
+
+
+def print_fifo_sizing(reports: dict) -> None:
+    """FIFO memory at the fixed and at the sized depths, from each run's report.json ``fifo_sizing``."""
+    print("\nFIFOs sized by simulation (report.json fifo_sizing; LUT-RAM/BRAM18 by hw_bnn.cost.memory_cost)\n")
+    print("| architecture | method | FIFOs | beats fixed -> sized | bits fixed -> sized | LUT-RAM fixed -> sized | "
+          "BRAM18 fixed -> sized | cycles/frame deep -> sized | sizing time |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    for name, r in reports.items():
+        sizing = r["fifo_sizing"]
+        fixed, sized = sizing["memory"]["fixed"], sizing["memory"]["sized"]
+        architecture, method, *_ = CASES[name]
+        print(f"| {architecture} | {method} | {len(sizing['depths'])} | {sum(sizing['fixed_depths'].values()):,} -> "
+              f"{sum(sizing['depths'].values()):,} | {fixed['bits']:,} -> {sized['bits']:,} | {fixed['lut']:,} -> "
+              f"{sized['lut']:,} | {fixed['bram18']} -> {sized['bram18']} | {sizing['probe_ii_cycles']:,.0f} -> "
+              f"{sizing['sized_ii_cycles']:,.0f} | {sizing['seconds']:.0f} s |")
 
 
 if __name__ == "__main__":

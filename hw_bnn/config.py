@@ -90,6 +90,11 @@ class TrainConfig(_Section):
     #: of each process's own batch. No effect with one process.
     sync_batchnorm: bool = False
     weight_decay: float = 0.0
+    #: What ``weight_decay`` reaches: ``weights``, the conv and FC weights only (parameters of two or more
+    #: dims: not BatchNorm, biases, the methods' learnable shifts and scales), as ReActNet's and BD-BNN's
+    #: optimisers; ``all``, every model parameter, as a plain ``SGD(model.parameters())``. Never the loss's
+    #: learnable temperature.
+    weight_decay_on: Literal["weights", "all"] = "weights"
     #: adam (BNN-PYNQ, ReActNet) or sgd (the papers' CIFAR recipes: SGD with momentum, cosine).
     optimizer: Literal["adam", "sgd"] = "adam"
     momentum: float = 0.9
@@ -120,9 +125,10 @@ class BuildConfig(_Section):
     folding_file: str | None = None
     #: End the accelerator in a top-1 stage: it outputs the class index instead of the scores.
     argmax: bool = False
-    #: FIFO depths: ``fixed`` (``sim.fifo_depth`` on every link, residual shortcuts as planned) or
-    #: ``simulate`` (each FIFO sized by Verilator on the first test images: ``hw_bnn.design.fifo_sizing``).
-    fifo_sizing: Literal["fixed", "simulate"] = "fixed"
+    #: FIFO depths: ``simulate`` (each FIFO sized by Verilator on the first test images:
+    #: ``hw_bnn.design.fifo_sizing``) or ``fixed`` (``sim.fifo_depth`` on every link, residual shortcuts as
+    #: planned).
+    fifo_sizing: Literal["fixed", "simulate"] = "simulate"
 
     @model_validator(mode="after")
     def _one_target(self):

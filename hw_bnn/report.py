@@ -58,7 +58,9 @@ def summary_lines(report: dict) -> list[str]:
                      f"{sum(sizing['depths'].values()):,} beats in all against {sum(sizing['fixed_depths'].values()):,} "
                      f"fixed ({fixed['bits']:,} -> {sized['bits']:,} bits; LUT-RAM {fixed['lut']} -> {sized['lut']} LUT, "
                      f"{fixed['bram18']} -> {sized['bram18']} BRAM18), {sizing['sized_ii_cycles']:.0f} cycles/frame "
-                     f"(deep FIFOs: {sizing['probe_ii_cycles']:.0f})")
+                     f"(deep FIFOs: {sizing['probe_ii_cycles']:.0f})"
+                     + (f"; under back-pressure {stalled['sized_ii_cycles']:.0f} (deep FIFOs: {stalled['probe_ii_cycles']:.0f})"
+                        if (stalled := sizing.get("backpressure")) else ""))
     synth = report.get("synth")
     if synth:
         lines.append("")

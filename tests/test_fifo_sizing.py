@@ -8,7 +8,8 @@ from model_helpers import randomize_batchnorm
 from hw_bnn.compiler import compile_model
 from hw_bnn.config import BuildConfig
 from hw_bnn.design import fifo_sizing
-from hw_bnn.design.sim import simulate
+from hw_bnn.design.sim import Backpressure, run_design, simulate
+from hw_bnn.design.stitch import generate_design
 from hw_bnn.execute import run_host_graph
 from hw_bnn.export import export_model
 from hw_bnn.graph import split_at_partition
@@ -59,6 +60,28 @@ def test_fifos_sized_below_their_need_are_caught_and_grown(cnv, monkeypatch):
     assert sizing.sized_ii_cycles <= sizing.probe_ii_cycles * (1 + fifo_sizing.TOLERANCE)
 
 
+def test_sizing_under_back_pressure_keeps_the_stalled_rate(cnv):
+    """With ``sim.backpressure``'s stalls the sized design must also keep the deep probe's cycles per frame
+    under the same seeded stalls; depths too small for that are caught there and grown."""
+    hw, images, tensors, folder = cnv
+    stalls = Backpressure(p_valid=0.7, p_ready=0.5, seed=3)
+    sizing = fifo_sizing.size_fifos(hw, tensors, folder / "stalled", fixed_depth=32, progress=lambda m: None,
+                                    backpressure=stalls)
+    assert sizing.backpressure["pattern"] == stalls.describe()
+    assert sizing.backpressure["sized_ii_cycles"] <= sizing.backpressure["probe_ii_cycles"] * (1 + fifo_sizing.TOLERANCE)
+    sized = simulate(hw, images, folder / "stalled_sized", fifo_depths=sizing.depths, backpressure=stalls)
+    assert sized.run.ii_cycles == sizing.backpressure["sized_ii_cycles"]
+
+    probe = generate_design(hw, folder / "stalled_probe", fifo_depth=1024)
+    reference = run_design(probe, tensors, backpressure=stalls)
+    messages = []
+    minimal = {link: fifo_sizing.MIN_DEPTH for link in sizing.depths}
+    grown, ii = fifo_sizing._grow_until_rate_kept(hw, tensors, folder / "stalled_grow", 32, minimal,
+                                                  {link: 1024 for link in minimal}, reference, messages.append)
+    assert len(messages) >= 2 and all("under back-pressure" in m for m in messages), messages
+    assert sum(grown.values()) > sum(minimal.values()) and ii <= reference.ii_cycles * (1 + fifo_sizing.TOLERANCE)
+
+
 def test_sizing_needs_a_steady_state(cnv):
     hw, _, tensors, folder = cnv
     with pytest.raises(Exception, match="at least 4 frames"):
@@ -66,8 +89,8 @@ def test_sizing_needs_a_steady_state(cnv):
 
 
 def test_build_sizes_the_fifos_and_sim_runs_the_sized_design(tmp_path, capsys):
-    """``build.fifo_sizing: simulate`` through the CLI: the RTL that build leaves has the sized depths, the
-    RTL simulation runs it bit-exact, and the summary says what sizing saved."""
+    """``build.fifo_sizing: simulate`` (the default) through the CLI: the RTL that build leaves has the sized
+    depths, the RTL simulation runs it bit-exact, and the summary says what sizing saved."""
     import json
 
     from hw_bnn.cli import main
@@ -76,17 +99,35 @@ def test_build_sizes_the_fifos_and_sim_runs_the_sized_design(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["run", "training/recipes/demo.yaml", "--out", str(out), "--set", "train.epochs=1",
                  "--set", "data.n_train=200", "--set", "check.n_images=10", "--set", "model.options.hidden=[16]",
-                 "--set", "build.fifo_sizing=simulate"]) == 0
+                 "--set", "sim.backpressure.output_ready_probability=0.5"]) == 0
     report = read_report(out)
     sizing = report["fifo_sizing"]
     assert report["bit_exact"]["rtl"] is True and report["rtl_sim"]["fifo_sizing"] == "simulate"
-    assert sizing["sized_ii_cycles"] == sizing["probe_ii_cycles"] == report["rtl_sim"]["ii_cycles"]
+    assert sizing["sized_ii_cycles"] == sizing["probe_ii_cycles"]
+    # the recipe's stalls reach the sizing, and the simulation under them runs at the rate sizing kept
+    assert "output ready with p=0.5" in sizing["backpressure"]["pattern"]
+    assert sizing["backpressure"]["sized_ii_cycles"] == report["rtl_sim"]["ii_cycles"]
     built = {inst["name"].removeprefix("u_fifo_"): inst["params"]["DEPTH"]
              for inst in json.loads((out / "rtl" / "design.json").read_text())["instances"]
              if inst["module"] == "stream_fifo"}
     assert built == sizing["depths"]
-    assert "FIFOs sized by simulation on 10 images" in capsys.readouterr().out
+    summary = capsys.readouterr().out
+    assert "FIFOs sized by simulation on 10 images" in summary and "under back-pressure" in summary
     # the recipe changed after the build: sim refuses the RTL it did not ask for
     assert main(["sim", "training/recipes/demo.yaml", "--out", str(out), "--set", "model.options.hidden=[16]",
-                 "--set", "check.n_images=10"]) == 2
+                 "--set", "check.n_images=10", "--set", "build.fifo_sizing=fixed"]) == 2
     assert "built with build.fifo_sizing=simulate, the recipe now says fixed" in capsys.readouterr().err
+
+
+def test_sizing_streams_few_test_images_again_for_a_steady_state(tmp_path):
+    """With fewer test images than a steady state needs, the build's sizing streams them again (the timing does
+    not depend on the pixels) instead of failing."""
+    from hw_bnn.cli import main
+    from hw_bnn.flow import read_report
+
+    out = tmp_path / "run"
+    assert main(["run", "training/recipes/demo.yaml", "--out", str(out), "--set", "train.epochs=1",
+                 "--set", "data.n_train=200", "--set", "check.n_images=2", "--set", "model.options.hidden=[16]",
+                 "--set", "stages=[train, export, build, sim]"]) == 0
+    report = read_report(out)
+    assert report["fifo_sizing"]["images"] == fifo_sizing.MIN_FRAMES and report["bit_exact"]["rtl"] is True

@@ -14,6 +14,9 @@ depth each link needs is measured in Verilator, from the top's ``fifo_peaks`` po
 3. Each depth = max(``MIN_DEPTH``, peak + ``MARGIN``), **re-simulated at full rate**: the cycles per frame
    must stay within ``TOLERANCE`` of the probe's, the outputs equal; else the sized depths double (never
    past the probe's) and are checked again.
+4. Under ``sim.backpressure`` (random stalls at the input and output), the probe and the sized design are
+   simulated again with the same seeded stalls, and the depths double until the sized design keeps the
+   probe's cycles per frame there too. (Its peaks are no guide: a stalled output fills every FIFO behind it.)
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 
 from hw_bnn.cost import memory_cost
-from hw_bnn.design.sim import run_design
+from hw_bnn.design.sim import FULL_RATE, Backpressure, RtlRun, run_design
 from hw_bnn.design.stitch import Design, generate_design, planned_fifo_depths
 from hw_bnn.errors import HwBnnError
 
@@ -39,6 +42,8 @@ MAX_PROBE_DEPTH = 16384
 MARGIN = 2
 #: A stream_fifo needs 3 beats to pass one beat per cycle.
 MIN_DEPTH = 3
+#: Frames a run needs for a steady state (the later half are measured).
+MIN_FRAMES = 4
 #: How much slower than the probe the sized design may run (cycles per frame).
 TOLERANCE = 0.005
 
@@ -56,6 +61,9 @@ class FifoSizing:
     sized_ii_cycles: float
     images: int
     seconds: float
+    #: sized under ``sim.backpressure`` too: the stall pattern and the probe's and sized design's cycles per
+    #: frame under it (None at full rate)
+    backpressure: dict | None = None
 
     def report(self, design: Design) -> dict:
         """The report.json section: depths, cycles, and the FIFOs' memory at the fixed and sized depths
@@ -70,16 +78,17 @@ class FifoSizing:
 
 
 def size_fifos(hw_graph: ModelWrapper, tensors: np.ndarray, folder: str | Path, fixed_depth: int,
-               progress=print) -> FifoSizing:
+               progress=print, backpressure: Backpressure = FULL_RATE) -> FifoSizing:
     """Measure the depth every FIFO of ``hw_graph``'s design needs on ``tensors`` (frames in the first
-    node's layout, as ``run_design`` takes them); designs are generated under ``folder``."""
+    node's layout, as ``run_design`` takes them); designs are generated under ``folder``. With a
+    ``backpressure`` pattern the depths must also keep the probe's cycles per frame under its stalls."""
     from hw_bnn.design.emitters import emit_nodes
     from hw_bnn.graph import hw_nodes
 
     folder = Path(folder)
     start = time.perf_counter()
-    if len(tensors) < 4:
-        raise HwBnnError(f"FIFO sizing needs at least 4 frames for a steady state; it got {len(tensors)}")
+    if len(tensors) < MIN_FRAMES:
+        raise HwBnnError(f"FIFO sizing needs at least {MIN_FRAMES} frames for a steady state; it got {len(tensors)}")
     planned = planned_fifo_depths(hw_graph, emit_nodes(hw_graph, hw_nodes(hw_graph)), fixed_depth)
     probe_depth = PROBE_DEPTH
     while True:
@@ -98,21 +107,39 @@ def size_fifos(hw_graph: ModelWrapper, tensors: np.ndarray, folder: str | Path, 
                              f"paced at the design's rate; set build.fifo_sizing: fixed and sim.fifo_depth by hand")
         probe_depth *= 2
     sized = {link: max(MIN_DEPTH, peak + MARGIN) for link, peak in paced.fifo_peaks.items()}
-    while True:
-        design = generate_design(hw_graph, folder / "sized", fifo_depth=fixed_depth, fifo_depths=sized)
-        progress(f"build: FIFO sizing, checking the sized depths ({sum(sized.values()):,} beats in all)")
-        run = run_design(design, tensors)
-        sized_ii = run.ii_cycles
-        if not np.array_equal(run.raw, full.raw):
-            raise HwBnnError(f"FIFO sizing: the design with sized FIFOs computes other outputs than the probe "
-                             f"(RTL in {folder / 'sized'}); a FIFO loses or repeats beats")
-        if sized_ii <= probe_ii * (1 + TOLERANCE):
-            break
-        grown = {link: min(2 * depth, capacity[link]) for link, depth in sized.items()}
-        if grown == sized:
-            raise HwBnnError(f"FIFO sizing: even at the probe's depths the design runs at {sized_ii:.0f} cycles/frame "
-                             f"against the probe's {probe_ii:.0f}")
-        sized = grown
+    sized, sized_ii = _grow_until_rate_kept(hw_graph, tensors, folder, fixed_depth, sized, capacity, full, progress)
+    stalled = None
+    if not backpressure.full_rate:
+        progress(f"build: FIFO sizing, probe under back-pressure ({backpressure.describe()})")
+        probe_stalled = run_design(probe, tensors, backpressure=backpressure)
+        sized, stalled_ii = _grow_until_rate_kept(hw_graph, tensors, folder, fixed_depth, sized, capacity,
+                                                  probe_stalled, progress)
+        stalled = {"pattern": backpressure.describe(), "probe_ii_cycles": probe_stalled.ii_cycles,
+                   "sized_ii_cycles": stalled_ii}
     fixed = {link: planned.get(link, fixed_depth) for link in sized}
     return FifoSizing(sized, dict(paced.fifo_peaks), fixed, probe_depth, probe_ii, sized_ii, len(tensors),
-                      round(time.perf_counter() - start, 1))
+                      round(time.perf_counter() - start, 1), stalled)
+
+
+def _grow_until_rate_kept(hw_graph: ModelWrapper, tensors: np.ndarray, folder: Path, fixed_depth: int,
+                          sized: dict[str, int], capacity: dict[str, int], reference: RtlRun,
+                          progress) -> tuple[dict[str, int], float]:
+    """Simulate the design with ``sized`` FIFOs under ``reference``'s stall pattern and double the depths
+    (never past the probe's ``capacity``) until it keeps ``reference``'s cycles per frame and outputs;
+    the depths and their cycles per frame."""
+    pattern = reference.backpressure
+    stalls = "" if pattern.full_rate else " under back-pressure"
+    while True:
+        design = generate_design(hw_graph, folder / "sized", fifo_depth=fixed_depth, fifo_depths=sized)
+        progress(f"build: FIFO sizing, checking the sized depths{stalls} ({sum(sized.values()):,} beats in all)")
+        run = run_design(design, tensors, backpressure=pattern)
+        if not np.array_equal(run.raw, reference.raw):
+            raise HwBnnError(f"FIFO sizing: the design with sized FIFOs computes other outputs than the probe "
+                             f"(RTL in {folder / 'sized'}); a FIFO loses or repeats beats")
+        if run.ii_cycles <= reference.ii_cycles * (1 + TOLERANCE):
+            return sized, run.ii_cycles
+        grown = {link: min(2 * depth, capacity[link]) for link, depth in sized.items()}
+        if grown == sized:
+            raise HwBnnError(f"FIFO sizing: even at the probe's depths the design runs at {run.ii_cycles:.0f} "
+                             f"cycles/frame{stalls} against the probe's {reference.ii_cycles:.0f}")
+        sized = grown
