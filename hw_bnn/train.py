@@ -139,6 +139,17 @@ def _set_epoch(model: nn.Module, epoch: int, epochs: int) -> None:
             module.set_epoch(epoch, epochs)
 
 
+def parameter_groups(model: nn.Module, criterion: nn.Module, cfg) -> list[dict]:
+    """The optimizer's parameter groups: weight decay (``cfg.weight_decay``) on the conv and FC weights only
+    (``weight_decay_on: weights``, every parameter of two or more dims, as ReActNet's and BD-BNN's optimisers
+    select them) or on every model parameter (``all``); never on the loss's learnable temperature, which is
+    ours and has no counterpart in the papers."""
+    decayed, kept = [], list(criterion.parameters())
+    for parameter in model.parameters():
+        (decayed if cfg.weight_decay_on == "all" or parameter.dim() >= 2 else kept).append(parameter)
+    return [{"params": decayed, "weight_decay": cfg.weight_decay}, {"params": kept, "weight_decay": 0.0}]
+
+
 def make_optimizer(params, cfg, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -309,7 +320,7 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
     if teacher is not None:
         teacher.to(device)
     criterion = ScaledCrossEntropy(init_scale=_initial_temperature(net)).to(device)
-    params = list(net.parameters()) + list(criterion.parameters())
+    params = parameter_groups(net, criterion, cfg)
     # Linear scaling rule (Goyal et al., 2017): N times the batch, N times the step.
     optimizer = make_optimizer(params, cfg, lr=cfg.lr * world if cfg.lr_scaling == "linear" else cfg.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))

@@ -13,6 +13,7 @@ from hw_bnn.methods import METHODS
 from hw_bnn.methods.adabin import AdaBinActivation, Maxout
 from hw_bnn.models.cifar import BinaryReActNet, BinaryResNet18, BinaryResNet20, BinaryVGGSmall
 from hw_bnn.methods.losses import latent_weights
+from hw_bnn.models.cnv import BinaryCNV
 
 SMALL = {BinaryVGGSmall: {"width": 0.0625}, BinaryResNet20: {"width": 0.5, "blocks_per_stage": 1},
          BinaryResNet18: {"width": 0.0625}, BinaryReActNet: {"width": 0.125}}
@@ -50,6 +51,27 @@ def test_paper_layer_counts():
     assert len(latent_weights(BinaryVGGSmall())) == 5
     shortcuts = [m for m in BinaryResNet18().modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1)]
     assert len(shortcuts) == 3
+
+
+def test_bdbnn_regularises_every_conv_but_the_stem_and_mimics_the_binary_ones():
+    """The released BD-BNN code collects every conv but the first: in ResNet-18 that is 19 layers, the
+    three 1x1 down-sampling convs included, and its per-layer target lists have 19 entries; the mimicking
+    loss skips the down-sampling convs. (Dropping the first *binary* layer, as before, left 15 and 15.)"""
+    from hw_bnn.methods.losses import KurtosisTerm, LossContext, mimicking_weights, regularised_weights
+    from hw_bnn.methods.bdbnn import KurtosisRegulariser
+
+    model = BinaryResNet18(method="bdbnn")
+    regularised = [name for name, _ in regularised_weights(model)]
+    assert len(regularised) == 19 and sum("shortcut" in name for name in regularised) == 3
+    binary = [name for name, _ in latent_weights(model)]
+    assert regularised[0] == binary[0]  # the first binary conv is regularised; only the stem is left out
+    assert [name for name, _ in mimicking_weights(model)] == binary
+    cifar_targets = [1.4] * 14 + [1.8] * 4 + [2.2]  # BD-code --diffkurt, CIFAR
+    term = KurtosisTerm(KurtosisRegulariser(per_layer_targets=cifar_targets))
+    assert term(LossContext(model, torch.zeros(1), torch.zeros(1), 0, 1)).item() > 0
+    # the nets whose first layer is binary (CNV, MLP) leave that one out and keep their binary FC layers
+    cnv_layers = latent_weights(BinaryCNV())
+    assert [name for name, _ in regularised_weights(BinaryCNV())] == [name for name, _ in cnv_layers[1:]]
 
 
 def test_adabin_puts_maxout_after_the_residual_sum():

@@ -84,3 +84,31 @@ def test_train_stage_is_reproducible_from_the_seed(tmp_path):
         flow.train_stage(cfg, tmp_path / run, progress=lambda message: None)
         weights.append(torch.load(tmp_path / run / FINAL_MODEL, weights_only=False)["model"])
     assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[0])
+
+
+@pytest.mark.parametrize("decay_on", ["weights", "all"])
+def test_weight_decay_reaches_the_weights_and_never_the_loss_temperature(decay_on):
+    """ReActNet's and BD-BNN's optimisers decay conv/FC weights only; a plain SGD(model.parameters()) decays
+    every model parameter; the loss's learnable temperature (ours) is never decayed. One Adam step with a
+    zero gradient moves exactly the decayed parameters."""
+    from hw_bnn.config import TrainConfig
+    from hw_bnn.models.cifar import BinaryResNet20
+    from hw_bnn.train import make_optimizer, parameter_groups
+
+    model = BinaryResNet20(method="adabin", width=0.25, blocks_per_stage=1)
+    criterion = ScaledCrossEntropy(init_scale=3.0)
+    cfg = TrainConfig(weight_decay=0.1, weight_decay_on=decay_on)
+    before = {name: p.detach().clone() for name, p in [*model.named_parameters(), *criterion.named_parameters()]}
+    optimizer = make_optimizer(parameter_groups(model, criterion, cfg), cfg, lr=0.01)
+    for p in [*model.parameters(), *criterion.parameters()]:
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    moved = {name for name, p in [*model.named_parameters(), *criterion.named_parameters()]
+             if not torch.equal(p.detach(), before[name])}
+    matrices = {name for name, p in model.named_parameters() if p.dim() >= 2}
+    norms = {name for name in before if "norm" in name or name.endswith("bias")}
+    assert not moved & set(dict(criterion.named_parameters()))
+    if decay_on == "weights":
+        assert moved == {name for name in matrices if before[name].abs().sum() > 0} and not moved & norms
+    else:
+        assert moved & norms and moved >= {name for name in matrices if before[name].abs().sum() > 0}

@@ -41,46 +41,61 @@ def is_binary_layer(module: nn.Module) -> bool:
     return int(module.weight_quant.bit_width()) == 1
 
 
-def latent_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """The latent (pre-binarisation) weight of every Brevitas QuantLinear/QuantConv2d, in model order.
+def _latent(module: nn.Module) -> torch.Tensor:
+    """A layer's latent weight: a parametrized layer's original tensor, not the transformed (binarised) one."""
+    if parametrize.is_parametrized(module, "weight"):
+        return module.parametrizations.weight.original
+    return module.weight
 
-    A parametrized layer's latent weight is the parametrization's original tensor, not the
-    transformed (binarised) one. Plain ``nn.Linear`` inside method blocks (squeeze-excitation,
-    hyper-functions) and the multi-bit stem, shortcut and classifier layers of the residual
-    architectures are not binary layers and are not listed.
+
+def latent_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """The latent (pre-binarisation) weight of every binary layer (``is_binary_layer``), in model order.
+
+    Plain ``nn.Linear`` inside method blocks (squeeze-excitation, hyper-functions) and the multi-bit
+    stem, shortcut and classifier layers of the residual architectures are not binary layers and are
+    not listed.
     """
-    found = []
-    for name, module in model.named_modules():
-        if is_binary_layer(module):
-            if parametrize.is_parametrized(module, "weight"):
-                found.append((name, module.parametrizations.weight.original))
-            else:
-                found.append((name, module.weight))
-    return found
+    return [(name, _latent(module)) for name, module in model.named_modules() if is_binary_layer(module)]
+
+
+def regularised_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """BD-BNN's kurtosis layer set, in model order: every conv of the network but its first layer (the
+    stem), the multi-bit 1x1 down-sampling convs included, as BD-code ``--weight-name all`` collects every
+    conv but the first (19 in ResNet-18: 16 binary 3x3 + 3 down-sampling); and the binary fully connected
+    layers (of the MLP and CNV nets, which the released ResNets do not have), but not a multi-bit
+    classifier (full precision in the released nets, and not a conv)."""
+    layers = [(name, module) for name, module in model.named_modules() if isinstance(module, (QuantLinear, QuantConv2d))]
+    return [(name, _latent(module)) for name, module in layers[1:]
+            if isinstance(module, QuantConv2d) or is_binary_layer(module)]
+
+
+def mimicking_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """BD-BNN's weight-mimicking layer set: the kurtosis set without the down-sampling convs, as the released
+    ``DistributionLoss_layer`` skips ``conv1`` and every module named ``downsample``."""
+    binary = {id(w) for _, w in latent_weights(model)}
+    return [(name, w) for name, w in regularised_weights(model) if id(w) in binary]
 
 
 class KurtosisTerm:
-    """BD-BNN's kurtosis regulariser over the latent weights of all binary layers but the first
-    (BD-code ``--weight-name all`` skips the first conv; seed_methods §4.2)."""
+    """BD-BNN's kurtosis regulariser over ``regularised_weights`` (seed_methods §4.2)."""
 
     def __init__(self, regulariser):
         self.regulariser = regulariser
 
     def __call__(self, context: LossContext) -> torch.Tensor:
-        weights = [w for _, w in latent_weights(context.model)[1:]]
-        return self.regulariser(weights, context.epoch)
+        return self.regulariser([w for _, w in regularised_weights(context.model)], context.epoch)
 
 
 class WeightMimickingTerm:
-    """BD-BNN's weight-distribution mimicking: student latent weights against the teacher's,
-    layer by layer, skipping the first layer as the released loss does (seed_methods §4.3)."""
+    """BD-BNN's weight-distribution mimicking: student latent weights against the teacher's, layer by
+    layer over ``mimicking_weights`` (seed_methods §4.3)."""
 
     def __init__(self, loss, weight: float):
         self.loss, self.weight = loss, weight
 
     def __call__(self, context: LossContext) -> torch.Tensor:
-        student = [w for _, w in latent_weights(context.model)[1:]]
-        teacher = [w.detach() for _, w in latent_weights(context.teacher)[1:]]
+        student = [w for _, w in mimicking_weights(context.model)]
+        teacher = [w.detach() for _, w in mimicking_weights(context.teacher)]
         return self.weight * self.loss(student, teacher)
 
 
