@@ -329,26 +329,14 @@ def _first_diverging_step(out_dir: Path, image: np.ndarray, reference: np.ndarra
     return "none of the saved steps (only the final graph differs)"
 
 
-#: Test images FIFO sizing simulates.
-FIFO_SIZING_IMAGES = 16
-
-
 def _size_fifos(config: Config, out_dir: Path, hw_graph: ModelWrapper, images: np.ndarray, progress: Progress):
     """``build.fifo_sizing: simulate``: every FIFO's depth measured in Verilator on the first test images (and
     kept under ``sim.backpressure``'s stalls where the recipe has them)."""
-    from hw_bnn.design.fifo_sizing import MIN_FRAMES, size_fifos
+    from hw_bnn.design.fifo_sizing import size_design_fifos
     from hw_bnn.design.sim import Backpressure
-    from hw_bnn.execute import run_host_graph
-    from hw_bnn.graph import split_at_partition
 
-    # The designs' timing does not depend on the pixels, so fewer test images than a steady state needs are
-    # streamed again until there are enough.
-    frames = np.resize(images[:FIFO_SIZING_IMAGES], (max(MIN_FRAMES, min(len(images), FIFO_SIZING_IMAGES)),
-                                                     *images.shape[1:]))
-    pre = split_at_partition(hw_graph)[0]
-    tensors = run_host_graph(pre, frames) if pre is not None else frames.astype(np.float32)
-    return size_fifos(hw_graph, tensors, out_dir / "build" / "fifo_sizing", config.sim.fifo_depth, progress,
-                      Backpressure.from_recipe(config.sim.backpressure))
+    return size_design_fifos(hw_graph, images, out_dir / "build" / "fifo_sizing", config.sim.fifo_depth, progress,
+                             Backpressure.from_recipe(config.sim.backpressure))
 
 
 def build_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> ModelWrapper:

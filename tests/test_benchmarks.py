@@ -151,3 +151,23 @@ def test_sim_speed_times_every_execution_and_the_sharded_run_agrees():
     assert "outputs identical (PyTorch == FINN == RTL): yes" in result.stdout
     assert "sharded run identical to one process (outputs, cycles/image, latency): yes" in result.stdout
     assert any(line.startswith("RTL sim: simulate(shards=2) call") for line in result.stdout.splitlines())
+
+
+def test_fifo_sizing_benchmark_tables_a_finished_build_and_names_a_missing_one(tmp_path):
+    from hw_bnn.cli import main
+
+    run = tmp_path / "demo"
+    assert main(["run", "training/recipes/demo.yaml", "--out", str(run), *TINY,
+                 "--set", "stages=[train, export, build]", "--set", "build.fifo_sizing=fixed"]) == 0
+    result = subprocess.run([sys.executable, "benchmarks/fifo_sizing.py", str(run), "--images", "6",
+                             "--out", str(tmp_path / "sizing")], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| demo |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    fixed_beats, sized_beats = (int(v.replace(",", "")) for v in cells[2].split(" -> "))
+    assert sized_beats < fixed_beats  # a 32-beat FIFO on every link is more than the demo needs
+    deep, sized = (float(v.replace(",", "")) for v in cells[6].split(" -> "))
+    assert deep == sized > 0
+    missing = subprocess.run([sys.executable, "benchmarks/fifo_sizing.py", str(tmp_path / "nowhere")], cwd=ROOT,
+                             capture_output=True, text=True, timeout=600)
+    assert missing.returncode != 0 and "run 'hw-bnn build'" in missing.stderr

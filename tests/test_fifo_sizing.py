@@ -48,6 +48,19 @@ def test_sized_fifos_keep_the_rate_and_hold_fewer_beats(cnv):
     assert memory["sized"]["bits"] < memory["fixed"]["bits"]
 
 
+def test_sizing_grows_only_the_fifos_that_ran_full_and_stays_below_the_peaks(cnv):
+    """Started at 4 beats (no deeper than fixed), the two FIFOs before the slow convs run full and slow the
+    design; they double until the rate is back, and end shallower than their paced peaks (a burst fills a
+    FIFO when nothing stops it, which the rate does not need); the others keep their start."""
+    hw, _, tensors, folder = cnv
+    sizing = fifo_sizing.size_fifos(hw, tensors, folder / "from4", fixed_depth=4, progress=lambda m: None)
+    assert sizing.sized_ii_cycles == sizing.probe_ii_cycles
+    from_peaks = {link: max(fifo_sizing.MIN_DEPTH, peak + fifo_sizing.MARGIN) for link, peak in sizing.peaks.items()}
+    grown = {link for link, depth in sizing.depths.items() if depth > 4}
+    assert grown and all(sizing.depths[link] < from_peaks[link] for link in grown)
+    assert all(sizing.depths[link] == min(from_peaks[link], 4) for link in sizing.depths if link not in grown)
+
+
 def test_fifos_sized_below_their_need_are_caught_and_grown(cnv, monkeypatch):
     """With the margin taken away below the measured peaks every FIFO gets 3 beats, which slows the design:
     the check simulates that, finds it slower than the probe, and doubles the depths until it is not."""
@@ -76,7 +89,7 @@ def test_sizing_under_back_pressure_keeps_the_stalled_rate(cnv):
     reference = run_design(probe, tensors, backpressure=stalls)
     messages = []
     minimal = {link: fifo_sizing.MIN_DEPTH for link in sizing.depths}
-    grown, ii = fifo_sizing._grow_until_rate_kept(hw, tensors, folder / "stalled_grow", 32, minimal,
+    grown, ii = fifo_sizing._grow_until_rate_kept(hw, tensors, folder / "stalled_grow", 32, minimal, sizing.depths,
                                                   {link: 1024 for link in minimal}, reference, messages.append)
     assert len(messages) >= 2 and all("under back-pressure" in m for m in messages), messages
     assert sum(grown.values()) > sum(minimal.values()) and ii <= reference.ii_cycles * (1 + fifo_sizing.TOLERANCE)

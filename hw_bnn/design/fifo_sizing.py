@@ -11,9 +11,13 @@ depth each link needs is measured in Verilator, from the top's ``fifo_peaks`` po
    design takes them in steady state: each FIFO's peak occupancy is then what its bursts need. (Offered as fast as it is
    taken, the input would run ahead and fill every FIFO before the slowest node to the brim, whatever
    it needs.) A FIFO that reached the probe depth doubles it and the probes run again.
-3. Each depth = max(``MIN_DEPTH``, peak + ``MARGIN``), **re-simulated at full rate**: the cycles per frame
-   must stay within ``TOLERANCE`` of the probe's, the outputs equal; else the sized depths double (never
-   past the probe's) and are checked again.
+3. Each depth starts at the paced peak + ``MARGIN`` (at least ``MIN_DEPTH``), but no deeper than without
+   sizing (``sim.fifo_depth``, shortcuts as planned): a peak is what a burst fills when nothing stops it,
+   not always what the rate needs (a sliding window fills the FIFO before a slow layer in bursts, and
+   waits as well in a shallower one). The design is **re-simulated at full rate**: the cycles per frame
+   must stay within ``TOLERANCE`` of the probe's, the outputs equal; else the FIFOs that ran full double
+   (up to their peak + margin), then all go to their peak + margin, then all double (never past the
+   probe's), each time checked again.
 4. Under ``sim.backpressure`` (random stalls at the input and output), the probe and the sized design are
    simulated again with the same seeded stalls, and the depths double until the sized design keeps the
    probe's cycles per frame there too. (Its peaks are no guide: a stalled output fills every FIFO behind it.)
@@ -106,27 +110,32 @@ def size_fifos(hw_graph: ModelWrapper, tensors: np.ndarray, folder: str | Path, 
             raise HwBnnError(f"FIFO sizing: {', '.join(filled)} filled {probe_depth}-beat FIFOs even with the input "
                              f"paced at the design's rate; set build.fifo_sizing: fixed and sim.fifo_depth by hand")
         probe_depth *= 2
-    sized = {link: max(MIN_DEPTH, peak + MARGIN) for link, peak in paced.fifo_peaks.items()}
-    sized, sized_ii = _grow_until_rate_kept(hw_graph, tensors, folder, fixed_depth, sized, capacity, full, progress)
+    fixed = {link: planned.get(link, fixed_depth) for link in paced.fifo_peaks}
+    # The paced peaks are enough but not always needed: a sliding window fills its FIFO in bursts faster
+    # than a slow layer drains it, and waits just as well in a shallower one. Start no deeper than fixed.
+    enough = {link: max(MIN_DEPTH, peak + MARGIN) for link, peak in paced.fifo_peaks.items()}
+    sized = {link: max(MIN_DEPTH, min(enough[link], fixed[link])) for link in enough}
+    sized, sized_ii = _grow_until_rate_kept(hw_graph, tensors, folder, fixed_depth, sized, enough, capacity, full,
+                                            progress)
     stalled = None
     if not backpressure.full_rate:
         progress(f"build: FIFO sizing, probe under back-pressure ({backpressure.describe()})")
         probe_stalled = run_design(probe, tensors, backpressure=backpressure)
-        sized, stalled_ii = _grow_until_rate_kept(hw_graph, tensors, folder, fixed_depth, sized, capacity,
+        sized, stalled_ii = _grow_until_rate_kept(hw_graph, tensors, folder, fixed_depth, sized, enough, capacity,
                                                   probe_stalled, progress)
         stalled = {"pattern": backpressure.describe(), "probe_ii_cycles": probe_stalled.ii_cycles,
                    "sized_ii_cycles": stalled_ii}
-    fixed = {link: planned.get(link, fixed_depth) for link in sized}
     return FifoSizing(sized, dict(paced.fifo_peaks), fixed, probe_depth, probe_ii, sized_ii, len(tensors),
                       round(time.perf_counter() - start, 1), stalled)
 
 
 def _grow_until_rate_kept(hw_graph: ModelWrapper, tensors: np.ndarray, folder: Path, fixed_depth: int,
-                          sized: dict[str, int], capacity: dict[str, int], reference: RtlRun,
-                          progress) -> tuple[dict[str, int], float]:
-    """Simulate the design with ``sized`` FIFOs under ``reference``'s stall pattern and double the depths
-    (never past the probe's ``capacity``) until it keeps ``reference``'s cycles per frame and outputs;
-    the depths and their cycles per frame."""
+                          sized: dict[str, int], enough: dict[str, int], capacity: dict[str, int],
+                          reference: RtlRun, progress) -> tuple[dict[str, int], float]:
+    """Simulate the design with ``sized`` FIFOs under ``reference``'s stall pattern until it keeps
+    ``reference``'s cycles per frame and outputs; while it is slower, grow first the FIFOs that ran full
+    (doubled, up to their paced peak ``enough``), then all to ``enough``, then all doubled up to the probe's
+    ``capacity``. The depths and their cycles per frame."""
     pattern = reference.backpressure
     stalls = "" if pattern.full_rate else " under back-pressure"
     while True:
@@ -138,8 +147,34 @@ def _grow_until_rate_kept(hw_graph: ModelWrapper, tensors: np.ndarray, folder: P
                              f"(RTL in {folder / 'sized'}); a FIFO loses or repeats beats")
         if run.ii_cycles <= reference.ii_cycles * (1 + TOLERANCE):
             return sized, run.ii_cycles
-        grown = {link: min(2 * depth, capacity[link]) for link, depth in sized.items()}
-        if grown == sized:
+        ran_full = {link for link, peak in run.fifo_peaks.items() if peak >= sized[link]}
+        for grown in ({link: min(2 * depth, max(depth, enough[link])) if link in ran_full else depth
+                       for link, depth in sized.items()},
+                      {link: max(depth, enough[link]) for link, depth in sized.items()},
+                      {link: min(2 * depth, capacity[link]) for link, depth in sized.items()}):
+            if grown != sized:
+                break
+        else:
             raise HwBnnError(f"FIFO sizing: even at the probe's depths the design runs at {run.ii_cycles:.0f} "
                              f"cycles/frame{stalls} against the probe's {reference.ii_cycles:.0f}")
         sized = grown
+
+
+#: Test images the build's sizing simulates (``size_design_fifos``).
+SIZING_IMAGES = 16
+
+
+def size_design_fifos(hw_graph: ModelWrapper, images: np.ndarray, folder: str | Path, fixed_depth: int,
+                      progress=print, backpressure: Backpressure = FULL_RATE,
+                      max_images: int = SIZING_IMAGES) -> FifoSizing:
+    """``size_fifos`` on the first ``max_images`` of ``images`` (the model's input, before the host-side
+    nodes that run ahead of the accelerator). The designs' timing does not depend on the pixels, so fewer
+    images than a steady state needs are streamed again until there are ``MIN_FRAMES``."""
+    from hw_bnn.execute import run_host_graph
+    from hw_bnn.graph import split_at_partition
+
+    count = max(MIN_FRAMES, min(len(images), max_images))
+    frames = np.resize(images[:max_images], (count, *images.shape[1:]))
+    pre = split_at_partition(hw_graph)[0]
+    tensors = run_host_graph(pre, frames) if pre is not None else frames.astype(np.float32)
+    return size_fifos(hw_graph, tensors, folder, fixed_depth, progress, backpressure)
