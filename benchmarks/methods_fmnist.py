@@ -25,12 +25,13 @@ from hw_bnn import flow
 from hw_bnn.config import load_config
 from hw_bnn.io import write_json, write_text
 
-METHODS = ["baseline", "sdbnn_static", "sdbnn_se", "bdbnn", "adabin", "dybnn"]
+METHODS = ["baseline", "irnet", "sdbnn_static", "sdbnn_se", "bdbnn", "adabin", "dybnn"]
 
 #: The papers' own results (CIFAR-10 / ImageNet top-1, %), for context only: other datasets,
 #: architectures and budgets than this benchmark. Sources in shared/research/seed_methods.md.
 PUBLISHED = {
-    "baseline": "IR-Net: CIFAR-10 ResNet-20 86.5, VGG-small 90.4, ResNet-18 91.5; ImageNet R-18 58.1",
+    "baseline": "(BinaryNet sign + STE: no published number on these nets)",
+    "irnet": "IR-Net: CIFAR-10 ResNet-20 86.5, VGG-small 90.4, ResNet-18 91.5; ImageNet R-18 58.1",
     "sdbnn_static": "(static ASD is our hardware variant; not in the paper)",
     "sdbnn_se": "SD-BNN: CIFAR-10 ResNet-20 86.9, VGG-small 90.8, ResNet-18 92.5; ImageNet R-18 66.5",
     "bdbnn": "BD-BNN: no table number could be verified (paper not readable here)",

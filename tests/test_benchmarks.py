@@ -166,8 +166,10 @@ def test_fifo_sizing_benchmark_tables_a_finished_build_and_names_a_missing_one(t
     cells = [cell.strip() for cell in row.strip("|").split("|")]
     fixed_beats, sized_beats = (int(v.replace(",", "")) for v in cells[2].split(" -> "))
     assert sized_beats < fixed_beats  # a 32-beat FIFO on every link is more than the demo needs
-    deep, sized = (float(v.replace(",", "")) for v in cells[6].split(" -> "))
-    assert deep == sized > 0
+    fixed, sized_and_deep = cells[6].split(" -> ")
+    sized, deep = sized_and_deep.rstrip(")").split(" (")
+    fixed, sized, deep = (float(v.replace(",", "")) for v in (fixed, sized, deep))
+    assert fixed >= sized == deep > 0  # (with one 16-unit hidden layer, 32-beat FIFOs slow it: 1,153 cycles)
     missing = subprocess.run([sys.executable, "benchmarks/fifo_sizing.py", str(tmp_path / "nowhere")], cwd=ROOT,
                              capture_output=True, text=True, timeout=600)
     assert missing.returncode != 0 and "run 'hw-bnn build'" in missing.stderr

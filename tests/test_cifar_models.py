@@ -1,5 +1,6 @@
 """The papers' CIFAR-10 architectures with every method, and their recipes, on CIFAR-format files."""
 
+import math
 from pathlib import Path
 
 import pytest
@@ -105,3 +106,49 @@ def test_cifar_recipe_trains_on_cifar_format_files(recipe, tmp_path):
     assert config.train.optimizer == ("adam" if "reactnet" in recipe.stem else "sgd") and config.train.augment
     flow.run(config, tmp_path / "run", progress=lambda _: None)
     assert (tmp_path / "run" / "model.pt").is_file()
+
+
+def test_official_initialisation_per_architecture():
+    """The official code's init on the latent weights (fidelity notes): ResNets kaiming_normal_ on every conv;
+    VGG-small convs N(0, sqrt(2/(9 C_out))) and its SE FCs N(0, 0.01); ReActNet's binary convs U[0, 0.001).
+    ``init: pytorch`` keeps PyTorch's kaiming_uniform(a=sqrt(5)), whose std is 1/sqrt(3 fan_in)."""
+    torch.manual_seed(0)
+    resnet = BinaryResNet18(width=0.5)
+    conv = dict(latent_weights(resnet))["features.2.unit1.conv"]
+    fan_in = conv[0].numel()
+    assert conv.std().item() == pytest.approx(math.sqrt(2 / fan_in), rel=0.05)
+    pytorch = dict(latent_weights(BinaryResNet18(width=0.5, init="pytorch")))["features.2.unit1.conv"]
+    assert pytorch.std().item() == pytest.approx(1 / math.sqrt(3 * fan_in), rel=0.05)
+
+    vgg = BinaryVGGSmall(method="sdbnn_se", width=0.5)
+    weights = dict(latent_weights(vgg))
+    last = weights[list(weights)[-1]]
+    assert last.std().item() == pytest.approx(math.sqrt(2 / (9 * last.shape[0])), rel=0.05)
+    se = [p for name, p in vgg.named_parameters() if "excitation" in name and p.dim() == 2]
+    assert se and torch.cat([p.flatten() for p in se]).std().item() == pytest.approx(0.01, rel=0.1)
+
+    reactnet = BinaryReActNet(width=0.25)
+    binary = [w for _, w in latent_weights(reactnet)]
+    assert all(0 <= w.min().item() and w.max().item() < 0.001 for w in binary)
+    stem = reactnet.features[0].conv.weight
+    assert stem.abs().max().item() > 0.001  # the stem keeps PyTorch's init
+    with pytest.raises(HwBnnError, match="model.options.init 'xavier' is not one of"):
+        BinaryResNet20(init="xavier")
+
+
+@pytest.mark.parametrize("method", ["sdbnn_se", "dybnn"])
+def test_the_hyper_function_pools_the_unpadded_map(method):
+    """A binary conv unit pads its input before the per-sample binarizer; the hyper-function's pool must be
+    the unpadded map's mean, as the official squeeze-excitation's (the padded map's is HW/((H+2)(W+2)) of it)."""
+    from hw_bnn.methods import get_method
+    from hw_bnn.methods.hyper import HyperFunction
+    from hw_bnn.models.cifar import BinaryConvUnit
+
+    unit = BinaryConvUnit(get_method(method), 8, 8).eval()
+    hyper = next(m for m in unit.modules() if isinstance(m, HyperFunction))
+    seen = []
+    hyper.pool_quant.register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    x = torch.rand(2, 8, 4, 4) + 0.5
+    unit(x)
+    assert torch.allclose(seen[0], x.mean(dim=(2, 3)))
+    assert not torch.allclose(seen[0], torch.nn.functional.pad(x, (1, 1, 1, 1)).mean(dim=(2, 3)))

@@ -16,7 +16,7 @@ from hw_bnn.methods.estimators import EDE
 from hw_bnn.models.mlp import BinaryMLP
 from hw_bnn.report import summary_lines
 
-RECIPE_METHODS = ["baseline", "sdbnn_static", "sdbnn_se", "bdbnn", "adabin", "dybnn"]
+RECIPE_METHODS = ["baseline", "irnet", "sdbnn_static", "sdbnn_se", "bdbnn", "adabin", "dybnn"]
 #: Methods whose recipes run the hardware stages (all of them; sdbnn_se and dybnn with per-frame thresholds).
 MAPPED = RECIPE_METHODS
 TINY = ["data.n_train=600", "data.n_test=200", "check.n_images=50", "train.batch_size=50",

@@ -522,3 +522,37 @@ def test_distillation_trains_a_student():
     entropy = -(torch.softmax(teacher_logits, 1) * torch.log_softmax(teacher_logits, 1)).sum(1).mean()
     # the loss is bounded below by the teacher's entropy: compare the part above it
     assert_training_lowers_loss(student, lambda: distillation_loss(student(x), teacher_logits) - entropy)
+
+
+def test_irnet_balanced_weights_are_the_sign_of_the_centred_weight_with_gradient_through_the_statistics():
+    """Libra-PB: sign((w - mean_o) / std_o); the forward is sign(w - mean_o) per output channel, which
+    differs from sign(w), and the gradient flows through mean_o and std_o, as the released code's autograd."""
+    from hw_bnn.methods.irnet import BalancedWeight
+
+    torch.manual_seed(0)
+    latent = (torch.randn(4, 3, 3, 3) * 0.1 + 0.05).requires_grad_()
+    transform = BalancedWeight(EDE(t_min=1e-3, t_max=10.0))
+    binary = transform(latent)
+    centred = latent.detach() - latent.detach().mean(dim=(1, 2, 3), keepdim=True)
+    assert torch.equal(binary, binary_sign(centred))
+    assert not torch.equal(binary, binary_sign(latent.detach()))
+    (binary * torch.arange(binary.numel()).reshape(binary.shape)).sum().backward()
+    through_statistics = latent.grad.clone()
+    latent.grad = None
+    standardised = centred / centred.std(dim=(1, 2, 3), keepdim=True)
+    standardised.requires_grad_()
+    (transform.estimator(standardised) * torch.arange(binary.numel()).reshape(binary.shape)).sum().backward()
+    assert not torch.allclose(through_statistics, standardised.grad)  # not a straight pass to w_std
+
+
+def test_sdbnn_takes_a_weight_estimator_of_its_own_as_its_imagenet_code():
+    """SD-BNN's ImageNet setting: ApproxSign on activations, a clipped STE on weights; the CIFAR default
+    (EDE) keeps one estimator for both."""
+    from hw_bnn.methods import get_method
+
+    imagenet = get_method("sdbnn_se", {"estimator": "approx_sign", "weight_estimator": "clipped_identity"})
+    assert isinstance(imagenet.weight_transform(4).estimator, ClippedIdentity)
+    activation = imagenet.activation(4)
+    assert any(isinstance(m, EstimatedSign) and isinstance(m.estimator, ApproxSign) for m in activation.modules())
+    cifar = get_method("sdbnn_static")
+    assert isinstance(cifar.weight_transform(4).estimator, EDE) and cifar.options["weight_estimator"] == "ede"

@@ -164,17 +164,20 @@ def _grow_until_rate_kept(hw_graph: ModelWrapper, tensors: np.ndarray, folder: P
 SIZING_IMAGES = 16
 
 
-def size_design_fifos(hw_graph: ModelWrapper, images: np.ndarray, folder: str | Path, fixed_depth: int,
-                      progress=print, backpressure: Backpressure = FULL_RATE,
-                      max_images: int = SIZING_IMAGES) -> FifoSizing:
-    """``size_fifos`` on the first ``max_images`` of ``images`` (the model's input, before the host-side
-    nodes that run ahead of the accelerator). The designs' timing does not depend on the pixels, so fewer
-    images than a steady state needs are streamed again until there are ``MIN_FRAMES``."""
+def sizing_frames(hw_graph: ModelWrapper, images: np.ndarray, max_images: int = SIZING_IMAGES) -> np.ndarray:
+    """The accelerator's input for the first ``max_images`` of ``images`` (the model's input, through the
+    host-side nodes that run ahead of the accelerator). The designs' timing does not depend on the pixels,
+    so fewer images than a steady state needs are streamed again until there are ``MIN_FRAMES``."""
     from hw_bnn.execute import run_host_graph
     from hw_bnn.graph import split_at_partition
 
     count = max(MIN_FRAMES, min(len(images), max_images))
     frames = np.resize(images[:max_images], (count, *images.shape[1:]))
     pre = split_at_partition(hw_graph)[0]
-    tensors = run_host_graph(pre, frames) if pre is not None else frames.astype(np.float32)
-    return size_fifos(hw_graph, tensors, folder, fixed_depth, progress, backpressure)
+    return run_host_graph(pre, frames) if pre is not None else frames.astype(np.float32)
+
+
+def size_design_fifos(hw_graph: ModelWrapper, images: np.ndarray, folder: str | Path, fixed_depth: int,
+                      progress=print, backpressure: Backpressure = FULL_RATE) -> FifoSizing:
+    """``size_fifos`` on ``sizing_frames`` of the model's input ``images``."""
+    return size_fifos(hw_graph, sizing_frames(hw_graph, images), folder, fixed_depth, progress, backpressure)

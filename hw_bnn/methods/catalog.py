@@ -20,6 +20,7 @@ from hw_bnn.methods.bdbnn import (KurtosisRegulariser, distillation_loss, releas
 from hw_bnn.methods.dybnn import DynamicActivation
 from hw_bnn.methods.estimators import make_estimator
 from hw_bnn.methods.hyper import FLOAT_HYPER_BLOCKER
+from hw_bnn.methods.irnet import BalancedWeight
 from hw_bnn.methods.layers import BinaryWeight, EstimatedSign
 from hw_bnn.methods.losses import DistillationTerm, KurtosisTerm, WeightMimickingTerm
 from hw_bnn.methods.sdbnn import SqueezeExcitationShift, StaticActivationShift, WeightSelfDistribution
@@ -50,39 +51,54 @@ def baseline(estimator: str | None = None, t_min: float = 1e-3, t_max: float = 1
                   activation=_sign_after(estimator, opts), options={"estimator": estimator, **opts})
 
 
+def irnet(t_min: float = 1e-3, t_max: float = 10.0) -> Method:
+    """IR-Net (``hw_bnn.methods.irnet``): Libra-PB balanced weights (the sign of the per-output-channel
+    standardised latent weight) and EDE on weights and activations (T_min 1e-3 .. T_max 10, the CIFAR code);
+    the power-of-two weight scale is left out, as the BatchNorm after every conv divides it out."""
+    opts = _schedule("ede", t_min, t_max)
+    return Method("irnet", weight_transform=lambda _: BalancedWeight(make_estimator("ede", **opts)),
+                  activation=_sign_after("ede", opts), options=opts)
+
+
 def _sdbnn(name: str, shift: Callable[[int], nn.Module], blocker: str | None, estimator: str,
-           t_min: float, t_max: float, options: dict) -> Method:
+           weight_estimator: str | None, t_min: float, t_max: float, options: dict) -> Method:
     opts = _schedule(estimator, t_min, t_max)
+    weight_estimator = weight_estimator or estimator
+    weight_opts = _schedule(weight_estimator, t_min, t_max)
     return Method(
         name,
-        weight_transform=lambda out: WeightSelfDistribution(out, make_estimator(estimator, **opts)),
+        weight_transform=lambda out: WeightSelfDistribution(out, make_estimator(weight_estimator, **weight_opts)),
         activation=_sign_after(estimator, opts, shift),
         hardware_blocker=blocker,
-        options={"estimator": estimator, **opts, **options},
+        options={"estimator": estimator, "weight_estimator": weight_estimator, **opts, **options},
     )
 
 
-def sdbnn_static(estimator: str = "ede", t_min: float = 1e-3, t_max: float = 10.0) -> Method:
+def sdbnn_static(estimator: str = "ede", weight_estimator: str | None = None, t_min: float = 1e-3,
+                 t_max: float = 10.0) -> Method:
     """SD-BNN with WSD and the static ASD sigma(beta_c) (the variant the released code keeps commented
     out; seed_methods §2.1): folds into XNOR + per-channel thresholds. EDE on weights and activations
-    with T_min 1e-3 (ResNet) .. T_max 10, as the CIFAR code."""
-    return _sdbnn("sdbnn_static", StaticActivationShift, None, estimator, t_min, t_max, {})
+    with T_min 1e-3 (ResNet) .. T_max 10, as the CIFAR code; ``weight_estimator`` (default: ``estimator``)
+    gives the weights their own, as the ImageNet code: ``estimator: approx_sign``,
+    ``weight_estimator: clipped_identity``."""
+    return _sdbnn("sdbnn_static", StaticActivationShift, None, estimator, weight_estimator, t_min, t_max, {})
 
 
 def _hyper_blocker(hyper_bits: int | None) -> str | None:
     return FLOAT_HYPER_BLOCKER if hyper_bits is None else None
 
 
-def sdbnn_se(estimator: str = "ede", t_min: float = 1e-3, t_max: float = 10.0, reduction: int = 16,
-             hyper_bits: int | None = 4, hyper_output_bits: int = 4) -> Method:
+def sdbnn_se(estimator: str = "ede", weight_estimator: str | None = None, t_min: float = 1e-3, t_max: float = 10.0,
+             reduction: int = 16, hyper_bits: int | None = 4, hyper_output_bits: int = 4) -> Method:
     """SD-BNN as released: WSD, and ASD as a per-sample squeeze-excitation shift (reduction 16 on CIFAR).
+    Estimators as ``sdbnn_static`` (the ImageNet code: ApproxSign on activations, clipped STE on weights).
 
     ``hyper_bits``: the squeeze-excitation branch is quantisation-aware at this fixed-point width
     (pooled input, weights, hidden ReLU), with a sigmoid of 2^``hyper_output_bits`` levels, so it maps
     to per-frame threshold hardware; ``null`` keeps the released float branch (training only)."""
     return _sdbnn("sdbnn_se", partial(SqueezeExcitationShift, reduction=reduction, bits=hyper_bits,
                                       output_bits=hyper_output_bits), _hyper_blocker(hyper_bits),
-                  estimator, t_min, t_max, {"reduction": reduction, "hyper_bits": hyper_bits,
+                  estimator, weight_estimator, t_min, t_max, {"reduction": reduction, "hyper_bits": hyper_bits,
                                             "hyper_output_bits": hyper_output_bits})
 
 
@@ -186,6 +202,7 @@ def full_precision() -> Method:
 
 METHODS: dict[str, Callable[..., Method]] = {
     "baseline": baseline,
+    "irnet": irnet,
     "sdbnn_static": sdbnn_static,
     "sdbnn_se": sdbnn_se,
     "bdbnn": bdbnn,

@@ -146,6 +146,8 @@ class HyperFunction(nn.Module):
         super().__init__()
         hidden = max(1, channels // reduction)
         self.bits = bits
+        #: pixels at each edge of the input map left out of the pool (``pool_inside``)
+        self.border = 0
         self.output = output
         if bits is None:
             self.pool_quant = nn.Identity()
@@ -173,7 +175,16 @@ class HyperFunction(nn.Module):
     def quantized(self) -> bool:
         return self.bits is not None
 
+    def pool_inside(self, border: int) -> None:
+        """Pool only the inside of the maps this gets, ``border`` pixels in from each edge: the zeros a
+        conv unit pads around its input before the binarizer are not part of the map the pool describes."""
+        if border < 0:
+            raise HwBnnError(f"hyper-function pool border must be >= 0, not {border}")
+        self.border = border
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.border and x.dim() > 2:
+            x = x[..., self.border:-self.border, self.border:-self.border]
         pooled = self.pool_quant(global_average_pool(x))
         return self.output(self.expand(self.hidden_act(self.squeeze(pooled))))
 

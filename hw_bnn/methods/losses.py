@@ -41,7 +41,7 @@ def is_binary_layer(module: nn.Module) -> bool:
     return int(module.weight_quant.bit_width()) == 1
 
 
-def _latent(module: nn.Module) -> torch.Tensor:
+def latent_weight(module: nn.Module) -> torch.Tensor:
     """A layer's latent weight: a parametrized layer's original tensor, not the transformed (binarised) one."""
     if parametrize.is_parametrized(module, "weight"):
         return module.parametrizations.weight.original
@@ -55,7 +55,7 @@ def latent_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     stem, shortcut and classifier layers of the residual architectures are not binary layers and are
     not listed.
     """
-    return [(name, _latent(module)) for name, module in model.named_modules() if is_binary_layer(module)]
+    return [(name, latent_weight(module)) for name, module in model.named_modules() if is_binary_layer(module)]
 
 
 def regularised_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
@@ -65,7 +65,7 @@ def regularised_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     layers (of the MLP and CNV nets, which the released ResNets do not have), but not a multi-bit
     classifier (full precision in the released nets, and not a conv)."""
     layers = [(name, module) for name, module in model.named_modules() if isinstance(module, (QuantLinear, QuantConv2d))]
-    return [(name, _latent(module)) for name, module in layers[1:]
+    return [(name, latent_weight(module)) for name, module in layers[1:]
             if isinstance(module, QuantConv2d) or is_binary_layer(module)]
 
 

@@ -27,15 +27,27 @@ Where the papers keep real values, these models quantise, so that the accelerato
 - a binary conv zero-pads its *real* input before the binarizer, so the border holds the
   binarizer's value at 0, which the hardware pads exactly (a ±1 tensor cannot be padded with 0 in
   one bit, as the papers' code does).
+
+Initialisation (``init: official``, the default; ``pytorch`` keeps PyTorch's and Brevitas' own) is the
+official code's for each architecture, on the latent weights:
+- ``resnet20``, ``resnet18``: ``kaiming_normal_`` on every conv (SD-BNN's and IR-Net's ``_weights_init``);
+- ``vgg_small``: every conv N(0, √(2/(9·C_out))), the squeeze-excitation FCs and the classifier N(0, 0.01)
+  (SD-BNN's VGG code); other methods' hyper-functions keep their own (DyBNN's starts at zero);
+- ``reactnet``: the binary convs' latent weights U[0, 0.001) (ReActNet's ``HardBinaryConv``,
+  ``torch.rand(n) * 0.001``); the stem and classifier as PyTorch's.
 """
 
 from __future__ import annotations
 
+import torch
 from brevitas.nn import QuantConv2d, QuantHardTanh, QuantLinear
 from brevitas.quant.scaled_int import Int32Bias
 from torch import nn
 
+from hw_bnn.errors import HwBnnError
 from hw_bnn.methods import Method, get_method
+from hw_bnn.methods.hyper import HyperFunction
+from hw_bnn.methods.losses import is_binary_layer, latent_weight
 from hw_bnn.quant import int_weight_quantizer, stream_quantizer
 
 
@@ -74,6 +86,11 @@ class BinaryConvUnit(nn.Module):
         self.pad = nn.ZeroPad2d(kernel_size // 2)
         self.binarize = method.binarizer(in_channels)
         self.conv = method.conv2d(in_channels, out_channels, kernel_size, stride=stride)
+        # A per-sample binarizer's hyper-function pools the map it is given, as the official squeeze-excitation
+        # does, not the zeros padded around it here (which would shrink the mean by HW / ((H+2)(W+2))).
+        for module in self.binarize.modules():
+            if isinstance(module, HyperFunction):
+                module.pool_inside(kernel_size // 2)
 
     def forward(self, x):
         return self.conv(self.binarize(self.pad(x)))
@@ -167,6 +184,49 @@ class Classifier(nn.Module):
         return self.linear(self.quant(self.pool(x)))
 
 
+def _kaiming_convs(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.init.kaiming_normal_(latent_weight(module))
+
+
+def _vgg_init(model: nn.Module) -> None:
+    from hw_bnn.methods.sdbnn import SqueezeExcitationShift
+
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            weight = latent_weight(module)
+            nn.init.normal_(weight, 0.0, (2.0 / (weight.shape[2] * weight.shape[3] * weight.shape[0])) ** 0.5)
+        elif isinstance(module, (SqueezeExcitationShift, Classifier)):
+            for linear in module.modules():
+                if isinstance(linear, nn.Linear):
+                    nn.init.normal_(latent_weight(linear), 0.0, 0.01)
+                    if linear.bias is not None:
+                        nn.init.zeros_(linear.bias)
+
+
+def _reactnet_init(model: nn.Module) -> None:
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d) and is_binary_layer(module):
+            nn.init.uniform_(latent_weight(module), 0.0, 0.001)
+
+
+#: ``init`` choices: the official code's initialisation of each architecture (module docstring), or none.
+OFFICIAL_INIT = {"resnet20": _kaiming_convs, "resnet18": _kaiming_convs, "vgg_small": _vgg_init,
+                 "reactnet": _reactnet_init}
+INIT_CHOICES = ("official", "pytorch")
+
+
+def initialise(model: nn.Module, architecture: str, init: str) -> None:
+    """Apply ``init`` (``official`` or ``pytorch``) to ``model``, an ``architecture`` network."""
+    if init not in INIT_CHOICES:
+        raise HwBnnError(f"{architecture}: model.options.init {init!r} is not one of {list(INIT_CHOICES)} (official: "
+                         f"the official code's initialisation; pytorch: PyTorch's and Brevitas' defaults)")
+    if init == "official":
+        with torch.no_grad():
+            OFFICIAL_INIT[architecture](model)
+
+
 def _widths(base, width: float) -> list[int]:
     return [max(1, round(c * width)) for c in base]
 
@@ -175,7 +235,8 @@ class BinaryVGGSmall(nn.Module):
     """VGG-small (SD-BNN/IR-Net CIFAR-10). ``width`` scales every channel count (1.0: the paper's)."""
 
     def __init__(self, input_shape=(3, 32, 32), num_classes: int = 10, method: str | Method = "baseline",
-                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8):
+                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8,
+                 init: str = "official"):
         super().__init__()
         _check_rgb(input_shape, "vgg_small")
         method = get_method(method)
@@ -191,6 +252,7 @@ class BinaryVGGSmall(nn.Module):
                        stream_quant(residual_bits)]
         layers.append(Classifier(channels[5] * size * size, num_classes, residual_bits, weight_bits, pooled=False))
         self.features = nn.Sequential(*layers)
+        initialise(self, "vgg_small", init)
 
     def forward(self, x):
         return self.features(x)
@@ -200,7 +262,8 @@ class BinaryResNet20(nn.Module):
     """ResNet-20 with a shortcut around every binary conv (SD-BNN / AdaBin CIFAR-10 code)."""
 
     def __init__(self, input_shape=(3, 32, 32), num_classes: int = 10, method: str | Method = "baseline",
-                 width: float = 1.0, blocks_per_stage: int = 3, residual_bits: int = 8, weight_bits: int = 8):
+                 width: float = 1.0, blocks_per_stage: int = 3, residual_bits: int = 8, weight_bits: int = 8,
+                 init: str = "official"):
         super().__init__()
         _check_rgb(input_shape, "resnet20")
         method = get_method(method)
@@ -215,6 +278,7 @@ class BinaryResNet20(nn.Module):
                 channels = out_channels
         layers.append(Classifier(channels, num_classes, residual_bits, weight_bits, pooled=True))
         self.features = nn.Sequential(*layers)
+        initialise(self, "resnet20", init)
 
     def forward(self, x):
         return self.features(x)
@@ -224,7 +288,8 @@ class BinaryResNet18(nn.Module):
     """CIFAR-10 ResNet-18 (IR-Net / SD-BNN code): 3×3 stem, four stages of two basic blocks."""
 
     def __init__(self, input_shape=(3, 32, 32), num_classes: int = 10, method: str | Method = "baseline",
-                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8):
+                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8,
+                 init: str = "official"):
         super().__init__()
         _check_rgb(input_shape, "resnet18")
         method = get_method(method)
@@ -238,6 +303,7 @@ class BinaryResNet18(nn.Module):
                 channels = out_channels
         layers.append(Classifier(channels, num_classes, residual_bits, weight_bits, pooled=True))
         self.features = nn.Sequential(*layers)
+        initialise(self, "resnet18", init)
 
     def forward(self, x):
         return self.features(x)
@@ -288,7 +354,8 @@ class BinaryReActNet(nn.Module):
     PLAN = ((True, 1), (True, 2), (False, 1), (True, 2), (False, 1), (True, 2))
 
     def __init__(self, input_shape=(3, 32, 32), num_classes: int = 10, method: str | Method = "dybnn",
-                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8):
+                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8,
+                 init: str = "official"):
         super().__init__()
         _check_rgb(input_shape, "reactnet")
         method = get_method(method)
@@ -300,6 +367,7 @@ class BinaryReActNet(nn.Module):
             channels = out_channels
         layers.append(Classifier(channels, num_classes, residual_bits, weight_bits, pooled=True))
         self.features = nn.Sequential(*layers)
+        initialise(self, "reactnet", init)
 
     def forward(self, x):
         return self.features(x)

@@ -280,7 +280,7 @@ def _acc_reach(codes: torch.Tensor, input_max: int) -> int:
 
 class _Converter:
     def __init__(self, stream_bits: int, pixels: dict[int, int]):
-        self.pixels = pixels  # id(binarizer) -> pixels of its (padded) input map
+        self.pixels = pixels  # id(conv unit) -> pixels of its (unpadded) input map
         self.stream_levels = (-(1 << (stream_bits - 1)), (1 << (stream_bits - 1)) - 1)
         self.stream_scale = 2.0 ** -(stream_bits - 1)
 
@@ -303,7 +303,9 @@ class _Converter:
     def binarize(self, name: str, unit: BinaryConvUnit) -> list[nn.Module]:
         """Pad the stream codes with 0, threshold them to ±1 (the binarizer). A per-sample binarizer
         (SD-BNN's squeeze-excitation, DyBNN) becomes a ``DynamicThresholdDeploy`` on the padded codes,
-        which it sees as code * stream scale, over the padded map's pixels as the binarizer does."""
+        which it sees as code * stream scale; its pool is the mean over the unpadded map, as the
+        binarizer's (``HyperFunction.pool_inside``): the padded zeros add nothing to the sum the hardware
+        pools, and the pixels it divides by are the unpadded map's."""
         binarizer = unit.binarize
         what = f"{name}.binarize ({type(binarizer).__name__})"
         channels = unit.conv.in_channels
@@ -311,7 +313,7 @@ class _Converter:
         dynamic = dynamic_block(binarizer)
         if dynamic is not None:
             return pad + [dynamic_threshold_unit(dynamic, np.full(channels, self.stream_scale), np.zeros(channels),
-                                                 self.pixels[id(binarizer)], -self.stream_levels[0], what)]
+                                                 self.pixels[id(unit)], -self.stream_levels[0], what)]
         channel_map = _channel_map([binarizer], self.stream_scale, spatial=True)
         if isinstance(binarizer, AdaBinActivation):  # bit 1: the larger of its two values
             centre = float(binarizer.centre().detach())
@@ -432,8 +434,7 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
         raise HwBnnError(f"{type(model).__name__} is not a residual CIFAR architecture of hw_bnn.models.cifar")
     stem = model.features[0]
     head = model.features[-1]
-    pixels = pixels_seen(model, input_shape, [head, *(m.binarize for m in model.modules()
-                                                       if isinstance(m, BinaryConvUnit))])
+    pixels = pixels_seen(model, input_shape, [head, *(m for m in model.modules() if isinstance(m, BinaryConvUnit))])
     bits = int(stem.quant.act_quant.bit_width())
     conv = _Converter(bits, pixels)
     layers: list[nn.Module] = conv.conv_to_stream("features.0", stem.conv, [stem.norm, stem.quant], 1.0, PIXEL_MAX,
