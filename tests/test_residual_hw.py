@@ -231,9 +231,10 @@ def test_flow_on_cifar_format_files_is_bit_exact_in_rtl(name, tmp_path):
 @pytest.fixture(scope="module")
 def folded_resnet20(tmp_path_factory):
     """(model, HW graph) of ResNet-20 folded to about 2,000 cycles per image (fully folded, an image takes
-    147,456 cycles: too slow to simulate tens of images in the default run). BatchNorm seed 3: with seed 0
-    every random image scores class 5 highest, and outputs that never change prove little."""
-    model = randomize_batchnorm(trained_like("resnet20"), seed=3)
+    147,456 cycles: too slow to simulate tens of images in the default run). BatchNorm seed 5: with most
+    seeds (0-4, 6-8 under the official init) every random image scores one class highest, and outputs that
+    never change prove little."""
+    model = randomize_batchnorm(trained_like("resnet20"), seed=5)
     folder = tmp_path_factory.mktemp("resnet20")
     graph = compile_model(export_model(model, SHAPE, folder / "export.onnx"), BuildConfig(target_cycles_per_frame=2000))
     return model, graph
