@@ -173,3 +173,30 @@ def test_fifo_sizing_benchmark_tables_a_finished_build_and_names_a_missing_one(t
     missing = subprocess.run([sys.executable, "benchmarks/fifo_sizing.py", str(tmp_path / "nowhere")], cwd=ROOT,
                              capture_output=True, text=True, timeout=600)
     assert missing.returncode != 0 and "run 'hw-bnn build'" in missing.stderr
+
+
+def test_pareto_front_keeps_the_designs_no_other_beats_on_cost_and_accuracy():
+    bench = _benchmark_module("methods_hardware")
+    points = {"cheap": (100, 80.0), "better": (200, 82.0), "dominated": (250, 81.0), "tie": (200, 82.0),
+              "best": (400, 85.0)}
+    assert bench.pareto(points) == ["cheap", "better", "tie", "best"]
+    assert bench.pareto({"only": (1, 1.0)}) == ["only"]
+
+
+def test_methods_hardware_tables_accuracy_beside_the_exact_accelerator_of_each_method(tmp_path):
+    """Two methods, two seeds of the conv net on a 300-image subset, no synthesis: both rows bit-exact with
+    RTL cycles and FINN's LUT estimate, the device named, the Pareto plot written."""
+    command = [sys.executable, "benchmarks/methods_hardware.py", "--methods", "baseline", "irnet", "--seeds", "2",
+               "--epochs", "1", "--device", "cpu", "--no-synth", "--out", str(tmp_path), "--set", "data.n_train=300",
+               "--set", "data.n_test=100", "--set", "check.n_images=6"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "training on cpu" in result.stdout
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.strip("|").split("|")]
+            for line in result.stdout.splitlines() if line.startswith("| baseline") or line.startswith("| irnet")}
+    assert set(rows) == {"baseline", "irnet"}
+    for cells in rows.values():
+        assert " ± " in cells[1] and cells[2] == "yes" and int(cells[3].replace(",", "")) > 0
+        assert int(cells[4].replace(",", "")) > 0 and cells[5] == "–"  # FINN's estimate; no Yosys run
+    assert any(cells[-1] == "*" for cells in rows.values())
+    assert (tmp_path / "cnv_hardware.png").stat().st_size > 0 and (tmp_path / "cnv_hardware.json").is_file()

@@ -152,3 +152,19 @@ def test_the_hyper_function_pools_the_unpadded_map(method):
     unit(x)
     assert torch.allclose(seen[0], x.mean(dim=(2, 3)))
     assert not torch.allclose(seen[0], torch.nn.functional.pad(x, (1, 1, 1, 1)).mean(dim=(2, 3)))
+
+
+def test_adabin_resnet18_has_a_shortcut_around_every_binary_conv_and_maxout_after_the_stem():
+    """AdaBin's released CIFAR ResNet-18 is Bi-Real style: 16 shortcuts (one per binary conv, the first of each
+    down-sampling block through a 1x1 conv + BN), Maxout after the stem; IR-Net's has 8 basic blocks."""
+    from hw_bnn.models.cifar import BasicBlock, BiRealConv, DownsampleShortcut
+
+    adabin = BinaryResNet18(method="adabin", width=0.0625, shortcuts="per_conv")
+    assert sum(isinstance(m, BiRealConv) for m in adabin.modules()) == 16
+    assert not any(isinstance(m, BasicBlock) for m in adabin.modules())
+    assert sum(isinstance(m, DownsampleShortcut) for m in adabin.modules()) == 3
+    assert isinstance(adabin.features[0].act, Maxout)
+    irnet = BinaryResNet18(width=0.0625)
+    assert sum(isinstance(m, BasicBlock) for m in irnet.modules()) == 8
+    with pytest.raises(HwBnnError, match="shortcuts 'bireal' is not one of"):
+        BinaryResNet18(shortcuts="bireal")

@@ -36,6 +36,7 @@ SHAPE = (3, 16, 16)
 ARCHITECTURES = {
     "resnet20": (BinaryResNet20, {"width": 0.5, "blocks_per_stage": 1}),
     "resnet18": (BinaryResNet18, {"width": 0.0625}),
+    "resnet18_per_conv": (BinaryResNet18, {"width": 0.0625, "shortcuts": "per_conv"}),  # AdaBin's
     "vgg_small": (BinaryVGGSmall, {"width": 0.0625}),
     "reactnet": (BinaryReActNet, {"width": 0.125}),
 }
@@ -196,23 +197,24 @@ def test_adabin_behind_a_max_pool_equals_pytorch_in_the_hw_graph(tmp_path):
 
 #: A reduced-width variant of each architecture, with a method that maps to the residual hardware.
 FLOW_CASES = {
-    "resnet20": ("adabin", {"width": 0.25, "blocks_per_stage": 1}),
-    "resnet18": ("bdbnn", {"width": 0.0625}),
-    "vgg_small": ("sdbnn_static", {"width": 0.03125}),
-    "reactnet": ("dybnn", {"width": 0.125}),
+    "resnet20": ("resnet20", "adabin", {"width": 0.25, "blocks_per_stage": 1}),
+    "resnet18": ("resnet18", "bdbnn", {"width": 0.0625}),
+    "resnet18_per_conv": ("resnet18", "adabin", {"width": 0.0625, "shortcuts": "per_conv"}),  # AdaBin's ResNet-18
+    "vgg_small": ("vgg_small", "sdbnn_static", {"width": 0.03125}),
+    "reactnet": ("reactnet", "dybnn", {"width": 0.125}),
 }
 
 
 @pytest.mark.parametrize("name", list(FLOW_CASES))
 def test_flow_on_cifar_format_files_is_bit_exact_in_rtl(name, tmp_path):
     """train -> export -> build -> RTL simulation of 32×32 CIFAR-10-format images (synthetic files)."""
-    method, options = FLOW_CASES[name]
+    architecture, method, options = FLOW_CASES[name]
     write_cifar_folder(tmp_path / "cifar")
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({
         "name": f"tiny_{name}", "method": method,
         "method_options": {"teacher_epochs": 1} if method == "bdbnn" else {},
-        "model": {"name": name, "options": options},
+        "model": {"name": architecture, "options": options},
         "data": {"name": "cifar10", "path": str(tmp_path / "cifar")},
         "train": {"epochs": 1, "batch_size": 4, "lr": 0.01},
         "build": {"target_cycles_per_frame": 40000},

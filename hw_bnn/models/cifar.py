@@ -9,7 +9,10 @@ Layer structure (seed_methods §2.3, §5.2):
   (stride-2 subsampling plus zero channels, no parameters). Stem conv 3→16; average pool →
   BatchNorm1d → classifier.
 - ``resnet18``: IR-Net basic blocks, one shortcut per two binary convs, a 1×1 conv + BN on
-  down-sampling shortcuts; average pool → BatchNorm1d → classifier.
+  down-sampling shortcuts; average pool → BatchNorm1d → classifier. ``shortcuts: per_conv`` is AdaBin's
+  released network: a shortcut around every binary conv, the down-sampling ones through a 1×1 conv + BN.
+- the stem (conv, BatchNorm) is followed by the method's residual activation in ``vgg_small``,
+  ``resnet20`` and ``resnet18``, as in the SD-BNN, IR-Net and AdaBin code (AdaBin: Maxout).
 - ``reactnet``: ReActNet blocks at CIFAR scale (``ReActBlock``), the backbone DyBNN builds on.
 
 A binary conv's input goes through the method's ``binarizer`` block; the nonlinearity after a
@@ -65,17 +68,22 @@ def stream_quant(bits: int, return_quant_tensor: bool = False) -> QuantHardTanh:
 
 
 class Stem(nn.Module):
-    """Multi-bit conv 3→C on the raw pixels, BatchNorm, stream quantiser."""
+    """Multi-bit conv 3→C on the raw pixels, BatchNorm, [the method's residual activation,] stream quantiser.
 
-    def __init__(self, out_channels: int, residual_bits: int, weight_bits: int):
+    The SD-BNN, IR-Net and AdaBin CIFAR nets put their nonlinearity after the stem's BatchNorm (hardtanh,
+    AdaBin's Maxout); ReActNet's stem has none. Before the stream quantiser, which clamps to [-1, 1) itself,
+    hardtanh changes nothing."""
+
+    def __init__(self, out_channels: int, residual_bits: int, weight_bits: int, activation: nn.Module | None = None):
         super().__init__()
         self.conv = QuantConv2d(3, out_channels, 3, padding=1, bias=False,
                                 weight_quant=int_weight_quantizer(weight_bits))
         self.norm = nn.BatchNorm2d(out_channels)
+        self.act = activation if activation is not None else nn.Identity()
         self.quant = stream_quant(residual_bits)
 
     def forward(self, x):
-        return self.quant(self.norm(self.conv(x)))
+        return self.quant(self.act(self.norm(self.conv(x))))
 
 
 class BinaryConvUnit(nn.Module):
@@ -125,15 +133,19 @@ class DownsampleShortcut(nn.Module):
 
 
 class BiRealConv(nn.Module):
-    """quant(nonlinearity(quant(BN(conv(binarise(x)))) + shortcut(x))), option-A shortcut."""
+    """quant(nonlinearity(quant(BN(conv(binarise(x)))) + shortcut(x))): a shortcut around one binary conv.
+    Down-sampling shortcut: option A, or with ``weight_bits`` a multi-bit 1×1 conv + BN (AdaBin's ResNet-18)."""
 
-    def __init__(self, method: Method, in_channels: int, out_channels: int, stride: int, residual_bits: int):
+    def __init__(self, method: Method, in_channels: int, out_channels: int, stride: int, residual_bits: int,
+                 weight_bits: int | None = None):
         super().__init__()
         self.unit = BinaryConvUnit(method, in_channels, out_channels, stride=stride)
         self.norm = nn.BatchNorm2d(out_channels)
         self.branch_quant = stream_quant(residual_bits)
-        self.shortcut = (OptionAShortcut(in_channels, out_channels, stride)
-                         if stride != 1 or in_channels != out_channels else nn.Identity())
+        self.shortcut: nn.Module = nn.Identity()
+        if stride != 1 or in_channels != out_channels:
+            self.shortcut = (OptionAShortcut(in_channels, out_channels, stride) if weight_bits is None
+                             else DownsampleShortcut(in_channels, out_channels, stride, residual_bits, weight_bits))
         self.nonlinearity = method.residual_activation(out_channels)
         self.quant = stream_quant(residual_bits)
 
@@ -241,7 +253,8 @@ class BinaryVGGSmall(nn.Module):
         _check_rgb(input_shape, "vgg_small")
         method = get_method(method)
         channels = _widths((128, 128, 256, 256, 512, 512), width)
-        layers: list[nn.Module] = [Stem(channels[0], residual_bits, weight_bits)]
+        layers: list[nn.Module] = [Stem(channels[0], residual_bits, weight_bits,
+                                        method.residual_activation(channels[0]))]
         size = input_shape[1]
         for index in range(1, 6):
             layers.append(BinaryConvUnit(method, channels[index - 1], channels[index]))
@@ -268,7 +281,7 @@ class BinaryResNet20(nn.Module):
         _check_rgb(input_shape, "resnet20")
         method = get_method(method)
         widths = _widths((16, 32, 64), width)
-        layers: list[nn.Module] = [Stem(widths[0], residual_bits, weight_bits)]
+        layers: list[nn.Module] = [Stem(widths[0], residual_bits, weight_bits, method.residual_activation(widths[0]))]
         channels = widths[0]
         for stage, out_channels in enumerate(widths):
             for block in range(blocks_per_stage):
@@ -285,21 +298,32 @@ class BinaryResNet20(nn.Module):
 
 
 class BinaryResNet18(nn.Module):
-    """CIFAR-10 ResNet-18 (IR-Net / SD-BNN code): 3×3 stem, four stages of two basic blocks."""
+    """CIFAR-10 ResNet-18: 3×3 stem, four stages of two blocks. ``shortcuts``: ``per_block`` (IR-Net / SD-BNN
+    code: basic blocks, one shortcut per two binary convs) or ``per_conv`` (AdaBin's code: a shortcut around
+    every binary conv, Bi-Real style, the first of a down-sampling block through a 1×1 conv + BN)."""
+
+    SHORTCUTS = ("per_block", "per_conv")
 
     def __init__(self, input_shape=(3, 32, 32), num_classes: int = 10, method: str | Method = "baseline",
-                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8,
+                 width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8, shortcuts: str = "per_block",
                  init: str = "official"):
         super().__init__()
         _check_rgb(input_shape, "resnet18")
+        if shortcuts not in self.SHORTCUTS:
+            raise HwBnnError(f"resnet18: model.options.shortcuts {shortcuts!r} is not one of {list(self.SHORTCUTS)} "
+                             f"(per_block: IR-Net basic blocks; per_conv: AdaBin's Bi-Real blocks)")
         method = get_method(method)
         widths = _widths((64, 128, 256, 512), width)
-        layers: list[nn.Module] = [Stem(widths[0], residual_bits, weight_bits)]
+        layers: list[nn.Module] = [Stem(widths[0], residual_bits, weight_bits, method.residual_activation(widths[0]))]
         channels = widths[0]
         for stage, out_channels in enumerate(widths):
             for block in range(2):
                 stride = 2 if stage > 0 and block == 0 else 1
-                layers.append(BasicBlock(method, channels, out_channels, stride, residual_bits, weight_bits))
+                if shortcuts == "per_block":
+                    layers.append(BasicBlock(method, channels, out_channels, stride, residual_bits, weight_bits))
+                else:
+                    layers += [BiRealConv(method, channels, out_channels, stride, residual_bits, weight_bits),
+                               BiRealConv(method, out_channels, out_channels, 1, residual_bits)]
                 channels = out_channels
         layers.append(Classifier(channels, num_classes, residual_bits, weight_bits, pooled=True))
         self.features = nn.Sequential(*layers)

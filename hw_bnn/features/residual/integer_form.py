@@ -385,6 +385,17 @@ class _Converter:
                                        2 * levels[1], levels, allow_flip=False)
         return self.stream_unit(thresholds)
 
+    def shortcut(self, name: str, shortcut: nn.Module) -> nn.Module:
+        """A residual shortcut: the identity, option A (a routing conv), or a multi-bit 1×1 conv + BN onto the
+        stream (``DownsampleShortcut``)."""
+        if isinstance(shortcut, OptionAShortcut):
+            return self.option_a(shortcut)
+        if isinstance(shortcut, DownsampleShortcut):
+            return nn.Sequential(*self.conv_to_stream(name, shortcut.conv, [shortcut.norm, shortcut.quant],
+                                                      self.stream_scale, -self.stream_levels[0],
+                                                      shortcut.conv.stride[0], 0))
+        return nn.Identity()
+
     def option_a(self, shortcut: OptionAShortcut) -> nn.Module:
         """He et al.'s option A as a 1×1, stride-s conv with 0/1 weights (a multi-bit matrix unit)."""
         offset = shortcut.channel_offset
@@ -437,8 +448,8 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
     pixels = pixels_seen(model, input_shape, [head, *(m for m in model.modules() if isinstance(m, BinaryConvUnit))])
     bits = int(stem.quant.act_quant.bit_width())
     conv = _Converter(bits, pixels)
-    layers: list[nn.Module] = conv.conv_to_stream("features.0", stem.conv, [stem.norm, stem.quant], 1.0, PIXEL_MAX,
-                                                  1, 1)
+    layers: list[nn.Module] = conv.conv_to_stream("features.0", stem.conv, [stem.norm, stem.act, stem.quant], 1.0,
+                                                  PIXEL_MAX, 1, 1)
     children = list(model.features.named_children())[1:]
     index = 0
     while index < len(children):
@@ -446,18 +457,13 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
         name = f"features.{name}"
         if isinstance(module, BiRealConv):
             branch = conv.binary_conv(name, module.unit, [module.norm, module.branch_quant])
-            shortcut = conv.option_a(module.shortcut) if isinstance(module.shortcut, OptionAShortcut) else nn.Identity()
+            shortcut = conv.shortcut(f"{name}.shortcut", module.shortcut)
             join = conv.join(f"{name}.join", [module.nonlinearity, module.quant], module.unit.conv.out_channels)
             layers.append(Residual(nn.Sequential(*branch), shortcut, join))
         elif isinstance(module, BasicBlock):
             branch = (conv.binary_conv(f"{name}.unit1", module.unit1, [module.norm1, module.act1, module.quant1])
                       + conv.binary_conv(f"{name}.unit2", module.unit2, [module.norm2, module.branch_quant]))
-            shortcut: nn.Module = nn.Identity()
-            if isinstance(module.shortcut, DownsampleShortcut):
-                ds = module.shortcut
-                shortcut = nn.Sequential(*conv.conv_to_stream(f"{name}.shortcut", ds.conv, [ds.norm, ds.quant],
-                                                              conv.stream_scale, -conv.stream_levels[0],
-                                                              ds.conv.stride[0], 0))
+            shortcut = conv.shortcut(f"{name}.shortcut", module.shortcut)
             join = conv.join(f"{name}.join", [module.act2, module.quant2], module.unit2.conv.out_channels)
             layers.append(Residual(nn.Sequential(*branch), shortcut, join))
         elif isinstance(module, ReActBlock):
