@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 
@@ -21,12 +22,15 @@ def randomize_batchnorm(model: torch.nn.Module, seed: int = 0) -> torch.nn.Modul
 
 def tiny_hw_build(folder: Path):
     """What 'hw-bnn build' leaves for a tiny MLP (16-16, random BatchNorm, 200 cycles per frame):
-    export.onnx, hw_graph.onnx, folding.json and the RTL (rtl/, the recipe's default FIFO depth) in
-    ``folder``; returns the HW graph."""
+    export.onnx, hw_graph.onnx, folding.json, the RTL (rtl/) with its FIFOs sized by simulation on random
+    images (the default ``build.fifo_sizing``) and that sizing in report.json, in ``folder``; returns the
+    HW graph."""
     from hw_bnn.compiler import compile_model, read_folding
     from hw_bnn.config import BuildConfig, load_config
+    from hw_bnn.design.fifo_sizing import size_design_fifos
     from hw_bnn.design.stitch import generate_design
     from hw_bnn.export import export_model
+    from hw_bnn.flow import update_report
     from hw_bnn.models.mlp import BinaryMLP
 
     model = randomize_batchnorm(BinaryMLP(hidden=(16, 16)), seed=3)
@@ -34,5 +38,10 @@ def tiny_hw_build(folder: Path):
     hw = compile_model(graph, BuildConfig(target_cycles_per_frame=200))
     hw.save(str(folder / "hw_graph.onnx"))
     (folder / "folding.json").write_text(json.dumps(read_folding(hw)))
-    generate_design(hw, folder / "rtl", fifo_depth=load_config(None).sim.fifo_depth)
+    config = load_config(None)
+    images = np.random.default_rng(0).integers(0, 256, (4, 1, 28, 28)).astype(np.uint8)
+    sizing = size_design_fifos(hw, images, folder / "build" / "fifo_sizing", config.sim.fifo_depth,
+                               progress=lambda message: None)
+    design = generate_design(hw, folder / "rtl", fifo_depth=config.sim.fifo_depth, fifo_depths=sizing.depths)
+    update_report(folder, config, fifo_sizing=sizing.report(design))
     return hw

@@ -205,11 +205,11 @@ def test_dybnn_board_classifies_like_pytorch(tmp_path):
 
 def test_residual_board_classifies_like_pytorch(tmp_path):
     """A reduced ResNet-20 (option-A shortcuts: forks, joins and shortcut FIFOs in the design) through the
-    board top at the PLL's ratio, on random 16x16 CIFAR-format images (BatchNorm seed 3: varied classes)."""
+    board top at the PLL's ratio, on random 16x16 CIFAR-format images (BatchNorm seed 5: varied classes)."""
     import torch
     from test_residual_hw import SHAPE, _images, trained_like
 
-    model = randomize_batchnorm(trained_like("resnet20"), seed=3).eval()
+    model = randomize_batchnorm(trained_like("resnet20"), seed=5).eval()
     candidates = _images(24, 11)
     with torch.no_grad():
         classes = model(candidates).argmax(1).numpy()
