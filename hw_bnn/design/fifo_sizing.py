@@ -19,7 +19,7 @@ depth each link needs is measured in Verilator, from the top's ``fifo_peaks`` po
    (up to their peak + margin), then all go to their peak + margin, then all double (never past the
    probe's), each time checked again.
 4. Under ``sim.backpressure`` (random stalls at the input and output), the probe and the sized design are
-   simulated again with the same seeded stalls, and the depths double until the sized design keeps the
+   simulated again with the same seeded stalls, and the depths grow as in 3 until the sized design keeps the
    probe's cycles per frame there too. (Its peaks are no guide: a stalled output fills every FIFO behind it.)
 """
 
