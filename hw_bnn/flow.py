@@ -329,14 +329,25 @@ def _first_diverging_step(out_dir: Path, image: np.ndarray, reference: np.ndarra
     return "none of the saved steps (only the final graph differs)"
 
 
-def _size_fifos(config: Config, out_dir: Path, hw_graph: ModelWrapper, images: np.ndarray, progress: Progress):
-    """``build.fifo_sizing: simulate``: every FIFO's depth measured in Verilator on the first test images (and
-    kept under ``sim.backpressure``'s stalls where the recipe has them)."""
+def stitch_design(config: Config, out_dir: Path, hw_graph: ModelWrapper, images: np.ndarray,
+                  progress: Progress = print):
+    """The build's RTL in ``out_dir/rtl``: FIFOs sized in Verilator on the first of ``images`` (the model's
+    input) under ``build.fifo_sizing: simulate`` (kept under ``sim.backpressure``'s stalls where the recipe has
+    them), else ``sim.fifo_depth``; the sizing goes into report.json. Returns the design."""
     from hw_bnn.design.fifo_sizing import size_design_fifos
     from hw_bnn.design.sim import Backpressure
+    from hw_bnn.design.stitch import DESIGN_FILE, generate_design
 
-    return size_design_fifos(hw_graph, images, out_dir / "build" / "fifo_sizing", config.sim.fifo_depth, progress,
-                             Backpressure.from_recipe(config.sim.backpressure))
+    (out_dir / "rtl" / DESIGN_FILE).unlink(missing_ok=True)  # a build that fails here leaves no stale design
+    sizing = None
+    if config.build.fifo_sizing == "simulate":
+        sizing = size_design_fifos(hw_graph, images, out_dir / "build" / "fifo_sizing", config.sim.fifo_depth,
+                                   progress, Backpressure.from_recipe(config.sim.backpressure))
+    progress(f"build: stitched RTL -> {out_dir / 'rtl'}")
+    design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=config.sim.fifo_depth,
+                             fifo_depths=sizing.depths if sizing else None)
+    update_report(out_dir, config, fifo_sizing=sizing.report(design) if sizing else None)
+    return design
 
 
 def build_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> ModelWrapper:
@@ -345,7 +356,6 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     from hw_bnn.estimate import estimate, plot_estimate
     from hw_bnn.execute import run_graph
     from hw_bnn.export import load_qonnx
-    from hw_bnn.design.stitch import DESIGN_FILE, generate_design
 
     out_dir = Path(out_dir)
     _check_mappable(config)
@@ -357,13 +367,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     with atomic_path(out_dir / "hw_graph.onnx") as tmp:
         hw_graph.save(str(tmp))
     write_json(out_dir / "folding.json", read_folding(hw_graph))
-    (out_dir / "rtl" / DESIGN_FILE).unlink(missing_ok=True)  # a build that fails here leaves no stale design
-    sizing = _size_fifos(config, out_dir, hw_graph, images, progress) if config.build.fifo_sizing == "simulate" \
-        else None
-    progress(f"build: stitched RTL -> {out_dir / 'rtl'}")
-    design = generate_design(hw_graph, out_dir / "rtl", fifo_depth=config.sim.fifo_depth,
-                             fifo_depths=sizing.depths if sizing else None)
-    update_report(out_dir, config, fifo_sizing=sizing.report(design) if sizing else None)
+    stitch_design(config, out_dir, hw_graph, images, progress)
     progress(f"estimate: FINN analytical estimates for {config.build.part}")
     est = estimate(hw_graph, config.build.part, config.build.clock_mhz)
     est["target_cycles_per_frame"] = None if config.build.folding_file else config.build.target_cycles()

@@ -27,10 +27,8 @@ def tiny_hw_build(folder: Path):
     HW graph."""
     from hw_bnn.compiler import compile_model, read_folding
     from hw_bnn.config import BuildConfig, load_config
-    from hw_bnn.design.fifo_sizing import size_design_fifos
-    from hw_bnn.design.stitch import generate_design
     from hw_bnn.export import export_model
-    from hw_bnn.flow import update_report
+    from hw_bnn.flow import stitch_design
     from hw_bnn.models.mlp import BinaryMLP
 
     model = randomize_batchnorm(BinaryMLP(hidden=(16, 16)), seed=3)
@@ -38,10 +36,6 @@ def tiny_hw_build(folder: Path):
     hw = compile_model(graph, BuildConfig(target_cycles_per_frame=200))
     hw.save(str(folder / "hw_graph.onnx"))
     (folder / "folding.json").write_text(json.dumps(read_folding(hw)))
-    config = load_config(None)
     images = np.random.default_rng(0).integers(0, 256, (4, 1, 28, 28)).astype(np.uint8)
-    sizing = size_design_fifos(hw, images, folder / "build" / "fifo_sizing", config.sim.fifo_depth,
-                               progress=lambda message: None)
-    design = generate_design(hw, folder / "rtl", fifo_depth=config.sim.fifo_depth, fifo_depths=sizing.depths)
-    update_report(folder, config, fifo_sizing=sizing.report(design))
+    stitch_design(load_config(None), folder, hw, images, progress=lambda message: None)
     return hw
