@@ -58,22 +58,24 @@ def latent_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     return [(name, latent_weight(module)) for name, module in model.named_modules() if is_binary_layer(module)]
 
 
+def _regularised_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    layers = [(name, module) for name, module in model.named_modules() if isinstance(module, (QuantLinear, QuantConv2d))]
+    return [(name, module) for name, module in layers[1:] if isinstance(module, QuantConv2d) or is_binary_layer(module)]
+
+
 def regularised_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     """BD-BNN's kurtosis layer set, in model order: every conv of the network but its first layer (the
     stem), the multi-bit 1x1 down-sampling convs included, as BD-code ``--weight-name all`` collects every
     conv but the first (19 in ResNet-18: 16 binary 3x3 + 3 down-sampling); and the binary fully connected
     layers (of the MLP and CNV nets, which the released ResNets do not have), but not a multi-bit
     classifier (full precision in the released nets, and not a conv)."""
-    layers = [(name, module) for name, module in model.named_modules() if isinstance(module, (QuantLinear, QuantConv2d))]
-    return [(name, latent_weight(module)) for name, module in layers[1:]
-            if isinstance(module, QuantConv2d) or is_binary_layer(module)]
+    return [(name, latent_weight(module)) for name, module in _regularised_layers(model)]
 
 
 def mimicking_weights(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """BD-BNN's weight-mimicking layer set: the kurtosis set without the down-sampling convs, as the released
-    ``DistributionLoss_layer`` skips ``conv1`` and every module named ``downsample``."""
-    binary = {id(w) for _, w in latent_weights(model)}
-    return [(name, w) for name, w in regularised_weights(model) if id(w) in binary]
+    """BD-BNN's weight-mimicking layer set: the kurtosis set without the (multi-bit) down-sampling convs, as
+    the released ``DistributionLoss_layer`` skips ``conv1`` and every module named ``downsample``."""
+    return [(name, latent_weight(module)) for name, module in _regularised_layers(model) if is_binary_layer(module)]
 
 
 class KurtosisTerm:

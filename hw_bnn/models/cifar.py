@@ -51,6 +51,7 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.methods import Method, get_method
 from hw_bnn.methods.hyper import HyperFunction
 from hw_bnn.methods.losses import is_binary_layer, latent_weight
+from hw_bnn.methods.sdbnn import SqueezeExcitationShift
 from hw_bnn.quant import int_weight_quantizer, stream_quantizer
 
 
@@ -203,8 +204,6 @@ def _kaiming_convs(model: nn.Module) -> None:
 
 
 def _vgg_init(model: nn.Module) -> None:
-    from hw_bnn.methods.sdbnn import SqueezeExcitationShift
-
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             weight = latent_weight(module)
