@@ -35,6 +35,19 @@ def size_run(run_dir: Path, images: int, out: Path, fixed_depth: int = 32) -> di
     return {**sizing.report(design), "fixed_ii_cycles": run_design(fixed, tensors).ii_cycles}
 
 
+#: The header of the columns ``memory_cells`` fills.
+MEMORY_HEADER = "FIFOs | beats fixed -> sized | bits fixed -> sized | LUT-RAM fixed -> sized | BRAM18 fixed -> sized"
+
+
+def memory_cells(sizing: dict) -> str:
+    """The FIFO count, and the beats, bits, LUT-RAM and BRAM18 at the fixed and the sized depths, of a report.json
+    ``fifo_sizing`` section, as Markdown cells."""
+    fixed, sized = sizing["memory"]["fixed"], sizing["memory"]["sized"]
+    return (f"{len(sizing['depths'])} | {sum(sizing['fixed_depths'].values()):,} -> {sum(sizing['depths'].values()):,} "
+            f"| {fixed['bits']:,} -> {sized['bits']:,} | {fixed['lut']:,} -> {sized['lut']:,} "
+            f"| {fixed['bram18']} -> {sized['bram18']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="folders of finished 'hw-bnn build' runs")
@@ -49,16 +62,11 @@ def main() -> None:
         print(f"{run}: sizing")
         rows.append((run, size_run(run, args.images, args.out / run.name)))
     print(f"\nFIFOs sized by simulation ({args.images} test images; fixed: 32 beats, shortcuts as planned)\n")
-    print("| run | FIFOs | beats fixed -> sized | bits fixed -> sized | LUT-RAM fixed -> sized | "
-          "BRAM18 fixed -> sized | cycles/frame fixed -> sized (deep FIFOs) | sizing time |")
+    print(f"| run | {MEMORY_HEADER} | cycles/frame fixed -> sized (deep FIFOs) | sizing time |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for run, r in rows:
-        fixed, sized = r["memory"]["fixed"], r["memory"]["sized"]
-        print(f"| {run.name} | {len(r['depths'])} | {sum(r['fixed_depths'].values()):,} -> {sum(r['depths'].values()):,} "
-              f"| {fixed['bits']:,} -> {sized['bits']:,} | {fixed['lut']:,} -> {sized['lut']:,} "
-              f"| {fixed['bram18']} -> {sized['bram18']} | {r['fixed_ii_cycles']:,.0f} -> {r['sized_ii_cycles']:,.0f} "
-              f"({r['probe_ii_cycles']:,.0f}) "
-              f"| {r['seconds']:.0f} s |")
+        print(f"| {run.name} | {memory_cells(r)} | {r['fixed_ii_cycles']:,.0f} -> {r['sized_ii_cycles']:,.0f} "
+              f"({r['probe_ii_cycles']:,.0f}) | {r['seconds']:.0f} s |")
 
 
 if __name__ == "__main__":

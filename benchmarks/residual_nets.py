@@ -27,6 +27,8 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fifo_sizing import MEMORY_HEADER, memory_cells  # noqa: E402  (the FIFO sizing benchmark's table cells)
 from test_data import write_cifar_folder  # noqa: E402  (synthetic CIFAR-format files)
 
 from hw_bnn import flow  # noqa: E402
@@ -116,16 +118,12 @@ def main() -> None:
 def print_fifo_sizing(reports: dict) -> None:
     """FIFO memory at the fixed and at the sized depths, from each run's report.json ``fifo_sizing``."""
     print("\nFIFOs sized by simulation (report.json fifo_sizing; LUT-RAM/BRAM18 by hw_bnn.cost.memory_cost)\n")
-    print("| architecture | method | FIFOs | beats fixed -> sized | bits fixed -> sized | LUT-RAM fixed -> sized | "
-          "BRAM18 fixed -> sized | cycles/frame deep -> sized | sizing time |")
+    print(f"| architecture | method | {MEMORY_HEADER} | cycles/frame deep -> sized | sizing time |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in reports.items():
         sizing = r["fifo_sizing"]
-        fixed, sized = sizing["memory"]["fixed"], sizing["memory"]["sized"]
         architecture, method, *_ = CASES[name]
-        print(f"| {architecture} | {method} | {len(sizing['depths'])} | {sum(sizing['fixed_depths'].values()):,} -> "
-              f"{sum(sizing['depths'].values()):,} | {fixed['bits']:,} -> {sized['bits']:,} | {fixed['lut']:,} -> "
-              f"{sized['lut']:,} | {fixed['bram18']} -> {sized['bram18']} | {sizing['probe_ii_cycles']:,.0f} -> "
+        print(f"| {architecture} | {method} | {memory_cells(sizing)} | {sizing['probe_ii_cycles']:,.0f} -> "
               f"{sizing['sized_ii_cycles']:,.0f} | {sizing['seconds']:.0f} s |")
 
 
