@@ -55,7 +55,8 @@ def test_missing_file_and_bad_override(tmp_path):
 @pytest.mark.parametrize("setting, message", [
     ("sim.shards=0", r"sim.shards: Input should be greater than or equal to 1"),
     ("build.fifo_sizing=auto", r"build.fifo_sizing: Input should be 'fixed' or 'simulate'"),
+    ("train.weight_decay_on=bn", r"train.weight_decay_on: Input should be 'weights' or 'all'"),
 ])
-def test_sharding_and_fifo_sizing_settings_are_checked(setting, message):
+def test_sharding_fifo_sizing_and_weight_decay_settings_are_checked(setting, message):
     with pytest.raises(HwBnnError, match=message):
         load_config(None, [setting])

@@ -18,7 +18,7 @@ from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight, Maxout
 from hw_bnn.methods.bdbnn import (KurtosisRegulariser, distillation_loss, released_weight_loss,
                                   weight_mimicking_loss)
 from hw_bnn.methods.dybnn import DynamicActivation
-from hw_bnn.methods.estimators import make_estimator
+from hw_bnn.methods.estimators import check_estimator, make_estimator
 from hw_bnn.methods.hyper import FLOAT_HYPER_BLOCKER
 from hw_bnn.methods.irnet import BalancedWeight
 from hw_bnn.methods.layers import BinaryWeight, EstimatedSign
@@ -27,7 +27,9 @@ from hw_bnn.methods.sdbnn import SqueezeExcitationShift, StaticActivationShift, 
 from hw_bnn.quant import BipolarAct
 
 def _schedule(estimator: str, t_min: float, t_max: float) -> dict:
-    """The estimator's options: EDE takes its t schedule, the others take none."""
+    """The estimator's options: EDE takes its t schedule, the others take none (an unknown name is refused
+    here, when the recipe loads, not when the first layer is built)."""
+    check_estimator(estimator)
     return {"t_min": t_min, "t_max": t_max} if estimator == "ede" else {}
 
 

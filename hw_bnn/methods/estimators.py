@@ -157,10 +157,15 @@ ESTIMATORS: dict[str, type[SignEstimator]] = {
 }
 
 
-def make_estimator(name: str, **options) -> SignEstimator:
-    """Build the estimator registered as ``name`` with its constructor ``options``."""
+def check_estimator(name: str) -> None:
+    """Refuse a name no estimator is registered as (before a method builds its first layer)."""
     if name not in ESTIMATORS:
         raise HwBnnError(f"unknown estimator {name!r}: choose one of {sorted(ESTIMATORS)}")
+
+
+def make_estimator(name: str, **options) -> SignEstimator:
+    """Build the estimator registered as ``name`` with its constructor ``options``."""
+    check_estimator(name)
     estimator_class = ESTIMATORS[name]
     try:
         inspect.signature(estimator_class).bind(**options)
