@@ -39,15 +39,16 @@ from hw_bnn.graph import hw_nodes  # noqa: E402
 from hw_bnn.design.emitters import emit_nodes  # noqa: E402
 
 #: case -> (architecture, method, model options, method options): static sign methods, the per-sample
-#: binarizers (DyBNN on its ReActNet backbone, SD-BNN's squeeze-excitation on ResNet-20), and AdaBin. At these widths
-#: the squeeze-excitation's reduction 16 leaves one hidden unit, which one epoch on 20 images can kill.
+#: binarizers (DyBNN on its ReActNet backbone, with ReActNet's static RPReLU after the sums; SD-BNN's
+#: squeeze-excitation on ResNet-20), and AdaBin. At these widths the squeeze-excitation's reduction 16
+#: leaves one hidden unit, which one epoch on 20 images can kill.
 CASES = {
     "resnet20": ("resnet20", "baseline", {"width": 0.25, "blocks_per_stage": 1}, {}),
     "resnet20_se": ("resnet20", "sdbnn_se", {"width": 0.25, "blocks_per_stage": 1}, {"reduction": 2}),
     "resnet18": ("resnet18", "bdbnn", {"width": 0.0625}, {"teacher_epochs": 1}),
     "vgg_small": ("vgg_small", "sdbnn_static", {"width": 0.03125}, {}),
     "reactnet": ("reactnet", "baseline", {"width": 0.125}, {}),
-    "reactnet_dybnn": ("reactnet", "dybnn", {"width": 0.125}, {}),
+    "reactnet_dybnn": ("reactnet", "dybnn", {"width": 0.125}, {"residual_shifts": "static", "reduction": 2}),
     "resnet20_adabin": ("resnet20", "adabin", {"width": 0.25, "blocks_per_stage": 1}, {}),
     "reactnet_adabin": ("reactnet", "adabin", {"width": 0.125}, {}),
 }

@@ -59,6 +59,18 @@ def _one_bit_but_not_binary(proxy) -> str | None:
     return None if proxy.is_narrow_range else "{-s, 0}"
 
 
+def refuse_blocked_modules(model: nn.Module) -> None:
+    """Raise HwBnnError naming the first method module with a ``hardware_blocker`` (e.g. a float
+    hyper-function, DyBNN's per-sample residual RPReLU)."""
+    for name, module in model.named_modules():
+        blocker = getattr(module, "hardware_blocker", None)
+        if isinstance(blocker, str):
+            layer, _, transformed = name.partition(".parametrizations.")
+            what = f"weight transform {type(module).__name__}" if transformed else type(module).__name__
+            raise HwBnnError(f"layer '{layer}' ({what}) is not mappable to hardware yet: {blocker}. "
+                             f"Train-only recipes (stages: [train]) work as they are")
+
+
 def check_supported(model: nn.Module) -> None:
     """Raise HwBnnError naming the first layer the flow cannot map to a binary dataflow accelerator,
     for what the exported graph cannot show.
@@ -69,13 +81,7 @@ def check_supported(model: nn.Module) -> None:
     without any QuantLinear/QuantConv2d, and 1-bit quantizers that do not binarise (two levels of which
     one is 0): the graph Brevitas exports for those is not what the model computes.
     """
-    for name, module in model.named_modules():
-        blocker = getattr(module, "hardware_blocker", None)
-        if isinstance(blocker, str):
-            layer, _, transformed = name.partition(".parametrizations.")
-            what = f"weight transform {type(module).__name__}" if transformed else type(module).__name__
-            raise HwBnnError(f"layer '{layer}' ({what}) is not mappable to hardware yet: {blocker}. "
-                             f"Train-only recipes (stages: [train]) work as they are")
+    refuse_blocked_modules(model)
     found_compute = False
     for name, module in _leaf_modules(model):
         if getattr(module, "maps_to_thresholds", False):

@@ -276,6 +276,16 @@ def _check_mappable(config: Config) -> None:
                          f"recipes (stages: [train]) work as they are")
 
 
+def _check_model_mappable(config: Config) -> None:
+    """Before a training run whose model the export would refuse: the method's and the untrained model's
+    hardware blockers (a module of the method that this architecture uses, e.g. DyBNN's per-sample
+    residual RPReLU)."""
+    from hw_bnn.export import refuse_blocked_modules
+
+    _check_mappable(config)
+    refuse_blocked_modules(new_model(config, load_data(config)))
+
+
 def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = None,
                  progress: Progress = print, dataset: Dataset | None = None) -> ModelWrapper:
     """Export to ``export.onnx``, save the test inputs/labels and PyTorch outputs, check QONNX == PyTorch
@@ -645,6 +655,9 @@ def run(config: Config, out_dir: str | Path, progress: Progress = print) -> dict
         if stage not in STAGES:
             raise HwBnnError(f"stage '{stage}' is not available yet in this version; remove it from 'stages' "
                              f"(available: {list(STAGES)})")
+    if "train" in config.stages and "export" in config.stages:
+        _check_model_mappable(config)
+    for stage in config.stages:
         STAGES[stage](config, out_dir, progress=progress)
     return read_report(out_dir)
 

@@ -486,11 +486,11 @@ def _frame_decisions(block: nn.Module, hyper: HyperOracle, bn: list, acc: np.nda
         # DyBNN (seed_methods §3.3 reconstruction, hw_bnn.methods.dybnn): one hyper output per (head, channel),
         # heads (input shift gamma, output shift zeta, threshold alpha), each static + dynamic:
         # out = sign(PReLU_c(x - gamma) + zeta - alpha), the PReLU slope clamped at 0 (choice 9).
-        statics = [_fractions(getattr(block, name)) for name in
-                   ("static_input_shift", "static_output_shift", "static_threshold")]
+        statics = [_fractions(p) for p in
+                   (block.rprelu.input_shift, block.rprelu.output_shift, block.static_threshold)]
         gamma, zeta, alpha = ([statics[head][c] + values[head * channels + c] for c in range(channels)]
                               for head in range(3))
-        slopes = [max(Fraction(0), s) for s in _fractions(block.prelu.weight)]
+        slopes = [max(Fraction(0), s) for s in _fractions(block.rprelu.prelu.weight)]
 
         def decide(c: int, value: int) -> int:
             u = batchnorm_value(value, bn[c]) - gamma[c]

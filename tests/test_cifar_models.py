@@ -1,6 +1,7 @@
 """The papers' CIFAR-10 architectures with every method, and their recipes, on CIFAR-format files."""
 
 import math
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -28,12 +29,18 @@ CASES = [pytest.param(arch, method, id=f"{arch.__name__}-{method}",
          for arch in SMALL for method in sorted(METHODS)]
 
 
+#: The papers' optimisers: SGD for the CIFAR ResNets and VGG, Adam at ReActNet's lr for ReActNet, whose RPReLU
+#: shifts on the residual stream SGD at lr 0.02 (momentum 0.9) throws about on 8 images.
+SGD = partial(torch.optim.SGD, lr=0.02, momentum=0.9)
+OPTIMISER = {BinaryReActNet: partial(torch.optim.Adam, lr=5e-4)}
+
+
 @pytest.mark.parametrize("architecture,method", CASES)
 def test_architecture_trains_with_every_method(architecture, method):
     torch.manual_seed(0)
     model = architecture(input_shape=(3, 16, 16), method=method, **SMALL[architecture])
     images, labels = torch.rand(8, 3, 16, 16) * 255, torch.arange(8) % 10
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    optimizer = OPTIMISER.get(architecture, SGD)(model.parameters())
     losses = []
     for _ in range(30):
         loss = torch.nn.functional.cross_entropy(model(images), labels)
@@ -88,6 +95,47 @@ def test_reactnet_blocks_double_channels_with_a_wide_pointwise_conv_and_pool_the
     assert [isinstance(b.spatial_shortcut, torch.nn.Sequential) for b in blocks] == [False, True, False, True,
                                                                                         False, True]
     assert model(torch.rand(2, 3, 32, 32) * 255).shape == (2, 10)
+
+
+def test_dybnn_reactnet_has_rsign_at_the_convs_and_rprelu_after_every_sum():
+    """ReActNet's (and so DyBNN's) layout: RSign alone at each binary conv's input, one dynamic threshold per
+    channel; RPReLU after each residual sum, on the stream the next shortcut adds, its shifts per sample."""
+    from hw_bnn.methods import get_method
+    from hw_bnn.methods.dybnn import DynamicActivation, ResidualRPReLU
+
+    torch.manual_seed(0)
+    model = BinaryReActNet(method="dybnn", width=0.25)
+    block = model.features[1]
+    rsign = block.spatial.binarize[0]
+    assert isinstance(rsign, DynamicActivation) and rsign.rprelu is None
+    assert rsign.dynamic.expand.out_features == block.spatial.conv.in_channels
+    acts = [m for m in model.modules() if isinstance(m, ResidualRPReLU)]
+    assert len(acts) == 2 * len(BinaryReActNet.PLAN)
+    assert all(a.dynamic.expand.out_features == 2 * a.rprelu.prelu.num_parameters for a in acts)
+    # per sample: the same value in two frames whose means differ is shifted differently
+    act = acts[0]
+    with torch.no_grad():
+        act.dynamic.expand.weight.normal_()
+    act.eval()
+    frames = torch.zeros(2, act.rprelu.prelu.num_parameters, 4, 4)
+    frames[1, :, 1:] = 0.9  # pixel (0, 0) is 0 in both frames
+    out = act(frames)
+    assert not torch.equal(out[0, :, 0, 0], out[1, :, 0, 0])
+    # ReActNet's static RPReLU (residual_shifts: static): one fixed map of the value
+    static = BinaryReActNet(method=get_method("dybnn", {"residual_shifts": "static"}), width=0.25)
+    assert all(m.dynamic is None and m.hardware_blocker is None
+               for m in static.modules() if isinstance(m, ResidualRPReLU))
+    assert "residual_shifts: static" in acts[0].hardware_blocker
+
+
+def test_a_hardware_run_of_an_unmappable_model_stops_before_training(tmp_path):
+    write_cifar_folder(tmp_path / "cifar")
+    config = load_config(Path("training/recipes/cifar10_reactnet_dybnn.yaml"),
+                         [f"data.path={tmp_path / 'cifar'}", "model.options={width: 0.125}",
+                          "stages=[train,export,build]"])
+    with pytest.raises(HwBnnError, match=r"layer 'features\.1\.spatial_act' \(ResidualRPReLU\).*residual_shifts"):
+        flow.run(config, tmp_path / "run", progress=lambda _: None)
+    assert not (tmp_path / "run" / "model.pt").exists()
 
 
 def test_grey_images_are_refused_with_the_fix():

@@ -125,11 +125,11 @@ def test_pool_thresholds_round_ties_to_even_like_torch(pixels):
 def test_negative_prelu_slopes_are_clamped_in_model_and_hardware_alike():
     model = random_dynamic_model("mlp", "dybnn")
     block = model.features[2][0]
-    block.prelu.weight.data[:8] = -0.5
+    block.rprelu.prelu.weight.data[:8] = -0.5
     x = _images(64, seed=4)
     with torch.no_grad():
         assert torch.equal(model(x), deployable(model, SHAPE)(x))
-        assert bool((block.slope() >= 0).all())
+        assert bool((block.rprelu.slope() >= 0).all())
 
 
 def test_deployable_needs_the_input_shape_for_dynamic_layers():

@@ -46,6 +46,8 @@ def test_method_options_are_checked():
     with pytest.raises(HwBnnError, match="activation_form must be 'paper' or 'code'"):
         load_config(None, ["method=adabin", "method_options={activation_form: released}"])
     assert get_method("adabin", {"activation_form": "code"}).options["activation_form"] == "code"
+    with pytest.raises(HwBnnError, match="dybnn: residual_shifts must be 'dynamic' or 'static', not 'both'"):
+        load_config(None, ["method=dybnn", "method_options={residual_shifts: both}"])
     for option in ("estimator", "weight_estimator"):
         with pytest.raises(HwBnnError, match=r"unknown estimator 'ste': choose one of \['approx_sign'"):
             load_config(None, ["method=sdbnn_static", f"method_options={{{option}: ste}}"])

@@ -383,11 +383,11 @@ def test_a_quantizer_that_saw_only_zeros_is_named_with_the_cause():
 def test_dynamic_activation_starts_as_static_rprelu_then_rsign(shape):
     block = DynamicActivation(32, ApproxSign())
     with torch.no_grad():
-        for p in (block.static_input_shift, block.static_output_shift, block.static_threshold):
+        for p in (block.rprelu.input_shift, block.rprelu.output_shift, block.static_threshold):
             p.normal_()
     x = torch.randn(shape)
     view = (1, 32, *([1] * (len(shape) - 2)))
-    gamma, zeta, alpha = (p.reshape(view) for p in (block.static_input_shift, block.static_output_shift,
+    gamma, zeta, alpha = (p.reshape(view) for p in (block.rprelu.input_shift, block.rprelu.output_shift,
                                                     block.static_threshold))
     pre_sign = nn.functional.prelu(x - gamma, torch.full((32,), 0.25)) + zeta - alpha
     assert torch.equal(block(x), binary_sign(pre_sign))

@@ -13,11 +13,11 @@ from brevitas.nn import QuantIdentity
 from torch import nn
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.methods import Method
+from hw_bnn.methods import BlockFactory, Method
 from hw_bnn.methods.adabin import AdaBinActivation, AdaBinWeight, Maxout
 from hw_bnn.methods.bdbnn import (KurtosisRegulariser, distillation_loss, released_weight_loss,
                                   weight_mimicking_loss)
-from hw_bnn.methods.dybnn import DynamicActivation
+from hw_bnn.methods.dybnn import DynamicActivation, ResidualRPReLU
 from hw_bnn.methods.estimators import check_estimator, make_estimator
 from hw_bnn.methods.hyper import FLOAT_HYPER_BLOCKER
 from hw_bnn.methods.irnet import BalancedWeight
@@ -170,30 +170,40 @@ def adabin(activation_form: str = "paper", t_min: float = 1e-3, t_max: float = 1
 
 
 def dybnn(reduction: int = 16, bound: float | None = None, hyper_bits: int | None = 4,
-          hyper_output_bits: int = 2) -> Method:
+          hyper_output_bits: int = 2, residual_shifts: str = "dynamic") -> Method:
     """DyBNN (a documented reconstruction, see ``hw_bnn.methods.dybnn``): ReActNet's RPReLU and RSign
     with channel-wise shifts and thresholds produced per sample by a hyper-function; ApproxSign on
     activations, Brevitas' straight-through estimator on the weights (ReActNet's positive weight scale
     is absorbed by the BatchNorm that follows every binary layer here).
 
-    ``hyper_bits``: quantisation-aware hyper-function at this fixed-point width, each of its three
-    dynamic values on 2^``hyper_output_bits`` - 1 levels symmetric around 0 (the hardware's threshold
+    ``hyper_bits``: quantisation-aware hyper-function at this fixed-point width, each of its dynamic
+    values on 2^``hyper_output_bits`` - 1 levels symmetric around 0 (the hardware's threshold
     table holds (2^hyper_output_bits - 1)^3 entries per channel: 27 for 2 bits); ``null``: float
     hyper-function (training only). ``bound``: the dynamic values' range, by default 1.0 for the float
     hyper-function and 0.25 for the quantised one, whose three levels would otherwise move a threshold
     by a whole BatchNorm standard deviation per step (Fashion-MNIST MLP, 5 epochs: 70.4 % at 1.0,
-    79.9 % at 0.25, float 79.7 %)."""
+    79.9 % at 0.25, float 79.7 %).
+
+    Residual nets (as ReActNet): the dynamic RSign at each binary conv's input, the RPReLU after each
+    residual sum, its shifts per sample (``residual_shifts: dynamic``, training only for now) or static
+    (``static``: ReActNet's RPReLU, which maps to the residual hardware exactly)."""
     if bound is None:
         bound = 1.0 if hyper_bits is None else 0.25
+    if residual_shifts not in ("dynamic", "static"):
+        raise HwBnnError(f"dybnn: residual_shifts must be 'dynamic' or 'static', not {residual_shifts!r}")
+    hyper = {"reduction": reduction, "bound": bound, "bits": hyper_bits, "output_bits": hyper_output_bits}
 
-    def block(channels: int) -> nn.Module:
-        return nn.Sequential(DynamicActivation(channels, make_estimator("approx_sign"), reduction=reduction,
-                                               bound=bound, bits=hyper_bits, output_bits=hyper_output_bits),
-                             QuantIdentity(act_quant=BipolarAct))
+    def binarizer(rprelu: bool) -> BlockFactory:
+        return lambda channels: nn.Sequential(
+            DynamicActivation(channels, make_estimator("approx_sign"), rprelu=rprelu, **hyper),
+            QuantIdentity(act_quant=BipolarAct))
 
-    return Method("dybnn", activation=block, hardware_blocker=_hyper_blocker(hyper_bits),
+    return Method("dybnn", activation=binarizer(rprelu=True), binarizer_block=binarizer(rprelu=False),
+                  residual_activation=lambda channels: ResidualRPReLU(
+                      channels, dynamic=residual_shifts == "dynamic", **hyper),
+                  hardware_blocker=_hyper_blocker(hyper_bits),
                   options={"reduction": reduction, "bound": bound, "hyper_bits": hyper_bits,
-                           "hyper_output_bits": hyper_output_bits})
+                           "hyper_output_bits": hyper_output_bits, "residual_shifts": residual_shifts})
 
 
 def full_precision() -> Method:

@@ -36,6 +36,18 @@ Dynamic ReLU (Chen et al., 2020), which the phrase matches:
 The block returns the shifted value through ``EstimatedSign`` (see ``hw_bnn.methods.layers``):
 a Brevitas bipolar quantizer follows it in a model. Its quantisation-aware form maps to per-frame
 threshold hardware (``hw_bnn.features.dynamic_threshold.deploy``).
+
+In residual nets (ReActNet, the backbone DyBNN builds on) the two halves sit apart, as in ReActNet:
+RSign at each binary conv's input (``DynamicActivation(rprelu=False)``, the dynamic threshold alone),
+and RPReLU after each residual sum, on the multi-bit stream that feeds the next shortcut
+(``ResidualRPReLU``). There sign∘RPReLU would collapse to one threshold; after the sum the RPReLU
+shapes the values the next block adds. Its shifts are per sample (``residual_shifts: dynamic``, the
+default: choice 10) or ReActNet's static ones (``static``).
+
+10. The residual RPReLU's per-sample shifts come from a hyper-function of the RPReLU's own input (the
+    residual sum), as Dynamic ReLU computes its coefficients from its input, with 2C outputs (γ, ζ);
+    the binarizer's hyper-function has C (α). Hardware: the static RPReLU folds into the join's
+    thresholds, bit-exact; the per-sample one has no hardware form yet (``ResidualRPReLU.hardware_blocker``).
 """
 
 from __future__ import annotations
@@ -55,7 +67,9 @@ class DynamicActivation(nn.Module):
 
     returned as ``EstimatedSign(estimator)(y - threshold)``: ±1 in training, the shifted value in
     eval for the Brevitas sign that follows. The PReLU slope is per channel, initialised to 0.25
-    (``nn.PReLU(channels)``, as ReActNet).
+    (``nn.PReLU(channels)``, as ReActNet). Without ``rprelu`` it is the dynamic RSign alone,
+    ``sign(x - (alpha_c + alpha_c(x)))``, with one hyper-function head: a residual net's binarizer, whose
+    RPReLU follows the residual sum instead (``ResidualRPReLU``).
 
     Args:
         channels: C.
@@ -63,31 +77,88 @@ class DynamicActivation(nn.Module):
         reduction, bound: reconstruction choices 3 and 4.
         bits: None for the float hyper-function (no hardware form), b for the quantisation-aware one.
         output_bits: levels (2^output_bits) of each dynamic value in the quantised hyper-function.
+        rprelu: keep the RPReLU before the sign (heads γ, ζ, α) or not (head α).
     """
 
     def __init__(self, channels: int, estimator: nn.Module, reduction: int = 16, bound: float = 1.0,
-                 bits: int | None = None, output_bits: int = 2):
+                 bits: int | None = None, output_bits: int = 2, rprelu: bool = True):
         super().__init__()
-        self.static_input_shift = nn.Parameter(torch.zeros(channels))
-        self.static_output_shift = nn.Parameter(torch.zeros(channels))
+        self.rprelu = RPReLU(channels, monotone=bits is not None) if rprelu else None
         self.static_threshold = nn.Parameter(torch.zeros(channels))
-        self.dynamic = HyperFunction(channels, 3 * channels, TanhOutput(bound, None if bits is None else output_bits),
+        heads = 3 if rprelu else 1
+        self.dynamic = HyperFunction(channels, heads * channels,
+                                     TanhOutput(bound, None if bits is None else output_bits),
                                      reduction, bits, zero_expand=True)
-        self.prelu = nn.PReLU(channels)
         self.sign = EstimatedSign(estimator)
-        self.monotone = bits is not None
-
-    def slope(self) -> torch.Tensor:
-        """The PReLU slope in use: clamped at 0 in the hardware form (reconstruction choice 9)."""
-        return self.prelu.weight.clamp(min=0) if self.monotone else self.prelu.weight
 
     @property
     def hardware_blocker(self) -> str | None:
         return None if self.dynamic.quantized else FLOAT_HYPER_BLOCKER
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        input_shift, output_shift, threshold = self.dynamic(x).chunk(3, dim=1)
-        input_shift = expand_channels(self.static_input_shift, x) + expand_channels(input_shift, x)
-        output_shift = expand_channels(self.static_output_shift, x) + expand_channels(output_shift, x)
-        threshold = expand_channels(self.static_threshold, x) + expand_channels(threshold, x)
-        return self.sign(nn.functional.prelu(x - input_shift, self.slope()) + output_shift - threshold)
+        dynamic = self.dynamic(x)
+        threshold = expand_channels(self.static_threshold, x) + expand_channels(dynamic[:, -x.shape[1]:], x)
+        if self.rprelu is not None:
+            input_shift, output_shift, _ = dynamic.chunk(3, dim=1)
+            x = self.rprelu(x, input_shift, output_shift)
+        return self.sign(x - threshold)
+
+
+class RPReLU(nn.Module):
+    r"""ReActNet's RPReLU, ``PReLU_c(x - (gamma_c + gamma(x))) + zeta_c + zeta(x)``, with the per-sample parts
+    (N, C) given by the caller (none: ReActNet's static RPReLU). The slope is per channel, initialised to 0.25;
+    ``monotone`` (the hardware form) clamps it at 0 (reconstruction choice 9)."""
+
+    def __init__(self, channels: int, monotone: bool = False):
+        super().__init__()
+        self.input_shift = nn.Parameter(torch.zeros(channels))
+        self.output_shift = nn.Parameter(torch.zeros(channels))
+        self.prelu = nn.PReLU(channels)
+        self.monotone = monotone
+
+    def slope(self) -> torch.Tensor:
+        """The PReLU slope in use: clamped at 0 in the hardware form (reconstruction choice 9)."""
+        return self.prelu.weight.clamp(min=0) if self.monotone else self.prelu.weight
+
+    def forward(self, x: torch.Tensor, input_shift: torch.Tensor | None = None,
+                output_shift: torch.Tensor | None = None) -> torch.Tensor:
+        gamma, zeta = expand_channels(self.input_shift, x), expand_channels(self.output_shift, x)
+        if input_shift is not None:
+            gamma, zeta = gamma + expand_channels(input_shift, x), zeta + expand_channels(output_shift, x)
+        return nn.functional.prelu(x - gamma, self.slope()) + zeta
+
+
+#: Why the per-sample residual RPReLU has no hardware form yet.
+DYNAMIC_RESIDUAL_BLOCKER = (
+    "DyBNN's per-sample RPReLU shifts on the multi-bit residual stream have no hardware form yet (they need a "
+    "per-frame multi-level threshold unit after the residual add); set method_options.residual_shifts: static "
+    "(ReActNet's RPReLU, which folds into the join's thresholds exactly)"
+)
+
+
+class ResidualRPReLU(nn.Module):
+    """The RPReLU after a residual sum (module docstring): ReActNet's static one, or with per-sample shifts
+    γ(x), ζ(x) from a hyper-function of its own input (reconstruction choice 10), on the same levels as the
+    binarizer's.
+
+    Args:
+        channels: C.
+        dynamic: per-sample shifts (DyBNN) or static ones (ReActNet).
+        reduction, bound, bits, output_bits: as ``DynamicActivation``'s hyper-function.
+    """
+
+    def __init__(self, channels: int, dynamic: bool = True, reduction: int = 16, bound: float = 1.0,
+                 bits: int | None = None, output_bits: int = 2):
+        super().__init__()
+        self.rprelu = RPReLU(channels, monotone=bits is not None)
+        self.dynamic = HyperFunction(channels, 2 * channels, TanhOutput(bound, None if bits is None else output_bits),
+                                     reduction, bits, zero_expand=True) if dynamic else None
+
+    @property
+    def hardware_blocker(self) -> str | None:
+        return None if self.dynamic is None else DYNAMIC_RESIDUAL_BLOCKER
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.dynamic is None:
+            return self.rprelu(x)
+        return self.rprelu(x, *self.dynamic(x).chunk(2, dim=1))

@@ -339,7 +339,8 @@ class ReActBlock(nn.Module):
     convs on the same bits, each with its own BatchNorm and the shortcut, and concatenates them: that is one
     1×1 conv C→2C, one BatchNorm over 2C channels and the shortcut repeated, which is how it is built here.
     The method's binarizer sits at each conv's input (DyBNN: the dynamic RSign), its ``residual_activation``
-    after each sum (DyBNN's RPReLU role)."""
+    after each sum, on the multi-bit stream that feeds the next shortcut: DyBNN's (and ReActNet's) RPReLU,
+    hardtanh or AdaBin's Maxout for the other methods."""
 
     def __init__(self, method: Method, in_channels: int, out_channels: int, stride: int, residual_bits: int):
         super().__init__()

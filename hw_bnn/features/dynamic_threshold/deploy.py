@@ -140,15 +140,19 @@ def _se_table(block: SqueezeExcitationShift, a, b, reach) -> tuple[np.ndarray, n
 
 
 def _dybnn_table(block: DynamicActivation, a, b, reach) -> tuple[np.ndarray, np.ndarray]:
-    """bit = [PReLU(x - gamma') + zeta' - alpha' >= 0] for every (gamma, zeta, alpha) level combination.
+    """bit = [PReLU(x - gamma') + zeta' - alpha' >= 0] for every (gamma, zeta, alpha) level combination
+    (without the RPReLU, bit = [x - alpha' >= 0] per alpha level).
 
-    The slope w is >= 0 (``DynamicActivation.slope``), so PReLU(u) >= t is one-sided in u: u >= t for
+    The slope w is >= 0 (``RPReLU.slope``), so PReLU(u) >= t is one-sided in u: u >= t for
     t > 0; u >= t / w for t < 0 and w > 0; and always for t <= 0 otherwise (the PReLU is >= t everywhere)."""
     values = block.dynamic.output.level_values()
-    gamma = _f64(block.static_input_shift)[:, None, None, None] + values[None, :, None, None]
-    zeta = _f64(block.static_output_shift)[:, None, None, None] + values[None, None, :, None]
-    alpha = _f64(block.static_threshold)[:, None, None, None] + values[None, None, None, :]
-    slope = np.broadcast_to(_f64(block.slope()), a.shape)[:, None, None, None]
+    alpha = _f64(block.static_threshold)[:, None] + values[None, :]
+    if block.rprelu is None:
+        return threshold_on_acc(a[:, None], b[:, None], alpha, reach)
+    alpha = alpha[:, None, None, :]
+    gamma = _f64(block.rprelu.input_shift)[:, None, None, None] + values[None, :, None, None]
+    zeta = _f64(block.rprelu.output_shift)[:, None, None, None] + values[None, None, :, None]
+    slope = np.broadcast_to(_f64(block.rprelu.slope()), a.shape)[:, None, None, None]
     t = alpha - zeta  # PReLU(u) >= t, u = x - gamma
     with np.errstate(divide="ignore", invalid="ignore"):
         u0 = np.where(t > 0, t, np.where(slope > 0, t / slope, -np.inf))

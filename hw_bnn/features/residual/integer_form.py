@@ -377,7 +377,11 @@ class _Converter:
         return weight, thresholds, sigma
 
     def join(self, name: str, after: list[nn.Module], channels: int) -> MultiThresholdUnit:
-        """The threshold unit on the sum of two stream codes."""
+        """The threshold unit on the sum of two stream codes: the residual activation is a fixed monotone map
+        of the sum (one with a per-sample part, DyBNN's dynamic RPReLU, is refused)."""
+        blocker = getattr(after[0], "hardware_blocker", None)
+        if blocker:
+            raise HwBnnError(f"{name} ({type(after[0]).__name__}): {blocker}")
         levels = self.stream_levels
         to_codes = _codes(after[-1])
         channel_map = _channel_map(after, self.stream_scale, spatial=True)
