@@ -47,6 +47,11 @@ def _parser() -> argparse.ArgumentParser:
                                   "serves the first start and every restart (torchrun --max-restarts)")
         if name in ("bitstream", "vendor"):
             sub.add_argument("--board", help=f"board to build for (shorthand for --set {name}.board=BOARD)")
+    text = ("rewrite a checkpoint you trust that holds pickled Python objects (which hw_bnn refuses to load) as "
+            "its weights alone, loadable with torch.load(weights_only=True)")
+    convert = commands.add_parser("convert-checkpoint", help=text, description=text)
+    convert.add_argument("source", help="the trusted file: it is unpickled in full, which runs any code it names")
+    convert.add_argument("target", help="the new file, {'model': state dict of tensors}")
     return parser
 
 
@@ -67,6 +72,13 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_third_party()
     rank = 0
     try:
+        if args.command == "convert-checkpoint":
+            from hw_bnn.io import convert_checkpoint
+
+            left_out = convert_checkpoint(args.source, args.target)
+            print(f"wrote {args.target}: the weights of {args.source}" +
+                  (f"; left out: {', '.join(left_out)}" if left_out else ""))
+            return 0
         from hw_bnn import flow
         from hw_bnn.config import load_config
         from hw_bnn.report import summary_lines, write_markdown

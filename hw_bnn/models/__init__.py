@@ -10,6 +10,7 @@ from typing import Callable
 from torch import nn
 
 from hw_bnn.errors import HwBnnError
+from hw_bnn.io import load_torch_weights, state_dict_of
 from hw_bnn.models.cifar import BinaryReActNet, BinaryResNet18, BinaryResNet20, BinaryVGGSmall
 from hw_bnn.models.cnv import BinaryCNV
 from hw_bnn.models.mlp import BinaryMLP
@@ -57,24 +58,20 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     """Load a state dict trained elsewhere into ``model`` (into the model inside a ``ScaledInput``).
 
     Accepts ``{"state_dict": ...}`` (BNN-PYNQ's checkpoints), ``{"model": ...}`` (hw_bnn's) or the
-    plain dict, with or without DataParallel's ``module.`` prefix."""
-    import torch
-
+    plain dict, with or without DataParallel's ``module.`` prefix. The file is read weights-only
+    (``hw_bnn.io.load_torch_weights``): one holding pickled objects is refused with the way to convert it."""
     target = model.model if isinstance(model, ScaledInput) else model
     path = Path(path)
     if not path.is_file():
         raise HwBnnError(f"model.checkpoint {path} does not exist; fix the path")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = load_torch_weights(path)
+    except HwBnnError as exc:
+        raise HwBnnError(f"model.checkpoint {exc}") from None
     except Exception as exc:
         raise HwBnnError(f"model.checkpoint {path} is not a readable PyTorch file ({type(exc).__name__}: {exc})") \
             from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict):
-        raise HwBnnError(f"model.checkpoint {path} holds a {type(state).__name__}, not a state dict")
-    state = {k.removeprefix("module."): v for k, v in state.items()}
+    state = state_dict_of(state, f"model.checkpoint {path}")
     try:
         target.load_state_dict(state)
     except RuntimeError as exc:
