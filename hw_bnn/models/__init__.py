@@ -13,6 +13,7 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.io import load_torch_weights, state_dict_of
 from hw_bnn.models.cifar import BinaryReActNet, BinaryResNet18, BinaryResNet20, BinaryVGGSmall
 from hw_bnn.models.cnv import BinaryCNV
+from hw_bnn.models.imagenet import BinaryReActNetA, imagenet_resnet18, imagenet_resnet34
 from hw_bnn.models.mlp import BinaryMLP
 
 MODELS: dict[str, Callable[..., nn.Module]] = {
@@ -22,6 +23,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": BinaryResNet20,
     "resnet18": BinaryResNet18,
     "reactnet": BinaryReActNet,
+    "imagenet_resnet18": imagenet_resnet18,
+    "imagenet_resnet34": imagenet_resnet34,
+    "reactnet_a": BinaryReActNetA,
 }
 
 

@@ -69,22 +69,26 @@ def stream_quant(bits: int, return_quant_tensor: bool = False) -> QuantHardTanh:
 
 
 class Stem(nn.Module):
-    """Multi-bit conv 3→C on the raw pixels, BatchNorm, [the method's residual activation,] stream quantiser.
+    """Multi-bit k×k conv 3→C on the raw pixels, BatchNorm, [the method's residual activation,] stream quantiser
+    [, 3×3 stride-2 max-pool (the ImageNet ResNets')].
 
     The SD-BNN, IR-Net and AdaBin CIFAR nets put their nonlinearity after the stem's BatchNorm (hardtanh,
     AdaBin's Maxout); ReActNet's stem has none. Before the stream quantiser, which clamps to [-1, 1) itself,
-    hardtanh changes nothing."""
+    hardtanh changes nothing. The max-pool takes the codes: the quantiser is monotone, so pooling before or
+    after it gives the same values."""
 
-    def __init__(self, out_channels: int, residual_bits: int, weight_bits: int, activation: nn.Module | None = None):
+    def __init__(self, out_channels: int, residual_bits: int, weight_bits: int, activation: nn.Module | None = None,
+                 kernel_size: int = 3, stride: int = 1, pool: bool = False):
         super().__init__()
-        self.conv = QuantConv2d(3, out_channels, 3, padding=1, bias=False,
+        self.conv = QuantConv2d(3, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False,
                                 weight_quant=int_weight_quantizer(weight_bits))
         self.norm = nn.BatchNorm2d(out_channels)
         self.act = activation if activation is not None else nn.Identity()
         self.quant = stream_quant(residual_bits)
+        self.pool = nn.MaxPool2d(3, 2, 1) if pool else nn.Identity()
 
     def forward(self, x):
-        return self.quant(self.act(self.norm(self.conv(x))))
+        return self.pool(self.quant(self.act(self.norm(self.conv(x)))))
 
 
 class BinaryConvUnit(nn.Module):
@@ -120,25 +124,29 @@ class OptionAShortcut(nn.Module):
 
 
 class DownsampleShortcut(nn.Module):
-    """IR-Net's down-sampling shortcut: multi-bit 1×1 conv, BatchNorm, stream quantiser."""
+    """IR-Net's down-sampling shortcut: multi-bit 1×1 conv, BatchNorm, stream quantiser. ``pooled``: Bi-Real's
+    and ReActNet's ImageNet form, a stride×stride average pool before a stride-1 1×1 conv."""
 
-    def __init__(self, in_channels: int, out_channels: int, stride: int, residual_bits: int, weight_bits: int):
+    def __init__(self, in_channels: int, out_channels: int, stride: int, residual_bits: int, weight_bits: int,
+                 pooled: bool = False):
         super().__init__()
-        self.conv = QuantConv2d(in_channels, out_channels, 1, stride=stride, bias=False,
+        self.pool = nn.AvgPool2d(stride) if pooled and stride > 1 else nn.Identity()
+        self.conv = QuantConv2d(in_channels, out_channels, 1, stride=1 if pooled else stride, bias=False,
                                 weight_quant=int_weight_quantizer(weight_bits))
         self.norm = nn.BatchNorm2d(out_channels)
         self.quant = stream_quant(residual_bits)
 
     def forward(self, x):
-        return self.quant(self.norm(self.conv(x)))
+        return self.quant(self.norm(self.conv(self.pool(x))))
 
 
 class BiRealConv(nn.Module):
     """quant(nonlinearity(quant(BN(conv(binarise(x)))) + shortcut(x))): a shortcut around one binary conv.
-    Down-sampling shortcut: option A, or with ``weight_bits`` a multi-bit 1×1 conv + BN (AdaBin's ResNet-18)."""
+    Down-sampling shortcut: option A, or with ``weight_bits`` a multi-bit 1×1 conv + BN (AdaBin's ResNet-18),
+    average-pooled first with ``pooled_shortcut`` (the ImageNet ResNets)."""
 
     def __init__(self, method: Method, in_channels: int, out_channels: int, stride: int, residual_bits: int,
-                 weight_bits: int | None = None):
+                 weight_bits: int | None = None, pooled_shortcut: bool = False):
         super().__init__()
         self.unit = BinaryConvUnit(method, in_channels, out_channels, stride=stride)
         self.norm = nn.BatchNorm2d(out_channels)
@@ -146,7 +154,8 @@ class BiRealConv(nn.Module):
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or in_channels != out_channels:
             self.shortcut = (OptionAShortcut(in_channels, out_channels, stride) if weight_bits is None
-                             else DownsampleShortcut(in_channels, out_channels, stride, residual_bits, weight_bits))
+                             else DownsampleShortcut(in_channels, out_channels, stride, residual_bits, weight_bits,
+                                                     pooled_shortcut))
         self.nonlinearity = method.residual_activation(out_channels)
         self.quant = stream_quant(residual_bits)
 
@@ -224,7 +233,8 @@ def _reactnet_init(model: nn.Module) -> None:
 
 #: ``init`` choices: the official code's initialisation of each architecture (module docstring), or none.
 OFFICIAL_INIT = {"resnet20": _kaiming_convs, "resnet18": _kaiming_convs, "vgg_small": _vgg_init,
-                 "reactnet": _reactnet_init}
+                 "reactnet": _reactnet_init, "imagenet_resnet18": _reactnet_init, "imagenet_resnet34": _reactnet_init,
+                 "reactnet_a": _reactnet_init}
 INIT_CHOICES = ("official", "pytorch")
 
 

@@ -286,8 +286,12 @@ class _Converter:
 
     # a binary or multi-bit conv whose accumulator feeds ``after`` (ending in a stream quantiser)
     def conv_to_stream(self, name: str, layer: nn.Module, after: list[nn.Module], input_scale: float,
-                       input_max: int, stride: int, padding: int) -> list[nn.Module]:
+                       input_max: int, stride: int, padding: int, pool: int = 1) -> list[nn.Module]:
+        """``pool`` > 1: a pool×pool average pool before the 1×1 ``layer``, which is one pool×pool, stride-pool
+        conv with the weights repeated, the division by pool² absorbed by the thresholds."""
         codes, weight_scale = _quant_weight(layer)
+        if pool > 1:
+            codes, input_scale, stride = codes.repeat(1, 1, pool, pool), input_scale / pool ** 2, pool
         reach = _acc_reach(codes, input_max)
         channel_map = _channel_map(after, input_scale * weight_scale, spatial=True)
         to_codes = _codes(after[-1])
@@ -395,9 +399,10 @@ class _Converter:
         if isinstance(shortcut, OptionAShortcut):
             return self.option_a(shortcut)
         if isinstance(shortcut, DownsampleShortcut):
+            pool = shortcut.pool.kernel_size if isinstance(shortcut.pool, nn.AvgPool2d) else 1
             return nn.Sequential(*self.conv_to_stream(name, shortcut.conv, [shortcut.norm, shortcut.quant],
                                                       self.stream_scale, -self.stream_levels[0],
-                                                      shortcut.conv.stride[0], 0))
+                                                      shortcut.conv.stride[0], 0, pool))
         return nn.Identity()
 
     def option_a(self, shortcut: OptionAShortcut) -> nn.Module:
@@ -453,7 +458,9 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
     bits = int(stem.quant.act_quant.bit_width())
     conv = _Converter(bits, pixels)
     layers: list[nn.Module] = conv.conv_to_stream("features.0", stem.conv, [stem.norm, stem.act, stem.quant], 1.0,
-                                                  PIXEL_MAX, 1, 1)
+                                                  PIXEL_MAX, stem.conv.stride[0], stem.conv.padding[0])
+    if isinstance(stem.pool, nn.MaxPool2d):  # on the codes, as the model (max-pool pads with -inf in both)
+        layers.append(stem.pool)
     children = list(model.features.named_children())[1:]
     index = 0
     while index < len(children):
@@ -482,7 +489,8 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
             layers += _classifier(conv, name, module, pixels[id(head)])
         else:
             raise HwBnnError(f"layer '{name}' ({type(module).__name__}) has no integer form yet (the residual "
-                             f"hardware maps resnet20, resnet18, vgg_small, reactnet); train it, or pick one of those")
+                             f"hardware maps resnet20, resnet18, vgg_small, reactnet and the ImageNet nets); "
+                             f"train it, or pick one of those")
         index += 1
     return IntegerForm(*layers).eval()
 
