@@ -69,13 +69,20 @@ class DataConfig(_Section):
     path: str | None = None
     n_train: int | None = None
     n_test: int | None = None
+    #: Streamed ImageFolder data (``imagenet``): the side of the square images the model gets (ImageNet: 224),
+    #: the AlexNet PCA lighting noise of the training images (0: none; ReActNet 0.1), and the decoding
+    #: processes per loader (default: the cores, at most 8; 0 decodes in the training process).
+    image_size: int = 224
+    lighting: float = 0.0
+    workers: int | None = None
 
     @field_validator("name")
     @classmethod
     def _known(cls, name: str) -> str:
         from hw_bnn.data import DATASETS
+        from hw_bnn.imagefolder import STREAMED_DATASETS
 
-        return _known_name("dataset", name, DATASETS)
+        return _known_name("dataset", name, {**DATASETS, **dict.fromkeys(STREAMED_DATASETS)})
 
 
 class TrainConfig(_Section):

@@ -84,6 +84,18 @@ class Dataset:
         c, h, w = self.train_x.shape[1:]
         return int(c), int(h), int(w)
 
+    @property
+    def n_train(self) -> int:
+        return len(self.train_x)
+
+    @property
+    def n_test(self) -> int:
+        return len(self.test_x)
+
+    def test_images(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``n`` test images and their labels."""
+        return self.test_x[:n], self.test_y[:n]
+
 
 # --------------------------------------------------------------------------- IDX
 

@@ -16,6 +16,7 @@ from torch import nn
 from hw_bnn.config import Config, dump_config
 from hw_bnn.data import Dataset, load_dataset
 from hw_bnn.errors import HwBnnError
+from hw_bnn.imagefolder import STREAMED_DATASETS, StreamedDataset, load_image_folder
 from hw_bnn.io import atomic_path, read_json, read_npy, write_json, write_text
 from hw_bnn.models import build_model
 
@@ -31,8 +32,14 @@ MERGED_SECTIONS = ("accuracy", "bit_exact", "host_tail")
 Progress = Callable[[str], None]
 
 
-def load_data(config: Config) -> Dataset:
-    return load_dataset(config.data.name, config.data.path, config.data.n_train, config.data.n_test)
+def load_data(config: Config) -> Dataset | StreamedDataset:
+    """The recipe's data: in memory, or streamed from an ImageFolder tree (``imagenet``)."""
+    data = config.data
+    if data.name in STREAMED_DATASETS:
+        return load_image_folder(data.name, data.path and Path(data.path).expanduser(), data.image_size,
+                                 data.lighting, data.workers, config.train.seed, config.train.augment,
+                                 data.n_train, data.n_test)
+    return load_dataset(data.name, data.path, data.n_train, data.n_test)
 
 
 def new_model(config: Config, dataset: Dataset) -> nn.Module:
@@ -95,11 +102,14 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
             np.save(handle, array)
 
 
-def _test_split(config: Config, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    n = config.check.n_images or len(dataset.test_x)
-    if n > len(dataset.test_x):
-        raise HwBnnError(f"check.n_images={n} but the test split has only {len(dataset.test_x)} images")
-    return dataset.test_x[:n], dataset.test_y[:n]
+def _test_split(config: Config, dataset: Dataset | StreamedDataset) -> tuple[np.ndarray, np.ndarray]:
+    if config.check.n_images is None and isinstance(dataset, StreamedDataset):
+        raise HwBnnError(f"check.n_images is needed with the streamed dataset '{dataset.name}': the hardware checks "
+                         f"decode that many test images into memory (e.g. --set check.n_images=100)")
+    n = config.check.n_images or dataset.n_test
+    if n > dataset.n_test:
+        raise HwBnnError(f"check.n_images={n} but the test split has only {dataset.n_test} images")
+    return dataset.test_images(n)
 
 
 def _as_hardware_output(reference: np.ndarray, outputs: np.ndarray) -> np.ndarray:
@@ -178,7 +188,7 @@ def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = N
     model = model if model is not None else new_model(config, dataset)
     if main_process:
         progress(f"train: {config.model.factory or config.model.name} ({config.method}) on {config.data.name}, "
-                 f"{len(dataset.train_x)} train / {len(dataset.test_x)} test images, {config.train.epochs} epochs")
+                 f"{dataset.n_train} train / {dataset.n_test} test images, {config.train.epochs} epochs")
     history = train(model, dataset, config, out_dir, resume=resume, teacher=teacher, show_progress=main_process)
     if main_process:
         write_text(out_dir / "config.yaml", dump_config(config))

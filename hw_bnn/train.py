@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from hw_bnn.config import Config, dump_config
 from hw_bnn.data import Dataset
+from hw_bnn.imagefolder import StreamedDataset
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import atomic_path, read_torch, remove_stale_temps
 from hw_bnn.methods.losses import LossContext, is_binary_layer, latent_weights
@@ -130,6 +131,45 @@ def _augment(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         crop = padded[i, :, rows[i]:rows[i] + height, cols[i]:cols[i] + width]
         out[i] = crop.flip(-1) if flips[i] else crop
     return out
+
+
+def epoch_shard(n: int, seed: int, rank: int, world: int, generator: torch.Generator) -> torch.Tensor:
+    """This process's images of one epoch: every process draws the same permutation of ``n`` (seeded by
+    ``seed``) and takes every world-th image of it, disjoint shards of one size, so all take the same number
+    of steps (the < world images left over sit this epoch out)."""
+    generator.manual_seed(seed)
+    order = torch.randperm(n, generator=generator)
+    return order[:len(order) - len(order) % world][rank::world]
+
+
+def _train_batches(dataset: Dataset | StreamedDataset, order: torch.Tensor, epoch: int, cfg, generator,
+                   device: torch.device):
+    """(float images, labels) batches of ``order``: sliced from memory (and augmented here), or decoded and
+    augmented by the streamed dataset's worker processes."""
+    if isinstance(dataset, StreamedDataset):
+        dataset.train.set_epoch(epoch)
+        for images, labels in dataset.loader(dataset.train, cfg.batch_size, order.tolist(),
+                                             pin_memory=device.type == "cuda"):
+            yield images.float(), labels
+        return
+    for start in range(0, len(order), cfg.batch_size):
+        index = order[start:start + cfg.batch_size].numpy()
+        images = as_float(dataset.train_x[index])
+        yield (_augment(images, generator) if cfg.augment else images), torch.from_numpy(dataset.train_y[index])
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, dataset: Dataset | StreamedDataset, device: torch.device) -> dict:
+    """Test accuracy (``test_acc``; with streamed data also the top-5 accuracy, ``test_top5``)."""
+    if not isinstance(dataset, StreamedDataset):
+        return {"test_acc": float((predict(model, dataset.test_x, device=device).argmax(1) == dataset.test_y).mean())}
+    model.eval()
+    top1 = top5 = 0
+    for images, labels in dataset.loader(dataset.test, 256, pin_memory=device.type == "cuda"):
+        ranked = model(images.float().to(device)).topk(min(5, dataset.num_classes), dim=1).indices.cpu()
+        top1 += int((ranked[:, 0] == labels).sum())
+        top5 += int((ranked == labels[:, None]).any(1).sum())
+    return {"test_acc": top1 / dataset.n_test, "test_top5": top5 / dataset.n_test}
 
 
 def _set_epoch(model: nn.Module, epoch: int, epochs: int) -> None:
@@ -345,24 +385,18 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
         replica = DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
     printing = show_progress and rank == 0
 
-    x_train, y_train = as_float(dataset.train_x), torch.from_numpy(dataset.train_y)
     generator = torch.Generator().manual_seed(cfg.seed)
     for epoch in range(start_epoch, cfg.epochs):
         started = time.perf_counter()
-        generator.manual_seed(cfg.seed + epoch)
-        order = torch.randperm(len(x_train), generator=generator)
-        # Every process draws the same permutation and takes every world-th image of it: disjoint shards
-        # of one size, so all take the same number of steps (the < world images left over sit this epoch out).
-        order = order[:len(order) - len(order) % world][rank::world]
+        order = epoch_shard(dataset.n_train, cfg.seed + epoch, rank, world, generator)
         replica.train()
         _set_epoch(net, epoch, cfg.epochs)
         total_loss, correct, seen = 0.0, 0, 0
-        batches = range(0, len(order), cfg.batch_size)
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=None if printing else True, leave=False)
-        for start in bar:
-            index = order[start:start + cfg.batch_size]
-            images = _augment(x_train[index], generator) if cfg.augment else x_train[index]
-            images, labels = images.to(device), y_train[index].to(device)
+        bar = tqdm(_train_batches(dataset, order, epoch, cfg, generator, device),
+                   total=-(-len(order) // cfg.batch_size), desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                   disable=None if printing else True, leave=False)
+        for images, labels in bar:
+            images, labels = images.to(device), labels.to(device)
             logits = replica(images)
             loss = criterion(logits, labels)
             extra = method.extra_loss(LossContext(net, images, logits * criterion.log_scale.exp(), epoch,
@@ -374,18 +408,19 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
             if world > 1:
                 _average_gradients(criterion.parameters(), world)
             optimizer.step()
-            total_loss += loss.item() * len(index)
+            total_loss += loss.item() * len(labels)
             correct += int((logits.argmax(1) == labels).sum())
-            seen += len(index)
+            seen += len(labels)
             bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.3f}")
         scheduler.step()
         if world > 1:
             total_loss, correct, seen = _sum_over_ranks([total_loss, correct, seen], device)
             _broadcast_buffers(net)
-        test_acc = float((predict(net, dataset.test_x, device=device).argmax(1) == dataset.test_y).mean())
+        test = evaluate(net, dataset, device)
+        test_acc = test["test_acc"]
         seconds = time.perf_counter() - started  # training and the test pass (both end in a host sync)
         history.append({"epoch": epoch + 1, "loss": total_loss / seen, "train_acc": correct / seen,
-                        "test_acc": test_acc, "seconds": round(seconds, 2)})
+                        **test, "seconds": round(seconds, 2)})
         if printing:
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: loss {total_loss / seen:.4f}, "
                        f"train acc {correct / seen:.4f}, test acc {test_acc:.4f}, {seconds:.1f} s")

@@ -74,10 +74,11 @@ def _images(n: int, seed: int) -> torch.Tensor:
 #: AdaBin is left out here: its float conv (real weights alpha_w*s + beta_w on real inputs) rounds the same
 #: integers (X, N) differently at different pixels, so on these nets its float model meets rounding ties that the
 #: integer form (the flow's reference for AdaBin) decides one way; its mapping is the CIFAR nets' (test_residual_hw).
+#: ResNet-34 (more of ResNet-18's blocks) and ReActNet-A with sign binarizers run under --runslow.
 @pytest.mark.parametrize("name, method, options", [
     ("imagenet_resnet18", "baseline", {}),
-    ("imagenet_resnet34", "baseline", {}),
-    ("reactnet_a", "baseline", {}),
+    pytest.param("imagenet_resnet34", "baseline", {}, marks=pytest.mark.slow),
+    pytest.param("reactnet_a", "baseline", {}, marks=pytest.mark.slow),
     ("reactnet_a", "dybnn", {"residual_shifts": "static", "reduction": 2}),
 ])
 def test_integer_form_equals_the_trained_model(name, method, options):

@@ -238,10 +238,10 @@ def step_qonnx_to_finn(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
 
 
 class MoveLayoutPastResiduals(Transformation):
-    """Push the NHWC->NCHW Transposes that lowering leaves around forks, paddings, residual sums,
-    channel-wise constants and the global pool down the graph until they cancel, so that all of these
-    act on the pixel-major stream (per-sample binarizers too), and absorb what the moves bring next to a
-    threshold (the 2P - K of an XNOR layer that a max-pool sat on).
+    """Push the NHWC->NCHW Transposes that lowering leaves around forks, paddings (and a max-pool after one,
+    the ImageNet stem's), residual sums, channel-wise constants and the global pool down the graph until they
+    cancel, so that all of these act on the pixel-major stream (per-sample binarizers too), and absorb what the
+    moves bring next to a threshold (the 2P - K of an XNOR layer that a max-pool sat on).
 
     One ``apply`` is one sweep of the moves; it reports the graph modified when the sweep changed any
     node, so that QONNX's ``transform`` repeats it until the moves have nothing left to do, or until a
@@ -255,8 +255,8 @@ class MoveLayoutPastResiduals(Transformation):
 
     @staticmethod
     def _moves():
-        return (MoveTransposePastFork(), MakePadNHWC(), MoveTransposePastJoinAdd(), MoveTransposePastEltwise(),
-                MoveScalarLinearPastMaxPool(), SqueezeChannelLastConstants(), absorb.AbsorbConsecutiveTransposes(),
+        return (MoveTransposePastFork(), MakePadNHWC(), MakeMaxPoolNHWC(), MoveTransposePastJoinAdd(),
+                MoveTransposePastEltwise(), MoveScalarLinearPastMaxPool(), SqueezeChannelLastConstants(), absorb.AbsorbConsecutiveTransposes(),
                 absorb.AbsorbTransposeIntoMultiThreshold(), AbsorbTransposeIntoChannelwiseOp(), InferShapes(),
                 InferDataLayouts(),
                 MoveAddPastMul(), CollapseRepeatedMul(), absorb.FactorOutMulSignMagnitude(),

@@ -53,6 +53,9 @@ class Method:
     binarizer_block: BlockFactory | None = None
     #: ... and the nonlinearity after each residual sum (the papers' hardtanh; AdaBin's Maxout).
     residual_activation: BlockFactory = lambda channels: nn.Hardtanh()
+    #: In the ImageNet nets: the nonlinearity after the stem's BatchNorm (None: none, as Bi-Real and ReActNet;
+    #: AdaBin's Maxout). The CIFAR nets put ``residual_activation`` there for every method, as their code.
+    stem_activation: BlockFactory | None = None
     #: Extra training losses (added to the task loss).
     loss_terms: tuple[LossTerm, ...] = ()
     #: True when the loss terms need a full-precision teacher of the same architecture.

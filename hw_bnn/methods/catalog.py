@@ -165,6 +165,7 @@ def adabin(activation_form: str = "paper", t_min: float = 1e-3, t_max: float = 1
         # Residual nets: Maxout after every residual sum, the adaptive sign alone at the conv input.
         binarizer_block=lambda _: AdaBinActivation(make_estimator("approx_sign"), form=activation_form),
         residual_activation=Maxout,
+        stem_activation=Maxout,
         options={"activation_form": activation_form, "t_min": t_min, "t_max": t_max},
     )
 

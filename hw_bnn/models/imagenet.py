@@ -4,6 +4,7 @@ method's binarizer and residual activation plugs in and the integer form maps th
 - ``imagenet_resnet18`` / ``imagenet_resnet34``: the Bi-Real / ReActNet ResNets that SD-BNN, AdaBin and BD-BNN
   report on ImageNet: a 7×7 stride-2 stem conv, BatchNorm, 3×3 stride-2 max-pool; four stages (64-128-256-512
   channels) of 2-2-2-2 / 3-4-6-3 blocks of two binary 3×3 convs, *each* with its own shortcut (Bi-Real); the
+  method's ``stem_activation`` after the stem's BatchNorm (AdaBin's Maxout; none for the others); the
   first conv of a down-sampling block has stride 2 and its shortcut is a 2×2 average pool, a multi-bit 1×1 conv
   and BatchNorm; global average pool, BatchNorm1d, classifier.
 - ``reactnet_a``: ReActNet-A (Liu et al. 2020), the MobileNetV1-based network DyBNN reports (71.2 % with DyBNN):
@@ -48,7 +49,9 @@ class BinaryImageNetResNet(nn.Module):
         _check_rgb(input_shape, name)
         method = get_method(method)
         widths = _widths((64, 128, 256, 512), width)
-        layers: list[nn.Module] = [Stem(widths[0], residual_bits, weight_bits, kernel_size=7, stride=2, pool=True)]
+        stem_activation = method.stem_activation(widths[0]) if method.stem_activation else None
+        layers: list[nn.Module] = [Stem(widths[0], residual_bits, weight_bits, stem_activation, kernel_size=7,
+                                        stride=2, pool=True)]
         channels = widths[0]
         for stage, (out_channels, blocks) in enumerate(zip(widths, self.BLOCKS[depth])):
             for block in range(blocks):

@@ -421,6 +421,16 @@ class _Converter:
                                        4 * self.stream_levels[1], self.stream_levels, allow_flip=False)
         return [_routing_conv(channels, list(range(channels)), kernel=2, stride=2), self.stream_unit(thresholds)]
 
+    def padded_max_pool(self, unit: MultiThresholdUnit, pool: nn.MaxPool2d) -> list[nn.Module]:
+        """``unit`` (stream codes) then ``pool`` with padding, which pads with -inf: the hardware pads with 0
+        only, so the codes go unsigned (code - lowest level, all >= 0, and a 0 pad is never above a window's
+        maximum), are zero-padded and max-pooled, and an identity threshold unit signs them again."""
+        levels = self.stream_levels
+        unsigned = MultiThresholdUnit(unit.thresholds.numpy(), f"UINT{int(np.log2(levels[1] - levels[0] + 1))}", 0.0)
+        identity = np.tile(np.arange(1, levels[1] - levels[0] + 1, dtype=np.float64), (unit.thresholds.shape[0], 1))
+        return [unsigned, nn.ZeroPad2d(pool.padding), nn.MaxPool2d(pool.kernel_size, pool.stride),
+                self.stream_unit(identity)]
+
     @staticmethod
     def repeat_channels(channels: int, copies: int) -> nn.Module:
         """``x.repeat(1, copies, 1, 1)`` as a 1×1 conv with 0/1 weights (a multi-bit matrix unit)."""
@@ -459,8 +469,8 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
     conv = _Converter(bits, pixels)
     layers: list[nn.Module] = conv.conv_to_stream("features.0", stem.conv, [stem.norm, stem.act, stem.quant], 1.0,
                                                   PIXEL_MAX, stem.conv.stride[0], stem.conv.padding[0])
-    if isinstance(stem.pool, nn.MaxPool2d):  # on the codes, as the model (max-pool pads with -inf in both)
-        layers.append(stem.pool)
+    if isinstance(stem.pool, nn.MaxPool2d):
+        layers = layers[:1] + conv.padded_max_pool(layers[1], stem.pool)
     children = list(model.features.named_children())[1:]
     index = 0
     while index < len(children):
