@@ -105,11 +105,32 @@ class TrainConfig(_Section):
     #: adam (BNN-PYNQ, ReActNet) or sgd (the papers' CIFAR recipes: SGD with momentum, cosine).
     optimizer: Literal["adam", "sgd"] = "adam"
     momentum: float = 0.9
+    #: The learning rate over the epochs: cosine (the CIFAR recipes) or linear decay to 0 (ReActNet's and
+    #: the ImageNet recipes'), stepped once per epoch.
+    schedule: Literal["cosine", "linear"] = "cosine"
+    #: Label smoothing of the cross-entropy (0: none; ReActNet-style ImageNet recipes 0.1).
+    label_smoothing: float = 0.0
+    #: Two-step training (ReActNet, SD-BNN's and AdaBin's ImageNet recipes): step 1 trains with binary
+    #: activations and real-valued weights (``float_weights: true``); step 2 binarises the weights too and
+    #: starts from step 1's ``model.pt`` (``init_from``).
+    float_weights: bool = False
+    init_from: str | None = None
+    #: On GPUs: autocast to bfloat16 (``mixed_precision``) and channels-last memory (``channels_last``); both
+    #: are ignored on the CPU. The binarised values are exact in bfloat16; the accumulators are float32.
+    mixed_precision: bool = False
+    channels_last: bool = False
     #: Random crop (4-pixel padding) and horizontal flip, as the papers' CIFAR-10 recipes.
     augment: bool = False
     seed: int = 0
     #: Torch threads; None keeps PyTorch's default.
     threads: int | None = None
+
+    @field_validator("label_smoothing")
+    @classmethod
+    def _smoothing_range(cls, value: float) -> float:
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"label_smoothing {value} must be in [0, 1) (0: none; 0.1 is usual)")
+        return value
 
     @field_validator("lr_scaling")
     @classmethod
@@ -308,10 +329,12 @@ class Config(_Section):
         return self
 
     def get_method(self):
-        """The configured method, built with its options."""
+        """The configured method, built with its options (with real-valued weights in two-step training's
+        step 1, ``train.float_weights``)."""
         from hw_bnn.methods import get_method
 
-        return get_method(self.method, self.method_options)
+        method = get_method(self.method, self.method_options)
+        return method.with_float_weights() if self.train.float_weights else method
 
 
 def _set_dotted(tree: dict, dotted: str, value: Any) -> None:

@@ -186,6 +186,14 @@ def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = N
     teacher = teacher_stage(config, out_dir, progress=progress) if config.get_method().needs_teacher else None
     seed_everything(config.train.seed)  # the initial weights are part of a reproducible run
     model = model if model is not None else new_model(config, dataset)
+    if config.train.init_from and not resume:
+        from hw_bnn.train import start_from
+
+        kept = start_from(model, Path(config.train.init_from).expanduser())
+        if main_process:
+            progress(f"train: starting from {config.train.init_from}" + (f" ({len(kept)} entries of the method's "
+                                                                         f"own state at their initial value)"
+                                                                         if kept else ""))
     if main_process:
         progress(f"train: {config.model.factory or config.model.name} ({config.method}) on {config.data.name}, "
                  f"{dataset.n_train} train / {dataset.n_test} test images, {config.train.epochs} epochs")

@@ -42,12 +42,13 @@ class ScaledCrossEntropy(nn.Module):
     (hardware-exact) while training well; a positive scale never changes the argmax.
     """
 
-    def __init__(self, init_scale: float):
+    def __init__(self, init_scale: float, label_smoothing: float = 0.0):
         super().__init__()
         self.log_scale = nn.Parameter(torch.tensor(math.log(init_scale)))
+        self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(logits * self.log_scale.exp(), labels)
+        return nn.functional.cross_entropy(logits * self.log_scale.exp(), labels, label_smoothing=self.label_smoothing)
 
 
 def seed_everything(seed: int) -> None:
@@ -190,6 +191,14 @@ def parameter_groups(model: nn.Module, criterion: nn.Module, cfg) -> list[dict]:
     return [{"params": decayed, "weight_decay": cfg.weight_decay}, {"params": kept, "weight_decay": 0.0}]
 
 
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg) -> torch.optim.lr_scheduler.LRScheduler:
+    """``train.schedule`` over ``train.epochs``, stepped once per epoch: cosine, or linear decay to 0."""
+    epochs = max(1, cfg.epochs)
+    if cfg.schedule == "linear":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0 - epoch / epochs)
+    return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=epochs)
+
+
 def make_optimizer(params, cfg, lr: float) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
@@ -330,6 +339,38 @@ def load_model_state(model: nn.Module, path: str | Path, state: dict | None = No
     return model
 
 
+#: The state-dict suffix of a weight behind a parametrization (a method's weight transform) and of a plain one.
+_PARAMETRIZED, _PLAIN = ".parametrizations.weight.original", ".weight"
+
+
+def start_from(model: nn.Module, path: str | Path) -> list[str]:
+    """Load the weights of an earlier training (``path``: its ``model.pt``) into ``model``, as two-step
+    training's step 2 starts from step 1: a layer whose weight step 1 trained plainly (real-valued weights)
+    and step 2 keeps behind the method's weight transform gets it as the transform's latent weight. Every
+    trainable parameter must be found; the method's own state that step 1 lacked (its weight quantizers')
+    keeps its initial value. Returns the names of what was not in the file."""
+    path = Path(path)
+    saved = read_saved(path)["model"]
+    target = model.state_dict()
+    loaded = {}
+    for name in target:
+        source = name.replace(_PARAMETRIZED, _PLAIN) if name.endswith(_PARAMETRIZED) else name
+        if source not in saved and name.endswith(_PLAIN):  # step 1 behind a transform, step 2 plain
+            source = name.removesuffix(_PLAIN) + _PARAMETRIZED
+        if source in saved:
+            if saved[source].shape != target[name].shape:
+                raise HwBnnError(f"train.init_from {path}: {source} has shape {tuple(saved[source].shape)}, the model's "
+                                 f"{name} {tuple(target[name].shape)}; init_from needs the same architecture and options")
+            loaded[name] = saved[source]
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    missing = sorted(trainable - set(loaded))
+    if missing:
+        raise HwBnnError(f"train.init_from {path} has no weights for {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
+                         f"it must be a model.pt of the same architecture (e.g. two-step training's step 1)")
+    model.load_state_dict(loaded, strict=False)
+    return sorted(set(target) - set(loaded))
+
+
 def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Path,
           resume: bool = False, show_progress: bool = True, teacher: nn.Module | None = None) -> dict:
     """Train ``model`` on ``dataset``; write ``checkpoint.pt`` each epoch and ``model.pt`` at the end.
@@ -359,11 +400,14 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
     net.to(device)
     if teacher is not None:
         teacher.to(device)
-    criterion = ScaledCrossEntropy(init_scale=_initial_temperature(net)).to(device)
+    criterion = ScaledCrossEntropy(_initial_temperature(net), cfg.label_smoothing).to(device)
     params = parameter_groups(net, criterion, cfg)
     # Linear scaling rule (Goyal et al., 2017): N times the batch, N times the step.
     optimizer = make_optimizer(params, cfg, lr=cfg.lr * world if cfg.lr_scaling == "linear" else cfg.lr)
-    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.epochs))
+    scheduler = make_scheduler(optimizer, cfg)
+    on_gpu = device.type == "cuda"
+    if cfg.channels_last and on_gpu:
+        net.to(memory_format=torch.channels_last)
     history: list[dict] = []
     start_epoch = 0
     checkpoint_path = out_dir / CHECKPOINT
@@ -397,10 +441,13 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
                    disable=None if printing else True, leave=False)
         for images, labels in bar:
             images, labels = images.to(device), labels.to(device)
-            logits = replica(images)
-            loss = criterion(logits, labels)
-            extra = method.extra_loss(LossContext(net, images, logits * criterion.log_scale.exp(), epoch,
-                                                  cfg.epochs, teacher))
+            if cfg.channels_last and on_gpu:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.mixed_precision and on_gpu):
+                logits = replica(images)
+                loss = criterion(logits, labels)
+                extra = method.extra_loss(LossContext(net, images, logits * criterion.log_scale.exp(), epoch,
+                                                      cfg.epochs, teacher))
             if extra is not None:
                 loss = loss + extra
             optimizer.zero_grad()

@@ -16,6 +16,7 @@ Models never branch on a method's name; they ask the method for layers and block
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -78,6 +79,13 @@ class Method:
         """A binary convolution (no bias)."""
         return self._binary(QuantConv2d(in_channels, out_channels, kernel_size, bias=False,
                                         weight_quant=self.weight_quant, **kwargs))
+
+    def with_float_weights(self) -> "Method":
+        """This method with real-valued weights in its binary layers (its activations unchanged): step 1 of
+        two-step training, which has no hardware form."""
+        return dataclasses.replace(self, weight_quant=None, weight_transform=None, hardware_blocker=(
+            "real-valued weights (train.float_weights, step 1 of two-step training); train step 2 from this "
+            "model.pt (train.init_from) with train.float_weights: false"))
 
     def binarizer(self, channels: int) -> nn.Module:
         """The binarising block at a binary conv's input in a residual net."""
