@@ -30,7 +30,7 @@ def test_fps_target_becomes_cycles():
 @pytest.mark.parametrize("text, fragment", [
     ("model: {name: resnet9000}\n", "unknown model 'resnet9000'"),
     ("method: magic\n", "unknown method 'magic'"),
-    ("data: {name: imagenet}\n", "unknown dataset 'imagenet'"),
+    ("data: {name: tinyimagenet}\n", "unknown dataset 'tinyimagenet'"),
     ("train: {epochz: 3}\n", "train.epochz"),
     ("train: {epochs: many}\n", "train.epochs"),
     ("build: {target_fps: 10, target_cycles_per_frame: 5}\n", "only one of"),
