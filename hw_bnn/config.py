@@ -115,6 +115,13 @@ class TrainConfig(_Section):
     #: starts from step 1's ``model.pt`` (``init_from``).
     float_weights: bool = False
     init_from: str | None = None
+    #: Knowledge distillation from a full-precision teacher of another architecture (ReActNet's and SD-BNN's
+    #: ImageNet recipes: a ResNet-34): the teacher's weights file (a torchvision state dict, which the user
+    #: gives), its architecture, and alpha, the loss = (1 - alpha) * cross-entropy + alpha * the distributional
+    #: loss to the teacher's soft labels (ReActNet: alpha 1, distillation alone).
+    distill_from: str | None = None
+    distill_teacher: Literal["resnet18", "resnet34"] = "resnet34"
+    distill_alpha: float = 1.0
     #: On GPUs: autocast to bfloat16 (``mixed_precision``) and channels-last memory (``channels_last``); both
     #: are ignored on the CPU. The binarised values are exact in bfloat16; the accumulators are float32.
     mixed_precision: bool = False
@@ -124,6 +131,13 @@ class TrainConfig(_Section):
     seed: int = 0
     #: Torch threads; None keeps PyTorch's default.
     threads: int | None = None
+
+    @field_validator("distill_alpha")
+    @classmethod
+    def _alpha_range(cls, value: float) -> float:
+        if not 0.0 <= value <= 1.0:
+            raise ValueError(f"distill_alpha {value} must be in [0, 1] (1: distillation alone, as ReActNet)")
+        return value
 
     @field_validator("label_smoothing")
     @classmethod

@@ -197,7 +197,14 @@ def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = N
     if main_process:
         progress(f"train: {config.model.factory or config.model.name} ({config.method}) on {config.data.name}, "
                  f"{dataset.n_train} train / {dataset.n_test} test images, {config.train.epochs} epochs")
-    history = train(model, dataset, config, out_dir, resume=resume, teacher=teacher, show_progress=main_process)
+    distill_teacher = None
+    if config.train.distill_from:
+        from hw_bnn.models.teacher import load_teacher
+
+        distill_teacher = load_teacher(config.train.distill_teacher, Path(config.train.distill_from).expanduser(),
+                                       dataset.num_classes)
+    history = train(model, dataset, config, out_dir, resume=resume, teacher=teacher, show_progress=main_process,
+                    distill_teacher=distill_teacher)
     if main_process:
         write_text(out_dir / "config.yaml", dump_config(config))
         update_report(out_dir, config, train=history)

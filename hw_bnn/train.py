@@ -26,6 +26,7 @@ from hw_bnn.data import Dataset
 from hw_bnn.imagefolder import StreamedDataset
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import atomic_path, read_torch, remove_stale_temps
+from hw_bnn.methods.bdbnn import distillation_loss
 from hw_bnn.methods.losses import LossContext, is_binary_layer, latent_weights
 
 CHECKPOINT = "checkpoint.pt"
@@ -372,10 +373,12 @@ def start_from(model: nn.Module, path: str | Path) -> list[str]:
 
 
 def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Path,
-          resume: bool = False, show_progress: bool = True, teacher: nn.Module | None = None) -> dict:
+          resume: bool = False, show_progress: bool = True, teacher: nn.Module | None = None,
+          distill_teacher: nn.Module | None = None) -> dict:
     """Train ``model`` on ``dataset``; write ``checkpoint.pt`` each epoch and ``model.pt`` at the end.
 
-    ``teacher`` (frozen, eval mode) feeds the loss terms of methods that need one (BD-BNN).
+    ``teacher`` (frozen, eval mode) feeds the loss terms of methods that need one (BD-BNN);
+    ``distill_teacher`` (frozen) the knowledge distillation of ``train.distill_from``.
     Returns the history: per-epoch loss, train accuracy and test accuracy. Trains on the GPU when
     CUDA is available; ``model`` (and ``teacher``) are returned on the CPU.
 
@@ -398,8 +401,9 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
                          f"'hw-bnn teacher' (the train stage does it when the recipe names none)")
     net = _sync_batchnorm_copy(model, device) if cfg.sync_batchnorm and world > 1 else model
     net.to(device)
-    if teacher is not None:
-        teacher.to(device)
+    for frozen in (teacher, distill_teacher):
+        if frozen is not None:
+            frozen.to(device)
     criterion = ScaledCrossEntropy(_initial_temperature(net), cfg.label_smoothing).to(device)
     params = parameter_groups(net, criterion, cfg)
     # Linear scaling rule (Goyal et al., 2017): N times the batch, N times the step.
@@ -446,6 +450,11 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
             with torch.autocast("cuda", dtype=torch.bfloat16, enabled=cfg.mixed_precision and on_gpu):
                 logits = replica(images)
                 loss = criterion(logits, labels)
+                if distill_teacher is not None:
+                    with torch.no_grad():
+                        soft_labels = distill_teacher(images)
+                    loss = ((1 - cfg.distill_alpha) * loss
+                            + cfg.distill_alpha * distillation_loss(logits * criterion.log_scale.exp(), soft_labels))
                 extra = method.extra_loss(LossContext(net, images, logits * criterion.log_scale.exp(), epoch,
                                                       cfg.epochs, teacher))
             if extra is not None:
@@ -489,8 +498,9 @@ def train(model: nn.Module, dataset: Dataset, config: Config, out_dir: str | Pat
         model.load_state_dict(net.state_dict())
     model.cpu()
     criterion.cpu()
-    if teacher is not None:
-        teacher.cpu()
+    for frozen in (teacher, distill_teacher):
+        if frozen is not None:
+            frozen.cpu()
     if rank == 0:
         _save(out_dir / FINAL_MODEL, {"model": model.state_dict(), "criterion": criterion.state_dict(),
                                       "config": dump_config(config), "history": history})

@@ -141,3 +141,27 @@ def test_imagenet_resnet18_trains_on_a_streamed_tree_and_is_bit_exact_in_rtl(tre
     assert np.load(tmp_path / "run" / "test_labels.npy").tolist() == [0, 1, 2]
     with pytest.raises(HwBnnError, match="check.n_images is needed with the streamed dataset 'imagenet'"):
         flow.export_stage(load_config(recipe, ["check.n_images=null"]), tmp_path / "run", progress=lambda _: None)
+
+
+def test_distillation_from_a_torchvision_layout_teacher_of_another_architecture(tree, tmp_path):
+    """A full-precision ResNet-18 in torchvision's layout, from a weights file, teaches the binary ImageNet
+    ResNet-18: alpha 1 is the distributional loss alone, so the logged loss is no cross-entropy."""
+    from hw_bnn.models.teacher import TorchvisionResNet, load_teacher
+
+    torch.manual_seed(0)
+    torch.save(TorchvisionResNet(18, num_classes=3).state_dict(), tmp_path / "resnet18.pth")
+    teacher = load_teacher("resnet18", tmp_path / "resnet18.pth", 3)
+    assert not any(p.requires_grad for p in teacher.parameters())
+    base = ["model.name=imagenet_resnet18", "model.options={width: 0.0625}", "data.name=imagenet",
+            f"data.path={tree}", "data.image_size=32", "data.workers=0", "train.epochs=1", "train.batch_size=6"]
+    losses = {}
+    for alpha in (0.0, 1.0):
+        config = load_config(None, [*base, f"train.distill_from={tmp_path / 'resnet18.pth'}",
+                                    "train.distill_teacher=resnet18", f"train.distill_alpha={alpha}"])
+        flow.train_stage(config, tmp_path / f"alpha{alpha}", progress=lambda _: None)
+        losses[alpha] = flow.read_report(tmp_path / f"alpha{alpha}")["train"]["epochs"][0]["loss"]
+    assert losses[0.0] != losses[1.0]
+    with pytest.raises(HwBnnError, match=r"resnet18\.pth is not a torchvision resnet34 with 3 classes"):
+        load_teacher("resnet34", tmp_path / "resnet18.pth", 3)
+    with pytest.raises(HwBnnError, match="distill_alpha 2.0 must be in"):
+        load_config(None, ["train.distill_alpha=2.0"])
