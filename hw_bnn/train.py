@@ -344,12 +344,18 @@ def load_model_state(model: nn.Module, path: str | Path, state: dict | None = No
 _PARAMETRIZED, _PLAIN = ".parametrizations.weight.original", ".weight"
 
 
+def _method_state(name: str) -> bool:
+    """A parameter of a method's weight transform (e.g. WSD's alpha) or of a Brevitas quantizer (its learned
+    or statistics-initialised scale): what a step-1 model with real weights, or a short run, may lack."""
+    return (".parametrizations.weight." in name and not name.endswith(".original")) or "_quant." in name
+
+
 def start_from(model: nn.Module, path: str | Path) -> list[str]:
     """Load the weights of an earlier training (``path``: its ``model.pt``) into ``model``, as two-step
     training's step 2 starts from step 1: a layer whose weight step 1 trained plainly (real-valued weights)
     and step 2 keeps behind the method's weight transform gets it as the transform's latent weight. Every
     trainable parameter must be found; the method's own state that step 1 lacked (its weight quantizers')
-    keeps its initial value. Returns the names of what was not in the file."""
+    keeps its initial value (``_method_state``). Returns the names of what was not in the file."""
     path = Path(path)
     saved = read_saved(path)["model"]
     target = model.state_dict()
@@ -363,7 +369,7 @@ def start_from(model: nn.Module, path: str | Path) -> list[str]:
                 raise HwBnnError(f"train.init_from {path}: {source} has shape {tuple(saved[source].shape)}, the model's "
                                  f"{name} {tuple(target[name].shape)}; init_from needs the same architecture and options")
             loaded[name] = saved[source]
-    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad and not _method_state(name)}
     missing = sorted(trainable - set(loaded))
     if missing:
         raise HwBnnError(f"train.init_from {path} has no weights for {missing[:5]}{' ...' if len(missing) > 5 else ''}; "

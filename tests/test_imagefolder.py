@@ -165,3 +165,34 @@ def test_distillation_from_a_torchvision_layout_teacher_of_another_architecture(
         load_teacher("resnet34", tmp_path / "resnet18.pth", 3)
     with pytest.raises(HwBnnError, match="distill_alpha 2.0 must be in"):
         load_config(None, ["train.distill_alpha=2.0"])
+
+
+RECIPES = sorted(Path("training/recipes").glob("imagenet_*.yaml"))
+
+
+@pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.stem)
+def test_imagenet_recipes_load_with_the_papers_settings(recipe):
+    config = load_config(recipe)
+    assert config.data.name == "imagenet" and config.model.name in ("imagenet_resnet18", "reactnet_a")
+    assert config.name == recipe.stem and config.train.augment and config.check.n_images
+    step1 = recipe.with_name(recipe.stem + "_step1.yaml")
+    if step1.exists():  # two-step: step 2 starts from step 1's model, both distil from a ResNet-34
+        assert config.train.init_from == f"runs/{step1.stem}/model.pt" and load_config(step1).train.float_weights
+        assert config.train.distill_from and config.train.distill_alpha == 1.0
+
+
+def test_the_two_step_recipes_run_on_a_tiny_tree(tree, tmp_path):
+    """SD-BNN's ImageNet recipe pair, shrunk (1/16 width, 32×32, one epoch, a ResNet-18 teacher): step 1 with
+    real weights and distillation, step 2 from step 1's model.pt."""
+    from hw_bnn.models.teacher import TorchvisionResNet
+
+    torch.save(TorchvisionResNet(18, num_classes=3).state_dict(), tmp_path / "teacher.pth")
+    small = [f"data.path={tree}", "data.image_size=32", "data.workers=0", "model.options={width: 0.0625}",
+             "train.epochs=1", "train.batch_size=6", f"train.distill_from={tmp_path / 'teacher.pth'}",
+             "train.distill_teacher=resnet18", "method_options.reduction=2", "check.n_images=3"]
+    for stem in ("imagenet_resnet18_sdbnn_step1", "imagenet_resnet18_sdbnn"):
+        extra = [f"train.init_from={tmp_path / 'imagenet_resnet18_sdbnn_step1' / 'model.pt'}"] if "step1" not in stem \
+            else []
+        report = flow.run(load_config(Path("training/recipes") / f"{stem}.yaml", small + extra), tmp_path / stem,
+                          progress=lambda _: None)
+        assert 0 <= report["train"]["epochs"][0]["test_top5"] <= 1
