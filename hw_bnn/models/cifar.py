@@ -379,6 +379,20 @@ class ReActBlock(nn.Module):
         return self.pointwise_out(self.pointwise_act(branch + y.repeat(1, self.copies, 1, 1)))
 
 
+def reactnet_features(method: Method, plan, width: float, num_classes: int, residual_bits: int, weight_bits: int,
+                      stem_stride: int = 1) -> nn.Sequential:
+    """A ReActNet: stem (3×3, ``stem_stride``) to 32·width channels, a ``ReActBlock`` per (doubles the channels,
+    stride) of ``plan``, and the pooled classifier."""
+    channels = _widths((32,), width)[0]
+    layers: list[nn.Module] = [Stem(channels, residual_bits, weight_bits, stride=stem_stride)]
+    for doubles, stride in plan:
+        out_channels = 2 * channels if doubles else channels
+        layers.append(ReActBlock(method, channels, out_channels, stride, residual_bits))
+        channels = out_channels
+    layers.append(Classifier(channels, num_classes, residual_bits, weight_bits, pooled=True))
+    return nn.Sequential(*layers)
+
+
 class BinaryReActNet(nn.Module):
     """A CIFAR-10 ReActNet-A-style network (DyBNN's ImageNet backbone, scaled to 32×32): stem, then
     ReActBlocks 32-64-128-128-256-256-512, down-sampling where the channels double after the first;
@@ -392,15 +406,8 @@ class BinaryReActNet(nn.Module):
                  init: str = "official"):
         super().__init__()
         _check_rgb(input_shape, "reactnet")
-        method = get_method(method)
-        channels = _widths((32,), width)[0]
-        layers: list[nn.Module] = [Stem(channels, residual_bits, weight_bits)]
-        for doubles, stride in self.PLAN:
-            out_channels = 2 * channels if doubles else channels
-            layers.append(ReActBlock(method, channels, out_channels, stride, residual_bits))
-            channels = out_channels
-        layers.append(Classifier(channels, num_classes, residual_bits, weight_bits, pooled=True))
-        self.features = nn.Sequential(*layers)
+        self.features = reactnet_features(get_method(method), self.PLAN, width, num_classes, residual_bits,
+                                          weight_bits)
         initialise(self, "reactnet", init)
 
     def forward(self, x):

@@ -24,7 +24,7 @@ from torch import nn
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods import Method, get_method
-from hw_bnn.models.cifar import BiRealConv, Classifier, ReActBlock, Stem, _widths, initialise
+from hw_bnn.models.cifar import BiRealConv, Classifier, Stem, _widths, initialise, reactnet_features
 
 
 def _check_rgb(input_shape, name: str) -> None:
@@ -87,15 +87,8 @@ class BinaryReActNetA(nn.Module):
                  width: float = 1.0, residual_bits: int = 8, weight_bits: int = 8, init: str = "official"):
         super().__init__()
         _check_rgb(input_shape, "reactnet_a")
-        method = get_method(method)
-        channels = _widths((32,), width)[0]
-        layers: list[nn.Module] = [Stem(channels, residual_bits, weight_bits, stride=2)]
-        for doubles, stride in self.PLAN:
-            out_channels = 2 * channels if doubles else channels
-            layers.append(ReActBlock(method, channels, out_channels, stride, residual_bits))
-            channels = out_channels
-        layers.append(Classifier(channels, num_classes, residual_bits, weight_bits, pooled=True))
-        self.features = nn.Sequential(*layers)
+        self.features = reactnet_features(get_method(method), self.PLAN, width, num_classes, residual_bits,
+                                          weight_bits, stem_stride=2)
         initialise(self, "reactnet_a", init)
 
     def forward(self, x):
