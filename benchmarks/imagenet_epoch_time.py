@@ -34,7 +34,7 @@ IMAGENET_TRAIN_IMAGES = 1_281_167
 #: (architecture, method, the paper's ImageNet epochs, seed_methods.md): SD-BNN ResNet-18 (two stages of 256),
 #: AdaBin ResNet-18 (single-step, 120), BD-BNN ResNet-34 (its code's default 90; the paper's is unverified),
 #: DyBNN ReActNet-A (ReActNet's two steps of 256)
-RUNS = [("imagenet_resnet18", "sdbnn_static", 512), ("imagenet_resnet18", "adabin", 120),
+RUNS = [("imagenet_resnet18", "sdbnn_se", 512), ("imagenet_resnet18", "adabin", 120),
         ("imagenet_resnet34", "bdbnn", 90), ("reactnet_a", "dybnn", 512)]
 
 

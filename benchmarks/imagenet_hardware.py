@@ -31,7 +31,8 @@ from hw_bnn.models import MODELS  # noqa: E402
 
 #: case -> (architecture, method, method options): each paper's ImageNet network with its method
 CASES = {
-    "imagenet_resnet18_sdbnn": ("imagenet_resnet18", "sdbnn_static", {}),
+    "imagenet_resnet18_sdbnn": ("imagenet_resnet18", "sdbnn_se", {"reduction": 8}),
+    "imagenet_resnet18_sdbnn_static": ("imagenet_resnet18", "sdbnn_static", {}),
     "imagenet_resnet18_adabin": ("imagenet_resnet18", "adabin", {}),
     "imagenet_resnet34_bdbnn": ("imagenet_resnet34", "bdbnn", {}),
     "reactnet_a_dybnn": ("reactnet_a", "dybnn", {"residual_shifts": "static"}),
