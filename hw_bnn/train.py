@@ -366,14 +366,16 @@ def start_from(model: nn.Module, path: str | Path) -> list[str]:
             source = name.removesuffix(_PLAIN) + _PARAMETRIZED
         if source in saved:
             if saved[source].shape != target[name].shape:
-                raise HwBnnError(f"train.init_from {path}: {source} has shape {tuple(saved[source].shape)}, the model's "
-                                 f"{name} {tuple(target[name].shape)}; init_from needs the same architecture and options")
+                raise HwBnnError(f"train.init_from {path}: {source} has shape {tuple(saved[source].shape)}, the "
+                                 f"model's {name} {tuple(target[name].shape)}; init_from needs the same architecture "
+                                 f"and options")
             loaded[name] = saved[source]
     trainable = {name for name, p in model.named_parameters() if p.requires_grad and not _method_state(name)}
     missing = sorted(trainable - set(loaded))
     if missing:
-        raise HwBnnError(f"train.init_from {path} has no weights for {missing[:5]}{' ...' if len(missing) > 5 else ''}; "
-                         f"it must be a model.pt of the same architecture (e.g. two-step training's step 1)")
+        more = " ..." if len(missing) > 5 else ""
+        raise HwBnnError(f"train.init_from {path} has no weights for {missing[:5]}{more}; it must be a model.pt of "
+                         f"the same architecture (e.g. two-step training's step 1)")
     model.load_state_dict(loaded, strict=False)
     return sorted(set(target) - set(loaded))
 

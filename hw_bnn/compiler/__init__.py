@@ -256,7 +256,8 @@ class MoveLayoutPastResiduals(Transformation):
     @staticmethod
     def _moves():
         return (MoveTransposePastFork(), MakePadNHWC(), MakeMaxPoolNHWC(), MoveTransposePastJoinAdd(),
-                MoveTransposePastEltwise(), MoveScalarLinearPastMaxPool(), SqueezeChannelLastConstants(), absorb.AbsorbConsecutiveTransposes(),
+                MoveTransposePastEltwise(), MoveScalarLinearPastMaxPool(), SqueezeChannelLastConstants(),
+                absorb.AbsorbConsecutiveTransposes(),
                 absorb.AbsorbTransposeIntoMultiThreshold(), AbsorbTransposeIntoChannelwiseOp(), InferShapes(),
                 InferDataLayouts(),
                 MoveAddPastMul(), CollapseRepeatedMul(), absorb.FactorOutMulSignMagnitude(),
