@@ -47,6 +47,9 @@ def _parser() -> argparse.ArgumentParser:
                                   "serves the first start and every restart (torchrun --max-restarts)")
         if name in ("bitstream", "vendor"):
             sub.add_argument("--board", help=f"board to build for (shorthand for --set {name}.board=BOARD)")
+    text = ("report the Python packages, the tools of every stage (Verilator, Yosys, nextpnr, g++, Vivado), a "
+            "GPU and the data sets this machine has, with what to do for each missing piece")
+    commands.add_parser("doctor", help=text, description=text)
     text = ("rewrite a checkpoint you trust that holds pickled Python objects (which hw_bnn refuses to load) as "
             "its weights alone, loadable with torch.load(weights_only=True)")
     convert = commands.add_parser("convert-checkpoint", help=text, description=text)
@@ -72,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     _quiet_third_party()
     rank = 0
     try:
+        if args.command == "doctor":
+            from hw_bnn import doctor
+
+            sections = doctor.diagnose()
+            print(doctor.report(sections))
+            return 0 if doctor.core_flow_ready(sections) else 1
         if args.command == "convert-checkpoint":
             from hw_bnn.io import convert_checkpoint
 
