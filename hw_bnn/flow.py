@@ -6,6 +6,7 @@ atomically, and merges its results into ``report.json``; any stage can be re-run
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Callable
 
@@ -13,6 +14,7 @@ import numpy as np
 from qonnx.core.modelwrapper import ModelWrapper
 from torch import nn
 
+from hw_bnn import __version__
 from hw_bnn.config import Config, dump_config
 from hw_bnn.data import Dataset, load_dataset
 from hw_bnn.errors import HwBnnError
@@ -21,6 +23,10 @@ from hw_bnn.io import atomic_path, read_json, read_npy, write_json, write_text
 from hw_bnn.models import build_model
 
 REPORT = "report.json"
+#: The layout and meaning of an output folder's files; a folder written in another format is refused by every
+#: stage (``read_report``). 2: DyBNN's saved weights moved into ``rprelu`` (residual RPReLU); folders carry
+#: the ``hw_bnn`` stamp.
+OUTPUT_FORMAT = 2
 #: The stage that writes each file later stages (and users) read back from the output folder.
 WRITTEN_BY = {
     "export.onnx": "export", "test_inputs.npy": "export", "test_labels.npy": "export",
@@ -47,7 +53,8 @@ def new_model(config: Config, dataset: Dataset) -> nn.Module:
 
 
 def read_report(out_dir: str | Path) -> dict:
-    """The run's report.json ({} before any stage wrote one); a damaged one stops with what to do."""
+    """The run's report.json ({} before any stage wrote one); a damaged one, or one of a folder written in
+    another output format (``OUTPUT_FORMAT``), stops with what to do."""
     path = Path(out_dir) / REPORT
     if not path.is_file():
         return {}
@@ -56,6 +63,13 @@ def read_report(out_dir: str | Path) -> dict:
     report = read_json(path, fix)
     if not isinstance(report, dict):
         raise HwBnnError(f"{path} holds a JSON {type(report).__name__}, not a report; {fix}")
+    stamp = report.get("hw_bnn") or {}
+    written_in = stamp.get("output_format", 1)  # folders from before the stamp
+    if written_in != OUTPUT_FORMAT:
+        by = f"hw_bnn {stamp['version']}" if "version" in stamp else "an hw_bnn from before version stamps"
+        raise HwBnnError(f"{Path(out_dir)} was written by {by} (output format {written_in}); this is hw_bnn "
+                         f"{__version__} (output format {OUTPUT_FORMAT}), which reads its files differently (e.g. "
+                         f"DyBNN's saved weights). Use a new --out, or delete the folder and run again")
     return report
 
 
@@ -81,11 +95,19 @@ def _test_data(out_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return tuple(arrays)
 
 
+def version_stamp(config: Config) -> dict:
+    """What wrote a folder: the hw_bnn version, its output format, and the recipe's hash (SHA-256 of the
+    effective config as ``config.yaml`` holds it)."""
+    return {"version": __version__, "output_format": OUTPUT_FORMAT,
+            "recipe_sha256": hashlib.sha256(dump_config(config).encode()).hexdigest()}
+
+
 def update_report(out_dir: Path, config: Config, **sections) -> dict:
     """Merge ``sections`` into report.json (nested dicts of MERGED_SECTIONS are merged, not replaced;
     a None entry in them removes what an earlier run of that stage left)."""
     report = read_report(out_dir)
-    report.update(model=config.model.factory or config.model.name, method=config.method, dataset=config.data.name)
+    report.update(model=config.model.factory or config.model.name, method=config.method, dataset=config.data.name,
+                  hw_bnn=version_stamp(config))
     for key, value in sections.items():
         if key in MERGED_SECTIONS:
             merged = {**(report.get(key) or {}), **value}

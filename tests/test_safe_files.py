@@ -58,3 +58,26 @@ def test_convert_checkpoint_of_a_file_without_tensors_is_refused(tmp_path):
     with pytest.raises(HwBnnError, match="holds no tensors"):
         convert_checkpoint(tmp_path / "no_weights.pt", tmp_path / "out.pt")
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_output_folders_carry_the_version_and_an_old_format_is_refused(tmp_path, capsys):
+    import hashlib
+    import json
+
+    from hw_bnn import __version__
+    from hw_bnn.flow import OUTPUT_FORMAT
+
+    run = tmp_path / "run"
+    overrides = ["--set", "train.epochs=1", "--set", "data.n_train=200", "--set", "model.options.hidden=[16]"]
+    assert main(["train", "training/recipes/demo.yaml", "--out", str(run), *overrides]) == 0
+    stamp = json.loads((run / "report.json").read_text())["hw_bnn"]
+    assert stamp["version"] == __version__ and stamp["output_format"] == OUTPUT_FORMAT
+    assert stamp["recipe_sha256"] == hashlib.sha256((run / "config.yaml").read_bytes()).hexdigest()
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "report.json").write_text(json.dumps({"model": "mlp", "train": {}}))  # a folder from before the stamp
+    capsys.readouterr()
+    assert main(["export", "training/recipes/demo.yaml", "--out", str(old)]) == 2
+    err = capsys.readouterr().err
+    assert f"was written by an hw_bnn from before version stamps (output format 1); this is hw_bnn {__version__} " \
+           f"(output format {OUTPUT_FORMAT})" in err and "Use a new --out" in err
