@@ -120,13 +120,23 @@ def test_bad_trees_are_refused_with_the_fix(tmp_path):
         load_image_folder("imagenet", write_image_folder(tmp_path / "tree2"), 32, 0.0, 0, 0, True, n_train=100)
 
 
-def test_imagenet_resnet18_trains_on_a_streamed_tree_and_is_bit_exact_in_rtl(tree, tmp_path):
-    """train (top-1 and top-5) -> export -> build -> RTL simulation of the ImageNet ResNet-18 at 1/16 width and
-    32×32: its stride-2 7×7 stem, the max-pool after it, the average-pooled down-sampling shortcuts."""
+#: (architecture, method, method options) of the reduced ImageNet nets through RTL; ResNet-34 and ReActNet-A (with
+#: DyBNN's per-sample binarizers) under --runslow
+RTL_CASES = [pytest.param("imagenet_resnet18", "baseline", {}, id="resnet18"),
+             pytest.param("imagenet_resnet34", "baseline", {}, id="resnet34", marks=pytest.mark.slow),
+             pytest.param("reactnet_a", "dybnn", {"residual_shifts": "static", "reduction": 2}, id="reactnet_a",
+                          marks=pytest.mark.slow)]
+
+
+@pytest.mark.parametrize("architecture, method, options", RTL_CASES)
+def test_imagenet_nets_train_on_a_streamed_tree_and_are_bit_exact_in_rtl(architecture, method, options, tree,
+                                                                         tmp_path):
+    """train (top-1 and top-5) -> export -> build -> RTL simulation of an ImageNet net at 1/16 width and 32×32:
+    the stride-2 stems, the max-pool after ResNet's, the average-pooled down-sampling shortcuts."""
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text(yaml.safe_dump({
-        "name": "tiny_imagenet", "method": "baseline",
-        "model": {"name": "imagenet_resnet18", "options": {"width": 0.0625}},
+        "name": "tiny_imagenet", "method": method, "method_options": options,
+        "model": {"name": architecture, "options": {"width": 0.0625}},
         "data": {"name": "imagenet", "path": str(tree), "image_size": 32, "workers": 2},
         "train": {"epochs": 2, "batch_size": 6, "lr": 0.01, "augment": True},
         "build": {"target_cycles_per_frame": 40000, "fifo_sizing": "fixed"},
