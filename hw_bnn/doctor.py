@@ -8,11 +8,11 @@ Vivado and Vitis HLS for ``vendor``), a GPU for training, and the data sets this
 from __future__ import annotations
 
 import importlib.metadata
-import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from pathlib import Path
+
+from hw_bnn.rtl.verilator import find_tool
 
 #: (distribution, what it is for)
 PACKAGES = (("torch", "training"), ("brevitas", "the quantised layers"), ("qonnx", "the graph IR"),
@@ -40,11 +40,6 @@ def _version(distribution: str) -> str | None:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return None
-
-
-def _tool_path(name: str) -> str | None:
-    beside = Path(sys.executable).parent / name
-    return str(beside) if beside.exists() else shutil.which(name)
 
 
 def _first_line(command: list[str]) -> str:
@@ -79,7 +74,7 @@ def tools() -> list[Finding]:
               ("vitis_hls", "vitis_hls", ["-version"], "the vendor path's HLS layers", "install AMD Vitis HLS"))
     findings = []
     for name, binary, version, purpose, fix in wanted:
-        path = _tool_path(binary)
+        path = find_tool(binary)
         if path is None:
             detail = "not found"
         elif isinstance(version, str):

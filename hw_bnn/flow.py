@@ -208,6 +208,12 @@ def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = N
     teacher = teacher_stage(config, out_dir, progress=progress) if config.get_method().needs_teacher else None
     seed_everything(config.train.seed)  # the initial weights are part of a reproducible run
     model = model if model is not None else new_model(config, dataset)
+    if "export" in config.stages:
+        # not a training whose model the export would refuse, e.g. for a module of the method that this
+        # architecture uses (DyBNN's per-sample residual RPReLU)
+        from hw_bnn.export import refuse_blocked_modules
+
+        refuse_blocked_modules(model)
     if config.train.init_from and not resume:
         from hw_bnn.train import start_from
 
@@ -321,16 +327,6 @@ def _check_mappable(config: Config) -> None:
     if blocker:
         raise HwBnnError(f"method {config.method} cannot be mapped to hardware yet: {blocker}. Train-only "
                          f"recipes (stages: [train]) work as they are")
-
-
-def _check_model_mappable(config: Config) -> None:
-    """Before a training run whose model the export would refuse: the method's and the untrained model's
-    hardware blockers (a module of the method that this architecture uses, e.g. DyBNN's per-sample
-    residual RPReLU)."""
-    from hw_bnn.export import refuse_blocked_modules
-
-    _check_mappable(config)
-    refuse_blocked_modules(new_model(config, load_data(config)))
 
 
 def export_stage(config: Config, out_dir: str | Path, model: nn.Module | None = None,
@@ -703,7 +699,7 @@ def run(config: Config, out_dir: str | Path, progress: Progress = print) -> dict
             raise HwBnnError(f"stage '{stage}' is not available yet in this version; remove it from 'stages' "
                              f"(available: {list(STAGES)})")
     if "train" in config.stages and "export" in config.stages:
-        _check_model_mappable(config)
+        _check_mappable(config)  # the untrained model's modules: train_stage, once it has built it
     for stage in config.stages:
         STAGES[stage](config, out_dir, progress=progress)
     return read_report(out_dir)

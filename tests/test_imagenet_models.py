@@ -4,6 +4,7 @@
 import numpy as np
 import pytest
 import torch
+from model_helpers import take_sgd_steps
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.export import deployable
@@ -45,13 +46,8 @@ def test_the_papers_layer_structure():
 
 def _trained_like(name: str, method) -> torch.nn.Module:
     torch.manual_seed(0)
-    model = MODELS[name](input_shape=SMALL_SHAPE, num_classes=10, method=method, width=0.125)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    for step in range(2):
-        loss = torch.nn.functional.cross_entropy(model(_images(16, step)), torch.arange(16) % 10)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    model = take_sgd_steps(MODELS[name](input_shape=SMALL_SHAPE, num_classes=10, method=method, width=0.125),
+                           (_images(16, step) for step in range(2)))
     # random BatchNorm affines (negative scales included), statistics measured on images: random statistics
     # saturate these deep nets into outputs that no longer depend on the image
     generator = torch.Generator().manual_seed(5)

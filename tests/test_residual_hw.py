@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from model_helpers import randomize_batchnorm
+from model_helpers import randomize_batchnorm, take_sgd_steps
 from sim_checks import ESTIMATE_BOUNDS, STALLS, assert_cycles_match_estimate, assert_outputs_vary
 from test_data import write_cifar_folder
 
@@ -52,13 +52,7 @@ def trained_like(name: str, method: str = "baseline", **options) -> torch.nn.Mod
     cls, kwargs = ARCHITECTURES[name]
     torch.manual_seed(0)
     model = cls(input_shape=SHAPE, method=method, **kwargs, **options)
-    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
-    for step in range(2):
-        loss = torch.nn.functional.cross_entropy(model(_images(16, step)), torch.arange(16) % 10)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    return randomize_batchnorm(model)
+    return randomize_batchnorm(take_sgd_steps(model, (_images(16, step) for step in range(2))))
 
 
 def assert_form_equals_model(form: torch.nn.Module, model: torch.nn.Module, n_images: int = 64) -> None:

