@@ -357,6 +357,9 @@ def start_from(model: nn.Module, path: str | Path) -> list[str]:
     trainable parameter must be found; the method's own state that step 1 lacked (its weight quantizers')
     keeps its initial value (``_method_state``). Returns the names of what was not in the file."""
     path = Path(path)
+    if not path.is_file():
+        raise HwBnnError(f"train.init_from {path} does not exist; give the model.pt of the training to start from "
+                         f"(two-step training: step 1's, 'hw-bnn train STEP1_RECIPE --out DIR' writes DIR/model.pt)")
     saved = read_saved(path)["model"]
     target = model.state_dict()
     loaded = {}

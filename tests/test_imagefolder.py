@@ -116,6 +116,16 @@ def test_bad_trees_are_refused_with_the_fix(tmp_path):
     (tmp_path / "not_an_image.JPEG").write_text("no pixels here")
     with pytest.raises(HwBnnError, match="not_an_image.JPEG is not a readable image"):
         broken[0]
+    good = write_image_folder(tmp_path / "good")
+    for size, lighting, workers, fix in ((4, 0.0, 0, "image_size 4 is too small"),
+                                         (32, -0.1, 0, "lighting -0.1 must be"), (32, 0.0, -1, "workers -1 must be")):
+        with pytest.raises(HwBnnError, match=fix):
+            load_image_folder("imagenet", good, size, lighting, workers, 0, True)
+    with pytest.raises(HwBnnError, match=r"train.init_from .*missing.pt does not exist; give the model.pt"):
+        flow.train_stage(load_config(None, ["data.name=imagenet", f"data.path={good}", "data.image_size=32",
+                                            "model.name=imagenet_resnet18", "model.options={width: 0.0625}",
+                                            f"train.init_from={tmp_path / 'missing.pt'}"]),
+                         tmp_path / "run", progress=lambda _: None)
     with pytest.raises(HwBnnError, match=r"n_train=100 is not possible, the train split has 18 images"):
         load_image_folder("imagenet", write_image_folder(tmp_path / "tree2"), 32, 0.0, 0, 0, True, n_train=100)
 
