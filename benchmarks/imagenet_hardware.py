@@ -7,7 +7,7 @@ Untrained weights (the estimate depends on the shapes, the folding and the bit w
 build runs FINN's execution of the HW graph on one synthetic image against PyTorch and writes the RTL with fixed
 FIFO depths (sizing by simulation would simulate millions of cycles per frame). Prints FINN's estimate (xc7 LUT6,
 BRAM18, DSP), cycles per frame, frames/s at 200 MHz, and the smallest of a list of AMD parts whose LUTs and BRAM18
-hold it (data-sheet capacities; FINN's LUT estimate, not synthesis: see README "Exploring foldings" for how far
+hold it (data-sheet capacities; FINN's LUT estimate, not synthesis: see docs/synthesis.md, "Exploring foldings", for how far
 it is off on our designs).
 """
 

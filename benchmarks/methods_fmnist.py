@@ -1,5 +1,5 @@
 """Test accuracy of every BNN method on full Fashion-MNIST: same architecture, optimiser and epoch
-budget for all, several seeds each; mean ± std in a Markdown table (the README's methods table).
+budget for all, several seeds each; mean ± std in a Markdown table (the methods table of docs/methods.md).
 
 Usage: .venv/bin/python benchmarks/methods_fmnist.py [--arch mlp|cnv] [--seeds 3] [--epochs N]
                                                       [--methods baseline sdbnn_static ...] [--out DIR]

@@ -110,7 +110,7 @@ def test_cnv_1w1a_runs_on_cifar_format_files(images, bound, tmp_path):
 
 
 def test_the_python_api_is_one_call(tmp_path):
-    """A model object and a NumPy array of 8-bit images in, the report out (README's BNN-PYNQ example)."""
+    """A model object and a NumPy array of 8-bit images in, the report out (the BNN-PYNQ example of docs/byom.md)."""
     from brevitas_examples.bnn_pynq.models import tfc_1w1a
     from model_helpers import randomize_batchnorm
     from sim_checks import mnist_images

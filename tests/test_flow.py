@@ -25,7 +25,7 @@ def test_cnv_end_to_end_on_100_real_images(tmp_path):
     report = load_report(out)
     assert report["bit_exact"] == {"qonnx": True, "finn": True, "rtl": True}
     assert report["rtl_sim"]["images"] == 100
-    # the sliding windows stream a little ahead of FINN's per-layer count (README: 6084 against 6143)
+    # the sliding windows stream a little ahead of FINN's per-layer count (docs/rtl.md: 6084 against 6143)
     assert 0.95 <= report["rtl_sim"]["ii_over_estimate"] <= 1.05
     assert report["rtl_sim"]["latency_cycles"] > report["rtl_sim"]["ii_cycles"]
     assert [layer["op"] for layer in report["estimate"]["layers"]].count("Pool_hls") == 2

@@ -294,7 +294,7 @@ def run_sharded(design: Design, tensors: np.ndarray, shards: int, backpressure: 
 def simulate(hw_graph: ModelWrapper, images: np.ndarray, out_dir: str | Path, fifo_depth: int = 32,
              waveform_images: int = 0, fifo_depths: dict[str, int] | None = None,
              backpressure: Backpressure = FULL_RATE, design: Design | None = None, shards: int = 1) -> SimReport:
-    """Simulate ``images`` (n, *the graph input's shape) through ``design`` (the RTL of ``hw_graph``; by
+    """Simulate ``images`` (n followed by the graph input's shape) through ``design`` (the RTL of ``hw_graph``; by
     default generated into ``out_dir/rtl`` with ``fifo_depth``/``fifo_depths``, see ``generate_design``)
     under ``backpressure``, and return outputs and timing. ``shards`` > 1 splits the images over that many
     Verilator processes (``run_sharded``; not with a waveform)."""

@@ -23,7 +23,7 @@ from hw_bnn.features.adabin.reference import adabin_threshold_reference
 from hw_bnn.intwidth import mvau_acc_bounds, signed_width
 
 #: Rough per-lane cost rules of the combine unit, fitted to Yosys synth_xilinx of adabin_threshold.v
-#: (README "AdaBin in hardware"): LUTs per bit of L for its adder, two compares and pipeline
+#: (docs/hardware/adabin.md): LUTs per bit of L for its adder, two compares and pipeline
 #: muxes; multipliers up to the DSP48's 25 x 18 go to DSPs, wider ones cost LUTs per bit pair.
 LUTS_PER_LEVEL_BIT = 3
 DSP_MULTIPLIER_WIDTHS = (25, 18)
