@@ -27,8 +27,9 @@ def _parser() -> argparse.ArgumentParser:
         "bitstream": "place and route the accelerator behind a UART link for a board and write its bitstream "
                      "(--board: ulx3s-85f, ulx3s-45f, ulx3s-12f, icebreaker; same as --set bitstream.board=B; "
                      "baud rate: --set bitstream.baud=115200)",
-        "explore": "sweep folding targets (explore.targets_fps): estimate and synthesise each, CSV and "
-                   "Pareto plot of LUT against frames/s",
+        "explore": "search per-layer foldings of the built graph with hw_bnn's resource model, synthesise the "
+                   "Pareto front on Dask (explore.cluster), choose for explore.device / budgets / target_fps: "
+                   "CSV, Pareto plot, explore/folding.json",
         "vendor": "FINN's own Vitis HLS / Vivado build of the same folded graph for a Zynq board "
                   "(--board: pynq-z1, pynq-z2, zcu104); needs vivado and vitis_hls on PATH, otherwise "
                   "writes FINN's build config and says what to run where they are",

@@ -251,17 +251,38 @@ class SynthConfig(_Section):
 
 
 class ExploreConfig(_Section):
-    #: Throughput targets (frames/s at build.clock_mhz), one folded design each.
-    targets_fps: list[float] = [1000, 10000, 30000, 100000, 300000]
-    #: Synthesise each point with Yosys for synth.family; False: FINN's LUT estimate only.
-    synthesize: bool = True
+    #: The device the design must fit (its LUTs, flip-flops and block RAMs): LFE5U-12F/25F/45F/85F (ECP5),
+    #: iCE40UP5K (or up5k), xc7z010, xc7z020, xc7a35t, xc7a100t (any case). It also sets the family the
+    #: estimate and synthesis are for; null: synth.family, no device limit.
+    device: str | None = None
+    #: Budgets on top of (or without) the device: LUTs, and block RAMs in the family's unit (BRAM18 on
+    #: xc7, DP16KD on ECP5, SB_RAM40_4K on iCE40).
+    max_lut: int | None = None
+    max_bram: int | None = None
+    #: Frames/s at build.clock_mhz the chosen design must reach (the cheapest that does is chosen); null:
+    #: the fastest design that fits.
+    target_fps: float | None = None
+    #: Most cycles from a frame's first input to its result (the sum of the layers' cycles, as FINN's
+    #: latency estimate).
+    max_latency_cycles: int | None = None
+    #: Foldings estimated at most.
+    max_points: int = 2000
+    #: Points of the estimated Pareto front synthesised with Yosys (evenly spaced along it), and points off
+    #: the front, to check the estimate where it is not optimising; 0 and 0: estimate only.
+    synthesize_front: int = 6
+    synthesize_off_front: int = 2
+    #: Where the syntheses run: null, a local Dask cluster over this machine's cores; "tcp://HOST:8786", an
+    #: existing Dask scheduler (Slurm/PBS through dask-jobqueue: docs/synthesis.md).
+    cluster: str | None = None
+    #: Workers of the local cluster (null: one per core, at most one per job).
+    workers: int | None = None
 
-    @field_validator("targets_fps")
+    @field_validator("max_points", "synthesize_front", "synthesize_off_front")
     @classmethod
-    def _positive(cls, targets: list[float]) -> list[float]:
-        if not targets or any(t <= 0 for t in targets):
-            raise ValueError("explore.targets_fps must be a non-empty list of positive frames/s")
-        return targets
+    def _counts(cls, value: int, info) -> int:
+        if value < (1 if info.field_name == "max_points" else 0):
+            raise ValueError(f"explore.{info.field_name} must be {'>= 1' if info.field_name == 'max_points' else '>= 0'}")
+        return value
 
 
 class BitstreamConfig(_Section):

@@ -95,7 +95,16 @@ def plot_estimate(est: dict, path: str | Path) -> None:
     ax_cycles.set_ylabel("cycles / frame")
     ax_cycles.set_title(f"FINN estimate, {est['part']} at {est['clock_mhz']:g} MHz\n"
                         f"{est['fps']:,.0f} frames/s, bottleneck {est['bottleneck']} (red)", fontsize=10)
-    ax_lut.bar(names, [layer["lut"] for layer in est["layers"]], color=colours)
+    ours = (est.get("hw_bnn") or {}).get("xc7")
+    if ours:  # FINN's LUTs beside ours for the same family, layer by layer
+        x = range(len(names))
+        ax_lut.bar([i - 0.2 for i in x], [layer["lut"] for layer in est["layers"]], 0.4, color=colours,
+                   label="FINN estimate")
+        ax_lut.bar([i + 0.2 for i in x], [ours["layers"].get(name, {}).get("LUT", 0) for name in names], 0.4,
+                   color="tab:gray", label="hw_bnn estimate (xc7, calibrated on Yosys)")
+        ax_lut.legend(fontsize=7)
+    else:
+        ax_lut.bar(names, [layer["lut"] for layer in est["layers"]], color=colours)
     ax_lut.set_ylabel("LUT")
     ax_lut.tick_params(axis="x", rotation=60)
     fig.tight_layout()

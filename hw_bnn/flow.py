@@ -408,6 +408,7 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     from hw_bnn.compiler import compile_model, read_folding
     from hw_bnn.estimate import estimate, plot_estimate
     from hw_bnn.execute import run_graph
+    from hw_bnn.resource_model import estimate_built_design
     from hw_bnn.export import load_qonnx
 
     out_dir = Path(out_dir)
@@ -420,10 +421,11 @@ def build_stage(config: Config, out_dir: str | Path, progress: Progress = print)
     with atomic_path(out_dir / "hw_graph.onnx") as tmp:
         hw_graph.save(str(tmp))
     write_json(out_dir / "folding.json", read_folding(hw_graph))
-    stitch_design(config, out_dir, hw_graph, images, progress)
-    progress(f"estimate: FINN analytical estimates for {config.build.part}")
+    design = stitch_design(config, out_dir, hw_graph, images, progress)
+    progress(f"estimate: FINN analytical estimates for {config.build.part}, hw_bnn's resource model")
     est = estimate(hw_graph, config.build.part, config.build.clock_mhz)
     est["target_cycles_per_frame"] = None if config.build.folding_file else config.build.target_cycles()
+    est["hw_bnn"] = estimate_built_design(design, list(dict.fromkeys(["xc7", config.synth.family])))
     plot_estimate(est, out_dir / "estimate.png")
     update_report(out_dir, config, estimate=est)
 
@@ -646,21 +648,33 @@ def bitstream_stage(config: Config, out_dir: str | Path, progress: Progress = pr
 
 
 def explore_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> list[dict]:
-    """Sweep ``explore.targets_fps``: fold, estimate and synthesise each; CSV, Pareto plot, report."""
-    from hw_bnn.explore import explore, plot_points, write_points
+    """Search per-layer foldings of ``hw_graph.onnx`` with our resource model, synthesise the front, and
+    write the chosen folding (``hw_bnn.explore``); CSV, Pareto plot, report."""
+    from hw_bnn.explore import device_capacity, explore, plot_points, write_points
     from hw_bnn.export import load_qonnx
 
     out_dir = Path(out_dir)
-    _require(out_dir, ("export.onnx",), "export")
-    load_qonnx(out_dir / "export.onnx", rerun_hint("export.onnx"))  # a damaged file stops here, not in a worker
-    family = config.synth.family if config.explore.synthesize else None
-    progress(f"explore: {len(config.explore.targets_fps)} folding targets"
-             + (f", each synthesised for {family}" if family else ""))
-    points = explore(out_dir / "export.onnx", config.build.model_dump(), config.explore.targets_fps, family,
-                     out_dir / "explore")
+    _require(out_dir, ("hw_graph.onnx",), "build")
+    cfg = config.explore
+    family = device_capacity(cfg.device)[0] if cfg.device else config.synth.family
+    hw_graph = load_qonnx(out_dir / "hw_graph.onnx", rerun_hint("hw_graph.onnx"))
+    points, chosen = explore(hw_graph, cfg, family, config.build.clock_mhz, config.sim.fifo_depth,
+                             out_dir / "explore", progress)
     write_points(points, out_dir / "explore" / "points.csv")
     plot_points(points, out_dir / "explore.png", family)
-    update_report(out_dir, config, explore=[{k: v for k, v in p.items() if k != "folding"} for p in points])
+    synthesised = [p for p in points if p.get("yosys_lut") is not None]
+    errors = sorted(abs(p["lut_error"]) for p in synthesised if p.get("lut_error") is not None)
+    summary = {
+        "family": family, "device": cfg.device, "points": len(points),
+        "pareto": sum(p["pareto"] for p in points), "synthesised": len(synthesised),
+        "lut_error_median": errors[len(errors) // 2] if errors else None, "lut_error_worst": errors[-1] if errors else None,
+        "chosen": {k: chosen[k] for k in ("key", "cycles_per_frame", "fps", "latency_cycles", "lut", "ff", "bram")},
+        "folding_file": str(out_dir / "explore" / "folding.json"),
+    }
+    update_report(out_dir, config, explore=summary)
+    progress(f"explore: chosen {chosen['key']}: {chosen['cycles_per_frame']:,} cycles/frame, {chosen['fps']:,.0f} "
+             f"frames/s, {chosen['lut']:,} LUT (estimated, {family}); build it with "
+             f"--set build.folding_file={summary['folding_file']}")
     return points
 
 

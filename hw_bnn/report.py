@@ -83,6 +83,9 @@ def summary_lines(report: dict) -> list[str]:
                      f"cycles/frame (bottleneck {est['bottleneck']}), {est['fps']:,.0f} frames/s, "
                      f"latency {est['latency_cycles']} cycles")
         lines.append(f"resources: {est['lut']} LUT, {est['bram18']} BRAM18, {est['dsp']} DSP")
+        for family, ours in (est.get("hw_bnn") or {}).items():
+            lines.append(f"hw_bnn estimate for {family} (calibrated on Yosys): " + ", ".join(
+                f"{value} {name}" for name, value in ours["resources"].items()))
         dynamic = est.get("per_frame_thresholds")
         if dynamic:
             lines.append(f"per-frame thresholds: {dynamic['layers']} layers, frame buffers {dynamic['frame_buffer_bits']:,} "
@@ -136,4 +139,11 @@ def write_markdown(report: dict, path: str | Path) -> None:
                "| layer | op | PE | SIMD | cycles | LUT | BRAM18 |", "|---|---|---:|---:|---:|---:|---:|"]
         md += [f"| {x['name']} | {x['op']} | {x['pe']} | {x['simd']} | {x['cycles']} | {x['lut']} | {x['bram18']} |"
                for x in est["layers"]]
+        for family, ours in (est.get("hw_bnn") or {}).items():
+            keys = list(ours["resources"])
+            md += ["", f"## hw_bnn estimate ({family}, calibrated on Yosys)", "",
+                   "| layer | " + " | ".join(keys) + " |", "|---|" + "---:|" * len(keys)]
+            md += [f"| {name} | " + " | ".join(str(layer[k]) for k in keys) + " |" for name, layer in ours["layers"].items()]
+            md += ["| FIFOs, width converters | " + " | ".join(str(ours["interconnect"][k]) for k in keys) + " |",
+                   "| **total** | " + " | ".join(f"**{ours['resources'][k]}**" for k in keys) + " |"]
     write_text(path, "\n".join(md) + "\n")

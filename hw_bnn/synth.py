@@ -77,7 +77,19 @@ DEVICES: dict[str, dict[str, int]] = {
     "LFE5U-45F": {"LUT": 43848, "FF": 43848, "BRAM": 108, "DSP": 72},
     "LFE5U-85F": {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156},
     "iCE40UP5K": {"LUT": 5280, "FF": 5280, "BRAM": 30, "DSP": 8},
+    # AMD data sheets DS190 (Zynq-7000) and DS180 (Artix-7): 6-input LUTs, flip-flops, 18 Kb block RAMs
+    # (two per 36 Kb block), DSP48E1 slices; for explore's device limits (synthesis here is Yosys'
+    # synth_xilinx; the vendor path builds them with Vivado)
+    "xc7z010": {"LUT": 17600, "FF": 35200, "BRAM18": 120, "DSP": 80},
+    "xc7z020": {"LUT": 53200, "FF": 106400, "BRAM18": 280, "DSP": 220},
+    "xc7a35t": {"LUT": 20800, "FF": 41600, "BRAM18": 100, "DSP": 90},
+    "xc7a100t": {"LUT": 63400, "FF": 126800, "BRAM18": 270, "DSP": 240},
 }
+
+
+def device_family(device: str) -> str:
+    """The synthesis family of a ``DEVICES`` key."""
+    return "ecp5" if device.startswith("LFE5U") else "ice40" if device.startswith("iCE40") else "xc7"
 
 
 def get_family(name: str) -> Family:
@@ -108,6 +120,11 @@ def _module_cells(stat: dict, module: str, cache: dict) -> dict[str, int]:
             cells[cell] = cells.get(cell, 0) + count
     cache[module] = cells
     return cells
+
+
+def parameter_values(params: dict) -> dict:
+    """A module's parameters without its memory-file names."""
+    return {name: value for name, value in params.items() if not name.endswith("FILE")}
 
 
 def _instance_types(netlist: dict) -> dict[str, str]:
@@ -203,6 +220,11 @@ def synthesize(design: Design, family_name: str, work_dir: str | Path) -> dict:
         layers.append({"name": node.name, "module": node.module, "resources": _count(cells, family)})
     total = _count(_module_cells(stat, f"\\{TOP}" if f"\\{TOP}" in stat["modules"] else TOP, cache), family)
     node_sum = {k: sum(layer["resources"][k] for layer in layers) for k in total}
+    # every instance of the top, FIFOs and width converters included, with the parameters it was built
+    # with: what hw_bnn.resource_model is calibrated on
+    instances = [{"name": inst.name, "module": inst.module, "params": parameter_values(inst.params),
+                  "resources": _count(_module_cells(stat, instance_types[inst.name], cache), family)}
+                 for inst in design.instances if inst.name in instance_types]
     return {
         "tool": "yosys",
         "family": family.name,
@@ -210,6 +232,7 @@ def synthesize(design: Design, family_name: str, work_dir: str | Path) -> dict:
         "resources": total,
         "layers": layers,
         "interconnect": {k: total[k] - node_sum[k] for k in total},  # FIFOs, width converters, counters
+        "instances": instances,
         "seconds": round(time.perf_counter() - start, 1),
         "fmax_mhz": None,
         "fps_at_fmax": None,

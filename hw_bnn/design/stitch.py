@@ -53,7 +53,7 @@ class Design:
     the width of every stream (stream 0 is the top's input, ``output_stream`` the top's output)."""
 
     nodes: list[RtlNode]
-    folder: Path
+    folder: Path | None  # None: planned only (``plan``), nothing written
     instances: list[Instance] = field(default_factory=list)
     widths: list[int] = field(default_factory=list)
     output_stream: int = 0
@@ -313,6 +313,20 @@ def planned_fifo_depths(hw_graph: ModelWrapper, rtl_nodes: list[RtlNode], fifo_d
     return {link: max(depth, fifo_depth) for link, depth in residual_fifo_depths(hw_graph, rtl_nodes).items()}
 
 
+def plan(hw_graph: ModelWrapper, folder: Path | None = None, fifo_depth: int = 32, nodes: list | None = None,
+         fifo_depths: dict[str, int] | None = None) -> tuple[Design, list[Link]]:
+    """The design of ``hw_graph`` (its nodes, FIFOs and width converters with their parameters) without
+    writing anything: what :func:`generate_design` writes, and what the resource model estimates."""
+    graph_nodes = nodes if nodes is not None else hw_nodes(hw_graph)
+    rtl_nodes = emit_nodes(hw_graph, graph_nodes)
+    if fifo_depths is None:
+        fifo_depths = planned_fifo_depths(hw_graph, rtl_nodes, fifo_depth) if nodes is None else {}
+    design = Design(rtl_nodes, folder, fifo_depth=fifo_depth)
+    links = graph_links(hw_graph, graph_nodes)
+    plan_design(design, links, fifo_depths, fifo_depth)
+    return design, links
+
+
 def generate_design(hw_graph: ModelWrapper, folder: str | Path, fifo_depth: int = 32,
                     nodes: list | None = None, fifo_depths: dict[str, int] | None = None) -> Design:
     """Write the top, the module sources and the memory files for ``hw_graph`` into ``folder``.
@@ -324,13 +338,8 @@ def generate_design(hw_graph: ModelWrapper, folder: str | Path, fifo_depth: int 
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    graph_nodes = nodes if nodes is not None else hw_nodes(hw_graph)
-    rtl_nodes = emit_nodes(hw_graph, graph_nodes)
-    if fifo_depths is None:
-        fifo_depths = planned_fifo_depths(hw_graph, rtl_nodes, fifo_depth) if nodes is None else {}
-    design = Design(rtl_nodes, folder, fifo_depth=fifo_depth)
-    links = graph_links(hw_graph, graph_nodes)
-    plan_design(design, links, fifo_depths, fifo_depth)
+    design, links = plan(hw_graph, folder, fifo_depth, nodes, fifo_depths)
+    rtl_nodes = design.nodes
     for module in design.modules:
         shutil.copyfile(rtl_source(module), folder / f"{module}.v")
     for node in rtl_nodes:
