@@ -2,7 +2,7 @@
 (``hw_bnn/resource_model.py``) and checked against.
 
 Usage: .venv/bin/python benchmarks/estimate_calibration.py collect --out DIR [--families xc7 ecp5] [--only NAME ...]
-       .venv/bin/python benchmarks/estimate_calibration.py fit [--data benchmarks/data/resource_calibration.json]
+       .venv/bin/python benchmarks/estimate_calibration.py fit [--data DATA.json] [--model hw_bnn/resource_model.json]
 
 ``collect`` trains each design of ``DESIGNS`` for one epoch on a small subset (the resources depend on the
 folding and widths, hardly on how well it is trained), builds it at its folding target and synthesises it with
@@ -17,24 +17,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import tempfile
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
 DATA = ROOT / "benchmarks" / "data" / "resource_calibration.json"
 
-#: name -> (split, recipe, overrides). Calibration and held-out designs differ in network and folding; every
-#: module family of the flow appears in both (MVAU XNOR / 8-bit input / integer weights, thresholding,
-#: sliding windows, pools, padding, FIFOs of LUT-RAM and block-RAM depth, width converters, the AdaBin
-#: and per-sample units, residual forks and joins).
-SMALL = ["train.epochs=1", "check.n_images=4", "build.fifo_sizing=fixed"]
+#: name -> (split, recipe, overrides). Calibration and held-out designs differ in network and folding; the
+#: module families of the flow appear in both (MVAU XNOR / 8-bit input, thresholding, sliding windows,
+#: pools, FIFOs of LUT-RAM and block-RAM depth, width converters, the AdaBin and per-sample units). The
+#: residual nets are not here: Yosys' WebAssembly build stops in ABC9 with "call stack exhausted" on
+#: them (as on BNN-PYNQ's CNV), so their forks, joins and integer-weight MVAUs use the fallback model.
+SMALL = ["train.epochs=1", "check.n_images=3", "build.fifo_sizing=fixed"]
 MLP = "training/recipes/demo.yaml"
 CNV = "training/recipes/cnv_demo.yaml"
-DESIGNS: dict[str, tuple[str, str | dict, list[str]]] = {
+DESIGNS: dict[str, tuple[str, str, list[str]]] = {
     "mlp_896": ("calibration", MLP, ["build.target_fps=100000"]),
     "mlp_128": ("calibration", MLP, ["build.target_cycles_per_frame=128"]),
     "mlp_3584_deep_fifos": ("calibration", MLP, ["build.target_cycles_per_frame=3584", "sim.fifo_depth=512"]),
@@ -44,7 +40,6 @@ DESIGNS: dict[str, tuple[str, str | dict, list[str]]] = {
                       ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=20000"]),
     "mlp_adabin_fmnist": ("calibration", "training/recipes/fmnist_adabin.yaml",
                           ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=1000"]),
-    "resnet20_baseline": ("calibration", "residual:resnet20:baseline", ["build.target_cycles_per_frame=40000"]),
     "mlp_300": ("held_out", MLP, ["build.target_cycles_per_frame=300"]),
     "tfc_512_deep_fifos": ("held_out", MLP, ["build.target_cycles_per_frame=512", "model.options.hidden=[64, 64, 64]",
                                              "sim.fifo_depth=128"]),
@@ -53,29 +48,10 @@ DESIGNS: dict[str, tuple[str, str | dict, list[str]]] = {
                           ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=20000"]),
     "mlp_dybnn_fmnist": ("held_out", "training/recipes/fmnist_dybnn.yaml",
                          ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=2000"]),
-    "resnet20_adabin": ("held_out", "residual:resnet20:adabin", ["build.target_cycles_per_frame=20000"]),
 }
 
 
-def _recipe(recipe: str, scratch: Path) -> Path:
-    """A recipe file; 'residual:ARCH:METHOD' is a reduced residual net on synthetic CIFAR-format files."""
-    if not recipe.startswith("residual:"):
-        return ROOT / recipe
-    from test_data import write_cifar_folder
-
-    _, architecture, method = recipe.split(":")
-    data = scratch / "cifar"
-    if not data.is_dir():
-        write_cifar_folder(data)
-    path = scratch / f"{architecture}_{method}.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": f"reduced_{architecture}_{method}", "method": method,
-        "model": {"name": architecture, "options": {"width": 0.25, "blocks_per_stage": 1}},
-        "data": {"name": "cifar10", "path": str(data)}, "train": {"batch_size": 4, "lr": 0.01}}))
-    return path
-
-
-def collect_design(name: str, out: Path, families: list[str], scratch: Path) -> dict:
+def collect_design(name: str, out: Path, families: list[str]) -> dict:
     from hw_bnn import flow
     from hw_bnn.config import load_config
     from hw_bnn.design.stitch import load_design
@@ -86,9 +62,9 @@ def collect_design(name: str, out: Path, families: list[str], scratch: Path) -> 
     # a recipe's own folding target gives way to the design's
     targets = [f"build.{target}=null" for target in ("target_fps", "target_cycles_per_frame")
                if not any(o.startswith(f"build.{target}=") for o in overrides)]
-    config = load_config(_recipe(recipe, scratch), [*SMALL, *targets, *overrides, "stages=[train, export, build]"])
-    if not (folder / "rtl" / "design.json").is_file():
-        flow.run(config, folder, progress=lambda message: None)
+    config = load_config(ROOT / recipe, [*SMALL, *targets, *overrides, "stages=[train, export, build]"])
+    if "estimate" not in (flow.read_report(folder) if (folder / "report.json").is_file() else {}):
+        flow.run(config, folder, progress=lambda message: None)  # no finished build there yet
     report = flow.read_report(folder)
     design = load_design(folder / "rtl")
     row = {"name": name, "split": split, "cycles_per_frame": report["estimate"]["cycles_per_frame"],
@@ -109,11 +85,10 @@ def collect_design(name: str, out: Path, families: list[str], scratch: Path) -> 
 def collect(args) -> None:
     out = Path(args.out)
     rows = json.loads(DATA.read_text()) if DATA.is_file() else {}
-    with tempfile.TemporaryDirectory() as scratch:
-        for name in args.only or DESIGNS:
-            print(f"{name}:", flush=True)
-            rows[name] = collect_design(name, out, args.families, Path(scratch))
-            DATA.write_text(json.dumps(rows, indent=1, sort_keys=True))  # after every design: resumable
+    for name in args.only or DESIGNS:
+        print(f"{name}:", flush=True)
+        rows[name] = collect_design(name, out, args.families)
+        DATA.write_text(json.dumps(rows, indent=1, sort_keys=True))  # after every design: resumable
     print(f"{len(rows)} designs in {DATA}")
 
 
@@ -126,13 +101,14 @@ def main() -> None:
     c.add_argument("--only", nargs="+", choices=sorted(DESIGNS))
     f = sub.add_parser("fit")
     f.add_argument("--data", default=str(DATA))
+    f.add_argument("--model", help="where to write the model (default: hw_bnn/resource_model.json)")
     args = parser.parse_args()
     if args.command == "collect":
         collect(args)
     else:
-        from hw_bnn.resource_model import fit_and_report
+        from hw_bnn.resource_model import MODEL_PATH, fit_and_report
 
-        fit_and_report(json.loads(Path(args.data).read_text()))
+        fit_and_report(json.loads(Path(args.data).read_text()), path=Path(args.model) if args.model else MODEL_PATH)
 
 
 if __name__ == "__main__":

@@ -43,15 +43,58 @@ BRAM_SHAPES = {
 BRAM_NAME = {"xc7": "BRAM18", "ecp5": "BRAM", "ice40": "BRAM"}
 
 
+#: Depth of one fabric cell of memory: a LUT6 holds a 64 x 1 ROM (xc7), a LUT4 16 x 1 (ECP5, iCE40); the
+#: distributed RAM cells of xc7 (RAM64M) and ECP5 (TRELLIS_DPR16X4) are as deep.
+CELL_DEPTH = {"xc7": 64, "ecp5": 16, "ice40": 16}
+
+
 @dataclass(frozen=True)
 class Memory:
     depth: int
     width: int
+    #: ``weights`` (read only, contents like random bits), ``table`` (thresholds and per-channel constants:
+    #: read only, sorted or repeated values that synthesis often reduces), ``fifo`` (a stream FIFO's
+    #: storage) or ``buffer`` (line and frame buffers, read at several places)
+    kind: str
     style: str = "auto"  # FINN's ram_style: auto, block or distributed
 
     @property
     def bits(self) -> int:
         return self.depth * self.width
+
+    def cells(self, family: str) -> int:
+        """Fabric cells (LUTs or distributed-RAM cells) the memory takes outside block RAM."""
+        return self.width * -(-self.depth // CELL_DEPTH[family])
+
+
+#: A threshold that no memory reaches: that kind of memory stays in the fabric.
+NEVER = 1 << 40
+
+
+@dataclass(frozen=True)
+class MemoryRule:
+    """Where Yosys puts a memory, as calibrated. A ROM goes to block RAM when the fabric cells it would
+    take per block RAM it would take reach ``weights_min_ratio`` (weights) or ``table_min_ratio``
+    (tables): Yosys weighs the two costs, so a wide, shallow memory stays in LUTs however many bits it
+    holds. A FIFO or a buffer goes to block RAM from ``fifo_min_cells`` / ``buffer_min_cells`` fabric
+    cells. A ``distributed`` ram_style keeps
+    a memory in the fabric where the family's mapping honours it (Yosys' Xilinx mapping does)."""
+
+    weights_min_ratio: float = NEVER
+    table_min_ratio: float = NEVER
+    fifo_min_cells: int = NEVER
+    buffer_min_cells: int = NEVER
+    honours_distributed: bool = True
+
+    def in_block_ram(self, memory: Memory, family: str) -> bool:
+        if memory.style == "block":
+            return True
+        if memory.style == "distributed" and self.honours_distributed:
+            return False
+        if memory.kind in ("fifo", "buffer"):
+            return memory.cells(family) >= (self.fifo_min_cells if memory.kind == "fifo" else self.buffer_min_cells)
+        ratio = memory.cells(family) / block_rams(memory, family)
+        return ratio >= (self.weights_min_ratio if memory.kind == "weights" else self.table_min_ratio)
 
 
 def _clog2(value: int) -> int:
@@ -62,20 +105,38 @@ def memories(module: str, p: dict) -> list[Memory]:
     """The memories an instance of ``module`` with parameters ``p`` holds."""
     if module == "mvau":
         sf, nf = p["MW"] // p["SIMD"], p["MH"] // p["PE"]
-        weights = Memory(sf * nf, p["PE"] * p["SIMD"] * p.get("WEIGHT_W", 1), p.get("WEIGHT_STYLE", "auto"))
-        thresholds = [] if p.get("NO_ACT", 0) else [Memory(nf, p["PE"] * p["N_THR"] * p["THR_W"])]
+        weights = Memory(sf * nf, p["PE"] * p["SIMD"] * p.get("WEIGHT_W", 1), "weights", p.get("WEIGHT_STYLE", "auto"))
+        thresholds = [] if p.get("NO_ACT", 0) else [Memory(nf, p["PE"] * p["N_THR"] * p["THR_W"], "table")]
         return [weights, *thresholds]
     if module == "thresholding":
-        return [Memory(p["C"] // p["PE"], p["PE"] * p["N_THR"] * p["THR_W"])]
+        return [Memory(p["C"] // p["PE"], p["PE"] * p["N_THR"] * p["THR_W"], "table")]
+    if module == "hyper_function":  # its parameter memories (hyper_function.v's header)
+        rows_1, rows_2 = -(-p["J"] // p["MACS"]), -(-p["HEADS"] * p["C"] // p["MACS"])
+        return [Memory(p["C"] // p["PE"], p["PE"] * (1 + p["NP"] * (p["W"] + 1)), "table"),
+                Memory(rows_1 * p["C"], p["MACS"] * p["WT_W"], "weights"),
+                Memory(rows_1, p["MACS"] * p["NH"] * p["A1_W"], "table"),
+                Memory(rows_2 * p["J"], p["MACS"] * p["WT_W"], "weights"),
+                Memory(rows_2, p["MACS"] * p["NO"] * p["A2_W"], "table"),
+                Memory(p["C"] * (p["NO"] + 1) ** p["HEADS"], p["W"], "table")]
+    if module == "adabin_threshold" and not p.get("PASS", 0):
+        return [Memory(p["C"] // p["PE"], p["PE"] * (2 * p["COEF_W"] + 2 * p["THR_W"] + 3), "table")]
     if module == "channelwise_op":
-        return [Memory(p["C"] // p["PE"], p["PE"] * p["PARAM_W"])]
+        return [Memory(p["C"] // p["PE"], p["PE"] * p["PARAM_W"], "table")]
     if module == "stream_fifo":
-        return [Memory(p["DEPTH"], p["WIDTH"])]
+        return [Memory(p["DEPTH"], p["WIDTH"], "fifo")]
     if module == "sliding_window":
-        return [Memory(p.get("BUF_ROWS", p["K"]) * p["IFM_DIM"] * p["C"] // p["SIMD"], p["SIMD"] * p["ELEM_W"])]
+        return [Memory(p.get("BUF_ROWS", p["K"]) * p["IFM_DIM"] * p["C"] // p["SIMD"], p["SIMD"] * p["ELEM_W"], "buffer")]
     if module == "frame_buffer":
-        return [Memory(p["PIXELS"] * p["C"] // p["PE"] * p.get("FRAMES", 1), p["PE"] * p.get("DATA_W", p["W"]))]
+        return [Memory(p["PIXELS"] * p["C"] // p["PE"] * p.get("FRAMES", 1), p["PE"] * p.get("DATA_W", p["W"]), "buffer")]
     return []
+
+
+def _converter_features(p: dict) -> dict[str, float]:
+    """Narrow to wide is a shift register, wide to narrow a multiplexer, other ratios a general buffer."""
+    narrow, wide = sorted((p["IN_W"], p["OUT_W"]))
+    if wide % narrow:
+        return {"general": p["IN_W"] + p["OUT_W"]}
+    return {"widen": wide} if p["OUT_W"] > p["IN_W"] else {"narrow_mux": narrow * (wide // narrow)}
 
 
 def _mvau_features(p: dict) -> dict[str, float]:
@@ -89,14 +150,13 @@ def _mvau_features(p: dict) -> dict[str, float]:
             "input": p["SIMD"] * p["IN_W"]}
 
 
-#: Structural features of each module's logic, beside ``const`` and ``fabric_bits`` (memory bits left in
-#: the fabric), which every module has.
+#: Structural features of each module's logic, beside ``const`` and the fabric cells of its memories
+#: outside block RAM (``<kind>_cells``), which every module has.
 FEATURES = {
     "mvau": _mvau_features,
     "thresholding": lambda p: {"compare": p["PE"] * p["N_THR"] * p["THR_W"], "input": p["PE"] * p["IN_W"]},
     "stream_fifo": lambda p: {"width": p["WIDTH"], "pointers": _clog2(p["DEPTH"] + 1)},
-    "width_converter": lambda p: {"width": max(p["IN_W"], p["OUT_W"]), "ratio": max(p["IN_W"], p["OUT_W"])
-                                  // max(1, min(p["IN_W"], p["OUT_W"]))},
+    "width_converter": _converter_features,
     "sliding_window": lambda p: {"width": p["SIMD"] * p["ELEM_W"], "window": p["K"] * p["K"] * p["SIMD"] * p["ELEM_W"]},
     "fm_padding": lambda p: {"width": p["SIMD"] * p["ELEM_W"]},
     "pool_max": lambda p: {"width": p["PE"] * p["ELEM_W"] * p["K"]},
@@ -105,36 +165,45 @@ FEATURES = {
     "channelwise_op": lambda p: {"width": p["PE"] * p["OUT_W"]},
     "add_streams": lambda p: {"width": p["PE"] * p["OUT_W"]},
     "duplicate_streams": lambda p: {"width": p["WIDTH"]},
-    "adabin_threshold": lambda p: {"width": p["PE"] * p["ACC_W"], "coef": p["PE"] * p["COEF_W"]},
+    "adabin_threshold": lambda p: {"width": p["PE"] * p["ACC_W"], "mult": p["PE"] * p["ACC_W"] * p["COEF_W"],
+                                   "compare": 2 * p["PE"] * p["THR_W"]},
+    "hyper_function": lambda p: {"pool": p["PE"] * p["NP"] * (p["W"] + 1), "mult": p["MACS"] * p["WT_W"] * p["A1_W"],
+                                 "compare": p["MACS"] * (p["NH"] * p["A1_W"] + p["NO"] * p["A2_W"])},
     "frame_buffer": lambda p: {"width": p["PE"] * p.get("DATA_W", p["W"])},
     "frame_channel_sums": lambda p: {"width": p["PE"] * p["OUT_W"]},
     "frame_threshold": lambda p: {"width": p["PE"] * p["W"]},
 }
 
 
-def _in_block_ram(memory: Memory, threshold_bits: int, honours_distributed: bool) -> bool:
-    if memory.style == "block" or (memory.style == "distributed" and honours_distributed):
-        return memory.style == "block"
-    return memory.bits >= threshold_bits
+@lru_cache(maxsize=None)
+def _tiles(depth: int, width: int, family: str) -> int:
+    """Fewest blocks for ``depth`` x ``width``: whole blocks of one shape over part of the depth, the rest
+    tiled again (Yosys mixes aspect ratios along the depth)."""
+    best = min(-(-depth // d) * -(-width // w) for d, w in BRAM_SHAPES[family])
+    for d, w in BRAM_SHAPES[family]:
+        if d < depth:
+            best = min(best, (depth // d) * -(-width // w) + (_tiles(depth % d, width, family) if depth % d else 0))
+    return best
 
 
 def block_rams(memory: Memory, family: str) -> int:
-    """Block RAMs of ``family`` that hold ``memory``: the best tiling with one of its shapes."""
-    return min(-(-memory.depth // depth) * -(-memory.width // width) for depth, width in BRAM_SHAPES[family])
+    """Block RAMs of ``family`` that hold ``memory``."""
+    return _tiles(memory.depth, memory.width, family)
 
 
-def features(module: str, params: dict, family: str, threshold_bits: int,
-             honours_distributed: bool = True) -> tuple[dict[str, float], int]:
+def features(module: str, params: dict, family: str, rule: MemoryRule) -> tuple[dict[str, float], int]:
     """The logic features of an instance and the block RAMs its memories take."""
     found = FEATURES.get(module)
-    values = {"const": 1.0, **(found(params) if found else {})}
-    bram, fabric = 0, 0
+    values = {"const": 1.0, **(found(params) if found else {}),
+              **{f"{kind}_cells": 0.0 for kind in ("weights", "table", "fifo", "buffer")}}
+    bram = 0
     for memory in memories(module, params):
-        if _in_block_ram(memory, threshold_bits, honours_distributed):
+        if rule.in_block_ram(memory, family):
             bram += block_rams(memory, family)
+            # a memory deeper than one block's widest shape reads through a multiplexer in the fabric
+            values["block_ram_mux"] = values.get("block_ram_mux", 0.0) + memory.width * (-(-memory.depth // 512) - 1)
         else:
-            fabric += memory.bits
-    values["fabric_bits"] = float(fabric)
+            values[f"{memory.kind}_cells"] += memory.cells(family)
     return values, bram
 
 
@@ -155,7 +224,7 @@ def estimate_instance(module: str, params: dict, family: str, model: dict | None
     """Resources of one instance: the family's ``LOGIC`` resources and its block RAM."""
     _check_family(family)
     fam = (model or load_model())[family]
-    values, bram = features(module, params, family, fam["bram_threshold_bits"], fam["honours_distributed"])
+    values, bram = features(module, params, family, MemoryRule(**fam["memory_rule"]))
     coefficients = fam["modules"].get(module)
     if coefficients is None:  # no calibration data for this module: the shared fallback
         coefficients = fam["modules"]["*"]
@@ -200,9 +269,9 @@ def estimate_built_design(design, families: list[str]) -> dict:
 def _nnls(matrix: np.ndarray, target: np.ndarray) -> np.ndarray:
     from scipy.optimize import nnls
 
-    # relative least squares: each instance weighs by its size, so small modules are fitted as well
-    # as large ones (the per-layer error is relative)
-    scale = 1.0 / np.maximum(target, 20.0)
+    # relative least squares: each instance weighs by its size, so small layers are fitted as well as
+    # large ones (the per-layer error is relative); below 100 LUTs a few either way do not matter
+    scale = 1.0 / np.maximum(target, 100.0)
     return nnls(matrix * scale[:, None], target * scale)[0]
 
 
@@ -217,43 +286,69 @@ def _fit_logic(samples: list[tuple[dict[str, float], dict[str, int]]]) -> dict[s
     return fitted
 
 
+#: A module with fewer calibration instances than this is fitted without a constant term: through the
+#: origin, its estimate scales with its size instead of carrying the few samples' offset to every size.
+FEW = 8
+
+
+def _proportional(samples: list) -> list:
+    return [({name: value for name, value in values.items() if name != "const"}, resources)
+            for values, resources in samples]
+
+
 def _instances(data: dict, family: str, split: str):
     for design in data.values():
         if design["split"] == split and family in design["families"]:
             yield from design["families"][family]["instances"]
 
 
-def _memory_rule(data: dict, family: str) -> tuple[int, bool]:
-    """How Yosys placed the calibration designs' memories: the size (bits) from which an 'auto' memory
-    goes to block RAM, and whether a 'distributed' one stays in the fabric (Yosys' Xilinx mapping honours
-    it; its ECP5 mapping puts large ones in DP16KD all the same) -- the rule that fits their block RAM
-    counts best."""
+def _memory_rule(data: dict, family: str) -> MemoryRule:
+    """The rule that fits the block RAM counts of the calibration designs best: the weights' ratio first
+    (tables kept in the fabric), then the tables', then the FIFOs' and the buffers' cells (no module holds
+    ROMs and RAMs both); ties go to the smallest thresholds."""
     name = BRAM_NAME[family]
-    rows = list(_instances(data, family, "calibration"))
+    rows = [(memories(r["module"], r["params"]), r["resources"].get(name, 0))
+            for r in _instances(data, family, "calibration")]
+    roms = [(mems, n) for mems, n in rows if mems and mems[0].kind in ("weights", "table")]
 
-    def error(rule: tuple[int, bool]) -> int:
-        return sum(abs(features(r["module"], r["params"], family, *rule)[1] - r["resources"].get(name, 0))
-                   for r in rows)
-    sizes = sorted({m.bits for r in rows for m in memories(r["module"], r["params"])} | {1 << 40})
-    return min(((size, honours) for size in sizes for honours in (True, False)),
-               key=lambda rule: (error(rule), rule[0], not rule[1]))
+    def error(rule: MemoryRule, group) -> int:
+        return sum(abs(sum(block_rams(m, family) for m in mems if rule.in_block_ram(m, family)) - n) for mems, n in group)
+
+    def ratios(kind: str) -> list[float]:
+        return sorted({m.cells(family) / block_rams(m, family) for group, _ in roms for m in group if m.kind == kind}
+                      | {NEVER})
+    _, weights, not_honours = min((error(MemoryRule(r, honours_distributed=h), roms), r, not h)
+                                  for r in ratios("weights") for h in (True, False))
+    honours = not not_honours
+    _, table = min((error(MemoryRule(weights, r, honours_distributed=honours), roms), r) for r in ratios("table"))
+    cells = {}
+    for kind in ("fifo", "buffer"):
+        group = [(mems, n) for mems, n in rows if mems and mems[0].kind == kind]
+        candidates = sorted({m.cells(family) for mems, _ in group for m in mems} | {NEVER})
+        rule = (lambda c: MemoryRule(fifo_min_cells=c)) if kind == "fifo" else (lambda c: MemoryRule(buffer_min_cells=c))
+        cells[kind] = min((error(rule(c), group), c) for c in candidates)[1]
+    return MemoryRule(weights, table, cells["fifo"], cells["buffer"], honours)
 
 
 def fit(data: dict, families: list[str]) -> dict:
     """Coefficients for every family from the calibration designs of ``data``
     (``benchmarks/data/resource_calibration.json``)."""
+    from dataclasses import asdict
+
     model = {}
     for family in families:
-        threshold, honours = _memory_rule(data, family)
+        rule = _memory_rule(data, family)
         by_module: dict[str, list] = {}
         everything = []
         for row in _instances(data, family, "calibration"):
-            values, _ = features(row["module"], row["params"], family, threshold, honours)
+            values, _ = features(row["module"], row["params"], family, rule)
             by_module.setdefault(row["module"], []).append((values, row["resources"]))
-            everything.append(({"const": 1.0, "fabric_bits": values["fabric_bits"]}, row["resources"]))
-        modules = {module: _fit_logic(samples) for module, samples in sorted(by_module.items())}
+            everything.append(({k: v for k, v in values.items() if k == "const" or k.endswith("_cells")},
+                               row["resources"]))
+        modules = {module: _fit_logic(samples if len(samples) >= FEW else _proportional(samples))
+                   for module, samples in sorted(by_module.items())}
         modules["*"] = _fit_logic(everything)
-        model[family] = {"bram_threshold_bits": threshold, "honours_distributed": honours, "modules": modules,
+        model[family] = {"memory_rule": asdict(rule), "modules": modules,
                          "calibrated_on": sorted(n for n, d in data.items() if d["split"] == "calibration")}
     return model
 
@@ -310,7 +405,7 @@ def fit_and_report(data: dict, families: tuple[str, ...] = ("xc7", "ecp5"), path
     for family in families:
         result = errors(data, family, model)
         report[family] = result
-        print(f"\n{family}: block RAM above {model[family]['bram_threshold_bits']} bits (auto memories)")
+        print(f"\n{family}: {MemoryRule(**model[family]['memory_rule'])}")
         print("| design | Yosys LUT | ours | error | FINN | FINN error | Yosys BRAM | ours |")
         print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for row in result["designs"]:
