@@ -35,7 +35,7 @@ DESIGNS: dict[str, tuple[str, str, list[str]]] = {
     "mlp_128": ("calibration", MLP, ["build.target_cycles_per_frame=128"]),
     "mlp_3584_deep_fifos": ("calibration", MLP, ["build.target_cycles_per_frame=3584", "sim.fifo_depth=512"]),
     "tfc_64": ("calibration", MLP, ["build.target_cycles_per_frame=64", "model.options.hidden=[64, 64, 64]"]),
-    "cnv_5000": ("calibration", CNV, []),
+    "cnv_fully_folded": ("calibration", CNV, []),  # no folding target: PE = SIMD = 1
     "cnv_se_fmnist": ("calibration", "training/recipes/fmnist_cnv_sdbnn_se.yaml",
                       ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=20000"]),
     "mlp_adabin_fmnist": ("calibration", "training/recipes/fmnist_adabin.yaml",

@@ -49,8 +49,21 @@ def folding_key(folding: dict) -> str:
 def _searched_attrs(node) -> list[str]:
     from hw_bnn.compiler import FOLDING_DIVIDES
 
-    # the hyper-function's MACS follow the frame rate (SetHyperFunctionMACS); PE and SIMD are searched
-    return [attr for (op, attr) in FOLDING_DIVIDES if op == node.op_type and attr != "MACS"]
+    # the hyper-function's MACS follow the frame rate (SetHyperFunctionMACS) and a max-pool's PE its window
+    # generator's SIMD (``_tie_pools``); the other PE and SIMD are searched
+    return [attr for (op, attr) in FOLDING_DIVIDES if op == node.op_type and (op, attr) not in
+            (("FrameHyperFunction", "MACS"), ("Pool", "PE"))]
+
+
+def _tie_pools(model, folding: dict) -> dict:
+    """The folding with every max-pool's PE set to its window generator's SIMD (pool_max takes the
+    window's lanes as they arrive: hw_bnn.rtl.finn_emit.emit_pool)."""
+    tied = dict(folding)
+    for node in model.graph.node:
+        producer = model.find_producer(node.input[0]) if node.op_type == "Pool" else None
+        if producer is not None and "SIMD" in folding.get(producer.name, {}):
+            tied[node.name] = {**folding.get(node.name, {}), "PE": folding[producer.name]["SIMD"]}
+    return tied
 
 
 def node_cycles(model, node) -> int:
@@ -143,7 +156,7 @@ def evaluate(model, folding: dict, family: str, clock_mhz: float, fifo_depth: in
 
     # every weight memory starts from 'auto', so that the build's rule puts the shallow ones in LUTs
     with_styles = {name: {**attrs, **({"ram_style": "auto"} if "SIMD" in attrs and name.startswith("MVAU") else {})}
-                   for name, attrs in folding.items()}
+                   for name, attrs in _tie_pools(model, folding).items()}
     folded = apply_folding(model, with_styles, "explore").transform(SetShallowWeightMemoriesDistributed())
     cycles = {node.name: node_cycles(folded, node) for node in hw_nodes(folded)}
     design, _ = plan(folded, fifo_depth=fifo_depth)
@@ -277,13 +290,21 @@ def explore(model, explore_cfg, family: str, clock_mhz: float, fifo_depth: int, 
     options = folding_options(model)
     foldings = candidate_foldings(options, explore_cfg.max_points)
     points: dict[str, dict] = {}
+    rejected: list[str] = []
     for folding in tqdm(foldings, desc="explore: estimate", disable=None):
-        point = evaluate(model, folding, family, clock_mhz, fifo_depth)
+        try:
+            point = evaluate(model, folding, family, clock_mhz, fifo_depth)
+        except HwBnnError as exc:  # a combination one of the RTL modules cannot build
+            rejected.append(str(exc))
+            continue
         points.setdefault(point["key"], point)
+    if not points:
+        raise HwBnnError(f"explore: none of the {len(foldings)} foldings can be built; the first reason: {rejected[0]}")
     points_list = sorted(points.values(), key=lambda p: p["fps"])
     seconds = time.perf_counter() - start
     progress(f"explore: {len(points_list)} foldings estimated for {family} in {seconds:.1f} s "
-             f"({len(points_list) / seconds:,.0f} points/s)")
+             f"({len(points_list) / seconds:,.0f} points/s)"
+             + (f"; {len(rejected)} left out that the RTL cannot build, e.g. {rejected[0]}" if rejected else ""))
     front = {p["key"] for p in pareto_front(points_list, "lut")}
     for point in points_list:
         point["pareto"] = point["key"] in front

@@ -1,6 +1,8 @@
 """The benchmark scripts run end to end (on tiny settings) so that they cannot rot."""
 
 import importlib.util
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -200,3 +202,23 @@ def test_methods_hardware_tables_accuracy_beside_the_exact_accelerator_of_each_m
         assert int(cells[4].replace(",", "")) > 0 and cells[5] == "–"  # FINN's estimate; no Yosys run
     assert any(cells[-1] == "*" for cells in rows.values())
     assert (tmp_path / "cnv_hardware.png").stat().st_size > 0 and (tmp_path / "cnv_hardware.json").is_file()
+
+
+def test_estimate_calibration_fit_rebuilds_the_model_and_tables_the_held_out_errors(tmp_path):
+    model = tmp_path / "model.json"
+    result = subprocess.run([sys.executable, "benchmarks/estimate_calibration.py", "fit", "--model", str(model)],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(model.read_text()) == json.loads((ROOT / "hw_bnn" / "resource_model.json").read_text())
+    for family in ("xc7", "ecp5"):
+        assert f"\n{family}: MemoryRule(" in result.stdout
+    assert "| mlp_300 |" in result.stdout and "per layer (>= 100 LUT" in result.stdout
+
+
+def test_explore_scale_times_the_estimate_and_draws_the_fronts(tmp_path):
+    result = subprocess.run([sys.executable, "benchmarks/explore_scale.py", "--out", str(tmp_path), "--nets", "demo",
+                             "--synth", "0", "--points", "40"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert re.search(r"\| demo \| ecp5 \| [\d,]+ \| [\d.]+ \| [\d,]+ \|", result.stdout)
+    assert "demo on LFE5U-85F:" in result.stdout and "demo on xc7z020:" in result.stdout
+    assert (tmp_path / "front_demo_xc7z020.png").is_file()
