@@ -207,11 +207,17 @@ def limits(explore_cfg, family: str) -> dict[str, int]:
     return caps
 
 
+def fitting(points: list[dict], explore_cfg, family: str) -> list[dict]:
+    """The points within the device, the budgets and the latency bound."""
+    caps = limits(explore_cfg, family)
+    return [p for p in points if all(p[key] <= cap for key, cap in caps.items())
+            and (explore_cfg.max_latency_cycles is None or p["latency_cycles"] <= explore_cfg.max_latency_cycles)]
+
+
 def choose(points: list[dict], explore_cfg, family: str) -> dict:
     """The point the constraints pick; a clear error when none meets them."""
     caps = limits(explore_cfg, family)
-    fits = [p for p in points if all(p[key] <= cap for key, cap in caps.items())
-            and (explore_cfg.max_latency_cycles is None or p["latency_cycles"] <= explore_cfg.max_latency_cycles)]
+    fits = fitting(points, explore_cfg, family)
     if not fits:
         smallest = min(points, key=lambda p: p["lut"])
         where = explore_cfg.device or "the budget"
@@ -233,7 +239,8 @@ def choose(points: list[dict], explore_cfg, family: str) -> dict:
 
 
 def to_synthesise(points: list[dict], front_count: int, off_count: int, seed: int = 0) -> list[dict]:
-    """Points evenly spaced along the front (by fps), and a few random ones off it."""
+    """Points evenly spaced along the front (by fps), and a few random ones off it (``points``: those
+    that fit the constraints)."""
     front = sorted((p for p in points if p["pareto"]), key=lambda p: p["fps"])
     if front_count >= len(front):
         picked = front
@@ -312,8 +319,10 @@ def explore(model, explore_cfg, family: str, clock_mhz: float, fifo_depth: int, 
     for point in points_list:
         point["chosen"] = point is chosen
     write_text(out_dir / "folding.json", json.dumps(chosen["folding"], indent=2) + "\n")
-    picked = to_synthesise(points_list, explore_cfg.synthesize_front, explore_cfg.synthesize_off_front)
-    if chosen not in picked and (explore_cfg.synthesize_front or explore_cfg.synthesize_off_front):
+    # only what fits is worth synthesising: the front within the device and budgets
+    picked = to_synthesise(fitting(points_list, explore_cfg, family), explore_cfg.synthesize_front,
+                           explore_cfg.synthesize_off_front)
+    if chosen["key"] not in {p["key"] for p in picked} and (explore_cfg.synthesize_front or explore_cfg.synthesize_off_front):
         picked.append(chosen)
     if picked:
         jobs = [{"key": p["key"], "family": family, "rtl": pack_design(model, p, fifo_depth)} for p in picked]

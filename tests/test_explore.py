@@ -26,7 +26,7 @@ def built(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("explore")
     cfg = load_config(None, ["check.n_images=5", "build.fifo_sizing=fixed", "explore.workers=2",
-                             "explore.synthesize_front=2", "explore.synthesize_off_front=1"])
+                             "explore.synthesize_front=2", "explore.synthesize_off_front=0"])
     flow.export_stage(cfg, out, model=randomize_batchnorm(tiny_user_net((1, 28, 28), 10, width=32)))
     flow.build_stage(cfg, out)
     return cfg, out
@@ -72,7 +72,7 @@ def test_explore_stage_synthesises_the_front_on_a_local_dask_cluster(built):
     rows = list(csv.DictReader((out / "explore" / "points.csv").open()))
     assert len(rows) == len(points)
     synthesised = [r for r in rows if r["yosys_lut"]]
-    assert 2 <= len(synthesised) <= 4  # 2 on the front, 1 off it, the chosen one
+    assert 2 <= len(synthesised) <= 3  # 2 on the front and the chosen one (which may be one of them)
     for row in synthesised:
         assert int(row["yosys_lut"]) > 0 and row["lut_error"] != ""
     assert sum(r["chosen"] == "True" for r in rows) == 1
