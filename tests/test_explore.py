@@ -25,7 +25,8 @@ def built(tmp_path_factory):
     from hw_bnn.config import load_config
 
     out = tmp_path_factory.mktemp("explore")
-    cfg = load_config(None, ["check.n_images=5", "build.fifo_sizing=fixed", "explore.workers=2",
+    # a LUT budget keeps the synthesised designs (the front within it, and the chosen one) small
+    cfg = load_config(None, ["check.n_images=5", "build.fifo_sizing=fixed", "explore.workers=2", "explore.max_lut=3000",
                              "explore.synthesize_front=2", "explore.synthesize_off_front=0"])
     flow.export_stage(cfg, out, model=randomize_batchnorm(tiny_user_net((1, 28, 28), 10, width=32)))
     flow.build_stage(cfg, out)

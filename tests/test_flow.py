@@ -80,7 +80,7 @@ def test_stage_out_of_order_says_what_to_run(tmp_path, capsys):
     assert run_cli("synth", "training/recipes/demo.yaml", "--out", tmp_path) == 2
     assert "run 'hw-bnn build'" in capsys.readouterr().err
     assert run_cli("explore", "training/recipes/demo.yaml", "--out", tmp_path) == 2
-    assert "run 'hw-bnn export'" in capsys.readouterr().err
+    assert "run 'hw-bnn build'" in capsys.readouterr().err
 
 
 def test_a_wrong_threshold_fails_the_build_and_names_the_step(tmp_path, monkeypatch):
