@@ -21,7 +21,6 @@ Dask cluster, and the chosen folding written for ``hw-bnn build``.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import itertools
@@ -33,7 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.io import atomic_path, write_text
+from hw_bnn.io import atomic_path, write_csv, write_text
 
 #: Columns of ``explore/points.csv``: the folding's key, its analytical performance, our estimate for the
 #: family, and Yosys' count where it was synthesised.
@@ -152,7 +151,6 @@ def evaluate(model, folding: dict, family: str, clock_mhz: float, fifo_depth: in
     from hw_bnn.graph import hw_nodes
     from hw_bnn.passes import SetShallowWeightMemoriesDistributed
     from hw_bnn.resource_model import BRAM_NAME, estimate_design
-    from hw_bnn.synth import parameter_values
 
     # every weight memory starts from 'auto', so that the build's rule puts the shallow ones in LUTs
     with_styles = {name: {**attrs, **({"ram_style": "auto"} if "SIMD" in attrs and name.startswith("MVAU") else {})}
@@ -160,15 +158,13 @@ def evaluate(model, folding: dict, family: str, clock_mhz: float, fifo_depth: in
     folded = apply_folding(model, with_styles, "explore").transform(SetShallowWeightMemoriesDistributed())
     cycles = {node.name: node_cycles(folded, node) for node in hw_nodes(folded)}
     design, _ = plan(folded, fifo_depth=fifo_depth)
-    estimate = estimate_design([{"name": inst.name, "module": inst.module, "params": parameter_values(inst.params)}
-                                for inst in design.instances], family)
+    estimate = estimate_design(design.described_instances, family)
     cycles_per_frame = max(1, max(cycles.values()))
     resources = estimate["resources"]
     applied = read_folding(folded)
     return {"key": folding_key(applied), "folding": applied, "cycles_per_frame": cycles_per_frame,
             "fps": clock_mhz * 1e6 / cycles_per_frame, "latency_cycles": sum(cycles.values()),
-            "lut": resources["LUT"], "ff": resources["FF"], "bram": resources[BRAM_NAME[family]],
-            "lutram": resources["LUTRAM"], "carry": resources["CARRY"]}
+            "lut": resources["LUT"], "ff": resources["FF"], "bram": resources[BRAM_NAME[family]]}
 
 
 def pareto_front(points: list[dict], cost: str) -> list[dict]:
@@ -290,8 +286,10 @@ def explore(model, explore_cfg, family: str, clock_mhz: float, fifo_depth: int, 
 
     from tqdm import tqdm
 
+    from hw_bnn.resource_model import require_family
     from hw_bnn.sweep import run_sweep
 
+    require_family(family)  # before the search, whose candidates would each be refused for it
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     options = folding_options(model)
@@ -336,11 +334,7 @@ def explore(model, explore_cfg, family: str, clock_mhz: float, fifo_depth: int, 
 
 
 def write_points(points: list[dict], path: Path) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(points)
-    write_text(path, text.getvalue())
+    write_csv(path, COLUMNS, points)
 
 
 def plot_points(points: list[dict], path: Path, family: str) -> None:

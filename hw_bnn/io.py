@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
@@ -67,6 +69,16 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
 def write_text(path: str | Path, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text)
+
+
+def write_csv(path: str | Path, columns: list[str], rows) -> None:
+    """``rows`` (dicts) as CSV with ``columns``, written beside ``path`` and renamed: a missing value is
+    written empty, keys beyond ``columns`` are left out."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, text.getvalue())
 
 
 def write_json(path: str | Path, data) -> None:

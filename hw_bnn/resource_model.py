@@ -201,15 +201,12 @@ def features(module: str, params: dict, family: str, rule: MemoryRule) -> tuple[
         if rule.in_block_ram(memory, family):
             bram += block_rams(memory, family)
             # a memory deeper than one block's widest shape reads through a multiplexer in the fabric
-            values["block_ram_mux"] = values.get("block_ram_mux", 0.0) + memory.width * (-(-memory.depth // 512) - 1)
+            deepest_widest = max(BRAM_SHAPES[family], key=lambda shape: shape[1])[0]
+            values["block_ram_mux"] = (values.get("block_ram_mux", 0.0)
+                                       + memory.width * (-(-memory.depth // deepest_widest) - 1))
         else:
             values[f"{memory.kind}_cells"] += memory.cells(family)
     return values, bram
-
-
-def _check_family(family: str) -> None:
-    if family not in BRAM_SHAPES:
-        raise HwBnnError(f"no resource model for family {family!r}: choose one of {sorted(BRAM_SHAPES)}")
 
 
 @lru_cache(maxsize=1)
@@ -220,10 +217,18 @@ def load_model(path: Path = MODEL_PATH) -> dict:
     return json.loads(path.read_text())
 
 
+def require_family(family: str, model: dict | None = None) -> dict:
+    """The model's coefficients for ``family``; a family it was not calibrated for is refused."""
+    model = model or load_model()
+    if family not in model:
+        raise HwBnnError(f"no resource model for family {family!r}: it is calibrated for {sorted(model)} "
+                         f"(benchmarks/estimate_calibration.py collect --families ... then fit adds one)")
+    return model[family]
+
+
 def estimate_instance(module: str, params: dict, family: str, model: dict | None = None) -> dict[str, int]:
     """Resources of one instance: the family's ``LOGIC`` resources and its block RAM."""
-    _check_family(family)
-    fam = (model or load_model())[family]
+    fam = require_family(family, model)
     values, bram = features(module, params, family, MemoryRule(**fam["memory_rule"]))
     coefficients = fam["modules"].get(module)
     if coefficients is None:  # no calibration data for this module: the shared fallback
@@ -248,15 +253,13 @@ def estimate_design(instances: list[dict], family: str, model: dict | None = Non
 
 
 def estimate_built_design(design, families: list[str]) -> dict:
-    """report.json's ``estimate.hw_bnn``: per family, the design's totals, each HW node's resources (by
-    layer name) and the FIFOs' and width converters' together."""
-    from hw_bnn.synth import parameter_values
-
-    instances = [{"name": inst.name, "module": inst.module, "params": parameter_values(inst.params)}
-                 for inst in design.instances]
+    """report.json's ``estimate.hw_bnn``: per family the model covers (the others are left out), the
+    design's totals, each HW node's resources (by layer name) and the FIFOs' and width converters'
+    together."""
+    instances = design.described_instances
     nodes = {f"u_{node.name}": node.name for node in design.nodes}
     result = {}
-    for family in families:
+    for family in (f for f in families if f in load_model()):
         estimate = estimate_design(instances, family)
         layers = {nodes[row["name"]]: row["resources"] for row in estimate["instances"] if row["name"] in nodes}
         interconnect = {k: v - sum(layer[k] for layer in layers.values()) for k, v in estimate["resources"].items()}
@@ -325,8 +328,7 @@ def _memory_rule(data: dict, family: str) -> MemoryRule:
     for kind in ("fifo", "buffer"):
         group = [(mems, n) for mems, n in rows if mems and mems[0].kind == kind]
         candidates = sorted({m.cells(family) for mems, _ in group for m in mems} | {NEVER})
-        rule = (lambda c: MemoryRule(fifo_min_cells=c)) if kind == "fifo" else (lambda c: MemoryRule(buffer_min_cells=c))
-        cells[kind] = min((error(rule(c), group), c) for c in candidates)[1]
+        cells[kind] = min((error(MemoryRule(**{f"{kind}_min_cells": c}), group), c) for c in candidates)[1]
     return MemoryRule(weights, table, cells["fifo"], cells["buffer"], honours)
 
 

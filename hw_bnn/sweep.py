@@ -42,7 +42,6 @@ and been written, so a rerun retries only the failed ones.
 from __future__ import annotations
 
 import csv
-import io
 import logging
 import os
 import re
@@ -53,7 +52,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.io import remove_stale_temps, write_text
+from hw_bnn.io import remove_stale_temps, write_csv
 
 #: Times a job may be running on a worker that dies before the local scheduler gives up on it.
 ALLOWED_FAILURES = 3
@@ -164,7 +163,7 @@ def _run(pending: list[dict], work: Callable[[dict], dict], csv_path: Path, colu
                         failures.append((key, f"{type(exc).__name__}: {str(exc)[:300]}"))
                     else:
                         done[key] = {"key": key, **{name: value for name, value in row.items() if name != "key"}}
-                        _write_rows(csv_path, columns, done)
+                        write_csv(csv_path, columns, done.values())
                     future.release()  # frees the result on the worker
                     bar.update()
     finally:
@@ -197,14 +196,6 @@ def _read_rows(path: Path, columns: list[str]) -> dict[str, dict]:
                              f"sweep's results; delete it or write the sweep to another folder")
         return {row["key"]: {name: row["key"] if name == "key" else _value(text) for name, text in row.items()}
                 for row in reader}
-
-
-def _write_rows(path: Path, columns: list[str], rows: dict[str, dict]) -> None:
-    text = io.StringIO()
-    writer = csv.DictWriter(text, columns, restval="", extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows.values())
-    write_text(path, text.getvalue())
 
 
 def _value(text: str | None):

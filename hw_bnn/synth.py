@@ -122,11 +122,6 @@ def _module_cells(stat: dict, module: str, cache: dict) -> dict[str, int]:
     return cells
 
 
-def parameter_values(params: dict) -> dict:
-    """A module's parameters without its memory-file names."""
-    return {name: value for name, value in params.items() if not name.endswith("FILE")}
-
-
 def _instance_types(netlist: dict) -> dict[str, str]:
     """Instance name -> module type of every cell of the top module in a Yosys JSON netlist."""
     top = netlist["modules"][TOP]
@@ -222,9 +217,8 @@ def synthesize(design: Design, family_name: str, work_dir: str | Path) -> dict:
     node_sum = {k: sum(layer["resources"][k] for layer in layers) for k in total}
     # every instance of the top, FIFOs and width converters included, with the parameters it was built
     # with: what hw_bnn.resource_model is calibrated on
-    instances = [{"name": inst.name, "module": inst.module, "params": parameter_values(inst.params),
-                  "resources": _count(_module_cells(stat, instance_types[inst.name], cache), family)}
-                 for inst in design.instances if inst.name in instance_types]
+    instances = [{**inst, "resources": _count(_module_cells(stat, instance_types[inst["name"]], cache), family)}
+                 for inst in design.described_instances if inst["name"] in instance_types]
     return {
         "tool": "yosys",
         "family": family.name,

@@ -104,6 +104,15 @@ def test_an_infeasible_budget_names_the_smallest_designs_cost(built):
         flow.explore_stage(cfg, out)
 
 
+def test_a_device_of_an_uncalibrated_family_is_refused_before_the_search(built):
+    from hw_bnn import flow
+    from hw_bnn.config import load_config
+
+    _, out = built
+    with raises("no resource model for family 'ice40'"):
+        flow.explore_stage(load_config(None, ["explore.device=up5k"]), out)
+
+
 def test_an_unknown_device_is_refused(built):
     from hw_bnn import flow
     from hw_bnn.config import load_config

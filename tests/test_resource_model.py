@@ -62,6 +62,20 @@ def test_estimates_grow_with_parallelism_and_unknown_modules_fall_back():
         rm.estimate_instance("mvau", small, "stratix")
 
 
+def test_a_family_without_calibration_is_refused_by_name_and_left_out_of_the_build_report():
+    """iCE40 has no calibration: asking for it names the calibrated families; a build for it (synth.family)
+    reports the estimate of those it has instead of failing."""
+    from types import SimpleNamespace
+
+    with raises(r"no resource model for family 'ice40': it is calibrated for \['ecp5', 'xc7'\]"):
+        rm.estimate_instance("mvau", {}, "ice40")
+    design = SimpleNamespace(nodes=[SimpleNamespace(name="Thresholding_0")], described_instances=[
+        {"name": "u_Thresholding_0", "module": "thresholding",
+         "params": dict(C=16, PE=1, IN_W=8, IN_SIGNED=0, N_THR=1, THR_W=9, ACT_BIAS=0, OUT_W=1)}])
+    report = rm.estimate_built_design(design, ["xc7", "ice40"])
+    assert list(report) == ["xc7"] and report["xc7"]["layers"]["Thresholding_0"]["LUT"] >= 0
+
+
 def test_held_out_errors_stay_within_bounds(data):
     """The estimate on designs it was not fitted on, against Yosys. Per design within 10 % on every held-out
     design but xc7's DyBNN MLP (its hyper-function units: five calibration instances, all SE-sized; 36 %

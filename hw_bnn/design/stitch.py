@@ -87,6 +87,14 @@ class Design:
         return [self.folder / f"{module}.v" for module in self.modules] + [self.folder / f"{TOP}.v"]
 
     @property
+    def described_instances(self) -> list[dict]:
+        """Every instance as ``{"name", "module", "params"}``, its parameters without the memory-file names:
+        what synthesis reports per instance and the resource model estimates from."""
+        return [{"name": inst.name, "module": inst.module,
+                 "params": {name: value for name, value in inst.params.items() if not name.endswith("FILE")}}
+                for inst in self.instances]
+
+    @property
     def counted_streams(self) -> list[str]:
         """Names of the streams the watchdog counts: the input, then each node's (first) output."""
         return ["input"] + [f"{node.name} output" for node in self.nodes]
