@@ -113,6 +113,25 @@ def test_a_device_of_an_uncalibrated_family_is_refused_before_the_search(built):
         flow.explore_stage(load_config(None, ["explore.device=up5k"]), out)
 
 
+def test_an_unreachable_target_names_the_fastest_design_that_fits(built):
+    from hw_bnn import flow
+    from hw_bnn.config import load_config
+
+    _, out = built
+    cfg = load_config(None, ["explore.max_lut=3000", "explore.target_fps=1e12", "explore.synthesize_front=0",
+                             "explore.synthesize_off_front=0"])
+    with raises(r"no folding that fits reaches explore.target_fps=1,000,000,000,000: the fastest that fits gives"):
+        flow.explore_stage(cfg, out)
+
+
+@pytest.mark.parametrize("setting", ["explore.max_points=0", "explore.synthesize_front=-1"])
+def test_counts_out_of_range_are_refused_by_the_recipe(setting):
+    from hw_bnn.config import load_config
+
+    with raises(setting.split("=")[0] + " must be >="):
+        load_config(None, [setting])
+
+
 def test_an_unknown_device_is_refused(built):
     from hw_bnn import flow
     from hw_bnn.config import load_config
