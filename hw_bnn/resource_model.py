@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from hw_bnn.errors import HwBnnError
+from hw_bnn.rtl.mvau_shape import output_queue_depth, weight_memory_shape
 
 MODEL_PATH = Path(__file__).with_name("resource_model.json")
 #: Resources the model fits, as ``hw_bnn.synth`` counts them; block RAM (``BRAM_NAME``: BRAM18 on xc7,
@@ -104,10 +105,13 @@ def _clog2(value: int) -> int:
 def memories(module: str, p: dict) -> list[Memory]:
     """The memories an instance of ``module`` with parameters ``p`` holds."""
     if module == "mvau":
-        sf, nf = p["MW"] // p["SIMD"], p["MH"] // p["PE"]
-        weights = Memory(sf * nf, p["PE"] * p["SIMD"] * p.get("WEIGHT_W", 1), "weights", p.get("WEIGHT_STYLE", "auto"))
+        nf = p["MH"] // p["PE"]
+        weights = Memory(*weight_memory_shape(p), "weights", p.get("WEIGHT_STYLE", "auto"))
         thresholds = [] if p.get("NO_ACT", 0) else [Memory(nf, p["PE"] * p["N_THR"] * p["THR_W"], "table")]
-        return [weights, *thresholds]
+        queue_words = output_queue_depth(p) - 1  # behind the output register
+        lanes = p["PE"] + p.get("COUNT", 0)
+        queue = [Memory(queue_words, lanes * p.get("OUT_W", 1), "fifo")] if queue_words else []
+        return [weights, *thresholds, *queue]
     if module == "thresholding":
         return [Memory(p["C"] // p["PE"], p["PE"] * p["N_THR"] * p["THR_W"], "table")]
     if module == "hyper_function":  # its parameter memories (hyper_function.v's header)
@@ -147,7 +151,9 @@ def _mvau_features(p: dict) -> dict[str, float]:
     return {"tree": lanes * p["SIMD"] * term_w, "acc": lanes * acc_w,
             "mult": 0 if p["XNOR"] or weight_w == 1 else lanes * p["SIMD"] * p["IN_W"] * weight_w,
             "compare": 0 if p.get("NO_ACT", 0) else p["PE"] * p["N_THR"] * p["THR_W"],
-            "input": p["SIMD"] * p["IN_W"]}
+            "input": p["SIMD"] * p["IN_W"],
+            # packed_param_rom's shift register of one memory word
+            "packed": weight_memory_shape(p)[1] if p.get("WEIGHT_PACK", 1) > 1 else 0}
 
 
 #: Structural features of each module's logic, beside ``const`` and the fabric cells of its memories

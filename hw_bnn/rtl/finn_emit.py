@@ -15,7 +15,7 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.graph import has_count_row
 from hw_bnn.passes import RAM_STYLES
 from hw_bnn.intwidth import mvau_acc_bounds, mvau_weight_acc_bounds, signed_width
-from hw_bnn.rtl.memfiles import prepare_thresholds, write_mvau_weights, write_thresholds
+from hw_bnn.rtl.memfiles import param_rom_pack, prepare_thresholds, write_mvau_weights, write_thresholds
 from hw_bnn.rtl.streams import RtlNode, Stream, node_dtype, pixel_stream, stream_of, vectors_per_frame
 
 
@@ -73,8 +73,11 @@ def emit_mvau(model: ModelWrapper, node, arriving: Stream | None) -> RtlNode:
                          f"{list(RAM_STYLES)} (set one in the folding file)")
     if ram_style != "auto":
         params["WEIGHT_STYLE"] = ram_style
+    pack = param_rom_pack((mw // simd) * (mh // pe), ram_style)
+    if pack > 1:
+        params["WEIGHT_PACK"] = pack
     mem = {"WEIGHT_FILE": (f"{node.name}_weights.mem",
-                           lambda path: write_mvau_weights(path, W, pe, simd, weight_width))}
+                           lambda path: write_mvau_weights(path, W, pe, simd, weight_width, pack))}
     vectors = vectors_per_frame(inst)
     if no_act and not counting and odt.is_integer() and odt.allowed(acc_lo) and odt.allowed(acc_hi):
         # the accumulator leaves the unit in the type compile's SetExactStreamDatatypes annotated

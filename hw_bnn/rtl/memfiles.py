@@ -13,7 +13,9 @@ Layouts (``PE``/``SIMD`` as in the FINN node, ``SF = MW/SIMD``,
   word ``nf*SF + sf`` holds at bits ``[(p*SIMD + s)*ww, +ww)`` the weight
   ``W[sf*SIMD + s, nf*PE + p]``: for ``ww`` 1 as one bit (1 = +1 / binary 1,
   0 = -1 / binary 0), else as a ``ww``-bit two's complement integer.  ``W`` is
-  FINN's ``MW x MH`` initializer.
+  FINN's ``MW x MH`` initializer.  A memory deeper than :data:`UNPACKED_ROM_WORDS` is stored
+  ``pack`` beats to a word (``mvau.v`` ``WEIGHT_PACK``, :func:`param_rom_pack`): ``SF*NF/pack`` words of
+  ``pack`` beat words side by side, beat ``g*pack + j`` at bits ``[j*beat_bits, +beat_bits)`` of word ``g``.
 * Thresholds (``mvau.v`` ``THRESH_FILE``, ``thresholding.v`` ``THRESH_FILE``):
   ``NF`` words of ``PE*N*width`` bits; word ``nf`` holds at bits
   ``[(p*N + n)*width, +width)`` threshold ``T[nf*PE + p, n]``.  ``T`` is
@@ -53,6 +55,46 @@ def weight_bits(W) -> np.ndarray:
     return (W > 0).astype(np.int64)
 
 
+#: The deepest parameter ROM stored one beat to a word: 16,384, the depth of the deepest block-RAM shape
+#: (ECP5 DP16KD and 7-series RAMB18 at 1 bit). A deeper one is cascaded in depth, and the multiplexer
+#: behind the block RAMs' unregistered outputs set Fmax (the fully folded demo's 200,704-word MVAU_0
+#: weights in 13 DP16KD: 86.9 MHz on ECP5); ``packed_param_rom.v`` stores such a memory several beats to
+#: a word instead.
+UNPACKED_ROM_WORDS = 16384
+
+#: Words of a packed ROM at most: 2,048, the deepest block-RAM shape that keeps all 18 Kbit (2048 x 9), so
+#: packing takes no more block RAMs and the fewest bits per word (each costs a shift-register stage).
+PACKED_ROM_WORDS = 2048
+
+#: Packing is not used when the smallest divisor that makes the memory shallow enough is more than this
+#: many times the quotient it needs (a prime depth would need one word holding every beat).
+MAX_PACK_WASTE = 4
+
+
+def param_rom_pack(words: int, ram_style: str = "auto") -> int:
+    """Beats per memory word of a cyclic parameter ROM of ``words`` beats (1: unpacked).
+
+    LUT memories (``distributed``) and memories of at most :data:`UNPACKED_ROM_WORDS` words stay
+    unpacked; otherwise the smallest divisor of ``words`` that leaves at most :data:`PACKED_ROM_WORDS`
+    words, if it is within :data:`MAX_PACK_WASTE` times the least packing that would."""
+    if ram_style == "distributed" or words <= UNPACKED_ROM_WORDS:
+        return 1
+    least = -(-words // PACKED_ROM_WORDS)
+    for pack in range(least, MAX_PACK_WASTE * least + 1):
+        if words % pack == 0:
+            return pack
+    return 1
+
+
+def pack_words(words: list[int], beat_bits: int, pack: int) -> list[int]:
+    """``packed_param_rom.v``'s memory words: ``pack`` consecutive beat words side by side, the first in
+    the low bits."""
+    if len(words) % pack:
+        raise ValueError(f"{len(words)} beat words do not divide into groups of {pack}")
+    return [sum(int(w) << (j * beat_bits) for j, w in enumerate(words[g:g + pack]))
+            for g in range(0, len(words), pack)]
+
+
 def mvau_weight_words(W, pe: int, simd: int, weight_width: int = 1) -> list[int]:
     """Words of the MVAU weight memory (see module docstring) for ``W`` (MW x MH): bits of bipolar or
     binary weights (``weight_width`` 1), else two's complement integers of ``weight_width`` bits."""
@@ -68,13 +110,15 @@ def mvau_weight_words(W, pe: int, simd: int, weight_width: int = 1) -> list[int]
     return pack_beats(b, weight_width)
 
 
-def write_mvau_weights(path, W, pe: int, simd: int, weight_width: int = 1) -> None:
-    """Write the ``mvau.v`` weight file for FINN's MVAU weight initializer ``W`` (MW x MH).
+def write_mvau_weights(path, W, pe: int, simd: int, weight_width: int = 1, pack: int = 1) -> None:
+    """Write the ``mvau.v`` weight file for FINN's MVAU weight initializer ``W`` (MW x MH), ``pack`` beats
+    to a word (``mvau.v`` ``WEIGHT_PACK``).
 
     ``W`` holds bipolar (-1/+1) or, in XNOR mode, binary (0/1) values (``weight_width`` 1), or
     integers of ``weight_width`` bits.
     """
-    write_memh(path, mvau_weight_words(W, pe, simd, weight_width), pe * simd * weight_width)
+    beat_bits = pe * simd * weight_width
+    write_memh(path, pack_words(mvau_weight_words(W, pe, simd, weight_width), beat_bits, pack), pack * beat_bits)
 
 
 def prepare_thresholds(T, channels: int, acc_min: int, acc_max: int) -> np.ndarray:

@@ -6,6 +6,10 @@
 //                        word of its position, {word, beat}; REG_READ = 1 registers the
 //                        beat next to the word read on the handshake (as thresholding.v),
 //                        REG_READ = 0 registers {asynchronous word, beat} (as channelwise_op.v).
+//   tb_credit_fifo     : a free-running pipeline as mvau.v's: a beat enters while
+//                        credit_fifo has credit, reserving its output; its ROM word is read
+//                        by fold_param_rom with REG_READ = 2; {word, beat} passes STAGES
+//                        registers without enable and then the queue of DEPTH outputs.
 //   tb_hyper_mac_layer : input beats {thr_word, w_word, x, first, last} (last in the LSB);
 //                        the beats of a pass accumulate, and one cycle after the beat with
 //                        `last` the levels are output (thr_word of that beat), one beat per
@@ -17,6 +21,77 @@
 
 // the two bench modules share this file (one file per test, like the other benches)
 /* verilator lint_off DECLFILENAME */
+
+module tb_credit_fifo #(
+    parameter W = 8,
+    parameter ROM_DEPTH = 3,
+    parameter FILE = "file.mem",
+    // input beat width
+    parameter DW = 8,
+    // free-running registers between the ROM read and the queue, >= 1
+    parameter STAGES = 3,
+    // outputs the queue reserves
+    parameter DEPTH = 5
+) (
+    input  wire             clk,
+    input  wire             rst_n,
+    input  wire [DW-1:0]    s_axis_tdata,
+    input  wire             s_axis_tvalid,
+    output wire             s_axis_tready,
+    output wire [W+DW-1:0]  m_axis_tdata,
+    output wire             m_axis_tvalid,
+    input  wire             m_axis_tready
+);
+
+wire credit;
+wire take = credit && s_axis_tvalid;
+assign s_axis_tready = credit;
+
+wire [W-1:0] word;
+fold_param_rom #(.WIDTH(W), .DEPTH(ROM_DEPTH), .FILE(FILE), .REG_READ(2)) u_rom (
+    .clk(clk), .rst_n(rst_n), .next(take), .word(word)
+);
+
+// stage 1: the beat beside its word; stages 2 .. STAGES: plain delays
+reg  [DW-1:0]         x_q;
+reg                   v_q;
+reg  [STAGES*(W+DW)-1:0] d_data;
+reg  [STAGES-1:0]     d_v;
+always @(posedge clk) begin
+    x_q <= s_axis_tdata;
+    v_q <= take;
+    if (!rst_n)
+        v_q <= 1'b0;
+end
+always @* begin
+    d_data[0 +: W+DW] = {word, x_q};
+    d_v[0] = v_q;
+end
+genvar gs;
+generate
+    for (gs = 1; gs < STAGES; gs = gs + 1) begin : g_stage
+        reg [W+DW-1:0] q;
+        reg            qv;
+        always @(posedge clk) begin
+            q <= d_data[(gs-1)*(W+DW) +: W+DW];
+            qv <= d_v[gs-1];
+            if (!rst_n)
+                qv <= 1'b0;
+        end
+        always @* begin
+            d_data[gs*(W+DW) +: W+DW] = q;
+            d_v[gs] = qv;
+        end
+    end
+endgenerate
+
+credit_fifo #(.WIDTH(W+DW), .DEPTH(DEPTH)) u_queue (
+    .clk(clk), .rst_n(rst_n), .reserve(take), .credit(credit),
+    .s_axis_tdata(d_data[(STAGES-1)*(W+DW) +: W+DW]), .s_axis_tvalid(d_v[STAGES-1]),
+    .m_axis_tdata(m_axis_tdata), .m_axis_tvalid(m_axis_tvalid), .m_axis_tready(m_axis_tready)
+);
+
+endmodule
 
 module tb_fold_param_rom #(
     parameter W = 8,

@@ -86,9 +86,11 @@ LINT = {
     ],
     "stream_fifo": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=70, DEPTH=5)],
     "skid_buffer": [{}, dict(WIDTH=1), dict(WIDTH=70)],
+    "credit_fifo": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=70, DEPTH=2), dict(WIDTH=256, DEPTH=9)],
+    "packed_param_rom": [{}, dict(WIDTH=1, DEPTH=2, PACK=2), dict(WIDTH=3, DEPTH=1176, PACK=392)],
     "fold_param_rom": [{}, dict(WIDTH=1, DEPTH=1), dict(WIDTH=130, DEPTH=5), dict(WIDTH=3, DEPTH=1, REG_READ=0),
                        dict(WIDTH=72, DEPTH=16, REG_READ=0), dict(WIDTH=9, DEPTH=3, STYLE='"distributed"'),
-                       dict(WIDTH=9, DEPTH=3, REG_READ=0, STYLE='"block"')],
+                       dict(WIDTH=9, DEPTH=3, REG_READ=0, STYLE='"block"'), dict(WIDTH=7, DEPTH=28, REG_READ=2)],
     "mvau_lane": [{}, dict(SIMD=1), dict(SIMD=27, XNOR=0, IN_W=8), dict(SIMD=3, XNOR=0, IN_W=4, IN_SIGNED=1, WEIGHT_W=4),
                   dict(SIMD=1, XNOR=0, IN_W=8, WEIGHT_W=2), dict(SIMD=64, REG_EVERY=1)],
     "adder_tree": [{}, dict(N=2), dict(N=3, TERM_W=2, SIGNED=1, LEVEL_OFFSET=1), dict(N=784, REG_EVERY=2),
@@ -186,6 +188,10 @@ def _rom_mems(d):
     (d / "p.mem").write_text("".join(f"{v:03x}\n" for v in (0x5a3, 0x0ff, 0xc01, 0x7e7)))
 
 
+def _packed_rom_mems(d):
+    (d / "p.mem").write_text("".join(f"{v:02x}\n" for v in (0x1b, 0x3c, 0x05, 0x2e)))
+
+
 SYNTH = {
     "mvau": (dict(MW=16, MH=8, SIMD=4, PE=2, THR_W=8, WEIGHT_FILE="w.mem", THRESH_FILE="t.mem"), _mvau_mems),
     "thresholding": (dict(C=4, PE=2, IN_W=8, THR_W=10, THRESH_FILE="t.mem"), _thr_mems),
@@ -201,6 +207,8 @@ SYNTH = {
     "hyper_function": (dict(C=4, PE=2, PIXELS=9, W=12, **HYPER_FILES), _hyper_mems),
     "stream_fifo": (dict(WIDTH=8, DEPTH=32), None),
     "skid_buffer": (dict(WIDTH=8), None),
+    "credit_fifo": (dict(WIDTH=8, DEPTH=6), None),
+    "packed_param_rom": (dict(WIDTH=2, DEPTH=12, PACK=3, FILE="p.mem"), _packed_rom_mems),
     "fold_param_rom": (dict(WIDTH=12, DEPTH=4, FILE="p.mem"), _rom_mems),
     "adder_tree": (dict(N=12, TERM_W=2, SIGNED=1), None),
     "mvau_lane": (dict(SIMD=6, XNOR=0, IN_W=4, WEIGHT_W=3), None),

@@ -15,7 +15,9 @@ import finn_ref
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim
 from hw_bnn.intwidth import mvau_acc_bounds, mvau_acc_bounds_int, mvau_weight_acc_bounds, signed_width
-from hw_bnn.rtl.memfiles import mvau_weight_words, prepare_thresholds, write_mvau_weights, write_thresholds
+from hw_bnn.rtl.mvau_shape import tree_stages
+from hw_bnn.rtl.memfiles import (mvau_weight_words, pack_words, param_rom_pack, prepare_thresholds, write_mvau_weights,
+                                 write_thresholds)
 
 DT_RANGE = {"BINARY": (0, 1), "UINT8": (0, 255), "INT4": (-8, 7), "UINT4": (0, 15), "INT8": (-128, 127),
             "INT2": (-2, 1)}
@@ -38,16 +40,6 @@ def mvau_params(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, thr_w, weight_widt
         actval = 0 if odt in ("BIPOLAR", "BINARY") else (-(1 << (dt_bits(odt) - 1)) if odt.startswith("INT") else 0)
         p.update(N_THR=n_thr, THR_W=thr_w, ACT_BIAS=actval)
     return p
-
-
-def mvau_tree_stages(simd, xnor, k=3, weight_width=1):
-    """Register stages D_T of mvau.v's products and adder tree (TREE_K = k levels per stage):
-    the latency from the last input beat of a pass to its output beat is 4 + D_T."""
-    lv = (simd - 1).bit_length()
-    if weight_width > 1:  # the product register, then a register every k levels and at the root
-        return 1 + sum(1 for lvl in range(1, lv + 1) if lvl == lv or lvl % k == 0)
-    off = 0 if xnor else 1
-    return 1 if lv == 0 else sum(1 for lvl in range(1, lv + 1) if lvl == lv or (lvl + off) % k == 0)
 
 
 def expected_elems(y, odt):
@@ -95,7 +87,8 @@ def extreme_vectors(x, W, in_lo, in_hi):
         x[2], x[3] = hi_vec[:, c_hi], lo_vec[:, c_lo]
 
 
-def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec=6, count=False, wdt=None):
+def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec=6, count=False, wdt=None,
+             pack=1):
     """``count``: build with COUNT=1 (NO_ACT only) and also check lane PE (the all-ones-row
     accumulator: popcount / sum of each vector) and that the full-rate timing equals COUNT=0.
 
@@ -104,7 +97,9 @@ def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec
     own choice (``minimize_accumulator_width``): "acc" (worst case of the datatypes), "acc_last"
     (the same, rounded up to bytes as for a graph's last node) or "acc_value" (from the weights:
     one weight matrix for all sets); the RTL output is then compared unwrapped, as the
-    datatype's values."""
+    datatype's values.
+
+    ``pack`` > 1: the weight memory stored ``pack`` beats to a word (``WEIGHT_PACK``, packed_param_rom.v)."""
     rng = np.random.default_rng(seed)
     in_lo, in_hi = DT_RANGE[idt]
     ww = 1 if wdt is None else dt_bits(wdt)
@@ -124,6 +119,8 @@ def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec
     # thresholds are clipped to [acc_lo, acc_hi + 1]
     thr_w = signed_width([acc_lo, acc_hi + 1])
     params = mvau_params(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, thr_w, weight_width=ww)
+    if pack > 1:
+        params["WEIGHT_PACK"] = pack
     mems = ("WEIGHT_FILE", "THRESH_FILE") if act else ("WEIGHT_FILE",)
     sim0 = None
     if count:
@@ -168,7 +165,7 @@ def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec
                 T = T[:1]  # a single global threshold row, broadcast by FINN
             clip = (acc_lo, acc_hi) if k % 2 == 0 else (t_lo, t_hi)
             write_thresholds(sim.mem_path("THRESH_FILE"), prepare_thresholds(T, mh, *clip), pe, thr_w)
-        write_mvau_weights(sim.mem_path("WEIGHT_FILE"), W, pe, simd, ww)
+        write_mvau_weights(sim.mem_path("WEIGHT_FILE"), W, pe, simd, ww, pack)
         if sim0 is not None:
             write_mvau_weights(sim0.mem_path("WEIGHT_FILE"), W, pe, simd)
         actval = params.get("ACT_BIAS", 0) if odt != "BIPOLAR" else 0
@@ -213,7 +210,7 @@ def run_case(mw, mh, simd, pe, xnor, idt, odt, n_thr, act, seed, n_sets=3, n_vec
             if run_i == 0:
                 # full throughput: SF*NF cycles per vector, and the latency of mvau.v's header:
                 # 4 + D_T cycles from the last input beat of a pass to its output beat
-                latency = 4 + mvau_tree_stages(simd, xnor, weight_width=ww)
+                latency = 4 + tree_stages(simd, xnor, ww)
                 assert res.out_cycles[0] - res.in_cycles[sf - 1] == latency, (
                     res.out_cycles[0], res.in_cycles[sf - 1], latency)
                 span = res.out_cycles[-1] - res.in_cycles[0] + 1
@@ -269,6 +266,32 @@ def test_mvau_random_shape_int(seed):
     else:
         n_thr, odt = 0, "INT16"
     run_case(mw, mh, simd, pe, False, idt, odt, n_thr, act, seed=seed)
+
+@pytest.mark.parametrize("pack,simd,pe,xnor", [(2, 4, 3, True), (3, 1, 1, True), (24, 4, 3, True), (4, 3, 2, False)])
+def test_mvau_packed_weight_memory(pack, simd, pe, xnor):
+    """A deep weight memory stored several beats to a word (packed_param_rom.v): the same outputs, and
+    the same full rate and latency, as the plain memory; pack = SF*NF is the whole period in one word."""
+    mw, mh = (24, 12) if simd > 1 or pack == 24 else (6, 4)
+    sf_nf = (mw // simd) * (mh // pe)
+    assert sf_nf % pack == 0
+    idt, odt = ("BINARY", "BIPOLAR") if xnor else ("UINT4", "INT2")
+    run_case(mw, mh, simd, pe, xnor, idt, odt, 1 if xnor else 3, True, seed=pack * 7 + simd, pack=pack)
+
+
+def test_weight_packing_rule():
+    """Memories up to 16,384 words (one block RAM deep) stay one beat a word, LUT memories always; deeper
+    ones get the smallest divisor that leaves at most 2,048 words, unless that is far beyond the packing
+    needed (a prime depth)."""
+    assert param_rom_pack(16_384) == 1 and param_rom_pack(100_000, "distributed") == 1
+    assert param_rom_pack(200_704) == 98  # the fully folded demo's MVAU_0: 2,048 words of 98 bits
+    assert param_rom_pack(32_768) == 16 and param_rom_pack(18_000) == 9 and param_rom_pack(49_158) == 1
+    assert param_rom_pack(65_537) == 1  # prime: one word holding every beat would waste block RAM
+    # 49,158 = 2 x 3^2 x 2,731 has no divisor between the 25 needed and 100
+    words = [1, 2, 3, 4, 5, 6]
+    assert pack_words(words, 4, 3) == [0x321, 0x654]
+    with pytest.raises(ValueError, match="groups of 4"):
+        pack_words(words, 4, 4)
+
 
 # integer weights (weightDataType INTn -> WEIGHT_W = n, binaryXnorMode=0)
 # (mw, mh, simd, pe, idt, wdt, odt, n_thr, act); odt "acc*": FINN's accumulator datatype (run_case)

@@ -1,5 +1,6 @@
 """The shared building blocks of hls/rtl on their own: skid_buffer.v (common/), fold_param_rom.v
-(common/, through tb_fold_param_rom) and hyper_mac_layer.v (dynamic_threshold/, through
+(common/, through tb_fold_param_rom), credit_fifo.v with fold_param_rom's free-running read (common/,
+through tb_credit_fifo) and hyper_mac_layer.v (dynamic_threshold/, through
 tb_hyper_mac_layer), with random valid gaps and ready stalls.  The modules that instantiate them
 (mvau, thresholding, adabin_threshold, channelwise_op, hyper_function) have their own tests."""
 
@@ -45,6 +46,31 @@ def test_fold_param_rom(reg_read, depth, w):
         assert res.out == expected, run_i
         if run_i == 0:
             assert res.out_cycles == [c + 1 for c in res.in_cycles]
+
+
+@pytest.mark.parametrize("stages,depth", [(1, 3), (3, 5), (6, 8), (2, 1)])
+def test_credit_fifo_in_a_free_running_pipeline(stages, depth):
+    """Every beat comes out once, in order, with its ROM word, under any stalls; with DEPTH = STAGES + 2
+    (one more than the outputs in flight) a ready output keeps the full rate at latency STAGES + 1, and one
+    place less costs throughput."""
+    w, rom_depth, dw = 6, 5, 8
+    sim = Sim("tb_credit_fifo", dict(W=w, ROM_DEPTH=rom_depth, DW=dw, STAGES=stages, DEPTH=depth),
+              mem_params=("FILE",), sources=(BENCH, "fold_param_rom.v", "credit_fifo.v"))
+    rng = np.random.default_rng(stages * 10 + depth)
+    words = [int(v) for v in rng.integers(0, 1 << w, size=rom_depth)]
+    sim.mem_path("FILE").write_text("".join(f"{v:x}\n" for v in words))
+    data = [int(v) for v in rng.integers(0, 1 << dw, size=200)]
+    expected = [(words[i % rom_depth] << dw) | d for i, d in enumerate(data)]
+    for run_i, (pv, pr) in enumerate(STALLS):
+        res = sim.run(data, n_out=len(data), seed=run_i, p_valid=pv, p_ready=pr)
+        assert res.out == expected, run_i
+        if run_i == 0:
+            gaps = np.diff(res.out_cycles)
+            if depth >= stages + 2:
+                assert res.out_cycles == [c + stages + 1 for c in res.in_cycles]
+                assert set(gaps) == {1}
+            else:
+                assert gaps.max() > 1
 
 
 def _wrap(v: int, bits: int) -> int:

@@ -26,9 +26,9 @@
 //                negation), counted towards the first register: level l is
 //                registered if l == LV or (l + LEVEL_OFFSET) % REG_EVERY == 0
 //
-// Interface: not a stream.  `en` advances every register (the parent's global
-// pipeline enable); `sum` is the sum of the `terms` presented STAGES enabled
-// clock edges earlier, STAGES = the number of registered levels.
+// Interface: not a stream; every register runs free (the parent's pipeline
+// has no enable).  `sum` is the sum of the `terms` presented STAGES clock
+// edges earlier, STAGES = the number of registered levels.
 //
 // Packing: term i at bits [i*TERM_W +: TERM_W].
 // Reset: none (data registers only; the parent delays its valid bits alongside).
@@ -52,7 +52,6 @@ module adder_tree #(
     parameter LEVEL_OFFSET = 0
 ) (
     input  wire                         clk,    // rising edge
-    input  wire                         en,     // pipeline enable
 
     input  wire [N*TERM_W-1:0]          terms,
     output wire [TERM_W+$clog2(N)-1:0]  sum
@@ -126,8 +125,7 @@ generate
         if (is_reg(gl) != 0) begin : g_reg
             reg [N_OUT*W_OUT-1:0] q;
             always @(posedge clk) begin
-                if (en)
-                    q <= level_sum;
+                q <= level_sum;
             end
             assign tree[OFF_OUT +: N_OUT*W_OUT] = q;
         end else begin : g_comb

@@ -20,6 +20,12 @@
 //               parent's input register takes that beat (the parameter word
 //               arrives with the beat it belongs to, one cycle after the
 //               handshake).
+//            2: registered read every cycle (a free-running parent: a
+//               pipeline without an enable).  In the cycle after `next`,
+//               `word` is the word of the beat taken, as with 1; in other
+//               cycles it is the word of the next beat (the parent reads it
+//               only in the cycle after a handshake).  No clock enable: the
+//               read register drives nothing but the parent's pipeline.
 //            0: asynchronous read.  `word` is the word of the beat about to
 //               be taken, combinationally from the counter (for a parent that
 //               uses it in the cycle of the handshake).
@@ -40,7 +46,9 @@
 // WIDTH bits, word i for beat i of the period (layouts: see the parents).
 //
 // Timing: REG_READ = 1: `word` changes one clock edge after `next`; REG_READ
-// = 0: `word` changes one clock edge after `next` to the next beat's word.
+// = 2: one clock edge after the counter, so `word` is the taken beat's in the
+// cycle after `next`; REG_READ = 0: `word` changes one clock edge after `next`
+// to the next beat's word.
 //
 // Reset: rst_n synchronous, active low; the counter returns to word 0 (the
 // registered word keeps its contents).
@@ -57,7 +65,8 @@ module fold_param_rom #(
     parameter DEPTH = 2,
     // Path of the memory file (see header).
     parameter FILE = "params.mem",
-    // 1: registered read on `next`; 0: asynchronous read of the current word.
+    // 1: registered read on `next`; 2: registered read every cycle; 0:
+    // asynchronous read of the current word.
     parameter REG_READ = 1,
     // "auto", "block" or "distributed" (see header; 11 characters at most).
     parameter [8*11-1:0] STYLE = "auto"
@@ -80,9 +89,9 @@ localparam [8*11-1:0] BLOCK = "block";
 localparam [8*11-1:0] DISTRIBUTED = "distributed";
 
 initial begin
-    if (WIDTH < 1 || DEPTH < 1 || (REG_READ != 0 && REG_READ != 1) ||
+    if (WIDTH < 1 || DEPTH < 1 || (REG_READ < 0 || REG_READ > 2) ||
         (STYLE != AUTO && STYLE != BLOCK && STYLE != DISTRIBUTED)) begin
-        $error("fold_param_rom: need WIDTH >= 1, DEPTH >= 1, REG_READ 0 or 1, STYLE auto, block or distributed (instance %m)");
+        $error("fold_param_rom: need WIDTH >= 1, DEPTH >= 1, REG_READ 0, 1 or 2, STYLE auto, block or distributed (instance %m)");
         $finish;
     end
 end
@@ -116,12 +125,17 @@ always @(posedge clk) begin
 end
 
 generate
-    if (REG_READ != 0) begin : g_reg
+    if (REG_READ == 1) begin : g_reg
         reg [WIDTH-1:0] word_q;
         always @(posedge clk) begin
             if (next)
                 word_q <= read_word;
         end
+        assign word = word_q;
+    end else if (REG_READ == 2) begin : g_reg_free
+        reg [WIDTH-1:0] word_q;
+        always @(posedge clk)
+            word_q <= read_word;
         assign word = word_q;
     end else begin : g_async
         assign word = read_word;

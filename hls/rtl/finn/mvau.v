@@ -52,9 +52,14 @@
 //
 // Stream protocol (AXI-Stream subset): a beat transfers on a rising clk edge
 // where tvalid && tready.  m_axis_tvalid never depends on m_axis_tready;
-// m_axis_tdata is held while tvalid && !tready.  One global pipeline enable,
-// driven by a register (an output skid register), so neither s_axis_tready
-// nor any pipeline register depends combinationally on m_axis_tready.
+// m_axis_tdata is held while tvalid && !tready.  The pipeline runs free (no
+// clock enable on its registers): a beat enters only while the output queue
+// (credit_fifo.v) has room for the output it will produce, so a stalled
+// output never has to stop it.  The credit is a register, so neither
+// s_axis_tready nor any pipeline register depends combinationally on
+// m_axis_tready.  (A global enable instead drove the clock enable of every
+// register from one net: at PE x SIMD = 7168 its routing limited the design
+// to 72 MHz on ECP5.)
 //
 // Packing (FINN convention, as npy_to_rtlsim_input with reverse_inner=True):
 // element i of a beat occupies bits [i*W +: W] (element 0 in the LSBs);
@@ -67,7 +72,9 @@
 //
 // Timing: a vector takes SF*NF cycles (SF = MW/SIMD, NF = MH/PE), as FINN's
 // get_exp_cycles; the input is read during the first of the NF passes and
-// buffered for the others.  Back-to-back vectors run without bubbles.
+// buffered for the others.  Back-to-back vectors run without bubbles: the
+// output queue holds OUT_DEPTH = ceil((4 + D_T) / SF) + 1 outputs, one more
+// than a full-rate pipeline has in flight.
 // Latency: 4 + D_T cycles from the last input beat of a pass to its output
 // beat (the same with NO_ACT = 0 and 1, COUNT = 0 and 1), D_T = the register
 // stages of the products and adder tree, LV = clog2(SIMD) adder levels:
@@ -87,16 +94,22 @@
 //                holds, at bits [(p*SIMD + s)*WEIGHT_W +: WEIGHT_W], the
 //                weight W[sf*SIMD + s][nf*PE + p] (WEIGHT_W = 1: 1 = +1 /
 //                binary 1, 0 = -1 / binary 0; else two's complement).
+//                WEIGHT_PACK > 1 (memories deeper than 512 words, whose
+//                depth cascade would set Fmax): SF*NF/WEIGHT_PACK words of
+//                WEIGHT_PACK of those words side by side, the first in the
+//                low bits; the unit takes no input for the two cycles after
+//                reset while the first word is read.
 //   THRESH_FILE: (NO_ACT = 0 only) NF words of PE*N_THR*THR_W bits; word nf
 //                holds, at bits [(p*N_THR + n)*THR_W +: THR_W], threshold n of
 //                channel nf*PE + p, two's complement.
 //   Written by hw_bnn/rtl/memfiles.py (write_mvau_weights, write_thresholds).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
-// Submodules: fold_param_rom (fold_param_rom.v), the weight memory and its
-// address counter; mvau_lane (mvau_lane.v), the terms and adder tree of each
+// Submodules: fold_param_rom (fold_param_rom.v) or packed_param_rom
+// (packed_param_rom.v, WEIGHT_PACK > 1), the weight memory and its address
+// counter; mvau_lane (mvau_lane.v), the terms and adder tree of each
 // lane; threshold_count (threshold_count.v), the activation of NO_ACT = 0;
-// skid_buffer (skid_buffer.v), the output and skid registers.
+// credit_fifo (credit_fifo.v), the output register, queue and credits.
 
 `resetall
 `timescale 1ns / 1ps
@@ -140,6 +153,9 @@ module mvau #(
     // Where synthesis puts the weight memory: "auto", "block" or
     // "distributed" (LUT logic), FINN's ram_style (see fold_param_rom.v).
     parameter [8*11-1:0] WEIGHT_STYLE = "auto",
+    // Beats per weight-memory word: 1, one beat a word (fold_param_rom.v);
+    // >= 2, a deep memory stored wide (packed_param_rom.v, see header).
+    parameter WEIGHT_PACK = 1,
     // Path of the threshold memory file (NO_ACT = 0 only, see header).
     parameter THRESH_FILE = "thresholds.mem"
 ) (
@@ -213,6 +229,9 @@ function integer tree_stages;
 endfunction
 
 localparam D_T = tree_stages(LV);
+// outputs in flight at full rate (one every SF cycles over the 4 + D_T cycles
+// from a pass's last beat to its output), plus one
+localparam OUT_DEPTH = (4 + D_T + SF - 1) / SF + 1;
 
 // parameter checks (simulation; Yosys stops on the unknown task)
 initial begin
@@ -237,6 +256,10 @@ initial begin
         $error("mvau: WEIGHT_W must be 1 .. 16, and > 1 only with XNOR = 0, COUNT = 0 (instance %m)");
         $finish;
     end
+    if (WEIGHT_PACK < 1 || WMEM % WEIGHT_PACK != 0) begin
+        $error("mvau: WEIGHT_PACK must be >= 1 and divide SF*NF (instance %m)");
+        $finish;
+    end
     if ((COUNT != 0 && COUNT != 1) || (COUNT != 0 && NO_ACT == 0)) begin
         $error("mvau: COUNT must be 0 or 1, and COUNT = 1 requires NO_ACT = 1 (instance %m)");
         $finish;
@@ -244,33 +267,50 @@ initial begin
 end
 
 // ---------------------------------------------------------------------------
-// Global pipeline enable: everything advances unless the output skid register
-// is occupied.  en is a register output, so m_axis_tready reaches no further
-// than the output and skid registers (no combinational ready path through the
-// pipeline or to s_axis_tready).
-wire en;
+// Credits: a beat enters while the output queue can take one more output
+// (credit, a register of credit_fifo) and the weight memory is ready (a
+// register; low only just after reset); the last beat of a pass reserves
+// the place of its output.  Every register after stage A runs free.
+wire credit;
+wire w_ready;
 
 // ---------------------------------------------------------------------------
 // Stage A: fold counters, input buffer, weight read.
 reg  [SF_W-1:0] sf_cnt;
 reg  [NF_W-1:0] nf_cnt;
 wire            first_pass = (nf_cnt == {NF_W{1'b0}});
-wire            issue = en && (!first_pass || s_axis_tvalid);
+wire            issue = credit && w_ready && (!first_pass || s_axis_tvalid);
+wire            reserve = issue && (sf_cnt == SF_LAST);
 
-assign s_axis_tready = en && first_pass;
+assign s_axis_tready = credit && w_ready && first_pass;
 
 reg  [IW-1:0]   x_b;               // stage B input
 wire [WW-1:0]   w_b;               // stage B weights
 
 // the weights of beat (nf_cnt, sf_cnt), one word per issued beat
-fold_param_rom #(
-    .WIDTH(WW), .DEPTH(WMEM), .FILE(WEIGHT_FILE), .REG_READ(1), .STYLE(WEIGHT_STYLE)
-) u_weights (
-    .clk(clk),
-    .rst_n(rst_n),
-    .next(issue),
-    .word(w_b)
-);
+generate
+    if (WEIGHT_PACK > 1) begin : g_packed
+        packed_param_rom #(
+            .WIDTH(WW), .DEPTH(WMEM), .PACK(WEIGHT_PACK), .FILE(WEIGHT_FILE)
+        ) u_weights (
+            .clk(clk),
+            .rst_n(rst_n),
+            .next(issue),
+            .ready(w_ready),
+            .word(w_b)
+        );
+    end else begin : g_plain
+        fold_param_rom #(
+            .WIDTH(WW), .DEPTH(WMEM), .FILE(WEIGHT_FILE), .REG_READ(2), .STYLE(WEIGHT_STYLE)
+        ) u_weights (
+            .clk(clk),
+            .rst_n(rst_n),
+            .next(issue),
+            .word(w_b)
+        );
+        assign w_ready = 1'b1;
+    end
+endgenerate
 
 reg             b_v;
 reg             b_first;
@@ -292,17 +332,16 @@ generate
 endgenerate
 
 always @(posedge clk) begin
+    x_b <= x_a;
+    b_first <= (sf_cnt == {SF_W{1'b0}});
+    b_last <= (sf_cnt == SF_LAST);
+    b_nf <= nf_cnt;
+    b_v <= issue;
     if (issue) begin
-        x_b <= x_a;
-        b_first <= (sf_cnt == {SF_W{1'b0}});
-        b_last <= (sf_cnt == SF_LAST);
-        b_nf <= nf_cnt;
         sf_cnt <= (sf_cnt == SF_LAST) ? {SF_W{1'b0}} : sf_cnt + 1'b1;
         if (sf_cnt == SF_LAST)
             nf_cnt <= (nf_cnt == NF_LAST) ? {NF_W{1'b0}} : nf_cnt + 1'b1;
     end
-    if (en)
-        b_v <= issue;
     if (!rst_n) begin
         sf_cnt <= {SF_W{1'b0}};
         nf_cnt <= {NF_W{1'b0}};
@@ -319,12 +358,10 @@ reg             r_last;
 reg  [NF_W-1:0] r_nf;
 
 always @(posedge clk) begin
-    if (en) begin
-        r_v <= b_v;
-        r_first <= b_first;
-        r_last <= b_last;
-        r_nf <= b_nf;
-    end
+    r_v <= b_v;
+    r_first <= b_first;
+    r_last <= b_last;
+    r_nf <= b_nf;
     if (!rst_n)
         r_v <= 1'b0;
 end
@@ -336,10 +373,8 @@ end
 reg  [WW-1:0] w_r;
 reg  [IW-1:0] x_r;
 always @(posedge clk) begin
-    if (en) begin
-        w_r <= w_b;
-        x_r <= x_b;
-    end
+    w_r <= w_b;
+    x_r <= x_b;
 end
 
 wire [PT*ROOT_W-1:0] roots;
@@ -359,7 +394,6 @@ generate
             .WEIGHT_W(WEIGHT_W), .REG_EVERY(TREE_K)
         ) u_lane (
             .clk(clk),
-            .en(en),
             .x(x_r),
             .w(w_lane),
             .root(roots[gp*ROOT_W +: ROOT_W])
@@ -385,12 +419,10 @@ generate
         reg             last_q;
         reg  [NF_W-1:0] nf_q;
         always @(posedge clk) begin
-            if (en) begin
-                v_q <= v_d[gl-1];
-                first_q <= first_d[gl-1];
-                last_q <= last_d[gl-1];
-                nf_q <= nf_d[(gl-1)*NF_W +: NF_W];
-            end
+            v_q <= v_d[gl-1];
+            first_q <= first_d[gl-1];
+            last_q <= last_d[gl-1];
+            nf_q <= nf_d[(gl-1)*NF_W +: NF_W];
             if (!rst_n)
                 v_q <= 1'b0;
         end
@@ -423,12 +455,10 @@ generate
 endgenerate
 
 always @(posedge clk) begin
-    if (en) begin
-        if (d_v)
-            acc <= acc_next;
-        c_acc <= acc_next;
-        c_v <= d_v && d_last;
-    end
+    if (d_v)
+        acc <= acc_next;
+    c_acc <= acc_next;
+    c_v <= d_v && d_last;
     if (!rst_n)
         c_v <= 1'b0;
 end
@@ -457,10 +487,8 @@ generate
         reg [TW-1:0] t_c;                       // stage C thresholds
         wire unused_act = &{1'b0, nf_d[D_T*NF_W +: NF_W]};
         always @(posedge clk) begin
-            if (en) begin
-                t_d <= tmem[nf_d[(D_T-1)*NF_W +: NF_W]];
-                t_c <= t_d;
-            end
+            t_d <= tmem[nf_d[(D_T-1)*NF_W +: NF_W]];
+            t_c <= t_d;
         end
         threshold_count #(
             .PE(PE), .IN_W(ACC_W), .IN_SIGNED(1), .N_THR(N_THR), .THR_W(THR_W),
@@ -479,17 +507,17 @@ generate
     end
 endgenerate
 
-// Output register and skid register: a beat leaves the pipeline whenever en
-// is high; if the output register is stalled it goes to the skid register,
-// which drops en until the output register takes it.
-skid_buffer #(
-    .WIDTH(OW)
+// Output register and queue: every output finds the place its last beat
+// reserved.
+credit_fifo #(
+    .WIDTH(OW), .DEPTH(OUT_DEPTH)
 ) u_out (
     .clk(clk),
     .rst_n(rst_n),
+    .reserve(reserve),
+    .credit(credit),
     .s_axis_tdata(out_next),
     .s_axis_tvalid(c_v),
-    .s_axis_tready(en),
     .m_axis_tdata(m_axis_tdata),
     .m_axis_tvalid(m_axis_tvalid),
     .m_axis_tready(m_axis_tready)

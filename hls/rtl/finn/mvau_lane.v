@@ -24,9 +24,9 @@
 // Parameters: SIMD, XNOR, IN_W, IN_SIGNED, WEIGHT_W as in mvau.v; REG_EVERY
 // the adder levels between registers (mvau.v's TREE_K).
 //
-// Interface: not a stream.  `en` advances every register (mvau.v's global
-// pipeline enable); `root` is the dot product of the `x` and `w` presented
-// STAGES enabled clock edges earlier, STAGES = mvau.v's D_T:
+// Interface: not a stream; every register runs free (mvau.v's pipeline has
+// no enable).  `root` is the dot product of the `x` and `w` presented STAGES
+// clock edges earlier, STAGES = mvau.v's D_T:
 //   (WEIGHT_W > 1: 1 for the products) + registered tree levels, or 1 for
 //   SIMD = 1 without products.
 //
@@ -56,7 +56,6 @@ module mvau_lane #(
     parameter REG_EVERY = 3
 ) (
     input  wire                       clk,      // rising edge
-    input  wire                       en,       // pipeline enable
 
     input  wire [SIMD*IN_W-1:0]       x,
     input  wire [SIMD*WEIGHT_W-1:0]   w,
@@ -103,8 +102,7 @@ generate
             assign prod[gs*TERM_W +: TERM_W] = x_ext * w_ext;
         end
         always @(posedge clk) begin
-            if (en)
-                prod_q <= prod;
+            prod_q <= prod;
         end
         assign terms = prod_q;
     end else begin : g_int
@@ -121,7 +119,6 @@ generate
             .REG_EVERY(REG_EVERY), .LEVEL_OFFSET(TREE_OFF)
         ) u_tree (
             .clk(clk),
-            .en(en),
             .terms(terms),
             .sum(root)
         );
@@ -129,8 +126,7 @@ generate
         // SIMD = 1: the root is the term itself, registered once
         reg [TERM_W-1:0] q;
         always @(posedge clk) begin
-            if (en)
-                q <= terms;
+            q <= terms;
         end
         assign root = q;
     end else begin : g_mul_root
