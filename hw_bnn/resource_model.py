@@ -108,10 +108,7 @@ def memories(module: str, p: dict) -> list[Memory]:
         nf = p["MH"] // p["PE"]
         weights = Memory(*weight_memory_shape(p), "weights", p.get("WEIGHT_STYLE", "auto"))
         thresholds = [] if p.get("NO_ACT", 0) else [Memory(nf, p["PE"] * p["N_THR"] * p["THR_W"], "table")]
-        queue_words = output_queue_depth(p) - 1  # behind the output register
-        lanes = p["PE"] + p.get("COUNT", 0)
-        queue = [Memory(queue_words, lanes * p.get("OUT_W", 1), "fifo")] if queue_words else []
-        return [weights, *thresholds, *queue]
+        return [weights, *thresholds]
     if module == "thresholding":
         return [Memory(p["C"] // p["PE"], p["PE"] * p["N_THR"] * p["THR_W"], "table")]
     if module == "hyper_function":  # its parameter memories (hyper_function.v's header)
@@ -148,10 +145,16 @@ def _mvau_features(p: dict) -> dict[str, float]:
     weight_w = p.get("WEIGHT_W", 1)
     term_w = 1 if p["XNOR"] else p["IN_W"] + (weight_w if weight_w > 1 else 1)
     acc_w = term_w + _clog2(p["MW"] + 1)
+    sf, nf = p["MW"] // p["SIMD"], p["MH"] // p["PE"]
     return {"tree": lanes * p["SIMD"] * term_w, "acc": lanes * acc_w,
             "mult": 0 if p["XNOR"] or weight_w == 1 else lanes * p["SIMD"] * p["IN_W"] * weight_w,
             "compare": 0 if p.get("NO_ACT", 0) else p["PE"] * p["N_THR"] * p["THR_W"],
             "input": p["SIMD"] * p["IN_W"],
+            # the input beats kept for the NF - 1 later passes (asynchronous read: LUT-RAM or flip-flops)
+            "input_buffer": sf * p["SIMD"] * p["IN_W"] if nf > 1 else 0,
+            "counters": _clog2(sf) + _clog2(nf) + _clog2(sf * nf),
+            # the credit queue behind the output register (flip-flops or LUT-RAM)
+            "queue": (output_queue_depth(p) - 1) * lanes * p.get("OUT_W", 1),
             # packed_param_rom's shift register of one memory word
             "packed": weight_memory_shape(p)[1] if p.get("WEIGHT_PACK", 1) > 1 else 0}
 
@@ -163,7 +166,10 @@ FEATURES = {
     "thresholding": lambda p: {"compare": p["PE"] * p["N_THR"] * p["THR_W"], "input": p["PE"] * p["IN_W"]},
     "stream_fifo": lambda p: {"width": p["WIDTH"], "pointers": _clog2(p["DEPTH"] + 1)},
     "width_converter": _converter_features,
-    "sliding_window": lambda p: {"width": p["SIMD"] * p["ELEM_W"], "window": p["K"] * p["K"] * p["SIMD"] * p["ELEM_W"]},
+    "sliding_window": lambda p: {"width": p["SIMD"] * p["ELEM_W"], "window": p["K"] * p["K"] * p["SIMD"] * p["ELEM_W"],
+                                 # its row, column, channel-fold and kernel counters and buffer addresses
+                                 "counters": 2 * _clog2(p["IFM_DIM"]) + _clog2(p["C"] // p["SIMD"]) + 2 * _clog2(p["K"])
+                                 + _clog2(p.get("BUF_ROWS", p["K"]) * p["IFM_DIM"] * p["C"] // p["SIMD"])},
     "fm_padding": lambda p: {"width": p["SIMD"] * p["ELEM_W"]},
     "pool_max": lambda p: {"width": p["PE"] * p["ELEM_W"] * p["K"]},
     "global_acc_pool": lambda p: {"width": p["PE"] * p["OUT_W"]},
@@ -175,7 +181,10 @@ FEATURES = {
                                    "compare": 2 * p["PE"] * p["THR_W"]},
     "hyper_function": lambda p: {"pool": p["PE"] * p["NP"] * (p["W"] + 1), "mult": p["MACS"] * p["WT_W"] * p["A1_W"],
                                  "compare": p["MACS"] * (p["NH"] * p["A1_W"] + p["NO"] * p["A2_W"])},
-    "frame_buffer": lambda p: {"width": p["PE"] * p.get("DATA_W", p["W"])},
+    "frame_buffer": lambda p: {"width": p["PE"] * p.get("DATA_W", p["W"]),
+                               # write and read positions: pixel, channel fold, frame
+                               "counters": 2 * (_clog2(p["PIXELS"]) + _clog2(p["C"] // p["PE"])
+                                                + _clog2(p.get("FRAMES", 1)))},
     "frame_channel_sums": lambda p: {"width": p["PE"] * p["OUT_W"]},
     "frame_threshold": lambda p: {"width": p["PE"] * p["W"]},
 }

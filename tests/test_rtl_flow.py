@@ -225,13 +225,13 @@ def test_wrong_weights_are_caught_and_their_layer_named(mlp, random_images, tmp_
 
     real = finn_emit.write_mvau_weights
 
-    def flip_one_weight_column_of_mvau_1(path, W, pe, simd, weight_width=1):
+    def flip_one_weight_column_of_mvau_1(path, W, pe, simd, weight_width=1, pack=1):
         # every weight of output channel 0: its popcount becomes MW - P, so its bit flips on almost
         # every image (a single weight moves the popcount by one and may cross no threshold)
         if path.name.startswith("MVAU_1"):
             W = W.copy()
             W[:, 0] = 1 - W[:, 0] if W.min() >= 0 else -W[:, 0]
-        real(path, W, pe, simd, weight_width)
+        real(path, W, pe, simd, weight_width, pack)
 
     monkeypatch.setattr(finn_emit, "write_mvau_weights", flip_one_weight_column_of_mvau_1)
     images = random_images(20, seed=13)

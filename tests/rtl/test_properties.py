@@ -152,6 +152,7 @@ class MvauBuild:
     odt: str  # output datatype (INT32 with no activation: FINN's accumulator)
     act_bias: int
     out_w: int
+    pack: int = 1  # weight beats per memory word (WEIGHT_PACK, packed_param_rom.v)
 
     @property
     def xnor(self) -> bool:
@@ -171,7 +172,7 @@ class MvauBuild:
     def params(self) -> dict:
         p = dict(MW=self.mw, MH=self.mh, SIMD=self.simd, PE=self.pe, XNOR=int(self.xnor),
                  IN_W=dtype_bits(self.idt), IN_SIGNED=int(self.idt.startswith("INT")),
-                 NO_ACT=int(self.n_thr == 0), OUT_W=self.out_w, WEIGHT_W=self.weight_w)
+                 NO_ACT=int(self.n_thr == 0), OUT_W=self.out_w, WEIGHT_W=self.weight_w, WEIGHT_PACK=self.pack)
         if self.n_thr:
             acc_lo, acc_hi = self.acc_bounds()
             p.update(N_THR=self.n_thr, THR_W=signed_width([acc_lo, acc_hi + 1]), ACT_BIAS=self.act_bias)
@@ -199,7 +200,10 @@ def mvau_builds(draw, xnor: bool):
         term_w = 1 if xnor else dtype_bits(idt) + (1 if wdt == "BIPOLAR" else build.weight_w)
         acc_w = term_w + clog2(mw + 1)  # mvau.v's ACC_W: a wider OUT_W sign-extends it
         out_w = draw(st.sampled_from([signed_width([acc_lo, acc_hi]), acc_w + 3]))
-    return MvauBuild(mw, mh, simd, pe, idt, wdt, n_thr, odt, act_bias, out_w)
+    # the weight memory one beat a word, or packed (as a memory deeper than one block RAM is)
+    beats = (mw // simd) * (mh // pe)
+    pack = draw(st.sampled_from([1] + [d for d in range(2, beats + 1) if beats % d == 0]))
+    return MvauBuild(mw, mh, simd, pe, idt, wdt, n_thr, odt, act_bias, out_w, pack)
 
 
 @st.composite
@@ -252,7 +256,7 @@ def check_mvau(b: MvauBuild, data):
             o_lo, o_hi = -(1 << (b.out_w - 1)), (1 << (b.out_w - 1)) - 1
             assert o_lo <= want.min() and want.max() <= o_hi, "OUT_W must hold every accumulator"
         want = want.reshape(-1, b.pe)
-        memories = {"WEIGHT_FILE": lambda p: write_mvau_weights(p, W, b.pe, b.simd, b.weight_w)}
+        memories = {"WEIGHT_FILE": lambda p: write_mvau_weights(p, W, b.pe, b.simd, b.weight_w, b.pack)}
         if b.n_thr:
             memories["THRESH_FILE"] = lambda p: write_thresholds(
                 p, prepare_thresholds(T, b.mh, acc_lo, acc_hi), b.pe, params["THR_W"])

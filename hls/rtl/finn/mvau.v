@@ -94,7 +94,7 @@
 //                holds, at bits [(p*SIMD + s)*WEIGHT_W +: WEIGHT_W], the
 //                weight W[sf*SIMD + s][nf*PE + p] (WEIGHT_W = 1: 1 = +1 /
 //                binary 1, 0 = -1 / binary 0; else two's complement).
-//                WEIGHT_PACK > 1 (memories deeper than 512 words, whose
+//                WEIGHT_PACK > 1 (memories deeper than one block RAM, whose
 //                depth cascade would set Fmax): SF*NF/WEIGHT_PACK words of
 //                WEIGHT_PACK of those words side by side, the first in the
 //                low bits; the unit takes no input for the two cycles after
