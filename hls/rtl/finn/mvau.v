@@ -256,8 +256,8 @@ initial begin
         $error("mvau: WEIGHT_W must be 1 .. 16, and > 1 only with XNOR = 0, COUNT = 0 (instance %m)");
         $finish;
     end
-    if (WEIGHT_PACK < 1 || WMEM % WEIGHT_PACK != 0) begin
-        $error("mvau: WEIGHT_PACK must be >= 1 and divide SF*NF (instance %m)");
+    if (WEIGHT_PACK < 1 || WMEM % WEIGHT_PACK != 0 || (WEIGHT_PACK > 1 && WEIGHT_STYLE == "distributed")) begin
+        $error("mvau: WEIGHT_PACK must be >= 1 and divide SF*NF, and 1 for a distributed weight memory (instance %m)");
         $finish;
     end
     if ((COUNT != 0 && COUNT != 1) || (COUNT != 0 && NO_ACT == 0)) begin
