@@ -1,7 +1,7 @@
 """Yosys resources of every instance of a set of designs: the data hw_bnn's resource model is fitted on
 (``hw_bnn/resource_model.py``) and checked against.
 
-Usage: .venv/bin/python benchmarks/estimate_calibration.py collect --out DIR [--families xc7 ecp5] [--only NAME ...]
+Usage: .venv/bin/python benchmarks/estimate_calibration.py collect --out DIR [--families xc7 ecp5 ice40] [--only NAME ...]
        .venv/bin/python benchmarks/estimate_calibration.py fit [--data DATA.json] [--model hw_bnn/resource_model.json]
 
 ``collect`` trains each design of ``DESIGNS`` for one epoch on a small subset (the resources depend on the
@@ -97,7 +97,7 @@ def main() -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     c = sub.add_parser("collect")
     c.add_argument("--out", required=True)
-    c.add_argument("--families", nargs="+", default=["xc7", "ecp5"])
+    c.add_argument("--families", nargs="+", default=["xc7", "ecp5", "ice40"])
     c.add_argument("--only", nargs="+", choices=sorted(DESIGNS))
     f = sub.add_parser("fit")
     f.add_argument("--data", default=str(DATA))

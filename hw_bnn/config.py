@@ -253,8 +253,8 @@ class SynthConfig(_Section):
 class ExploreConfig(_Section):
     #: The device the design must fit (its LUTs, flip-flops and block RAMs): LFE5U-12F/25F/45F/85F (ECP5),
     #: iCE40UP5K (or up5k), xc7z010, xc7z020, xc7a35t, xc7a100t (any case). It also sets the family the
-    #: estimate and synthesis are for (the estimate is calibrated for xc7 and ECP5; iCE40 is refused);
-    #: null: synth.family, no device limit.
+    #: estimate and synthesis are for (the estimate is calibrated for xc7, ECP5 and iCE40); null:
+    #: synth.family, no device limit.
     device: str | None = None
     #: Budgets on top of (or without) the device: LUTs, and block RAMs in the family's unit (BRAM18 on
     #: xc7, DP16KD on ECP5, SB_RAM40_4K on iCE40).

@@ -412,7 +412,7 @@ def _summary(rows: list[dict], key: str) -> str:
     return f"median {100 * float(np.median(values)):.1f} %, worst {100 * max(values):.1f} %"
 
 
-def fit_and_report(data: dict, families: tuple[str, ...] = ("xc7", "ecp5"), path: Path = MODEL_PATH) -> dict:
+def fit_and_report(data: dict, families: tuple[str, ...] = ("xc7", "ecp5", "ice40"), path: Path = MODEL_PATH) -> dict:
     """Fit on the calibration designs, write the model, print the held-out errors; return them."""
     families = [f for f in families if any(f in d["families"] for d in data.values())]
     model = fit(data, families)

@@ -104,13 +104,21 @@ def test_an_infeasible_budget_names_the_smallest_designs_cost(built):
         flow.explore_stage(cfg, out)
 
 
-def test_a_device_of_an_uncalibrated_family_is_refused_before_the_search(built):
+def test_an_ice40_device_is_explored_with_the_ice40_model(built):
+    """iCE40 is calibrated too: an UP5K search estimates every folding with the iCE40 model (LCs and
+    SB_RAM40_4K) and chooses one that fits the part."""
     from hw_bnn import flow
     from hw_bnn.config import load_config
+    from hw_bnn.explore import fitting
 
     _, out = built
-    with raises("no resource model for family 'ice40'"):
-        flow.explore_stage(load_config(None, ["explore.device=up5k"]), out)
+    cfg = load_config(None, ["explore.device=up5k", "explore.synthesize_front=0", "explore.synthesize_off_front=0"])
+    points = flow.explore_stage(cfg, out)
+    report = flow.read_report(out)["explore"]
+    assert report["family"] == "ice40" and report["synthesised"] == 0
+    (chosen,) = [p for p in points if p["chosen"]]
+    assert 0 < chosen["lut"] <= 5280 and chosen["bram"] <= 30  # the UP5K's LCs and SB_RAM40_4K
+    assert chosen["cycles_per_frame"] == min(p["cycles_per_frame"] for p in fitting(points, cfg.explore, "ice40"))
 
 
 def test_an_unreachable_target_names_the_fastest_design_that_fits(built):

@@ -63,34 +63,36 @@ def test_estimates_grow_with_parallelism_and_unknown_modules_fall_back():
 
 
 def test_a_family_without_calibration_is_refused_by_name_and_left_out_of_the_build_report():
-    """iCE40 has no calibration: asking for it names the calibrated families; a build for it (synth.family)
-    reports the estimate of those it has instead of failing."""
+    """A family the model holds no coefficients for is refused, naming the calibrated ones; a build report
+    lists the estimate of the families it has instead of failing."""
     from types import SimpleNamespace
 
+    model = {family: coefficients for family, coefficients in rm.load_model().items() if family != "ice40"}
     with raises(r"no resource model for family 'ice40': it is calibrated for \['ecp5', 'xc7'\]"):
-        rm.estimate_instance("mvau", {}, "ice40")
+        rm.estimate_instance("mvau", {}, "ice40", model)
     design = SimpleNamespace(nodes=[SimpleNamespace(name="Thresholding_0")], described_instances=[
         {"name": "u_Thresholding_0", "module": "thresholding",
          "params": dict(C=16, PE=1, IN_W=8, IN_SIGNED=0, N_THR=1, THR_W=9, ACT_BIAS=0, OUT_W=1)}])
-    report = rm.estimate_built_design(design, ["xc7", "ice40"])
+    report = rm.estimate_built_design(design, ["xc7", "gowin"])
     assert list(report) == ["xc7"] and report["xc7"]["layers"]["Thresholding_0"]["LUT"] >= 0
 
 
 def test_held_out_errors_stay_within_bounds(data):
     """The estimate on designs it was not fitted on, against Yosys. Per design within 10 % on every held-out
-    design but xc7's DyBNN MLP (its hyper-function units: five calibration instances, all SE-sized; 35 %
-    today), per layer (>= 100 LUT) a median within 15 % (9 and 11 % today); FINN's own estimate is far off on
-    the same designs."""
+    design but the DyBNN MLP on xc7 and iCE40 (its hyper-function units: five calibration instances, all
+    SE-sized; 35 and 39 % today), per layer (>= 100 LUT) a median within 15 % (9, 11 and 7 % today); FINN's
+    own estimate is far off on the same designs."""
     model = rm.load_model()
-    for family in ("xc7", "ecp5"):
+    assert sorted(model) == ["ecp5", "ice40", "xc7"]
+    for family in ("xc7", "ecp5", "ice40"):
         result = rm.errors(data, family, model)
         designs = {row["design"]: abs(row["ours_error"]) for row in result["designs"]}
         assert len(designs) == 5
-        outliers = {"mlp_dybnn_fmnist"} if family == "xc7" else set()
-        assert {name for name, error in designs.items() if error > 0.10} == outliers, designs
-        assert all(designs[name] <= 0.40 for name in outliers)
+        outliers = set() if family == "ecp5" else {"mlp_dybnn_fmnist"}
+        assert {name for name, error in designs.items() if error > 0.10} == outliers, (family, designs)
+        assert all(designs[name] <= 0.45 for name in outliers)
         layers = sorted(abs(row["ours_error"]) for row in result["layers"])
-        assert layers[len(layers) // 2] <= 0.15
+        assert layers[len(layers) // 2] <= 0.15, family
         if family == "xc7":  # FINN's estimate of the same layers, for scale
             finn = sorted(abs(row["finn_error"]) for row in result["layers"])
             assert finn[len(finn) // 2] > 2 * layers[len(layers) // 2]
@@ -99,15 +101,18 @@ def test_held_out_errors_stay_within_bounds(data):
 @pytest.mark.slow
 def test_a_held_out_design_synthesised_now_agrees_with_the_estimate(tmp_path):
     """The committed data could go stale against the RTL: build and synthesise a held-out design now (the
-    small TFC, xc7 and ECP5, about 2 minutes) and hold the committed model to the same 10 % per design."""
+    small TFC, for xc7, ECP5 and iCE40, about 2 minutes) and hold the committed model to the same 10 % per
+    design."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("estimate_calibration", DATA.parents[1] / "estimate_calibration.py")
     calibration = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(calibration)
-    row = calibration.collect_design("tfc_512_deep_fifos", tmp_path, ["xc7", "ecp5"])
-    result = {family: rm.errors({row["name"]: row}, family, rm.load_model()) for family in ("xc7", "ecp5")}
+    families = ["xc7", "ecp5", "ice40"]
+    row = calibration.collect_design("tfc_512_deep_fifos", tmp_path, families)
+    result = {family: rm.errors({row["name"]: row}, family, rm.load_model()) for family in families}
     for family, errors in result.items():
         (design,) = errors["designs"]
         assert abs(design["ours_error"]) <= 0.10, (family, design)
-        assert abs(design["bram_ours"] - design["bram_yosys"]) <= 1, (family, design)
+        # block RAMs within one, or 10 % of iCE40's many small (4 Kbit) ones
+        assert abs(design["bram_ours"] - design["bram_yosys"]) <= max(1, 0.1 * design["bram_yosys"]), (family, design)
