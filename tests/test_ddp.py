@@ -111,6 +111,30 @@ def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
         assert ddp_epoch == pytest.approx(single_epoch, rel=1e-5)  # loss and accuracies over both shards
 
 
+def test_two_processes_on_streamed_image_folder_data_equal_one_process(tmp_path):
+    """ImageFolder data streamed from disk by loader workers shards over the processes like the in-memory
+    data: 2 processes x batch 6 = 1 process x batch 12, the same augmented crops in the same order (each
+    drawn from seed, epoch and index only)."""
+    from test_imagefolder import write_image_folder
+
+    tree = write_image_folder(tmp_path / "tree", train_per_class=8, val_per_class=2)
+    data = {"name": "imagenet", "path": str(tree), "image_size": 16, "workers": 1}
+    recipe = {"model": {"factory": "test_ddp:float_mlp"}, "data": data,
+              "train": {"epochs": 2, "batch_size": 6, "optimizer": "sgd", "lr": 0.05, "lr_scaling": "linear"}}
+    run = torchrun(tmp_path, recipe, tmp_path / "ddp")
+    _ok(run)
+    saved = read_saved(tmp_path / "ddp" / FINAL_MODEL)
+    single = load_config(None, ["model.factory=test_ddp:float_mlp", "data.name=imagenet", f"data.path={tree}",
+                                "data.image_size=16", "data.workers=1", "train.epochs=2", "train.batch_size=12",
+                                "train.optimizer=sgd", "train.lr=0.1"])
+    model = flow.train_stage(single, tmp_path / "single", progress=lambda message: None)
+    for key, value in model.state_dict().items():
+        assert torch.allclose(saved["model"][key], value, atol=1e-6), key
+    reference = read_saved(tmp_path / "single" / FINAL_MODEL)["history"]
+    for ddp_epoch, single_epoch in zip(untimed(saved["history"]), untimed(reference), strict=True):
+        assert ddp_epoch == pytest.approx(single_epoch, rel=1e-5)
+
+
 def each_rank(tmp_path, recipe: dict, out: Path) -> list[subprocess.CompletedProcess]:
     """``hw-bnn train`` on ``recipe`` as ranks 0 and 1 of a 2-process job, started directly with the
     environment torchrun gives its workers, so that each process's own error message is there to read:
