@@ -39,7 +39,7 @@ def test_fpga_targets_prints_both_targets():
     assert "Why FINN's LUT estimate and Yosys differ" in result.stdout
 
 
-def _benchmark_module(name: str):
+def benchmark_module(name: str):
     """A script of benchmarks/ (not a package) imported as a module, for its pure functions."""
     spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
@@ -48,7 +48,7 @@ def _benchmark_module(name: str):
 
 
 def test_fpga_targets_ratios_and_lut_table():
-    bench = _benchmark_module("fpga_targets")
+    bench = benchmark_module("fpga_targets")
     row = bench.throughput(125.0, 1000)
     assert row["fps_at_fmax"] == 125_000 and row["fps_per_mhz"] == 1000
     assert row["vs_finn_fps"] == pytest.approx(125_000 / 837_019)
@@ -69,7 +69,7 @@ def test_fpga_targets_ratios_and_lut_table():
 
 
 def test_fpga_targets_names_the_missing_build(tmp_path):
-    bench = _benchmark_module("fpga_targets")
+    bench = benchmark_module("fpga_targets")
     with pytest.raises(HwBnnError, match=r"export.onnx is missing; run 'hw-bnn run training/recipes/demo.yaml"):
         bench.benchmark(load_config(None), tmp_path, refold_fps=0, sim_images=10)
 
@@ -139,7 +139,7 @@ def test_byom_tables_a_bnn_pynq_model_beside_finns_figures_and_reads_finished_ru
 
 
 def test_byom_says_what_each_stage_proved():
-    bench = _benchmark_module("byom")
+    bench = benchmark_module("byom")
     tail = {"integer_outputs_exact": True, "top1_exact": True, "max_abs_diff": 3e-7}
     report = {"bit_exact": {"qonnx": True, "finn": False, "rtl": False}, "host_tail": {"finn": tail}}
     assert [bench.stage_exactness(report, s) for s in ("qonnx", "finn", "rtl")] == ["exact", "integers", "NO"]
@@ -178,7 +178,7 @@ def test_fifo_sizing_benchmark_tables_a_finished_build_and_names_a_missing_one(t
 
 
 def test_pareto_front_keeps_the_designs_no_other_beats_on_cost_and_accuracy():
-    bench = _benchmark_module("methods_hardware")
+    bench = benchmark_module("methods_hardware")
     points = {"cheap": (100, 80.0), "better": (200, 82.0), "dominated": (250, 81.0), "tie": (200, 82.0),
               "best": (400, 85.0)}
     assert bench.pareto(points) == ["cheap", "better", "tie", "best"]

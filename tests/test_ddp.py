@@ -100,15 +100,20 @@ def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
     saved = read_saved(tmp_path / "ddp" / FINAL_MODEL)
     assert not [key for key in saved["model"] if key.startswith("module.")]  # the unwrapped model's names
 
-    single = load_config(None, ["model.factory=test_ddp:float_mlp", "data.name=digits", "data.n_train=400",
-                                "data.n_test=100", "train.epochs=2", "train.batch_size=100", "train.optimizer=sgd",
-                                "train.lr=0.2"])
-    model = flow.train_stage(single, tmp_path / "single", progress=lambda message: None)
+    assert_equals_one_process(saved, ["model.factory=test_ddp:float_mlp", "data.name=digits", "data.n_train=400",
+                                      "data.n_test=100", "train.epochs=2", "train.batch_size=100",
+                                      "train.optimizer=sgd", "train.lr=0.2"], tmp_path / "single")
+
+
+def assert_equals_one_process(saved: dict, settings: list[str], out: Path) -> None:
+    """A 2-process run's saved model and history (``saved``) equal one process trained with ``settings``:
+    the weights, and each epoch's loss and accuracies over both shards."""
+    model = flow.train_stage(load_config(None, settings), out, progress=lambda message: None)
     for key, value in model.state_dict().items():
         assert torch.allclose(saved["model"][key], value, atol=1e-6), key
-    reference = read_saved(tmp_path / "single" / FINAL_MODEL)["history"]
+    reference = read_saved(out / FINAL_MODEL)["history"]
     for ddp_epoch, single_epoch in zip(untimed(saved["history"]), untimed(reference), strict=True):
-        assert ddp_epoch == pytest.approx(single_epoch, rel=1e-5)  # loss and accuracies over both shards
+        assert ddp_epoch == pytest.approx(single_epoch, rel=1e-5)
 
 
 def test_two_processes_on_streamed_image_folder_data_equal_one_process(tmp_path):
@@ -123,16 +128,10 @@ def test_two_processes_on_streamed_image_folder_data_equal_one_process(tmp_path)
               "train": {"epochs": 2, "batch_size": 6, "optimizer": "sgd", "lr": 0.05, "lr_scaling": "linear"}}
     run = torchrun(tmp_path, recipe, tmp_path / "ddp")
     _ok(run)
-    saved = read_saved(tmp_path / "ddp" / FINAL_MODEL)
-    single = load_config(None, ["model.factory=test_ddp:float_mlp", "data.name=imagenet", f"data.path={tree}",
-                                "data.image_size=16", "data.workers=1", "train.epochs=2", "train.batch_size=12",
-                                "train.optimizer=sgd", "train.lr=0.1"])
-    model = flow.train_stage(single, tmp_path / "single", progress=lambda message: None)
-    for key, value in model.state_dict().items():
-        assert torch.allclose(saved["model"][key], value, atol=1e-6), key
-    reference = read_saved(tmp_path / "single" / FINAL_MODEL)["history"]
-    for ddp_epoch, single_epoch in zip(untimed(saved["history"]), untimed(reference), strict=True):
-        assert ddp_epoch == pytest.approx(single_epoch, rel=1e-5)
+    assert_equals_one_process(read_saved(tmp_path / "ddp" / FINAL_MODEL),
+                              ["model.factory=test_ddp:float_mlp", "data.name=imagenet", f"data.path={tree}",
+                               "data.image_size=16", "data.workers=1", "train.epochs=2", "train.batch_size=12",
+                               "train.optimizer=sgd", "train.lr=0.1"], tmp_path / "single")
 
 
 def each_rank(tmp_path, recipe: dict, out: Path) -> list[subprocess.CompletedProcess]:

@@ -103,11 +103,9 @@ def test_a_held_out_design_synthesised_now_agrees_with_the_estimate(tmp_path):
     """The committed data could go stale against the RTL: build and synthesise a held-out design now (the
     small TFC, for xc7, ECP5 and iCE40, about 2 minutes) and hold the committed model to the same 10 % per
     design."""
-    import importlib.util
+    from test_benchmarks import benchmark_module
 
-    spec = importlib.util.spec_from_file_location("estimate_calibration", DATA.parents[1] / "estimate_calibration.py")
-    calibration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(calibration)
+    calibration = benchmark_module("estimate_calibration")
     families = ["xc7", "ecp5", "ice40"]
     row = calibration.collect_design("tfc_512_deep_fifos", tmp_path, families)
     result = {family: rm.errors({row["name"]: row}, family, rm.load_model()) for family in families}

@@ -16,6 +16,7 @@ from hw_bnn.graph import has_count_row
 from hw_bnn.passes import RAM_STYLES
 from hw_bnn.intwidth import mvau_acc_bounds, mvau_weight_acc_bounds, signed_width
 from hw_bnn.rtl.memfiles import param_rom_pack, prepare_thresholds, write_mvau_weights, write_thresholds
+from hw_bnn.rtl.mvau_shape import weight_memory_shape
 from hw_bnn.rtl.streams import RtlNode, Stream, node_dtype, pixel_stream, stream_of, vectors_per_frame
 
 
@@ -73,7 +74,7 @@ def emit_mvau(model: ModelWrapper, node, arriving: Stream | None) -> RtlNode:
                          f"{list(RAM_STYLES)} (set one in the folding file)")
     if ram_style != "auto":
         params["WEIGHT_STYLE"] = ram_style
-    pack = param_rom_pack((mw // simd) * (mh // pe), ram_style)
+    pack = param_rom_pack(weight_memory_shape(params)[0], ram_style)  # the unpacked depth: SF*NF beats
     if pack > 1:
         params["WEIGHT_PACK"] = pack
     mem = {"WEIGHT_FILE": (f"{node.name}_weights.mem",

@@ -267,13 +267,12 @@ def test_mvau_random_shape_int(seed):
         n_thr, odt = 0, "INT16"
     run_case(mw, mh, simd, pe, False, idt, odt, n_thr, act, seed=seed)
 
-@pytest.mark.parametrize("pack,simd,pe,xnor", [(2, 4, 3, True), (3, 1, 1, True), (24, 4, 3, True), (4, 3, 2, False)])
-def test_mvau_packed_weight_memory(pack, simd, pe, xnor):
+@pytest.mark.parametrize("mw,mh,simd,pe,pack,xnor", [(24, 12, 4, 3, 2, True), (6, 4, 1, 1, 3, True),
+                                                   (24, 12, 4, 3, 24, True), (24, 12, 3, 2, 4, False)])
+def test_mvau_packed_weight_memory(mw, mh, simd, pe, pack, xnor):
     """A deep weight memory stored several beats to a word (packed_param_rom.v): the same outputs, and
     the same full rate and latency, as the plain memory; pack = SF*NF is the whole period in one word."""
-    mw, mh = (24, 12) if simd > 1 or pack == 24 else (6, 4)
-    sf_nf = (mw // simd) * (mh // pe)
-    assert sf_nf % pack == 0
+    assert (mw // simd) * (mh // pe) % pack == 0
     idt, odt = ("BINARY", "BIPOLAR") if xnor else ("UINT4", "INT2")
     run_case(mw, mh, simd, pe, xnor, idt, odt, 1 if xnor else 3, True, seed=pack * 7 + simd, pack=pack)
 
