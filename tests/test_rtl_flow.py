@@ -58,6 +58,25 @@ def test_mlp_under_backpressure_is_exact_and_the_stalls_are_seeded(mlp, tmp_path
     assert not np.array_equal(reseeded.run.frame_cycles, first.run.frame_cycles)
 
 
+def test_packed_weight_memories_stay_exact_on_real_digits(mlp, tmp_path, monkeypatch):
+    """Weight memories stored several beats to a word (packed_param_rom.v, chosen for memories deeper than
+    one block RAM) give PyTorch's outputs at the estimated rate, also under stalls: the thresholds lowered
+    so that this small MLP's memories pack."""
+    import hw_bnn.rtl.memfiles as memfiles
+
+    monkeypatch.setattr(memfiles, "UNPACKED_ROM_WORDS", 16)
+    monkeypatch.setattr(memfiles, "PACKED_ROM_WORDS", 8)
+    model, hw = mlp
+    images = mnist_images(30)
+    full = rtl_sim.simulate(hw, images, tmp_path / "full")
+    stalled = rtl_sim.simulate(hw, images, tmp_path / "stalled", backpressure=STALLS)
+    for result in (full, stalled):
+        assert np.array_equal(result.outputs, predict(model, images))
+    assert_cycles_match_estimate(full.run, hw)
+    packed = [inst for inst in load_design(tmp_path / "full" / "rtl").instances if inst.params.get("WEIGHT_PACK", 1) > 1]
+    assert len(packed) >= 2, "the lowered thresholds must pack some weight memories"
+
+
 @pytest.mark.parametrize("depth", [2, 3])
 def test_shallow_fifos_stay_exact(mlp, random_images, tmp_path, depth):
     model, hw = mlp
