@@ -1,5 +1,6 @@
 """Residual CIFAR architectures through the whole flow: reduced-width ResNet-20, ResNet-18, VGG-small and
-ReActNet, with static sign binarizers, per-sample ones (FrameThreshold chains) and AdaBin's.
+ReActNet, with static sign binarizers, per-sample ones (FrameThreshold chains), DyBNN's per-sample RPReLU
+(FrameMultiThreshold chains) and AdaBin's.
 
 Usage: .venv/bin/python benchmarks/residual_nets.py [--out DIR] [--data DIR] [--cycles N] [--images N]
        [--synth] [--fifo-sizing {fixed,simulate}] [--only CASE ...]
@@ -39,8 +40,8 @@ from hw_bnn.graph import hw_nodes  # noqa: E402
 from hw_bnn.design.emitters import emit_nodes  # noqa: E402
 
 #: case -> (architecture, method, model options, method options): static sign methods, the per-sample
-#: binarizers (DyBNN on its ReActNet backbone, with ReActNet's static RPReLU after the sums; SD-BNN's
-#: squeeze-excitation on ResNet-20), and AdaBin. At these widths the squeeze-excitation's reduction 16
+#: binarizers (DyBNN on its ReActNet backbone, with ReActNet's static RPReLU after the sums, and with its
+#: per-sample one, FrameMultiThreshold chains; SD-BNN's squeeze-excitation on ResNet-20), and AdaBin. At these widths the squeeze-excitation's reduction 16
 #: leaves one hidden unit, which one epoch on 20 images can kill.
 CASES = {
     "resnet20": ("resnet20", "baseline", {"width": 0.25, "blocks_per_stage": 1}, {}),
@@ -49,11 +50,12 @@ CASES = {
     "vgg_small": ("vgg_small", "sdbnn_static", {"width": 0.03125}, {}),
     "reactnet": ("reactnet", "baseline", {"width": 0.125}, {}),
     "reactnet_dybnn": ("reactnet", "dybnn", {"width": 0.125}, {"residual_shifts": "static", "reduction": 2}),
+    "reactnet_dybnn_dynamic": ("reactnet", "dybnn", {"width": 0.125}, {"reduction": 2}),
     "resnet20_adabin": ("resnet20", "adabin", {"width": 0.25, "blocks_per_stage": 1}, {}),
     "reactnet_adabin": ("reactnet", "adabin", {"width": 0.125}, {}),
 }
 SHOWN_OPS = ("DuplicateStreams", "ElementwiseAdd", "ElementwiseMul", "GlobalAccPool", "FMPadding", "Thresholding",
-             "FrameThreshold", "MVAU")
+             "FrameThreshold", "FrameMultiThreshold", "MVAU")
 
 
 def run(name: str, args, data: Path) -> dict:

@@ -61,7 +61,7 @@ def _one_bit_but_not_binary(proxy) -> str | None:
 
 def refuse_blocked_modules(model: nn.Module) -> None:
     """Raise HwBnnError naming the first method module with a ``hardware_blocker`` (e.g. a float
-    hyper-function, DyBNN's per-sample residual RPReLU)."""
+    hyper-function)."""
     for name, module in model.named_modules():
         blocker = getattr(module, "hardware_blocker", None)
         if isinstance(blocker, str):

@@ -210,7 +210,7 @@ def train_stage(config: Config, out_dir: str | Path, model: nn.Module | None = N
     model = model if model is not None else new_model(config, dataset)
     if "export" in config.stages:
         # not a training whose model the export would refuse, e.g. for a module of the method that this
-        # architecture uses (DyBNN's per-sample residual RPReLU)
+        # architecture uses (a float hyper-function)
         from hw_bnn.export import refuse_blocked_modules
 
         refuse_blocked_modules(model)

@@ -127,6 +127,9 @@ def memories(module: str, p: dict) -> list[Memory]:
         return [Memory(p["DEPTH"], p["WIDTH"], "fifo")]
     if module == "sliding_window":
         return [Memory(p.get("BUF_ROWS", p["K"]) * p["IFM_DIM"] * p["C"] // p["SIMD"], p["SIMD"] * p["ELEM_W"], "buffer")]
+    if module == "frame_multi_threshold":  # the table, and the frame's selected thresholds (written per frame)
+        entry = p["PE"] * p["N_THR"] * p["THR_W"]
+        return [Memory(p["C"] // p["PE"], p["L"] * entry, "table"), Memory(p["C"] // p["PE"], entry, "buffer")]
     if module == "frame_buffer":
         return [Memory(p["PIXELS"] * p["C"] // p["PE"] * p.get("FRAMES", 1), p["PE"] * p.get("DATA_W", p["W"]), "buffer")]
     return []
@@ -187,6 +190,10 @@ FEATURES = {
                                                 + _clog2(p.get("FRAMES", 1)))},
     "frame_channel_sums": lambda p: {"width": p["PE"] * p["OUT_W"]},
     "frame_threshold": lambda p: {"width": p["PE"] * p["W"]},
+    "frame_multi_threshold": lambda p: {"width": p["PE"] * p["W"],
+                                        "compare": p["PE"] * p["N_THR"] * (max(p["W"], p["THR_W"]) + 1),
+                                        # each lane's L:1 multiplexer of its entry
+                                        "select": p["PE"] * p["N_THR"] * p["THR_W"] * (p["L"] - 1)},
 }
 
 

@@ -125,15 +125,19 @@ def test_dybnn_reactnet_has_rsign_at_the_convs_and_rprelu_after_every_sum():
     static = BinaryReActNet(method=get_method("dybnn", {"residual_shifts": "static"}), width=0.25)
     assert all(m.dynamic is None and m.hardware_blocker is None
                for m in static.modules() if isinstance(m, ResidualRPReLU))
-    assert "residual_shifts: static" in acts[0].hardware_blocker
+    # both map to hardware (the per-sample one as a per-frame multi-level threshold unit), unless float
+    assert acts[0].hardware_blocker is None
+    float_hyper = BinaryReActNet(method=get_method("dybnn", {"hyper_bits": None}), width=0.25)
+    assert all("hyper_bits" in m.hardware_blocker for m in float_hyper.modules() if isinstance(m, ResidualRPReLU))
 
 
 def test_a_hardware_run_of_an_unmappable_model_stops_before_training(tmp_path):
     write_cifar_folder(tmp_path / "cifar")
     config = load_config(Path("training/recipes/cifar10_reactnet_dybnn.yaml"),
                          [f"data.path={tmp_path / 'cifar'}", "model.options={width: 0.125}",
-                          "stages=[train,export,build]"])
-    with pytest.raises(HwBnnError, match=r"layer 'features\.1\.spatial_act' \(ResidualRPReLU\).*residual_shifts"):
+                          "method_options={hyper_bits: null}", "stages=[train,export,build]"])
+    with pytest.raises(HwBnnError, match=r"method dybnn cannot be mapped to hardware yet: float hyper-function.*"
+                                         r"hyper_bits"):
         flow.run(config, tmp_path / "run", progress=lambda _: None)
     assert not (tmp_path / "run" / "model.pt").exists()
 

@@ -124,8 +124,8 @@ def test_per_sample_binarizers_map_to_frame_thresholds_exactly(name, method):
     """DyBNN's and SD-BNN's per-sample binarizers on the residual stream become DynamicThreshold units on
     the padded codes; the pooled means hit rounding ties there (codes times 2^-7), which must round as
     PyTorch does."""
-    # DyBNN with ReActNet's static RPReLU after the sums (its per-sample one has no hardware form yet); at
-    # these widths reduction 16 leaves one hidden unit, which two steps can kill
+    # DyBNN with ReActNet's static RPReLU after the sums (its per-sample one: the test below); at these widths
+    # reduction 16 leaves one hidden unit, which two steps can kill
     options = {"residual_shifts": "static", "reduction": 2} if method == "dybnn" else {}
     model = trained_like(name, method=get_method(method, options))
     form = deployable(model, SHAPE)
@@ -134,11 +134,20 @@ def test_per_sample_binarizers_map_to_frame_thresholds_exactly(name, method):
     assert_form_equals_model(form, model)
 
 
-def test_dybnn_per_sample_residual_rprelu_is_refused_with_the_setting_that_maps():
-    model = trained_like("reactnet", method="dybnn")
-    with pytest.raises(HwBnnError, match=r"features\.1\.spatial_join \(ResidualRPReLU\): DyBNN's per-sample "
-                                         r"RPReLU.*residual_shifts: static"):
-        deployable(model, SHAPE)
+def test_dybnn_per_sample_residual_rprelu_maps_to_multi_level_frame_thresholds_exactly():
+    """DyBNN's RPReLU after each residual sum, its shifts per sample: a multi-level DynamicThreshold on the
+    integer sum, one row of stream thresholds per pair of shift levels, chosen per frame. Its outputs
+    depend on the frame (a unit with the shifts at 0 differs), and the form equals the model."""
+    model = trained_like("reactnet", method=get_method("dybnn", {"reduction": 2}), residual_bits=4)
+    form = deployable(model, SHAPE)
+    joins = [m for m in form.modules() if isinstance(m, DynamicThresholdDeploy) and m.table.dim() == 3]
+    assert len(joins) == 2 * len(BinaryReActNet.PLAN)
+    levels = 3  # the hyper-function's 2-bit outputs: three levels per shift
+    assert all(j.table.shape[1:] == (levels * levels, 15) and j.out_dtype == "INT4" and j.out_bias == -8
+               for j in joins)
+    # the rows differ with the shift levels: a table that ignored them would not be per sample
+    assert any(not torch.equal(j.table[:, 0], j.table[:, -1]) for j in joins)
+    assert_form_equals_model(form, model)
 
 
 def test_a_layer_without_an_integer_form_is_refused_with_its_name():
@@ -211,9 +220,9 @@ FLOW_CASES = {
     "vgg_small": ("vgg_small", "sdbnn_static", {"width": 0.03125}, "fixed"),
     "reactnet": ("reactnet", "dybnn", {"width": 0.125}, "fixed"),
 }
-#: DyBNN with ReActNet's static RPReLU after the sums, the form that maps; reduction 2 keeps more than one hidden
-#: unit in its hyper-functions at these widths (one epoch on a few images can kill a single one).
-METHOD_OPTIONS = {"bdbnn": {"teacher_epochs": 1}, "dybnn": {"residual_shifts": "static", "reduction": 2}}
+#: DyBNN with its per-sample RPReLU after the sums (the default); reduction 2 keeps more than one hidden unit in its
+#: hyper-functions at these widths (one epoch on a few images can kill a single one).
+METHOD_OPTIONS = {"bdbnn": {"teacher_epochs": 1}, "dybnn": {"reduction": 2}}
 #: AdaBin's ResNet-18 runs through RTL under --runslow (its integer form and HW graph are checked by default).
 SLOW_FLOW_CASES = {"resnet18_per_conv"}
 

@@ -5,11 +5,12 @@ QONNX finds an op of this domain (``hw_bnn.graph.DOMAIN``) by importing this mod
 """
 
 from hw_bnn.features.adabin.op import AdaBinOutput, AdaBinThreshold
-from hw_bnn.features.dynamic_threshold.op import (DynamicThreshold, FrameBuffer, FrameHyperFunction, FrameThreshold,
-                                                  GlobalPoolAccumulator)
+from hw_bnn.features.dynamic_threshold.op import (DynamicThreshold, FrameBuffer, FrameHyperFunction,
+                                                  FrameMultiThreshold, FrameThreshold, GlobalPoolAccumulator)
 
 custom_op = {"AdaBinThreshold": AdaBinThreshold, "AdaBinOutput": AdaBinOutput, "DynamicThreshold": DynamicThreshold,
              "GlobalPoolAccumulator": GlobalPoolAccumulator, "FrameHyperFunction": FrameHyperFunction,
-             "FrameBuffer": FrameBuffer, "FrameThreshold": FrameThreshold}
+             "FrameBuffer": FrameBuffer, "FrameThreshold": FrameThreshold,
+             "FrameMultiThreshold": FrameMultiThreshold}
 
 __all__ = list(custom_op)

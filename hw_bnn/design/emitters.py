@@ -12,7 +12,8 @@ from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.features.adabin.emit import emit_adabin_threshold
-from hw_bnn.features.dynamic_threshold.emit import (emit_frame_buffer, emit_frame_channel_sums, emit_frame_threshold,
+from hw_bnn.features.dynamic_threshold.emit import (emit_frame_buffer, emit_frame_channel_sums,
+                                                    emit_frame_multi_threshold, emit_frame_threshold,
                                                     emit_hyper_function)
 from hw_bnn.features.residual.emit import emit_add_streams, emit_duplicate_streams
 from hw_bnn.rtl.finn_emit import (emit_channelwise_op, emit_fm_padding, emit_global_acc_pool, emit_label_select,
@@ -45,6 +46,7 @@ EMITTERS: dict[str, Emitter] = {
     "FrameHyperFunction": emit_hyper_function,
     "FrameBuffer": emit_frame_buffer,
     "FrameThreshold": emit_frame_threshold,
+    "FrameMultiThreshold": emit_frame_multi_threshold,
 }
 
 

@@ -186,8 +186,9 @@ def dybnn(reduction: int = 16, bound: float | None = None, hyper_bits: int | Non
     79.9 % at 0.25, float 79.7 %).
 
     Residual nets (as ReActNet): the dynamic RSign at each binary conv's input, the RPReLU after each
-    residual sum, its shifts per sample (``residual_shifts: dynamic``, training only for now) or static
-    (``static``: ReActNet's RPReLU, which maps to the residual hardware exactly)."""
+    residual sum, its shifts per sample (``residual_shifts: dynamic``: a per-frame multi-level threshold
+    unit in hardware) or static (``static``: ReActNet's RPReLU, folded into the join's thresholds); both
+    map to the residual hardware exactly."""
     if bound is None:
         bound = 1.0 if hyper_bits is None else 0.25
     if residual_shifts not in ("dynamic", "static"):

@@ -47,7 +47,9 @@ default: choice 10) or ReActNet's static ones (``static``).
 10. The residual RPReLU's per-sample shifts come from a hyper-function of the RPReLU's own input (the
     residual sum), as Dynamic ReLU computes its coefficients from its input, with 2C outputs (γ, ζ);
     the binarizer's hyper-function has C (α). Hardware: the static RPReLU folds into the join's
-    thresholds, bit-exact; the per-sample one has no hardware form yet (``ResidualRPReLU.hardware_blocker``).
+    thresholds, bit-exact; the per-sample one becomes a per-frame multi-level threshold unit on the
+    integer sum (its hyper-function picks, per channel, one of the (levels)² threshold rows of the stream
+    quantiser: ``hw_bnn.features.residual.integer_form._Converter.dynamic_join``), bit-exact too.
 """
 
 from __future__ import annotations
@@ -128,14 +130,6 @@ class RPReLU(nn.Module):
         return nn.functional.prelu(x - gamma, self.slope()) + zeta
 
 
-#: Why the per-sample residual RPReLU has no hardware form yet.
-DYNAMIC_RESIDUAL_BLOCKER = (
-    "DyBNN's per-sample RPReLU shifts on the multi-bit residual stream have no hardware form yet (they need a "
-    "per-frame multi-level threshold unit after the residual add); set method_options.residual_shifts: static "
-    "(ReActNet's RPReLU, which folds into the join's thresholds exactly)"
-)
-
-
 class ResidualRPReLU(nn.Module):
     """The RPReLU after a residual sum (module docstring): ReActNet's static one, or with per-sample shifts
     γ(x), ζ(x) from a hyper-function of its own input (reconstruction choice 10), on the same levels as the
@@ -156,7 +150,7 @@ class ResidualRPReLU(nn.Module):
 
     @property
     def hardware_blocker(self) -> str | None:
-        return None if self.dynamic is None else DYNAMIC_RESIDUAL_BLOCKER
+        return None if self.dynamic is None or self.dynamic.quantized else FLOAT_HYPER_BLOCKER
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.dynamic is None:

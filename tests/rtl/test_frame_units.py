@@ -1,6 +1,6 @@
-"""The per-frame threshold modules (frame_channel_sums.v, hyper_function.v, frame_buffer.v, frame_threshold.v)
-against ``hw_bnn.features.dynamic_threshold.reference``, with random valid gaps and ready stalls at both ends; and
-their HLS C++ kernels (hls/cpp/frame_units.hpp) against both, on the same vectors.
+"""The per-frame threshold modules (frame_channel_sums.v, hyper_function.v, frame_buffer.v, frame_threshold.v,
+frame_multi_threshold.v) against ``hw_bnn.features.dynamic_threshold.reference``, with random valid gaps and ready
+stalls at both ends; and their HLS C++ kernels (hls/cpp/frame_units.hpp) against both, on the same vectors.
 
 One Verilator build per parameterisation; several frames and random parameter tables per build.
 """
@@ -16,8 +16,10 @@ import pytest
 
 from hw_bnn.features.dynamic_threshold.reference import frame_threshold, hyper_function, pool_sums
 from hw_bnn.hls import HLS_CPP_DIR, compile_kernel_test
-from hw_bnn.features.dynamic_threshold.memfiles import HYPER_MEMORIES, write_hyper_memories, write_sign_file
+from hw_bnn.features.dynamic_threshold.memfiles import (HYPER_MEMORIES, multi_threshold_table_words,
+                                                        write_hyper_memories, write_sign_file)
 from hw_bnn.intwidth import signed_width
+from hw_bnn.rtl.memfiles import write_memh
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim
 
@@ -79,6 +81,51 @@ def test_frame_threshold_compares_each_frame_with_its_thresholds(c, pe, pixels, 
         result = sim.run(beats, expected.size // pe, seed=k, p_valid=p_valid, p_ready=p_ready)
         got = np.array(unpack_beats(result.out, pe, 1)).reshape(expected.shape)
         assert np.array_equal(got, expected)
+
+
+# ---- frame_multi_threshold ----
+
+@pytest.mark.parametrize("c,pe,pixels,w,entries,n_thr,thr_w,bias", [
+    (4, 2, 5, 6, 3, 3, 8, -2),     # THR_W > W, negative bias
+    (6, 6, 2, 10, 1, 4, 6, 0),     # PE = C, one entry, THR_W < W
+    (5, 1, 3, 5, 4, 1, 5, 1),      # PE = 1, one threshold
+    (8, 4, 3, 8, 9, 15, 8, -8),    # 9 entries (not a power of 2), 15 thresholds, INT4 output
+])
+def test_frame_multi_threshold_counts_each_frame_against_its_indexed_thresholds(c, pe, pixels, w, entries, n_thr,
+                                                                                 thr_w, bias):
+    out_w = signed_width([bias, bias + n_thr])
+    sim = Sim("frame_multi_threshold", dict(C=c, PE=pe, PIXELS=pixels, W=w, L=entries, N_THR=n_thr, THR_W=thr_w,
+                                            ACT_BIAS=bias, OUT_W=out_w), mem_params=("TABLE_FILE",))
+    rng = np.random.default_rng(c * 10 + entries)
+    lo, hi = signed_range(w)
+    t_lo, t_hi = signed_range(thr_w)
+    nf = c // pe
+    for k, (p_valid, p_ready) in enumerate(RATES):
+        frames = rng.integers(lo, hi + 1, (4, pixels, c))
+        index = rng.integers(0, entries, (4, c))
+        table = rng.integers(t_lo, t_hi + 1, (c, entries, n_thr))
+        near = rng.integers(max(lo, t_lo), min(hi, t_hi) + 1, table.shape)  # thresholds inside the payload range
+        table = np.where(rng.random(table.shape) < 0.4, near, table)
+        # ties: thresholds equal to a payload value of their channel (where the value fits in THR_W bits)
+        picks = rng.integers(0, 4, table.shape), rng.integers(0, pixels, table.shape)
+        values = frames[picks[0], picks[1], np.arange(c)[:, None, None]]
+        ties = (rng.random(table.shape) < 0.4) & (values >= t_lo) & (values <= t_hi)
+        table = np.where(ties, values, table)
+        write_memh(sim.mem_path("TABLE_FILE"), *multi_threshold_table_words(table, pe, thr_w))
+        beats = []
+        for frame, idx in zip(frames, index):
+            beats += pack_beats(idx.reshape(-1, pe), w) + pack_beats(frame.reshape(-1, pe), w)
+        thresholds = table[np.arange(c)[None, :], index]  # (frames, C, K)
+        expected = bias + frame_threshold(frames, thresholds, np.ones(c, dtype=np.int64))
+        result = sim.run(beats, expected.size // pe, seed=k, p_valid=p_valid, p_ready=p_ready)
+        got = np.array(unpack_beats(result.out, pe, out_w, signed=True)).reshape(expected.shape)
+        assert np.array_equal(got, expected)
+        if k == 0:  # full rate: every beat taken on consecutive cycles, each output 1 cycle after its payload beat
+            assert result.in_cycles == list(range(result.in_cycles[0], result.in_cycles[0] + len(beats)))
+            per_frame = nf + pixels * nf
+            payload_in = [result.in_cycles[n * per_frame + nf + i] for n in range(len(frames))
+                          for i in range(pixels * nf)]
+            assert result.out_cycles == [cycle + 1 for cycle in payload_in]
 
 
 # ---- frame_buffer ----

@@ -12,9 +12,10 @@ import pytest
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.rtl.verilator import RTL_DIR, Sim, rtl_source, verilator_bin, with_submodules, yosys_bin
-from hw_bnn.features.dynamic_threshold.memfiles import HYPER_MEMORIES, write_hyper_memories, write_sign_file
+from hw_bnn.features.dynamic_threshold.memfiles import (HYPER_MEMORIES, multi_threshold_table_words,
+                                                        write_hyper_memories, write_sign_file)
 from hw_bnn.features.adabin.memfiles import write_adabin_params
-from hw_bnn.rtl.memfiles import write_mvau_weights, write_thresholds
+from hw_bnn.rtl.memfiles import write_memh, write_mvau_weights, write_thresholds
 
 # module -> parameterisations to lint (odd widths, folding corner cases)
 LINT = {
@@ -73,6 +74,13 @@ LINT = {
     ],
     "frame_channel_sums": [{}, dict(C=1, PE=1, PIXELS=1, IN_W=1, OUT_W=1), dict(C=6, PE=3, PIXELS=576, IN_W=10, OUT_W=20)],
     "frame_threshold": [{}, dict(C=1, PE=1, PIXELS=1, W=2), dict(C=256, PE=16, PIXELS=1, W=12)],
+    "frame_multi_threshold": [
+        {},
+        dict(C=1, PE=1, PIXELS=1, W=2, L=1, N_THR=1, THR_W=2, ACT_BIAS=0, OUT_W=2),
+        dict(C=6, PE=6, PIXELS=3, W=2, L=4, N_THR=3, THR_W=4, ACT_BIAS=-2, OUT_W=2),
+        dict(C=128, PE=8, PIXELS=1, W=16, L=27, N_THR=15, THR_W=18, ACT_BIAS=-8, OUT_W=4),
+        dict(C=5, PE=5, PIXELS=4, W=48, L=3, N_THR=2, THR_W=48, OUT_W=32),
+    ],
     "frame_buffer": [
         {},
         dict(C=1, PE=1, PIXELS=1, W=2, DATA_W=1),
@@ -167,6 +175,11 @@ def _frame_threshold_mems(d):
     write_sign_file(d / "s.mem", [1, -1, -1, 1], pe=2)
 
 
+def _frame_multi_threshold_mems(d):
+    table = np.random.default_rng(0).integers(-128, 128, (4, 3, 3))
+    write_memh(d / "t.mem", *multi_threshold_table_words(table, pe=2, thr_w=8))
+
+
 HYPER_FILES = {name: f"{name.removesuffix('_FILE').lower()}.mem" for name in HYPER_MEMORIES}
 
 
@@ -203,6 +216,9 @@ SYNTH = {
     "fm_padding": (dict(IMG_H=6, IMG_W=5, PAD_T=1, PAD_L=2, PAD_B=0, PAD_R=1, C=4, SIMD=2, ELEM_W=8), None),
     "frame_channel_sums": (dict(C=4, PE=2, PIXELS=9, IN_W=6, OUT_W=10), None),
     "frame_threshold": (dict(C=4, PE=2, PIXELS=9, W=10, SIGN_FILE="s.mem"), _frame_threshold_mems),
+    # ACT_BIAS left at its default (-8): chparam takes no negative values
+    "frame_multi_threshold": (dict(C=4, PE=2, PIXELS=9, W=8, L=3, N_THR=3, THR_W=8, OUT_W=4,
+                                   TABLE_FILE="t.mem"), _frame_multi_threshold_mems),
     "frame_buffer": (dict(C=16, PE=2, PIXELS=64, W=12, DATA_W=8), None),
     "hyper_function": (dict(C=4, PE=2, PIXELS=9, W=12, **HYPER_FILES), _hyper_mems),
     "stream_fifo": (dict(WIDTH=8, DEPTH=32), None),

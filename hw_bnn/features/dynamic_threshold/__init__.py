@@ -10,7 +10,9 @@ frame of accumulators followed by one side row): ``GlobalPoolAccumulator`` (fram
 the channel sums), ``FrameHyperFunction`` (hyper_function.v turns them into the frame's thresholds),
 ``FrameBuffer`` (frame_buffer.v holds the frame until they are known) and ``FrameThreshold``
 (frame_threshold.v applies them). A frame's thresholds depend on the whole frame, so each dynamic layer
-adds a frame of latency.
+adds a frame of latency. A multi-level layer (DyBNN's per-sample RPReLU after a residual sum, whose output
+is a multi-bit stream code) ends in ``FrameMultiThreshold`` (frame_multi_threshold.v) instead: the
+hyper-function sends each channel's table index, and the last node looks up K thresholds and counts.
 
 Python: ``reference``, ``deploy`` (``DynamicThresholdDeploy``: trained blocks -> integer tables),
 ``op`` (``DynamicThreshold`` as exported and the four HW ops, with their estimates), ``passes`` (XNOR
@@ -18,5 +20,5 @@ conversion, the expansion into the four nodes, folding tie, hyper-function MAC l
 ``memfiles``. Training: ``hw_bnn.methods.sdbnn``, ``hw_bnn.methods.dybnn``, ``hw_bnn.methods.hyper``.
 
 Verilog: hls/rtl/dynamic_threshold/ (frame_channel_sums.v, hyper_function.v with hyper_mac_layer.v,
-frame_buffer.v, frame_threshold.v). C++: hls/cpp/frame_units.hpp, hls/cpp/frame_units_tb.cpp.
+frame_buffer.v, frame_threshold.v, frame_multi_threshold.v). C++: hls/cpp/frame_units.hpp, hls/cpp/frame_units_tb.cpp.
 """

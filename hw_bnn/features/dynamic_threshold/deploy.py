@@ -161,14 +161,16 @@ def _dybnn_table(block: DynamicActivation, a, b, reach) -> tuple[np.ndarray, np.
 
 
 class DynamicThresholdDeploy(nn.Module):
-    """``acc`` (N, C[, H, W]) -> ±1 bits, exactly ``reference.dynamic_threshold``. Exports as
+    """``acc`` (N, C[, H, W]) -> ±1 bits, exactly ``reference.dynamic_threshold``; with a table of K thresholds
+    per entry (C, L, K), the codes ``out_bias + count`` of ``out_dtype`` instead. Exports as
     ``hw_bnn.custom_op::DynamicThreshold`` with the integer parameters as inputs (HYPER_PARAMS, sign)."""
 
     maps_to_thresholds = True
 
-    def __init__(self, params: dict):
+    def __init__(self, params: dict, out_dtype: str = "BIPOLAR", out_bias: int = 0):
         super().__init__()
         self.pool_offset = int(params["pool_offset"])
+        self.out_dtype, self.out_bias = out_dtype, int(out_bias)
         for key in (*HYPER_PARAMS, "sign"):
             self.register_buffer(key, torch.as_tensor(np.asarray(params[key], dtype=np.int64)))
 
@@ -180,11 +182,13 @@ class DynamicThresholdDeploy(nn.Module):
             inputs = (acc, *(getattr(self, key) for key in (*HYPER_PARAMS, "sign")))
             return torch.onnx.ops.symbolic(
                 "hw_bnn.custom_op::DynamicThreshold", inputs,
-                attrs={"data_layout": "NCHW" if acc.dim() == 4 else "NC", "pool_offset": self.pool_offset},
+                attrs={"data_layout": "NCHW" if acc.dim() == 4 else "NC", "pool_offset": self.pool_offset,
+                       "out_dtype": self.out_dtype, "out_bias": float(self.out_bias)},
                 dtype=acc.dtype, shape=acc.shape, version=1)
         moved = acc.detach().movedim(1, -1).to(torch.int64).numpy()
-        bits = dynamic_threshold(moved, self.params(), self.pool_offset)
-        return torch.from_numpy(2.0 * bits - 1).to(acc.dtype).movedim(-1, 1)
+        counts = dynamic_threshold(moved, self.params(), self.pool_offset)
+        out = 2.0 * counts - 1 if self.out_dtype == "BIPOLAR" else counts + float(self.out_bias)
+        return torch.from_numpy(out).to(acc.dtype).movedim(-1, 1)
 
 
 #: The per-sample blocks: their hyper-function, and their threshold table on acc per level combination.

@@ -1,6 +1,7 @@
 """RTL of the dynamic (per-sample) thresholds: the four nodes of a dynamic layer, each one module of
 hls/rtl/dynamic_threshold/: ``GlobalPoolAccumulator`` -> frame_channel_sums.v, ``FrameHyperFunction``
--> hyper_function.v, ``FrameBuffer`` -> frame_buffer.v, ``FrameThreshold`` -> frame_threshold.v.
+-> hyper_function.v, ``FrameBuffer`` -> frame_buffer.v, ``FrameThreshold`` -> frame_threshold.v (a
+multi-level layer: ``FrameMultiThreshold`` -> frame_multi_threshold.v).
 
 Between them runs the framed stream: a frame of accumulators followed by one side row (the channel sums,
 then the frame's thresholds, tagged by hyper_function.v).
@@ -13,7 +14,8 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.features.dynamic_threshold.memfiles import HYPER_MEMORIES, hyper_memory_words, write_sign_file
+from hw_bnn.features.dynamic_threshold.memfiles import (HYPER_MEMORIES, hyper_memory_words, multi_threshold_table_words,
+                                                       write_sign_file)
 from hw_bnn.rtl.memfiles import write_memh
 from hw_bnn.rtl.streams import RtlNode, Stream
 
@@ -77,3 +79,12 @@ def emit_frame_threshold(model: ModelWrapper, node, arriving: Stream | None) -> 
     bits = Stream(framed.elems, 1, inst.pixels * inst.folds())
     return RtlNode(node.name, "frame_threshold", dict(**_frame_params(inst), W=framed.elem_bits), framed, bits,
                    {"SIGN_FILE": entry})
+
+
+def emit_frame_multi_threshold(model: ModelWrapper, node, arriving: Stream | None) -> RtlNode:
+    inst, framed = _framed_stream(model, node)
+    params = dict(**inst.rtl_params(model), W=framed.elem_bits)
+    words = multi_threshold_table_words(inst.table(model), params["PE"], params["THR_W"])
+    entry = (f"{node.name}_table.mem", lambda path: write_memh(path, *words))
+    codes = Stream(framed.elems, params["OUT_W"], inst.pixels * inst.folds(), signed=True)
+    return RtlNode(node.name, "frame_multi_threshold", params, framed, codes, {"TABLE_FILE": entry})

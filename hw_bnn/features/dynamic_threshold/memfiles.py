@@ -1,4 +1,5 @@
-"""Memory files of the per-frame threshold modules (hyper_function.v, frame_threshold.v): the layouts are
+"""Memory files of the per-frame threshold modules (hyper_function.v, frame_threshold.v,
+frame_multi_threshold.v): the layouts are
 documented in the modules' headers; each word packs lanes with lane 0 in the LSBs, two's complement."""
 
 from __future__ import annotations
@@ -66,3 +67,12 @@ def write_sign_file(path: Path, sign, pe: int) -> None:
     """frame_threshold.v's SIGN_FILE: NF words of PE bits, bit e set where channel g*PE+e compares -acc."""
     negative = [int(s < 0) for s in np.asarray(sign)]
     write_memh(path, [_pack(negative[g * pe:(g + 1) * pe], 1) for g in range(len(negative) // pe)], pe)
+
+
+def multi_threshold_table_words(table, pe: int, thr_w: int) -> tuple[list[int], int]:
+    """(words, word width) of frame_multi_threshold.v's TABLE_FILE for a table (C, L, K): NF words, word g
+    holding T[g*PE+e][j][k] at bits ((e*L + j)*K + k)*thr_w."""
+    table = np.asarray(table, dtype=np.int64)
+    channels, entries, levels = table.shape
+    words = [_pack(table[g * pe:(g + 1) * pe].ravel(), thr_w) for g in range(channels // pe)]
+    return words, pe * entries * levels * thr_w

@@ -12,6 +12,11 @@
   double-buffered (two frames), so the pooling of the next frame overlaps.
 * ``FrameThreshold``: the bits, [SIGN[c] * acc >= T[c]], (N, *spatial, C).
 
+A multi-level layer (a table of K thresholds per entry: DyBNN's per-sample RPReLU on the residual stream,
+whose output is a multi-bit code) ends in ``FrameMultiThreshold`` instead: the hyper-function sends each
+channel's table index, and the last node holds the table, looks up the frame's K thresholds per channel
+and emits out_bias + #{k : acc >= T[c, k]}.
+
 P is the number of pixels of a frame (1 for a fully connected layer). The HW nodes carry every value
 of their stream in ``streamDataType`` (wide enough for sums and thresholds); ``PE`` channels per beat,
 tied to the PE of the MVAU that feeds the chain. ``FrameHyperFunction`` computes with ``MACS``
@@ -34,15 +39,27 @@ from hw_bnn.intwidth import signed_width
 FRAME_BUFFER_FRAMES = 2
 
 
+def _codes(counts: np.ndarray, out_dtype: str, out_bias: float) -> np.ndarray:
+    """The output values of threshold counts: ±1 (BIPOLAR), 0/1 (BINARY) or out_bias + count (integers)."""
+    if out_dtype == "BIPOLAR":
+        return 2 * counts - 1
+    return counts + int(out_bias) if out_dtype != "BINARY" else counts
+
+
 class DynamicThreshold(CustomOp):
-    """acc (N, C[, H, W] or N, [H, W,] C) + integer parameters -> bits: ``reference.dynamic_threshold``."""
+    """acc (N, C[, H, W] or N, [H, W,] C) + integer parameters -> bits: ``reference.dynamic_threshold``; with
+    a 3-D table (K thresholds per entry), the codes out_bias + count (``out_dtype`` an integer type)."""
 
     def get_nodeattr_types(self):
         return {
             "data_layout": ("s", False, "NC", {"NC", "NCHW", "NHWC"}),
             "pool_offset": ("i", True, 0),
-            "out_dtype": ("s", False, "BIPOLAR", {"BIPOLAR", "BINARY"}),
+            "out_dtype": ("s", False, "BIPOLAR"),
+            "out_bias": ("f", False, 0.0),
         }
+
+    def is_multi_level(self, source) -> bool:
+        return self.params(source)["table"].ndim == 3
 
     def _channels_last(self, acc: np.ndarray) -> np.ndarray:
         return np.moveaxis(acc, 1, -1) if self.get_nodeattr("data_layout") in ("NC", "NCHW") else acc
@@ -61,17 +78,21 @@ class DynamicThreshold(CustomOp):
 
     def execute_node(self, context, graph):
         acc = np.round(np.asarray(context[self.onnx_node.input[0]])).astype(np.int64)
-        bits = dynamic_threshold(self._channels_last(acc), self.params(context), self.get_nodeattr("pool_offset"))
-        if self.get_nodeattr("out_dtype") == "BIPOLAR":
-            bits = 2 * bits - 1
+        counts = dynamic_threshold(self._channels_last(acc), self.params(context), self.get_nodeattr("pool_offset"))
+        out = _codes(counts, self.get_nodeattr("out_dtype"), self.get_nodeattr("out_bias"))
         if self.get_nodeattr("data_layout") in ("NC", "NCHW"):
-            bits = np.moveaxis(bits, -1, 1)
-        context[self.onnx_node.output[0]] = bits.astype(np.float32)
+            out = np.moveaxis(out, -1, 1)
+        context[self.onnx_node.output[0]] = out.astype(np.float32)
 
     def verify_node(self):
         want = 2 + len(HYPER_PARAMS)
         got = len(self.onnx_node.input)
-        return [] if got == want else [f"DynamicThreshold needs {want} inputs (acc, {', '.join(HYPER_PARAMS)}, sign), has {got}"]
+        problems = [] if got == want else [f"DynamicThreshold needs {want} inputs (acc, {', '.join(HYPER_PARAMS)}, "
+                                           f"sign), has {got}"]
+        out_dtype = self.get_nodeattr("out_dtype")
+        if out_dtype not in DataType.get_accumulator_dt_cands() + ["BIPOLAR", "BINARY"]:
+            problems.append(f"DynamicThreshold out_dtype {out_dtype} is not BIPOLAR, BINARY or an integer type")
+        return problems
 
 
 class _FrameStreamNode(CustomOp):
@@ -286,5 +307,56 @@ class FrameThreshold(_FrameStreamNode):
                 "dsp": 0}
 
 
-#: The HW nodes of one dynamic layer, in stream order.
-FRAMED_STREAM_OPS = ("GlobalPoolAccumulator", "FrameHyperFunction", "FrameBuffer", "FrameThreshold")
+class FrameMultiThreshold(_FrameStreamNode):
+    """The last node of a multi-level dynamic layer: the side row holds each channel's table index (from a
+    hyper-function whose table is the identity), and the node holds the table of K thresholds per entry
+    (input 1, (C, L, K)): out_bias + #{k : acc >= TABLE[c, index[c], k]} (frame_multi_threshold.v)."""
+
+    def get_nodeattr_types(self):
+        return {**super().get_nodeattr_types(), "out_dtype": ("s", True, ""), "out_bias": ("i", False, 0)}
+
+    def make_shape_compatible_op(self, model):
+        return self.make_const_shape_op([1, *self.get_nodeattr("spatial"), self.channels])
+
+    def infer_node_datatype(self, model):
+        model.set_tensor_datatype(self.onnx_node.output[0], DataType[self.get_nodeattr("out_dtype")])
+
+    def table(self, source) -> np.ndarray:
+        get = source.get_initializer if hasattr(source, "get_initializer") else source.__getitem__
+        return np.asarray(get(self.onnx_node.input[1])).astype(np.int64)
+
+    def execute_node(self, context, graph):
+        framed = self._framed(context)
+        table = self.table(context)
+        thresholds = table[np.arange(self.channels)[None, :], framed[:, 0, :]]
+        counts = frame_threshold(framed[:, 1:, :], thresholds, np.ones(self.channels, dtype=np.int64))
+        shape = (framed.shape[0], *self.get_nodeattr("spatial"), self.channels)
+        out = counts + int(self.get_nodeattr("out_bias"))
+        context[self.onnx_node.output[0]] = out.reshape(shape).astype(np.float32)
+
+    def threshold_bits(self, model) -> int:
+        return signed_width(self.table(model).ravel().tolist() + [0])
+
+    def rtl_params(self, model) -> dict[str, int]:
+        """frame_multi_threshold.v's parameters but the stream width W."""
+        _, entries, levels = self.table(model).shape
+        return {"C": self.channels, "PE": int(self.get_nodeattr("PE")), "PIXELS": self.pixels, "L": entries,
+                "N_THR": levels, "THR_W": self.threshold_bits(model), "ACT_BIAS": int(self.get_nodeattr("out_bias")),
+                "OUT_W": DataType[self.get_nodeattr("out_dtype")].bitwidth()}
+
+    def hw_estimate(self, model) -> dict[str, int]:
+        """The table (NF words of PE*L*K thresholds), each lane's L:1 multiplexer of K thresholds, the K
+        comparators per lane and the frame's thresholds (NF words of PE*K)."""
+        p = self.rtl_params(model)
+        pe, entry = p["PE"], p["N_THR"] * p["THR_W"]
+        table = memory_cost(self.folds(), pe * p["L"] * entry)
+        selected = memory_cost(self.folds(), pe * entry)
+        compare = pe * p["N_THR"] * (max(self.stream_bits(), p["THR_W"]) + 1) // 2
+        select = pe * entry * (p["L"] - 1) // 3  # a LUT6 holds a 4:1 multiplexer; a tree of them, L:1
+        return {"cycles": self.get_exp_cycles_for(model), "lut": compare + select + table["lut"] + selected["lut"] + 20,
+                "bram18": table["bram18"] + selected["bram18"], "dsp": 0}
+
+
+#: The HW nodes of one dynamic layer, in stream order (a multi-level layer ends in FrameMultiThreshold).
+FRAMED_STREAM_OPS = ("GlobalPoolAccumulator", "FrameHyperFunction", "FrameBuffer", "FrameThreshold",
+                     "FrameMultiThreshold")

@@ -39,7 +39,8 @@ def _absorb_popcount(model, node, fan_in: int) -> None:
     shape = model.get_tensor_shape(node.input[0])
     pixels = int(np.prod(shape[2:] if inst.get_nodeattr("data_layout") in ("NC", "NCHW") else shape[1:-1]))
     sign, pool_sign = params["sign"], params["pool_sign"]
-    table = -((-(params["table"] + (sign * fan_in)[:, None])) // 2)
+    offset = (sign * fan_in).reshape((-1,) + (1,) * (params["table"].ndim - 1))
+    table = -((-(params["table"] + offset)) // 2)
     pool = -((-(params["pool_thresholds"] + (pool_sign * pixels * fan_in)[:, None])) // 2)
     model.set_initializer(node.input[1 + HYPER_PARAMS.index("table")], table.astype(np.float32))
     model.set_initializer(node.input[1 + HYPER_PARAMS.index("pool_thresholds")], pool.astype(np.float32))
@@ -132,7 +133,8 @@ class InferDynamicThresholdLayer(Transformation):
     """Every ``DynamicThreshold`` (channels last) -> the chain GlobalPoolAccumulator -> FrameHyperFunction ->
     FrameBuffer -> FrameThreshold (hw_bnn.features.dynamic_threshold.op), with the exact stream width: the range of its
     input (an MVAU's accumulators, or the integer codes of a residual stream), its sums over a frame, and
-    the thresholds."""
+    the thresholds. A multi-level one (a table of K thresholds per entry) ends in FrameMultiThreshold, which
+    holds the table: the hyper-function sends the table index of each channel instead of its threshold."""
 
     def apply(self, model):
         dynamic = [node for node in model.graph.node if is_dynamic_threshold(node)]
@@ -150,7 +152,16 @@ class InferDynamicThresholdLayer(Transformation):
         reach, sum_reach = max(abs(lo), abs(hi)), pixels * max(abs(lo), abs(hi))
         params["table"] = _clip(params["table"], reach)
         params["pool_thresholds"] = _clip(params["pool_thresholds"], sum_reach)
-        stream_bits = signed_width([pixels * lo, pixels * hi, -reach, reach + 1])
+        multi_table = None
+        if params["table"].ndim == 3:  # the hyper-function sends indices; the last node holds the table
+            if (params["sign"] < 0).any():
+                raise HwBnnError(f"DynamicThreshold '{node.name}': a multi-level per-frame unit needs channels that "
+                                 f"rise with their input; channels {np.flatnonzero(params['sign'] < 0)[:8].tolist()} "
+                                 f"fall")
+            multi_table = params["table"]
+            params["table"] = np.tile(np.arange(multi_table.shape[1], dtype=np.int64), (channels, 1))
+        indices = [multi_table.shape[1] - 1] if multi_table is not None else []
+        stream_bits = signed_width([pixels * lo, pixels * hi, -reach, reach + 1, *indices])
         acc_dt = f"INT{signed_width([lo, hi])}"
         common = dict(domain=DOMAIN, backend="fpgadataflow", NumChannels=channels,
                       PE=pe, accDataType=acc_dt, streamDataType=f"INT{stream_bits}")
@@ -174,6 +185,12 @@ class InferDynamicThresholdLayer(Transformation):
             helper.make_node("FrameThreshold", [names[2], sign], [node.output[0]], name=f"{base}_threshold",
                              out_dtype=inst.get_nodeattr("out_dtype"), **common),
         ]
+        if multi_table is not None:
+            table = model.make_new_valueinfo_name()
+            model.set_initializer(table, multi_table.astype(np.float32))
+            chain[-1] = helper.make_node("FrameMultiThreshold", [names[2], table], [node.output[0]],
+                                         name=f"{base}_threshold", out_dtype=inst.get_nodeattr("out_dtype"),
+                                         out_bias=int(inst.get_nodeattr("out_bias")), **common)
         index = list(model.graph.node).index(node)
         model.graph.node.remove(node)
         for offset, new in enumerate(chain):

@@ -23,6 +23,10 @@ the frame itself, in four steps:
    threshold on ``acc`` for every combination of levels.
 3. ``frame_threshold``: bit[p, c] = [SIGN[c] * acc[p, c] >= T[c]].
 
+A multi-level layer (DyBNN's per-sample RPReLU on the residual stream, whose output is a multi-bit code)
+has K thresholds per table entry, TABLE (C, L, K): T[c] is then a row of K and step 3 counts,
+code[p, c] = #{k : SIGN[c] * acc[p, c] >= T[c, k]} (0 .. K; the caller adds the lowest code).
+
 The frame buffer holds ``acc`` unchanged while steps 1-2 run, so it has no semantics of its own.
 """
 
@@ -65,7 +69,7 @@ def table_index(codes: np.ndarray, channels: int, levels: int) -> np.ndarray:
 
 def hyper_function(sums: np.ndarray, pool_sign, pool_thresholds, pool_offset: int, w1, hidden_thresholds, w2,
                    output_thresholds, table) -> np.ndarray:
-    """(N, C) pool sums -> (N, C) per-frame thresholds T[c] on ``acc`` (int64)."""
+    """(N, C) pool sums -> (N, C) per-frame thresholds T[c] on ``acc`` (int64); (N, C, K) with a 3-D table."""
     table = np.asarray(table, dtype=np.int64)
     channels = table.shape[0]
     codes = hyper_codes(sums, pool_sign, pool_thresholds, pool_offset, w1, hidden_thresholds, w2, output_thresholds)
@@ -74,15 +78,19 @@ def hyper_function(sums: np.ndarray, pool_sign, pool_thresholds, pool_offset: in
 
 
 def frame_threshold(acc: np.ndarray, thresholds: np.ndarray, sign) -> np.ndarray:
-    """Bits (0/1, int64) of ``acc`` (N, *spatial, C) against per-frame thresholds (N, C)."""
+    """Bits (0/1, int64) of ``acc`` (N, *spatial, C) against per-frame thresholds (N, C); with K thresholds per
+    channel (N, C, K), the count #{k : s*acc >= T[c, k]} (0 .. K) instead."""
     acc = np.asarray(acc, dtype=np.int64)
-    view = (acc.shape[0],) + (1,) * (acc.ndim - 2) + (acc.shape[-1],)
+    thresholds = np.asarray(thresholds, dtype=np.int64)
+    per_channel = thresholds if thresholds.ndim == 3 else thresholds[..., None]
+    view = (acc.shape[0],) + (1,) * (acc.ndim - 2) + per_channel.shape[1:]
     signed = acc * np.asarray(sign, dtype=np.int64)
-    return (signed >= np.asarray(thresholds, dtype=np.int64).reshape(view)).astype(np.int64)
+    return (signed[..., None] >= per_channel.reshape(view)).sum(axis=-1).astype(np.int64)
 
 
 def dynamic_threshold(acc: np.ndarray, params: dict, pool_offset: int) -> np.ndarray:
-    """The whole layer: (N, *spatial, C) integer map -> bits, with ``params`` keyed by HYPER_PARAMS plus 'sign'."""
+    """The whole layer: (N, *spatial, C) integer map -> bits (counts 0 .. K with a 3-D table), with ``params``
+    keyed by HYPER_PARAMS plus 'sign'."""
     hyper = [params[name] for name in HYPER_PARAMS]
     thresholds = hyper_function(pool_sums(acc), *hyper[:2], pool_offset, *hyper[2:])
     return frame_threshold(acc, thresholds, params["sign"])

@@ -19,7 +19,8 @@ conv with fitted integer weights whose single accumulator the stream's threshold
 
 The result exports, with ``torch.onnx``, to a plain QONNX graph: ``Conv`` / ``MatMul`` with
 integer weights, ``MultiThreshold``, ``Pad``, ``MaxPool``, ``Add`` (the residual join),
-``ReduceSum`` (the global pool), hw_bnn's ``DynamicThreshold`` (per-sample binarizers), and the
+``ReduceSum`` (the global pool), hw_bnn's ``DynamicThreshold`` (per-sample binarizers, and DyBNN's per-sample
+RPReLU after a residual sum, a multi-level one: ``_Converter.dynamic_join``), and the
 output ``Mul`` by the accumulator's scale (host side).
 """
 
@@ -34,7 +35,9 @@ from torch import nn
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods.adabin import AdaBinActivation
 from hw_bnn.features.adabin.deploy import binary_weight_set, fit_combination, is_adabin_layer
-from hw_bnn.features.dynamic_threshold.deploy import dynamic_block, dynamic_threshold_unit, pixels_seen
+from hw_bnn.features.dynamic_threshold.deploy import (DynamicThresholdDeploy, dynamic_block, dynamic_threshold_unit,
+                                                       hyper_params, pixels_seen)
+from hw_bnn.methods.dybnn import ResidualRPReLU
 from hw_bnn.models.cifar import (
     BasicBlock,
     BinaryConvUnit,
@@ -380,18 +383,52 @@ class _Converter:
             weight[o] = coef_a * signs[o] + coef_b
         return weight, thresholds, sigma
 
-    def join(self, name: str, after: list[nn.Module], channels: int) -> MultiThresholdUnit:
+    def join(self, name: str, after: list[nn.Module], channels: int) -> nn.Module:
         """The threshold unit on the sum of two stream codes: the residual activation is a fixed monotone map
-        of the sum (one with a per-sample part, DyBNN's dynamic RPReLU, is refused)."""
-        blocker = getattr(after[0], "hardware_blocker", None)
-        if blocker:
-            raise HwBnnError(f"{name} ({type(after[0]).__name__}): {blocker}")
+        of the sum, or, with a per-sample part (DyBNN's dynamic RPReLU), a per-frame one (``dynamic_join``)."""
+        if isinstance(after[0], ResidualRPReLU) and after[0].dynamic is not None:
+            return self.dynamic_join(name, after[0], after[1], channels)
         levels = self.stream_levels
         to_codes = _codes(after[-1])
         channel_map = _channel_map(after, self.stream_scale, spatial=True)
         thresholds, _ = fit_thresholds(name, lambda v: to_codes(channel_map(v)), channels, 2 * levels[0],
                                        2 * levels[1], levels, allow_flip=False)
         return self.stream_unit(thresholds)
+
+    def dynamic_join(self, name: str, activation: ResidualRPReLU, quant: nn.Module, channels: int
+                     ) -> DynamicThresholdDeploy:
+        """DyBNN's per-sample RPReLU after a residual sum, then the stream quantiser: a multi-level
+        ``DynamicThresholdDeploy`` on the integer sum v of two codes (the RPReLU sees v * stream scale).
+
+        Its hyper-function pools v and gives each channel a level code per head (gamma, zeta); the table
+        holds, for every pair of levels, the stream thresholds on v of ``quant(RPReLU(x; gamma, zeta))``,
+        found by bisection on the trained modules with the shifts at those levels (in float32, as the
+        hyper-function's output reaches them), so ties round as PyTorch does."""
+        hyper = activation.dynamic
+        levels = self.stream_levels
+        low, high = 2 * levels[0], 2 * levels[1]
+        scale = np.full(channels, self.stream_scale)
+        params = hyper_params(hyper, scale, np.zeros(channels), self.pixels[id(activation)], max(-low, high),
+                              f"{name} ({type(activation).__name__})")
+        output = hyper.output
+        values = output.low + output.span * (torch.arange(output.steps + 1, dtype=torch.float32) / output.steps)
+        to_codes = _codes(quant)
+
+        def shifted(gamma: torch.Tensor, zeta: torch.Tensor) -> ChannelMap:
+            def apply(v: torch.Tensor) -> torch.Tensor:
+                x = (v.to(torch.float32) * self.stream_scale)[:, :, None, None]
+                shifts = [value.expand(v.shape[0], channels) for value in (gamma, zeta)]
+                with torch.no_grad():
+                    y = quant(activation.rprelu(x, *shifts))
+                return to_codes(getattr(y, "value", y)).reshape(v.shape)
+            return apply
+
+        table = np.stack([fit_thresholds(f"{name} at shift levels ({g}, {z})", shifted(values[g], values[z]),
+                                         channels, low, high, levels, allow_flip=False)[0]
+                          for g in range(len(values)) for z in range(len(values))], axis=1)
+        params["table"] = table.astype(np.int64)  # (C, L*L, levels - 1): gamma's code the major index
+        params["sign"] = np.ones(channels, dtype=np.int64)
+        return DynamicThresholdDeploy(params, f"INT{int(np.log2(levels[1] + 1)) + 1}", levels[0])
 
     def shortcut(self, name: str, shortcut: nn.Module) -> nn.Module:
         """A residual shortcut: the identity, option A (a routing conv), or a multi-bit 1×1 conv + BN onto the
@@ -464,7 +501,8 @@ def to_integer_form(model: nn.Module, input_shape: tuple[int, ...]) -> nn.Module
         raise HwBnnError(f"{type(model).__name__} is not a residual CIFAR architecture of hw_bnn.models.cifar")
     stem = model.features[0]
     head = model.features[-1]
-    pixels = pixels_seen(model, input_shape, [head, *(m for m in model.modules() if isinstance(m, BinaryConvUnit))])
+    pixels = pixels_seen(model, input_shape, [head, *(m for m in model.modules()
+                                                       if isinstance(m, (BinaryConvUnit, ResidualRPReLU)))])
     bits = int(stem.quant.act_quant.bit_width())
     conv = _Converter(bits, pixels)
     layers: list[nn.Module] = conv.conv_to_stream("features.0", stem.conv, [stem.norm, stem.act, stem.quant], 1.0,
