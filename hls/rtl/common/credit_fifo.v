@@ -22,10 +22,14 @@
 // ceil(L / G) + 1 keeps one output every G cycles while m_axis_tready stays
 // high (mvau.v computes it).
 //
-// Storage: an output register and a queue of DEPTH - 1 words behind it
-// (asynchronous read: distributed RAM or flip-flops).  A beat goes straight
-// to the output register when that is free and the queue is empty, so the
-// latency is 1 cycle, as a skid buffer's.
+// Storage: DEPTH words written in turn and read in turn, the output read
+// from the word at the read pointer (asynchronous read: distributed RAM or
+// flip-flops).  m_axis_tready only moves the read pointer and the count:
+// it enables no data register, so a consumer that decodes its ready from a
+// counter drives a handful of flip-flops here, not WIDTH of them (an output
+// register loaded on tready put that decode in front of the 256-bit output
+// register of MVAU_0 at 32 cycles/frame and set Fmax).  A beat is at
+// m_axis the cycle after it arrives: latency 1 cycle, as a skid buffer's.
 //
 // Parameters:
 //   WIDTH  beat width in bits, >= 1
@@ -37,13 +41,13 @@
 // parent only sends beats it reserved.  `credit` is a register, so
 // m_axis_tready reaches only this module's registers.
 //
-// Timing: latency 1 cycle (s_axis beat to m_axis beat when the output is
-// free and the queue empty); one beat per cycle in and out.  `credit` falls
+// Timing: latency 1 cycle (s_axis beat to m_axis beat when the queue is
+// empty); one beat per cycle in and out.  `credit` falls
 // in the cycle after the DEPTH-th outstanding reservation and rises in the
 // cycle after the pop that frees one.
 //
 // Reset: rst_n synchronous, active low; empties the queue, no reservation
-// outstanding (the data registers keep their contents).
+// outstanding (the stored words keep their contents).
 // Used by: mvau.v.
 // Submodules: none.
 
@@ -76,12 +80,11 @@ module credit_fifo #(
 );
 
 localparam C_W = $clog2(DEPTH + 1);
-localparam QD = (DEPTH > 1) ? DEPTH - 1 : 1;    // queue words (none used if DEPTH = 1)
-localparam Q_W = (QD > 1) ? $clog2(QD) : 1;
+localparam P_W = (DEPTH > 1) ? $clog2(DEPTH) : 1;
 localparam [31:0] DEPTH32 = DEPTH;
 localparam [C_W-1:0] DEPTH_C = DEPTH32[C_W-1:0];
-localparam [31:0] QLAST32 = QD - 1;
-localparam [Q_W-1:0] QLAST = QLAST32[Q_W-1:0];
+localparam [31:0] LAST32 = DEPTH - 1;
+localparam [P_W-1:0] LAST = LAST32[P_W-1:0];
 
 initial begin
     if (WIDTH < 1 || DEPTH < 1) begin
@@ -90,72 +93,49 @@ initial begin
     end
 end
 
-reg  [WIDTH-1:0] out_q;
-reg              out_v;
+reg  [WIDTH-1:0] mem [0:DEPTH-1];
+reg  [P_W-1:0]   wptr;
+reg  [P_W-1:0]   rptr;
+reg  [C_W-1:0]   stored;                   // beats here, not yet taken
+reg              out_v;                    // stored != 0, as a register
 reg  [C_W-1:0]   outstanding;              // reserved, not yet taken at m_axis
 reg              credit_q;
 
 wire pop = out_v && m_axis_tready;
-wire out_free = !out_v || m_axis_tready;
-wire [C_W-1:0] outstanding_next = outstanding + {{(C_W-1){1'b0}}, reserve} - {{(C_W-1){1'b0}}, pop};
+wire [C_W-1:0] one_in  = {{(C_W-1){1'b0}}, s_axis_tvalid};
+wire [C_W-1:0] one_out = {{(C_W-1){1'b0}}, pop};
+wire [C_W-1:0] stored_next = stored + one_in - one_out;
+wire [C_W-1:0] outstanding_next = outstanding + {{(C_W-1){1'b0}}, reserve} - one_out;
 
 assign credit = credit_q;
-assign m_axis_tdata = out_q;
+assign m_axis_tdata = mem[rptr];
 assign m_axis_tvalid = out_v;
 
+// Every beat arriving was reserved, and at most DEPTH are reserved and not
+// taken, so the word written is never one still to be read.
 always @(posedge clk) begin
+    if (s_axis_tvalid)
+        mem[wptr] <= s_axis_tdata;
+end
+
+always @(posedge clk) begin
+    if (s_axis_tvalid)
+        wptr <= (wptr == LAST) ? {P_W{1'b0}} : wptr + 1'b1;
+    if (pop)
+        rptr <= (rptr == LAST) ? {P_W{1'b0}} : rptr + 1'b1;
+    stored <= stored_next;
+    out_v <= (stored_next != {C_W{1'b0}});
     outstanding <= outstanding_next;
     credit_q <= (outstanding_next < DEPTH_C);
     if (!rst_n) begin
+        wptr <= {P_W{1'b0}};
+        rptr <= {P_W{1'b0}};
+        stored <= {C_W{1'b0}};
+        out_v <= 1'b0;
         outstanding <= {C_W{1'b0}};
         credit_q <= 1'b1;
     end
 end
-
-generate
-    if (DEPTH > 1) begin : g_queue
-        // The output register is never empty while the queue holds a beat
-        // (it takes the head as soon as it is free), so the queue holds at
-        // most DEPTH - 1 beats.
-        reg [WIDTH-1:0] mem [0:QD-1];
-        reg [Q_W-1:0]   wptr;
-        reg [Q_W-1:0]   rptr;
-        reg [C_W-1:0]   qcount;
-        wire q_empty = (qcount == {C_W{1'b0}});
-        wire take_head = out_free && !q_empty;
-        wire to_queue = s_axis_tvalid && !(out_free && q_empty);
-
-        always @(posedge clk) begin
-            if (out_free) begin
-                out_q <= q_empty ? s_axis_tdata : mem[rptr];
-                out_v <= !q_empty || s_axis_tvalid;
-            end
-            if (to_queue) begin
-                mem[wptr] <= s_axis_tdata;
-                wptr <= (wptr == QLAST) ? {Q_W{1'b0}} : wptr + 1'b1;
-            end
-            if (take_head)
-                rptr <= (rptr == QLAST) ? {Q_W{1'b0}} : rptr + 1'b1;
-            qcount <= qcount + {{(C_W-1){1'b0}}, to_queue} - {{(C_W-1){1'b0}}, take_head};
-            if (!rst_n) begin
-                out_v <= 1'b0;
-                wptr <= {Q_W{1'b0}};
-                rptr <= {Q_W{1'b0}};
-                qcount <= {C_W{1'b0}};
-            end
-        end
-    end else begin : g_single
-        // one output outstanding at most: it is in the pipeline or here
-        always @(posedge clk) begin
-            if (out_free) begin
-                out_q <= s_axis_tdata;
-                out_v <= s_axis_tvalid;
-            end
-            if (!rst_n)
-                out_v <= 1'b0;
-        end
-    end
-endgenerate
 
 endmodule
 
