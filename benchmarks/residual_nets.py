@@ -51,6 +51,10 @@ CASES = {
     "reactnet": ("reactnet", "baseline", {"width": 0.125}, {}),
     "reactnet_dybnn": ("reactnet", "dybnn", {"width": 0.125}, {"residual_shifts": "static", "reduction": 2}),
     "reactnet_dybnn_dynamic": ("reactnet", "dybnn", {"width": 0.125}, {"reduction": 2}),
+    # the per-sample RPReLU's table grows with the stream's levels: the same two on a 4-bit stream
+    "reactnet_dybnn_4bit": ("reactnet", "dybnn", {"width": 0.125, "residual_bits": 4},
+                            {"residual_shifts": "static", "reduction": 2}),
+    "reactnet_dybnn_dynamic_4bit": ("reactnet", "dybnn", {"width": 0.125, "residual_bits": 4}, {"reduction": 2}),
     "resnet20_adabin": ("resnet20", "adabin", {"width": 0.25, "blocks_per_stage": 1}, {}),
     "reactnet_adabin": ("reactnet", "adabin", {"width": 0.125}, {}),
 }

@@ -58,9 +58,6 @@ class DynamicThreshold(CustomOp):
             "out_bias": ("f", False, 0.0),
         }
 
-    def is_multi_level(self, source) -> bool:
-        return self.params(source)["table"].ndim == 3
-
     def _channels_last(self, acc: np.ndarray) -> np.ndarray:
         return np.moveaxis(acc, 1, -1) if self.get_nodeattr("data_layout") in ("NC", "NCHW") else acc
 
