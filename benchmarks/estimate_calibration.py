@@ -38,6 +38,9 @@ DESIGNS: dict[str, tuple[str, str, list[str]]] = {
     "cnv_fully_folded": ("calibration", CNV, []),  # no folding target: PE = SIMD = 1
     "cnv_se_fmnist": ("calibration", "training/recipes/fmnist_cnv_sdbnn_se.yaml",
                       ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=20000"]),
+    # hyper-functions with several MAC lanes (MACS 8 at 2,000 cycles/frame), beside the CNV's single-lane ones
+    "mlp_se_fmnist": ("calibration", "training/recipes/fmnist_sdbnn_se.yaml",
+                      ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=2000"]),
     "mlp_adabin_fmnist": ("calibration", "training/recipes/fmnist_adabin.yaml",
                           ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=1000"]),
     "mlp_300": ("held_out", MLP, ["build.target_cycles_per_frame=300"]),

@@ -79,20 +79,22 @@ def test_a_family_without_calibration_is_refused_by_name_and_left_out_of_the_bui
 
 def test_held_out_errors_stay_within_bounds(data):
     """The estimate on designs it was not fitted on, against Yosys. Per design within 10 % on every held-out
-    design but the DyBNN MLP on xc7 and iCE40 (its hyper-function units: five calibration instances, all
-    SE-sized; 35 and 39 % today), per layer (>= 100 LUT) a median within 15 % (9, 11 and 7 % today); FINN's
-    own estimate is far off on the same designs."""
+    design but the DyBNN MLP on ECP5 and iCE40 (its three-head hyper-functions: +13.6 and -12.3 % today, with
+    a multi-lane SE MLP in the calibration set; 35-39 % without it), within 15 % there; per layer (>= 100 LUT)
+    a median within 12 % (8, 10 and 6 % today) and two thirds of the layers within 15 %; FINN's own estimate is
+    far off on the same designs."""
     model = rm.load_model()
     assert sorted(model) == ["ecp5", "ice40", "xc7"]
     for family in ("xc7", "ecp5", "ice40"):
         result = rm.errors(data, family, model)
         designs = {row["design"]: abs(row["ours_error"]) for row in result["designs"]}
         assert len(designs) == 5
-        outliers = set() if family == "ecp5" else {"mlp_dybnn_fmnist"}
+        outliers = set() if family == "xc7" else {"mlp_dybnn_fmnist"}
         assert {name for name, error in designs.items() if error > 0.10} == outliers, (family, designs)
-        assert all(designs[name] <= 0.45 for name in outliers)
+        assert all(designs[name] <= 0.15 for name in outliers)
         layers = sorted(abs(row["ours_error"]) for row in result["layers"])
-        assert layers[len(layers) // 2] <= 0.15, family
+        assert layers[len(layers) // 2] <= 0.12, family
+        assert sum(error <= 0.15 for error in layers) >= 2 * len(layers) / 3, family
         if family == "xc7":  # FINN's estimate of the same layers, for scale
             finn = sorted(abs(row["finn_error"]) for row in result["layers"])
             assert finn[len(finn) // 2] > 2 * layers[len(layers) // 2]
