@@ -110,12 +110,12 @@ def test_printed_summary_is_the_one_in_the_readme(demo):
 
 
 def test_readme_accuracy_and_luts_are_the_measured_ones(demo):
-    """The README's 90.70 % and its LUT estimate are measurements of a trained network; a rerun on
-    another machine may differ in the last digits, not more."""
+    """The README's accuracy and LUT estimate are measurements of a trained network; a rerun on another
+    machine (another floating-point library) may differ by up to a point (10 of the 1000 digits), not more."""
     block = "\n".join(_readme_demo_block())
     report = _report(demo[0])
     claimed_accuracy = float(re.search(r"pytorch\s+(\d+\.\d+) %", block).group(1)) / 100
-    assert abs(report["accuracy"]["pytorch"] - claimed_accuracy) <= 0.01
+    assert round(abs(report["accuracy"]["pytorch"] - claimed_accuracy) * 1000) <= 10
     claimed_lut = int(re.search(r"resources: (\d+) LUT", block).group(1))
     assert abs(report["estimate"]["lut"] - claimed_lut) <= 0.01 * claimed_lut
 
