@@ -310,15 +310,28 @@ def test_residual_net_under_backpressure_is_exact_and_half_depth_fifos_stall_by_
         simulate(graph, images[:3], tmp_path / "half", fifo_depths=half, backpressure=STALLS)
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", list(ARCHITECTURES))
-def test_every_residual_architecture_in_rtl_meets_the_estimate_and_stays_exact_under_backpressure(name, tmp_path):
-    model = trained_like(name)
+def assert_exact_at_the_estimate_and_under_backpressure(model: torch.nn.Module, tmp_path, n_images: int = 24) -> None:
+    """``model`` folded to about 2,000 cycles per image, in RTL: PyTorch's outputs at the estimated rate, and
+    the same outputs under random input gaps and output stalls."""
     graph = compile_model(export_model(model, SHAPE, tmp_path / "export.onnx"),
                           BuildConfig(target_cycles_per_frame=2000))
-    images = _images(24, 13).numpy()
+    images = _images(n_images, 13).numpy()
     full = simulate(graph, images, tmp_path / "full")
     assert np.array_equal(full.outputs, _expected(model, images))
     assert_cycles_match_estimate(full.run, graph)
     stalled = simulate(graph, images, tmp_path / "stalled", backpressure=STALLS)
     assert np.array_equal(stalled.outputs, full.outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(ARCHITECTURES))
+def test_every_residual_architecture_in_rtl_meets_the_estimate_and_stays_exact_under_backpressure(name, tmp_path):
+    assert_exact_at_the_estimate_and_under_backpressure(trained_like(name), tmp_path)
+
+
+@pytest.mark.slow
+def test_dybnn_per_sample_rprelu_in_rtl_meets_the_estimate_and_stays_exact_under_backpressure(tmp_path):
+    """The multi-level frame threshold units after every sum of the reduced ReActNet (4-bit stream), whose
+    frame buffers and hyper-functions hold each sum's frame, under stalls."""
+    model = trained_like("reactnet", method=get_method("dybnn", {"reduction": 2}), residual_bits=4)
+    assert_exact_at_the_estimate_and_under_backpressure(model, tmp_path, n_images=8)
