@@ -150,3 +150,40 @@ def test_one_bit_sigmoid_rounds_its_tie_at_zero_down_like_torch():
     excitation.expand.weight.data[:8] = 0.0  # channels 0..7: z = 0 on every image
     with torch.no_grad():
         assert torch.equal(model(x), deployable(model, SHAPE)(x))
+
+
+def _multi_level_graph(sign: np.ndarray):
+    """One multi-level DynamicThreshold (4 channels, a 3-entry table of 3 thresholds) on a 2x2 INT4 map,
+    channels last, as the residual integer form exports it after the layout passes."""
+    from onnx import TensorProto, helper
+    from qonnx.core.datatype import DataType
+    from qonnx.core.modelwrapper import ModelWrapper
+
+    from hw_bnn.features.dynamic_threshold.reference import HYPER_PARAMS
+    from hw_bnn.graph import DOMAIN
+
+    c = 4
+    params = {"pool_sign": np.ones(c), "pool_thresholds": np.zeros((c, 1)), "w1": np.ones((1, c)),
+              "hidden_thresholds": np.zeros((1, 1)), "w2": np.ones((c, 1)), "output_thresholds": np.ones((c, 2)),
+              "table": np.tile(np.array([-2.0, 0.0, 2.0]), (c, 3, 1)), "sign": sign}
+    names = [*HYPER_PARAMS, "sign"]
+    node = helper.make_node("DynamicThreshold", ["acc", *names], ["codes"], name="join_act", domain=DOMAIN,
+                            data_layout="NHWC", pool_offset=0, out_dtype="INT3", out_bias=-2.0)
+    graph = helper.make_graph([node], "multi", [helper.make_tensor_value_info("acc", TensorProto.FLOAT, [1, 2, 2, c])],
+                              [helper.make_tensor_value_info("codes", TensorProto.FLOAT, [1, 2, 2, c])])
+    model = ModelWrapper(helper.make_model(graph))
+    model.set_tensor_datatype("acc", DataType["INT4"])
+    for name in names:
+        model.set_initializer(name, np.asarray(params[name], dtype=np.float32))
+    return model
+
+
+def test_a_multi_level_frame_threshold_on_a_falling_channel_is_refused_by_node():
+    """The multi-level unit compares x >= T only (its channels rise with the sum); a graph whose sign falls
+    somewhere is refused naming the node and the channels, and the same graph rising expands to the chain."""
+    from hw_bnn.features.dynamic_threshold.passes import InferDynamicThresholdLayer
+
+    ops = [n.op_type for n in _multi_level_graph(np.ones(4)).transform(InferDynamicThresholdLayer()).graph.node]
+    assert ops == ["GlobalPoolAccumulator", "FrameHyperFunction", "FrameBuffer", "FrameMultiThreshold"]
+    with pytest.raises(HwBnnError, match=r"DynamicThreshold 'join_act': a multi-level .* channels \[1, 3\] fall"):
+        _multi_level_graph(np.array([1, -1, 1, -1])).transform(InferDynamicThresholdLayer())

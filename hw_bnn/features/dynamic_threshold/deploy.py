@@ -30,7 +30,7 @@ import torch
 from brevitas.nn import QuantConv2d, QuantIdentity, QuantLinear
 from torch import nn
 
-from hw_bnn.features.dynamic_threshold.reference import HYPER_PARAMS, dynamic_threshold
+from hw_bnn.features.dynamic_threshold.reference import HYPER_PARAMS, dynamic_threshold, threshold_outputs
 from hw_bnn.errors import HwBnnError
 from hw_bnn.methods.dybnn import DynamicActivation
 from hw_bnn.methods.hyper import HyperFunction, power_of_two_exponent
@@ -187,7 +187,7 @@ class DynamicThresholdDeploy(nn.Module):
                 dtype=acc.dtype, shape=acc.shape, version=1)
         moved = acc.detach().movedim(1, -1).to(torch.int64).numpy()
         counts = dynamic_threshold(moved, self.params(), self.pool_offset)
-        out = 2.0 * counts - 1 if self.out_dtype == "BIPOLAR" else counts + float(self.out_bias)
+        out = threshold_outputs(counts, self.out_dtype, self.out_bias)
         return torch.from_numpy(out).to(acc.dtype).movedim(-1, 1)
 
 

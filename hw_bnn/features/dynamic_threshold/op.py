@@ -31,19 +31,13 @@ import numpy as np
 from qonnx.core.datatype import DataType
 from qonnx.custom_op.base import CustomOp
 
-from hw_bnn.features.dynamic_threshold.reference import HYPER_PARAMS, dynamic_threshold, frame_threshold, hyper_function, pool_sums
+from hw_bnn.features.dynamic_threshold.reference import (HYPER_PARAMS, dynamic_threshold, frame_threshold,
+                                                         hyper_function, pool_sums, table_rows, threshold_outputs)
 from hw_bnn.cost import LUT6_ROM_BITS, memory_cost
 from hw_bnn.intwidth import signed_width
 
 #: Payload capacity of the frame buffer, in frames (double buffering).
 FRAME_BUFFER_FRAMES = 2
-
-
-def _codes(counts: np.ndarray, out_dtype: str, out_bias: float) -> np.ndarray:
-    """The output values of threshold counts: ±1 (BIPOLAR), 0/1 (BINARY) or out_bias + count (integers)."""
-    if out_dtype == "BIPOLAR":
-        return 2 * counts - 1
-    return counts + int(out_bias) if out_dtype != "BINARY" else counts
 
 
 class DynamicThreshold(CustomOp):
@@ -76,7 +70,7 @@ class DynamicThreshold(CustomOp):
     def execute_node(self, context, graph):
         acc = np.round(np.asarray(context[self.onnx_node.input[0]])).astype(np.int64)
         counts = dynamic_threshold(self._channels_last(acc), self.params(context), self.get_nodeattr("pool_offset"))
-        out = _codes(counts, self.get_nodeattr("out_dtype"), self.get_nodeattr("out_bias"))
+        out = threshold_outputs(counts, self.get_nodeattr("out_dtype"), self.get_nodeattr("out_bias"))
         if self.get_nodeattr("data_layout") in ("NC", "NCHW"):
             out = np.moveaxis(out, -1, 1)
         context[self.onnx_node.output[0]] = out.astype(np.float32)
@@ -290,9 +284,8 @@ class FrameThreshold(_FrameStreamNode):
     def execute_node(self, context, graph):
         framed = self._framed(context)
         sign = np.asarray(context[self.onnx_node.input[1]]).astype(np.int64)
-        bits = frame_threshold(framed[:, 1:, :], framed[:, 0, :], sign)
-        if self.get_nodeattr("out_dtype") == "BIPOLAR":
-            bits = 2 * bits - 1
+        bits = threshold_outputs(frame_threshold(framed[:, 1:, :], framed[:, 0, :], sign),
+                                 self.get_nodeattr("out_dtype"))
         shape = (framed.shape[0], *self.get_nodeattr("spatial"), self.channels)
         context[self.onnx_node.output[0]] = bits.reshape(shape).astype(np.float32)
 
@@ -324,11 +317,10 @@ class FrameMultiThreshold(_FrameStreamNode):
 
     def execute_node(self, context, graph):
         framed = self._framed(context)
-        table = self.table(context)
-        thresholds = table[np.arange(self.channels)[None, :], framed[:, 0, :]]
+        thresholds = table_rows(self.table(context), framed[:, 0, :])
         counts = frame_threshold(framed[:, 1:, :], thresholds, np.ones(self.channels, dtype=np.int64))
         shape = (framed.shape[0], *self.get_nodeattr("spatial"), self.channels)
-        out = counts + int(self.get_nodeattr("out_bias"))
+        out = threshold_outputs(counts, self.get_nodeattr("out_dtype"), self.get_nodeattr("out_bias"))
         context[self.onnx_node.output[0]] = out.reshape(shape).astype(np.float32)
 
     def threshold_bits(self, model) -> int:

@@ -152,7 +152,7 @@ class InferDynamicThresholdLayer(Transformation):
         reach, sum_reach = max(abs(lo), abs(hi)), pixels * max(abs(lo), abs(hi))
         params["table"] = _clip(params["table"], reach)
         params["pool_thresholds"] = _clip(params["pool_thresholds"], sum_reach)
-        multi_table = None
+        multi_table, indices = None, []
         if params["table"].ndim == 3:  # the hyper-function sends indices; the last node holds the table
             if (params["sign"] < 0).any():
                 raise HwBnnError(f"DynamicThreshold '{node.name}': a multi-level per-frame unit needs channels that "
@@ -160,7 +160,7 @@ class InferDynamicThresholdLayer(Transformation):
                                  f"fall")
             multi_table = params["table"]
             params["table"] = np.tile(np.arange(multi_table.shape[1], dtype=np.int64), (channels, 1))
-        indices = [multi_table.shape[1] - 1] if multi_table is not None else []
+            indices = [multi_table.shape[1] - 1]
         stream_bits = signed_width([pixels * lo, pixels * hi, -reach, reach + 1, *indices])
         acc_dt = f"INT{signed_width([lo, hi])}"
         common = dict(domain=DOMAIN, backend="fpgadataflow", NumChannels=channels,
@@ -182,15 +182,9 @@ class InferDynamicThresholdLayer(Transformation):
             helper.make_node("FrameHyperFunction", [names[0], *hyper_inputs], [names[1]], name=f"{base}_hyper",
                              pool_offset=inst.get_nodeattr("pool_offset"), **common),
             helper.make_node("FrameBuffer", [names[1]], [names[2]], name=f"{base}_buffer", **common),
-            helper.make_node("FrameThreshold", [names[2], sign], [node.output[0]], name=f"{base}_threshold",
-                             out_dtype=inst.get_nodeattr("out_dtype"), **common),
+            InferDynamicThresholdLayer._last_node(model, inst, names[2], sign, multi_table, f"{base}_threshold",
+                                                  common),
         ]
-        if multi_table is not None:
-            table = model.make_new_valueinfo_name()
-            model.set_initializer(table, multi_table.astype(np.float32))
-            chain[-1] = helper.make_node("FrameMultiThreshold", [names[2], table], [node.output[0]],
-                                         name=f"{base}_threshold", out_dtype=inst.get_nodeattr("out_dtype"),
-                                         out_bias=int(inst.get_nodeattr("out_bias")), **common)
         index = list(model.graph.node).index(node)
         model.graph.node.remove(node)
         for offset, new in enumerate(chain):
@@ -203,6 +197,20 @@ class InferDynamicThresholdLayer(Transformation):
                               _clip(p["hidden_thresholds"], a1).astype(np.float32))
         model.set_initializer(hyper_inputs[HYPER_PARAMS.index("output_thresholds")],
                               _clip(p["output_thresholds"], a2).astype(np.float32))
+
+    @staticmethod
+    def _last_node(model, inst, framed: str, sign: str, multi_table, name: str, common: dict):
+        """FrameThreshold on the frame's thresholds, or, for a multi-level layer, FrameMultiThreshold holding
+        the table (its input 1) that the frame's indices select from."""
+        output = inst.onnx_node.output[0]
+        if multi_table is None:
+            return helper.make_node("FrameThreshold", [framed, sign], [output], name=name,
+                                    out_dtype=inst.get_nodeattr("out_dtype"), **common)
+        table = model.make_new_valueinfo_name()
+        model.set_initializer(table, multi_table.astype(np.float32))
+        return helper.make_node("FrameMultiThreshold", [framed, table], [output], name=name,
+                                out_dtype=inst.get_nodeattr("out_dtype"), out_bias=int(inst.get_nodeattr("out_bias")),
+                                **common)
 
 
 def is_framed_stream_node(node) -> bool:

@@ -73,8 +73,13 @@ def hyper_function(sums: np.ndarray, pool_sign, pool_thresholds, pool_offset: in
     table = np.asarray(table, dtype=np.int64)
     channels = table.shape[0]
     codes = hyper_codes(sums, pool_sign, pool_thresholds, pool_offset, w1, hidden_thresholds, w2, output_thresholds)
-    index = table_index(codes, channels, np.asarray(output_thresholds).shape[1] + 1)
-    return table[np.arange(channels)[None, :], index]
+    return table_rows(table, table_index(codes, channels, np.asarray(output_thresholds).shape[1] + 1))
+
+
+def table_rows(table, index: np.ndarray) -> np.ndarray:
+    """Each channel's entry of ``table`` (C, L[, K]) at the (N, C) indices: (N, C[, K])."""
+    table = np.asarray(table, dtype=np.int64)
+    return table[np.arange(table.shape[0])[None, :], index]
 
 
 def frame_threshold(acc: np.ndarray, thresholds: np.ndarray, sign) -> np.ndarray:
@@ -86,6 +91,14 @@ def frame_threshold(acc: np.ndarray, thresholds: np.ndarray, sign) -> np.ndarray
     view = (acc.shape[0],) + (1,) * (acc.ndim - 2) + per_channel.shape[1:]
     signed = acc * np.asarray(sign, dtype=np.int64)
     return (signed[..., None] >= per_channel.reshape(view)).sum(axis=-1).astype(np.int64)
+
+
+def threshold_outputs(counts: np.ndarray, out_dtype: str, out_bias: int = 0) -> np.ndarray:
+    """The values a layer emits for its threshold counts: ±1 (BIPOLAR), 0/1 (BINARY), or out_bias + count (an
+    integer type: the codes of a multi-level layer)."""
+    if out_dtype == "BIPOLAR":
+        return 2 * counts - 1
+    return counts if out_dtype == "BINARY" else counts + int(out_bias)
 
 
 def dynamic_threshold(acc: np.ndarray, params: dict, pool_offset: int) -> np.ndarray:

@@ -303,9 +303,13 @@ class _Converter:
         weight = codes * torch.as_tensor(flips, dtype=codes.dtype).reshape(-1, 1, 1, 1)
         return [IntegerConv(weight, stride, padding), self.stream_unit(thresholds)]
 
+    @property
+    def stream_dtype(self) -> str:
+        """The residual stream's codes as a QONNX datatype (INT<bits>)."""
+        return f"INT{int(np.log2(self.stream_levels[1] + 1)) + 1}"
+
     def stream_unit(self, thresholds: np.ndarray) -> MultiThresholdUnit:
-        return MultiThresholdUnit(thresholds, f"INT{int(np.log2(self.stream_levels[1] + 1)) + 1}",
-                                  self.stream_levels[0])
+        return MultiThresholdUnit(thresholds, self.stream_dtype, self.stream_levels[0])
 
     def binarize(self, name: str, unit: BinaryConvUnit) -> list[nn.Module]:
         """Pad the stream codes with 0, threshold them to ±1 (the binarizer). A per-sample binarizer
@@ -428,7 +432,7 @@ class _Converter:
                           for g in range(len(values)) for z in range(len(values))], axis=1)
         params["table"] = table.astype(np.int64)  # (C, L*L, levels - 1): gamma's code the major index
         params["sign"] = np.ones(channels, dtype=np.int64)
-        return DynamicThresholdDeploy(params, f"INT{int(np.log2(levels[1] + 1)) + 1}", levels[0])
+        return DynamicThresholdDeploy(params, self.stream_dtype, levels[0])
 
     def shortcut(self, name: str, shortcut: nn.Module) -> nn.Module:
         """A residual shortcut: the identity, option A (a routing conv), or a multi-bit 1×1 conv + BN onto the
