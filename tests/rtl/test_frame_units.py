@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hw_bnn.features.dynamic_threshold.reference import frame_threshold, hyper_function, pool_sums
+from hw_bnn.features.dynamic_threshold.reference import frame_threshold, hyper_function, pool_sums, table_rows
 from hw_bnn.hls import HLS_CPP_DIR, compile_kernel_test
-from hw_bnn.features.dynamic_threshold.memfiles import (HYPER_MEMORIES, multi_threshold_table_words,
-                                                        write_hyper_memories, write_sign_file)
+from hw_bnn.features.dynamic_threshold.memfiles import (HYPER_MEMORIES, write_hyper_memories,
+                                                        write_multi_threshold_table, write_sign_file)
 from hw_bnn.intwidth import signed_width
-from hw_bnn.rtl.memfiles import write_memh
 from hw_bnn.rtl.packing import pack_beats, unpack_beats
 from hw_bnn.rtl.verilator import Sim
 
@@ -111,12 +110,11 @@ def test_frame_multi_threshold_counts_each_frame_against_its_indexed_thresholds(
         values = frames[picks[0], picks[1], np.arange(c)[:, None, None]]
         ties = (rng.random(table.shape) < 0.4) & (values >= t_lo) & (values <= t_hi)
         table = np.where(ties, values, table)
-        write_memh(sim.mem_path("TABLE_FILE"), *multi_threshold_table_words(table, pe, thr_w))
+        write_multi_threshold_table(sim.mem_path("TABLE_FILE"), table, pe, thr_w)
         beats = []
         for frame, idx in zip(frames, index):
             beats += pack_beats(idx.reshape(-1, pe), w) + pack_beats(frame.reshape(-1, pe), w)
-        thresholds = table[np.arange(c)[None, :], index]  # (frames, C, K)
-        expected = bias + frame_threshold(frames, thresholds, np.ones(c, dtype=np.int64))
+        expected = bias + frame_threshold(frames, table_rows(table, index), np.ones(c, dtype=np.int64))
         result = sim.run(beats, expected.size // pe, seed=k, p_valid=p_valid, p_ready=p_ready)
         got = np.array(unpack_beats(result.out, pe, out_w, signed=True)).reshape(expected.shape)
         assert np.array_equal(got, expected)

@@ -12,10 +12,10 @@ import pytest
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.rtl.verilator import RTL_DIR, Sim, rtl_source, verilator_bin, with_submodules, yosys_bin
-from hw_bnn.features.dynamic_threshold.memfiles import (HYPER_MEMORIES, multi_threshold_table_words,
-                                                        write_hyper_memories, write_sign_file)
+from hw_bnn.features.dynamic_threshold.memfiles import (HYPER_MEMORIES, write_hyper_memories,
+                                                        write_multi_threshold_table, write_sign_file)
 from hw_bnn.features.adabin.memfiles import write_adabin_params
-from hw_bnn.rtl.memfiles import write_memh, write_mvau_weights, write_thresholds
+from hw_bnn.rtl.memfiles import write_mvau_weights, write_thresholds
 
 # module -> parameterisations to lint (odd widths, folding corner cases)
 LINT = {
@@ -177,7 +177,7 @@ def _frame_threshold_mems(d):
 
 def _frame_multi_threshold_mems(d):
     table = np.random.default_rng(0).integers(-128, 128, (4, 3, 3))
-    write_memh(d / "t.mem", *multi_threshold_table_words(table, pe=2, thr_w=8))
+    write_multi_threshold_table(d / "t.mem", table, pe=2, thr_w=8)
 
 
 HYPER_FILES = {name: f"{name.removesuffix('_FILE').lower()}.mem" for name in HYPER_MEMORIES}

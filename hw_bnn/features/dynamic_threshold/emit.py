@@ -14,7 +14,7 @@ from qonnx.core.modelwrapper import ModelWrapper
 from qonnx.custom_op.registry import getCustomOp
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.features.dynamic_threshold.memfiles import (HYPER_MEMORIES, hyper_memory_words, multi_threshold_table_words,
+from hw_bnn.features.dynamic_threshold.memfiles import (HYPER_MEMORIES, hyper_memory_words, write_multi_threshold_table,
                                                        write_sign_file)
 from hw_bnn.rtl.memfiles import write_memh
 from hw_bnn.rtl.streams import RtlNode, Stream
@@ -84,7 +84,7 @@ def emit_frame_threshold(model: ModelWrapper, node, arriving: Stream | None) -> 
 def emit_frame_multi_threshold(model: ModelWrapper, node, arriving: Stream | None) -> RtlNode:
     inst, framed = _framed_stream(model, node)
     params = dict(**inst.rtl_params(model), W=framed.elem_bits)
-    words = multi_threshold_table_words(inst.table(model), params["PE"], params["THR_W"])
-    entry = (f"{node.name}_table.mem", lambda path: write_memh(path, *words))
+    table, pe, thr_w = inst.table(model), params["PE"], params["THR_W"]
+    entry = (f"{node.name}_table.mem", lambda path: write_multi_threshold_table(path, table, pe, thr_w))
     codes = Stream(framed.elems, params["OUT_W"], inst.pixels * inst.folds(), signed=True)
     return RtlNode(node.name, "frame_multi_threshold", params, framed, codes, {"TABLE_FILE": entry})

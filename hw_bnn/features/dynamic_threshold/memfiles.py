@@ -69,10 +69,10 @@ def write_sign_file(path: Path, sign, pe: int) -> None:
     write_memh(path, [_pack(negative[g * pe:(g + 1) * pe], 1) for g in range(len(negative) // pe)], pe)
 
 
-def multi_threshold_table_words(table, pe: int, thr_w: int) -> tuple[list[int], int]:
-    """(words, word width) of frame_multi_threshold.v's TABLE_FILE for a table (C, L, K): NF words, word g
-    holding T[g*PE+e][j][k] at bits ((e*L + j)*K + k)*thr_w."""
+def write_multi_threshold_table(path: Path, table, pe: int, thr_w: int) -> None:
+    """frame_multi_threshold.v's TABLE_FILE for a table (C, L, K): NF words, word g holding T[g*PE+e][j][k] at
+    bits ((e*L + j)*K + k)*thr_w."""
     table = np.asarray(table, dtype=np.int64)
     channels, entries, levels = table.shape
     words = [_pack(table[g * pe:(g + 1) * pe].ravel(), thr_w) for g in range(channels // pe)]
-    return words, pe * entries * levels * thr_w
+    write_memh(path, words, pe * entries * levels * thr_w)
