@@ -166,7 +166,7 @@ def decode(beats: list[int], stream: Stream, frames: int) -> np.ndarray:
 
 def _simulator(design: Design, waveform: bool) -> Sim:
     return Sim(TOP, sources=tuple(design.sources), defines=("HW_BNN_STREAM_BEATS", "HW_BNN_FIFO_PEAKS"),
-               trace=waveform)
+               trace=waveform, optimize=not waveform)
 
 
 def _fifo_peaks(design: Design, port: int | None) -> dict[str, int]:

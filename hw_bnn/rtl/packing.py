@@ -9,8 +9,8 @@ def pack_beats(elems, width: int) -> list[int]:
     """Pack a 2-D array (beats x elements) of integers into beat integers.
 
     Element ``i`` of a beat occupies bits ``[i*width, (i+1)*width)``; negative values are
-    stored in two's complement. Beats of up to 63 bits are packed with numpy, wider ones
-    with Python's unbounded integers.
+    stored in two's complement. Beats of up to 63 bits are packed into one int64 each, wider ones
+    into 32-bit words with numpy (:func:`pack_words`) that become one Python integer per beat.
     """
     elems = np.asarray(elems, dtype=np.int64)
     if elems.ndim != 2:
@@ -19,6 +19,11 @@ def pack_beats(elems, width: int) -> list[int]:
     if elems.shape[1] * width <= 63:
         shifts = np.arange(elems.shape[1], dtype=np.int64) * width
         return [int(v) for v in (fields << shifts).sum(axis=1)]
+    if width <= 62:
+        words = pack_words(elems, width)
+        row_bytes = 4 * words.shape[1]
+        data = words.tobytes()
+        return [int.from_bytes(data[i:i + row_bytes], "little") for i in range(0, len(data), row_bytes)]
     return [sum(int(e) << (i * width) for i, e in enumerate(row)) for row in fields.tolist()]
 
 
@@ -29,7 +34,7 @@ def pack_words(elems, width: int) -> np.ndarray:
     two's complement), word ``j`` holding bits ``[32*j, 32*j + 32)``: the simulation harness's binary
     input, packed with numpy at any beat width.
     """
-    elems = np.asarray(elems, dtype=np.int64)
+    elems = np.ascontiguousarray(elems, dtype=np.int64)  # a transposed (column-major) batch too
     if elems.ndim != 2:
         raise ValueError(f"expected beats x elements, got shape {elems.shape}")
     if not 1 <= width <= 62:
@@ -38,9 +43,9 @@ def pack_words(elems, width: int) -> np.ndarray:
     fields = elems & ((1 << width) - 1)
     words = max(1, -(-(n * width) // 32))
     if n * width <= 63:
-        # one int64 per beat, split into its two words
-        packed = (fields << (np.arange(n, dtype=np.int64) * width)).sum(axis=1)
-        return np.ascontiguousarray(np.stack([packed & 0xFFFFFFFF, packed >> 32], axis=1).astype("<u4")[:, :words])
+        # one int64 per beat, viewed as its two little-endian words
+        packed = fields[:, 0] if n == 1 else (fields << (np.arange(n, dtype=np.int64) * width)).sum(axis=1)
+        return np.ascontiguousarray(np.ascontiguousarray(packed, dtype="<u8").view("<u4").reshape(beats, 2)[:, :words])
     bits = ((fields[:, :, None] >> np.arange(width, dtype=np.int64)) & 1).astype(np.uint8).reshape(beats, n * width)
     bits = np.pad(bits, ((0, 0), (0, words * 32 - n * width)))
     return np.packbits(bits, axis=1, bitorder="little").view("<u4").reshape(beats, words)

@@ -14,6 +14,8 @@
 //                        the beats of a pass accumulate, and one cycle after the beat with
 //                        `last` the levels are output (thr_word of that beat), one beat per
 //                        pass.  The input waits while the levels of a pass are pending.
+//   tb_adder_tree      : every input beat is a vector of N terms; its sum leaves STAGES
+//                        cycles later (the tree runs free, so the output is always ready).
 
 `resetall
 `timescale 1ns / 1ps
@@ -213,6 +215,45 @@ end
 
 assign m_axis_tdata = out_q;
 assign m_axis_tvalid = out_v;
+
+endmodule
+
+module tb_adder_tree #(
+    parameter N = 8,
+    parameter TERM_W = 1,
+    parameter SIGNED = 0,
+    parameter REG_EVERY = 3,
+    parameter LEVEL_OFFSET = 0,
+    // the tree's registered levels (the test computes them from adder_tree.v's rule)
+    parameter STAGES = 1
+) (
+    input  wire                         clk,
+    input  wire                         rst_n,
+    input  wire [N*TERM_W-1:0]          s_axis_tdata,
+    input  wire                         s_axis_tvalid,
+    output wire                         s_axis_tready,
+    output wire [TERM_W+$clog2(N)-1:0]  m_axis_tdata,
+    output wire                         m_axis_tvalid,
+    input  wire                         m_axis_tready
+);
+
+reg  [STAGES-1:0] valid_q;
+wire [STAGES:0]   valid_next = {valid_q, s_axis_tvalid};
+assign s_axis_tready = 1'b1;
+assign m_axis_tvalid = valid_q[STAGES-1];
+
+adder_tree #(
+    .N(N), .TERM_W(TERM_W), .SIGNED(SIGNED), .REG_EVERY(REG_EVERY), .LEVEL_OFFSET(LEVEL_OFFSET)
+) u_tree (
+    .clk(clk), .terms(s_axis_tdata), .sum(m_axis_tdata)
+);
+
+always @(posedge clk) begin
+    valid_q <= valid_next[STAGES-1:0];
+    if (!rst_n) valid_q <= {STAGES{1'b0}};
+end
+
+wire unused = &{1'b0, m_axis_tready, valid_next[STAGES]};
 
 endmodule
 

@@ -1,4 +1,5 @@
-"""The shared building blocks of hls/rtl on their own: skid_buffer.v (common/), fold_param_rom.v
+"""The shared building blocks of hls/rtl on their own: skid_buffer.v (common/), adder_tree.v (common/, through
+tb_adder_tree), fold_param_rom.v
 (common/, through tb_fold_param_rom), credit_fifo.v with fold_param_rom's free-running read (common/,
 through tb_credit_fifo) and hyper_mac_layer.v (dynamic_threshold/, through
 tb_hyper_mac_layer), with random valid gaps and ready stalls.  The modules that instantiate them
@@ -112,3 +113,35 @@ def test_hyper_mac_layer(params):
     for run_i, (pv, pr) in enumerate(STALLS):
         res = sim.run(beats, n_out=len(expected), seed=run_i, p_valid=pv, p_ready=pr)
         assert res.out == expected, run_i
+
+
+def _tree_stages(n: int, reg_every: int, level_offset: int) -> int:
+    """adder_tree.v's registered levels: level l of clog2(n) is registered at the root and where
+    (l + LEVEL_OFFSET) % REG_EVERY == 0."""
+    levels = (n - 1).bit_length()
+    return sum(1 for lvl in range(1, levels + 1) if lvl == levels or (lvl + level_offset) % reg_every == 0)
+
+
+@pytest.mark.parametrize("n, term_w, signed, reg_every, level_offset", [
+    # one unsigned bit per term: the levels up to the first register are popcounts
+    (2, 1, 0, 3, 0), (3, 1, 0, 3, 0), (5, 1, 0, 3, 0), (8, 1, 0, 3, 0), (9, 1, 0, 3, 0), (28, 1, 0, 3, 0),
+    (100, 1, 0, 3, 0), (37, 1, 0, 1, 0), (37, 1, 0, 2, 1), (64, 1, 0, 4, 2), (13, 1, 0, 3, 5),
+    # wider or signed terms: pairwise adders at every level
+    (12, 2, 1, 3, 1), (7, 3, 0, 2, 0), (33, 1, 1, 3, 0),
+])
+def test_adder_tree_sums_every_vector_at_its_registered_depth(n, term_w, signed, reg_every, level_offset):
+    """The exact sum of N random terms (all-ones and all-zeros vectors among them), in the cycle the
+    register rule says, for beats arriving with random gaps."""
+    stages = _tree_stages(n, reg_every, level_offset)
+    sim = Sim("tb_adder_tree", dict(N=n, TERM_W=term_w, SIGNED=signed, REG_EVERY=reg_every,
+                                    LEVEL_OFFSET=level_offset, STAGES=stages), sources=(BENCH, "adder_tree.v"))
+    rng = np.random.default_rng(n * 10 + reg_every)
+    lo, hi = (-(1 << (term_w - 1)), 1 << (term_w - 1)) if signed else (0, 1 << term_w)
+    terms = rng.integers(lo, hi, size=(200, n))
+    terms[0], terms[1] = hi - 1, lo
+    beats = [sum((int(t) % (1 << term_w)) << (i * term_w) for i, t in enumerate(row)) for row in terms]
+    result = sim.run(beats, len(beats), p_valid=0.7, seed=n)
+    width = term_w + (n - 1).bit_length()
+    sums = [v - (1 << width) if signed and v >> (width - 1) else v for v in result.out]
+    assert sums == terms.sum(axis=1).tolist()
+    assert [out - inp for out, inp in zip(result.out_cycles, result.in_cycles)] == [stages] * len(beats)

@@ -33,13 +33,18 @@ def test_width_converter(in_w, out_w):
             assert narrow[-1] - narrow[0] == len(narrow) - 1
 
 
-@pytest.mark.parametrize("n_elems, width", [(4, 3), (8, 8), (40, 2), (3, 33)])
+@pytest.mark.parametrize("n_elems, width", [(1, 8), (4, 3), (8, 8), (40, 2), (72, 1), (3, 33), (2, 40)])
 def test_packing_round_trip(n_elems, width):
-    """numpy (<= 63-bit beats) and unbounded-integer packing agree with the element layout."""
-    from hw_bnn.rtl.packing import pack_beats, unpack_beats
+    """One-int64 (<= 63-bit beats), word-array and unbounded-integer packing agree with the element layout,
+    and with each other, for row- and column-major batches."""
+    from hw_bnn.rtl.packing import pack_beats, pack_words, unpack_beats
 
     rng = np.random.default_rng(width)
     elems = rng.integers(-(1 << (width - 1)), 1 << (width - 1), size=(5, n_elems))
     beats = pack_beats(elems, width)
     assert beats[0] & ((1 << width) - 1) == int(elems[0, 0]) & ((1 << width) - 1)
     assert np.array_equal(unpack_beats(beats, n_elems, width, signed=True), elems)
+    assert pack_beats(np.asfortranarray(elems), width) == beats
+    if width <= 62:
+        words = pack_words(np.asfortranarray(elems), width)
+        assert [int.from_bytes(row.tobytes(), "little") for row in words] == beats

@@ -26,6 +26,14 @@
 //                negation), counted towards the first register: level l is
 //                registered if l == LV or (l + LEVEL_OFFSET) % REG_EVERY == 0
 //
+// Terms of one unsigned bit (XNOR-popcount lanes): the levels up to the
+// first register are one $countones per node of that level, the same sums
+// and the same registers.  Verilator evaluates the whole tree every clock
+// cycle, and a popcount is a few machine instructions where the pairwise
+// adders are a shift, mask and add per node: the popcount form simulates the
+// XNOR MVAUs about twice as fast.  Synthesis maps both forms to the same
+// adders.
+//
 // Interface: not a stream; every register runs free (the parent's pipeline
 // has no enable).  `sum` is the sum of the `terms` presented STAGES clock
 // edges earlier, STAGES = the number of registered levels.
@@ -75,6 +83,20 @@ function integer is_reg;
     end
 endfunction
 
+// Terms of one unsigned bit: levels 1 .. POP_LV (the first registered level)
+// are popcounts, and the levels before POP_LV have no nodes of their own.
+localparam POPCOUNT = (TERM_W == 1 && SIGNED == 0) ? 1 : 0;
+localparam FIRST_REG = REG_EVERY - LEVEL_OFFSET % REG_EVERY;
+localparam POP_LV = (POPCOUNT == 0) ? 0 : (FIRST_REG < LV) ? FIRST_REG : LV;
+
+// bits of level l in `tree`
+function integer lvl_bits;
+    input integer l;
+    begin
+        lvl_bits = (l >= 1 && l < POP_LV) ? 0 : nodes(l) * (TERM_W + l);
+    end
+endfunction
+
 // bit offset of level l in `tree`: the root level LV at 0, level 0 last
 function integer lvl_off;
     input integer l;
@@ -82,11 +104,13 @@ function integer lvl_off;
     begin
         lvl_off = 0;
         for (k = l + 1; k <= LV; k = k + 1)
-            lvl_off = lvl_off + nodes(k) * (TERM_W + k);
+            lvl_off = lvl_off + lvl_bits(k);
     end
 endfunction
 
-localparam TREE_BITS = lvl_off(0) + N * TERM_W;
+// level 0 (the terms) is last in `tree`
+localparam TERMS_OFF = lvl_off(0);
+localparam TREE_BITS = TERMS_OFF + N * TERM_W;
 
 initial begin
     if (N < 2 || TERM_W < 1 || REG_EVERY < 1 || LEVEL_OFFSET < 0) begin
@@ -103,7 +127,7 @@ assign sum = tree[0 +: TERM_W + LV];
 
 genvar gl, gn;
 generate
-    for (gl = 1; gl <= LV; gl = gl + 1) begin : g_lvl
+    for (gl = (POP_LV > 1) ? POP_LV : 1; gl <= LV; gl = gl + 1) begin : g_lvl
         localparam N_IN = nodes(gl - 1);
         localparam N_OUT = nodes(gl);
         localparam W_IN = TERM_W + gl - 1;
@@ -112,14 +136,28 @@ generate
         localparam OFF_OUT = lvl_off(gl);
         wire [N_OUT*W_OUT-1:0] level_sum;
         for (gn = 0; gn < N_OUT; gn = gn + 1) begin : g_n
-            wire [W_IN-1:0]  a = tree[OFF_IN + 2*gn*W_IN +: W_IN];
-            wire [W_OUT-1:0] ae = {(SIGNED != 0) && a[W_IN-1], a};
-            if (2*gn + 1 < N_IN) begin : g_add
-                wire [W_IN-1:0]  b = tree[OFF_IN + (2*gn + 1)*W_IN +: W_IN];
-                wire [W_OUT-1:0] be = {(SIGNED != 0) && b[W_IN-1], b};
-                assign level_sum[gn*W_OUT +: W_OUT] = ae + be;
-            end else begin : g_pass
-                assign level_sum[gn*W_OUT +: W_OUT] = ae;
+            if (gl == POP_LV) begin : g_pop
+                // the ones among terms gn*2^gl .. (gn+1)*2^gl - 1 (the last node: up to term N - 1)
+                localparam FIRST = gn << gl;
+                localparam COUNT = (FIRST + (1 << gl) <= N) ? (1 << gl) : N - FIRST;
+                // a short last node's count needs fewer bits: its upper bits are constant zeros
+                localparam COUNT_W = $clog2(COUNT + 1);
+                wire [COUNT_W-1:0] count = $countones(tree[TERMS_OFF + FIRST +: COUNT]);
+                if (COUNT_W < W_OUT) begin : g_short
+                    assign level_sum[gn*W_OUT +: W_OUT] = {{(W_OUT - COUNT_W){1'b0}}, count};
+                end else begin : g_full
+                    assign level_sum[gn*W_OUT +: W_OUT] = count;
+                end
+            end else begin : g_sum
+                wire [W_IN-1:0]  a = tree[OFF_IN + 2*gn*W_IN +: W_IN];
+                wire [W_OUT-1:0] ae = {(SIGNED != 0) && a[W_IN-1], a};
+                if (2*gn + 1 < N_IN) begin : g_add
+                    wire [W_IN-1:0]  b = tree[OFF_IN + (2*gn + 1)*W_IN +: W_IN];
+                    wire [W_OUT-1:0] be = {(SIGNED != 0) && b[W_IN-1], b};
+                    assign level_sum[gn*W_OUT +: W_OUT] = ae + be;
+                end else begin : g_pass
+                    assign level_sum[gn*W_OUT +: W_OUT] = ae;
+                end
             end
         end
         if (is_reg(gl) != 0) begin : g_reg
