@@ -5,8 +5,8 @@
 // frame_units -- HLS kernels of per-sample (per-frame) thresholds, one frame per
 // call, with the stream formats and memory layouts of the RTL modules in
 // hls/rtl/dynamic_threshold/ (frame_channel_sums.v, hyper_function.v,
-// frame_buffer.v and frame_threshold.v; see their headers), so that both run on
-// the same vectors.  Semantics:
+// frame_buffer.v, frame_threshold.v and frame_multi_threshold.v; see their
+// headers), so that both run on the same vectors.  Semantics:
 // hw_bnn/features/dynamic_threshold/reference.py.
 //
 // Streams carry beats of PE lanes (lane e of fold g is channel g*PE+e, lane 0
@@ -191,6 +191,43 @@ void frame_threshold(hls::stream<ap_uint<PE * W> > &in, hls::stream<ap_uint<PE> 
                 bits[e] = ((sign[g][e] ? ap_int<W + 1>(-acc) : acc) >= t) ? 1 : 0;
             }
             out.write(bits);
+        }
+    }
+}
+
+// Bits that address n entries: ceil(log2(n)), 0 for n = 1.
+constexpr int address_bits(int n) { return n <= 1 ? 0 : 1 + address_bits((n + 1) / 2); }
+
+// Multi-threshold one frame against the table entry each channel's index selects: NF index beats (lane e of
+// beat g: the index of channel g*PE+e in the low bits of W), then F payload beats -> F beats of PE lanes of OUT_W
+// bits, y = ACT_BIAS + #{n : x >= T[c][idx][n]} modulo 2^OUT_W.  Index bits above those that address the L entries
+// are ignored, and an index from L up selects entry L-1.  Table word g holds threshold n of entry j of channel
+// g*PE+e at bits [((e*L + j)*N_THR + n)*THR_W +: THR_W].
+template <int C, int PE, int PIXELS, int W, int L, int N_THR, int THR_W, int ACT_BIAS, int OUT_W>
+void frame_multi_threshold(hls::stream<ap_uint<PE * W> > &in, hls::stream<ap_uint<PE * OUT_W> > &out,
+                           const ap_uint<PE * L * N_THR * THR_W> table[]) {
+    const int NF = C / PE, ROW_W = N_THR * THR_W, ADDRESS_MASK = (1 << address_bits(L)) - 1;
+    ap_uint<ROW_W> rows[C];
+    for (int g = 0; g < NF; g++) {
+#pragma HLS PIPELINE II = 1
+        ap_uint<PE * W> beat = in.read();
+        for (int e = 0; e < PE; e++) {
+            int entry = int(beat.range(e * W + W - 1, e * W)) & ADDRESS_MASK;
+            entry = entry < L ? entry : L - 1;
+            const int base = (e * L + entry) * ROW_W;
+            rows[g * PE + e] = table[g].range(base + ROW_W - 1, base);
+        }
+    }
+    for (int p = 0; p < PIXELS; p++) {
+        for (int g = 0; g < NF; g++) {
+#pragma HLS PIPELINE II = 1
+            ap_uint<PE * W> beat = in.read();
+            ap_uint<PE * OUT_W> levels;
+            for (int e = 0; e < PE; e++) {
+                ap_int<OUT_W> y = ACT_BIAS + count_at_least<THR_W, N_THR>(field<W>(beat, e), rows[g * PE + e], 0);
+                levels.range(e * OUT_W + OUT_W - 1, e * OUT_W) = y.range(OUT_W - 1, 0);
+            }
+            out.write(levels);
         }
     }
 }

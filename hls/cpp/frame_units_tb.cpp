@@ -7,7 +7,7 @@
 // the RTL module.
 //
 // Build: TB_KERNEL selects the kernel (1 frame_channel_sums, 2 hyper_function,
-// 3 frame_buffer, 4 frame_threshold); its template parameters come as TB_*
+// 3 frame_buffer, 4 frame_threshold, 5 frame_multi_threshold); its template parameters come as TB_*
 // -D flags named like the RTL module's parameters (TB_C, TB_PE, TB_PIXELS, ...).
 //
 // Usage: tb FRAMES IN_FILE OUT_FILE [MEM_DIR]
@@ -15,7 +15,8 @@
 //             the RTL module; tagged beats carry the tag bit).
 //   MEM_DIR : the RTL module's $readmemh files, named after its memory
 //             parameters in lower case without _FILE (pool.mem, w1.mem,
-//             hid.mem, w2.mem, out.mem, table.mem; sign.mem).
+//             hid.mem, w2.mem, out.mem, table.mem; sign.mem; table.mem of
+//             frame_multi_threshold).
 //   OUT_FILE: output beats, one lowercase hexadecimal word per line.
 // Exit status 0 on success; 1 with a message on stderr for a missing or
 // malformed file.
@@ -27,7 +28,7 @@
 #include <vector>
 
 #ifndef AP_INT_MAX_W
-#define AP_INT_MAX_W 4096
+#define AP_INT_MAX_W 8192  // frame_multi_threshold's table words: PE*L*N_THR*THR_W bits
 #endif
 #include "frame_units.hpp"
 
@@ -114,8 +115,18 @@ int main(int argc, char **argv) {
         fail("sign.mem has the wrong number of words");
     for (int f = 0; f < frames; f++)
         frame_threshold<TB_C, TB_PE, TB_PIXELS, TB_W>(in, out, &sign[0]);
+#elif TB_KERNEL == 5
+    hls::stream<ap_uint<TB_PE * TB_W> > &in = input<TB_PE * TB_W>(argv[2]);
+    hls::stream<ap_uint<TB_PE * TB_OUT_W> > out("out");
+    std::vector<ap_uint<TB_PE * TB_L * TB_N_THR * TB_THR_W> > table =
+        read_words<TB_PE * TB_L * TB_N_THR * TB_THR_W>(mem + "table.mem");
+    if ((int)table.size() != TB_C / TB_PE)
+        fail("table.mem has the wrong number of words");
+    for (int f = 0; f < frames; f++)
+        frame_multi_threshold<TB_C, TB_PE, TB_PIXELS, TB_W, TB_L, TB_N_THR, TB_THR_W, TB_ACT_BIAS, TB_OUT_W>(
+            in, out, &table[0]);
 #else
-#error "define TB_KERNEL as 1 .. 4"
+#error "define TB_KERNEL as 1 .. 5"
 #endif
     if (!in.empty())
         fail("input beats left over: the input does not hold FRAMES whole frames");

@@ -84,36 +84,51 @@ def test_frame_threshold_compares_each_frame_with_its_thresholds(c, pe, pixels, 
 
 # ---- frame_multi_threshold ----
 
-@pytest.mark.parametrize("c,pe,pixels,w,entries,n_thr,thr_w,bias", [
+MULTI_THRESHOLD_CASES = [  # c, pe, pixels, w, entries, n_thr, thr_w, bias
     (4, 2, 5, 6, 3, 3, 8, -2),     # THR_W > W, negative bias
     (6, 6, 2, 10, 1, 4, 6, 0),     # PE = C, one entry, THR_W < W
     (5, 1, 3, 5, 4, 1, 5, 1),      # PE = 1, one threshold
     (8, 4, 3, 8, 9, 15, 8, -8),    # 9 entries (not a power of 2), 15 thresholds, INT4 output
-])
+]
+
+
+def multi_threshold_case(rng, c, pixels, w, entries, n_thr, thr_w, n_frames=4):
+    """Random frames (n, P, C) of W-bit values, per-frame table indices (n, C) and a table (C, L, N_THR) of
+    THR_W-bit thresholds, 40 % of them inside the payload range and 40 % tied with a payload value of their
+    channel (where it fits THR_W bits)."""
+    lo, hi = signed_range(w)
+    t_lo, t_hi = signed_range(thr_w)
+    frames = rng.integers(lo, hi + 1, (n_frames, pixels, c))
+    index = rng.integers(0, entries, (n_frames, c))
+    table = rng.integers(t_lo, t_hi + 1, (c, entries, n_thr))
+    near = rng.integers(max(lo, t_lo), min(hi, t_hi) + 1, table.shape)
+    table = np.where(rng.random(table.shape) < 0.4, near, table)
+    picks = rng.integers(0, n_frames, table.shape), rng.integers(0, pixels, table.shape)
+    values = frames[picks[0], picks[1], np.arange(c)[:, None, None]]
+    ties = (rng.random(table.shape) < 0.4) & (values >= t_lo) & (values <= t_hi)
+    return frames, index, np.where(ties, values, table)
+
+
+def multi_threshold_beats(frames, index, pe, w) -> list[int]:
+    """Per frame its index beats, then its payload beats."""
+    beats = []
+    for frame, idx in zip(frames, index):
+        beats += pack_beats(idx.reshape(-1, pe), w) + pack_beats(frame.reshape(-1, pe), w)
+    return beats
+
+
+@pytest.mark.parametrize("c,pe,pixels,w,entries,n_thr,thr_w,bias", MULTI_THRESHOLD_CASES)
 def test_frame_multi_threshold_counts_each_frame_against_its_indexed_thresholds(c, pe, pixels, w, entries, n_thr,
                                                                                  thr_w, bias):
     out_w = signed_width([bias, bias + n_thr])
     sim = Sim("frame_multi_threshold", dict(C=c, PE=pe, PIXELS=pixels, W=w, L=entries, N_THR=n_thr, THR_W=thr_w,
                                             ACT_BIAS=bias, OUT_W=out_w), mem_params=("TABLE_FILE",))
     rng = np.random.default_rng(c * 10 + entries)
-    lo, hi = signed_range(w)
-    t_lo, t_hi = signed_range(thr_w)
     nf = c // pe
     for k, (p_valid, p_ready) in enumerate(RATES):
-        frames = rng.integers(lo, hi + 1, (4, pixels, c))
-        index = rng.integers(0, entries, (4, c))
-        table = rng.integers(t_lo, t_hi + 1, (c, entries, n_thr))
-        near = rng.integers(max(lo, t_lo), min(hi, t_hi) + 1, table.shape)  # thresholds inside the payload range
-        table = np.where(rng.random(table.shape) < 0.4, near, table)
-        # ties: thresholds equal to a payload value of their channel (where the value fits in THR_W bits)
-        picks = rng.integers(0, 4, table.shape), rng.integers(0, pixels, table.shape)
-        values = frames[picks[0], picks[1], np.arange(c)[:, None, None]]
-        ties = (rng.random(table.shape) < 0.4) & (values >= t_lo) & (values <= t_hi)
-        table = np.where(ties, values, table)
+        frames, index, table = multi_threshold_case(rng, c, pixels, w, entries, n_thr, thr_w)
         write_multi_threshold_table(sim.mem_path("TABLE_FILE"), table, pe, thr_w)
-        beats = []
-        for frame, idx in zip(frames, index):
-            beats += pack_beats(idx.reshape(-1, pe), w) + pack_beats(frame.reshape(-1, pe), w)
+        beats = multi_threshold_beats(frames, index, pe, w)
         expected = bias + frame_threshold(frames, table_rows(table, index), np.ones(c, dtype=np.int64))
         result = sim.run(beats, expected.size // pe, seed=k, p_valid=p_valid, p_ready=p_ready)
         got = np.array(unpack_beats(result.out, pe, out_w, signed=True)).reshape(expected.shape)
@@ -317,3 +332,26 @@ def test_hls_kernels_match_the_rtl_and_the_reference(tmp_path):
     assert bits == rtl("frame_threshold", threshold_params, buffer_out, len(bits), ("SIGN_FILE",))
     want = frame_threshold(frames, expected, sign)
     assert np.array_equal(np.array(unpack_beats(bits, pe, 1)).reshape(want.shape), want)
+
+
+@pytest.mark.parametrize("c,pe,pixels,w,entries,n_thr,thr_w,bias", MULTI_THRESHOLD_CASES)
+def test_hls_frame_multi_threshold_matches_the_rtl_and_the_reference(c, pe, pixels, w, entries, n_thr, thr_w, bias,
+                                                                      tmp_path):
+    """The kernel and frame_multi_threshold.v on the same beats and table, indices beyond the L entries
+    and index bits above the addressed ones included (both select entry min(index mod 2^clog2(L), L-1))."""
+    out_w = signed_width([bias, bias + n_thr])
+    params = dict(C=c, PE=pe, PIXELS=pixels, W=w, L=entries, N_THR=n_thr, THR_W=thr_w, ACT_BIAS=bias, OUT_W=out_w)
+    rng = np.random.default_rng(c * 100 + entries)
+    frames, index, table = multi_threshold_case(rng, c, pixels, w, entries, n_thr, thr_w, n_frames=5)
+    address_bits = (entries - 1).bit_length()
+    sent = index + (rng.integers(0, 1 << (w - 1 - address_bits), index.shape) << address_bits)  # high bits set
+    sent[-1] = (1 << address_bits) - 1  # the highest address: beyond L - 1 where L is not a power of 2
+    selected = np.minimum(sent & ((1 << address_bits) - 1), entries - 1)
+    write_multi_threshold_table(tmp_path / "table.mem", table, pe, thr_w)
+    beats = multi_threshold_beats(frames, sent, pe, w)
+    levels = run_hls(5, params, len(frames), beats, tmp_path)
+    sim = Sim("frame_multi_threshold", params, mem_params=("TABLE_FILE",))
+    shutil.copyfile(tmp_path / "table.mem", sim.mem_path("TABLE_FILE"))
+    assert levels == sim.run(beats, len(levels), p_valid=0.8, p_ready=0.8).out
+    expected = bias + frame_threshold(frames, table_rows(table, selected), np.ones(c, dtype=np.int64))
+    assert np.array_equal(np.array(unpack_beats(levels, pe, out_w, signed=True)).reshape(expected.shape), expected)
