@@ -320,6 +320,18 @@ class BitstreamConfig(_Section):
 class VendorConfig(_Section):
     #: Zynq board for FINN's own Vivado/Vitis HLS build: pynq-z1, pynq-z2 or zcu104.
     board: str = "pynq-z2"
+    #: Several boards at once, in place of ``board``: each board's FINN build is one job of a Dask sweep
+    #: (vendor/builds.csv; a rerun builds only the boards not in it yet).
+    boards: list[str] = []
+    #: Where the builds run: null, a local Dask cluster of ``workers`` processes (used only with several
+    #: boards); "tcp://HOST:8786", a running Dask scheduler whose workers have Vivado and Vitis HLS set up.
+    cluster: str | None = None
+    #: Workers of the local cluster: one by default, since a FINN/Vivado build takes the machine's cores and
+    #: many GB of memory itself.
+    workers: int = Field(1, ge=1)
+    #: The command that runs FINN's builder, as a list (e.g. a FINN Docker wrapper); ``build CONFIG MODEL
+    #: --batch`` is appended. null: finn-plus's ``finn`` next to the Python that runs hw_bnn (on the workers).
+    finn_command: list[str] | None = None
 
     @field_validator("board")
     @classmethod
@@ -327,6 +339,23 @@ class VendorConfig(_Section):
         from hw_bnn.vendor import VENDOR_BOARDS
 
         return _known_name("vendor board", name, VENDOR_BOARDS)
+
+    @field_validator("boards")
+    @classmethod
+    def _known_boards(cls, names: list[str]) -> list[str]:
+        from hw_bnn.vendor import VENDOR_BOARDS
+
+        if len(set(names)) != len(names):
+            raise ValueError(f"vendor.boards names a board twice: {names}")
+        return [_known_name("vendor board", name, VENDOR_BOARDS) for name in names]
+
+    @field_validator("finn_command")
+    @classmethod
+    def _command(cls, command: list[str] | None) -> list[str] | None:
+        if command is not None and not command:
+            raise ValueError("vendor.finn_command is empty; give the command as a list, e.g. [/opt/finn/run-docker.sh, "
+                             "finn], or null for finn-plus's finn")
+        return command
 
 
 class Config(_Section):

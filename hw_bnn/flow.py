@@ -679,13 +679,25 @@ def explore_stage(config: Config, out_dir: str | Path, progress: Progress = prin
 
 
 def vendor_stage(config: Config, out_dir: str | Path, progress: Progress = print) -> dict:
-    """FINN's own HLS/Vivado build of ``hw_graph.onnx`` for ``vendor.board`` (see ``hw_bnn.vendor``)."""
-    from hw_bnn.vendor import vendor_build
+    """FINN's own HLS/Vivado build of ``hw_graph.onnx`` for ``vendor.board`` (see ``hw_bnn.vendor``); for
+    ``vendor.boards``, or on a cluster (``vendor.cluster``), one build per board as a Dask sweep."""
+    from hw_bnn.vendor import vendor_build, vendor_sweep
 
     out_dir = Path(out_dir).resolve()
     _require(out_dir, ("hw_graph.onnx", "folding.json"), "build")
-    result = vendor_build(out_dir / "hw_graph.onnx", out_dir / "folding.json", config.vendor.board,
-                          config.build.clock_mhz, out_dir / "vendor" / config.vendor.board, progress)
+    vendor = config.vendor
+    if len(vendor.boards) > 1 or vendor.cluster is not None:
+        rows = vendor_sweep(out_dir / "hw_graph.onnx", out_dir / "folding.json", vendor.boards or [vendor.board],
+                            config.build.clock_mhz, out_dir / "vendor", cluster=vendor.cluster,
+                            workers=vendor.workers, finn=vendor.finn_command)
+        for row in rows:
+            progress(f"vendor: {row['board']} built on {row['host']} in {row['seconds']:,.0f} s: bitfile "
+                     f"{row['bitfile'] or 'none'}, {row['LUT']} LUT, {row['fmax_mhz']} MHz (FINN's report)")
+        result = {"builds": rows, "csv": str(out_dir / "vendor" / "builds.csv")}
+    else:
+        board = vendor.boards[0] if vendor.boards else vendor.board
+        result = vendor_build(out_dir / "hw_graph.onnx", out_dir / "folding.json", board, config.build.clock_mhz,
+                              out_dir / "vendor" / board, progress, finn=vendor.finn_command)
     update_report(out_dir, config, vendor=result)
     return result
 

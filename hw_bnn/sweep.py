@@ -64,13 +64,17 @@ _ADDRESS = re.compile(r"tcp://(\[[0-9a-fA-F:.]+\]|[^\s:/\[\]]+):\d+")
 
 def run_sweep(jobs: list[dict], work: Callable[[dict], dict], csv_path: Path, columns: list[str], *,
               cluster: str | None = None, workers: int | None = None, retries: int = 2,
-              desc: str = "sweep") -> list[dict]:
+              desc: str = "sweep", keep: Callable[[dict], dict] | None = None,
+              setting: str = "explore.cluster") -> list[dict]:
     """Run ``work(job)`` for each job not already in ``csv_path``; return the rows of all ``jobs``, in their order.
 
     ``columns`` are the CSV's columns ("key" is put first if missing); values a row lacks are left
     empty and keys it has beyond ``columns`` are returned but not written. Rows read back from the
     CSV hold ints, floats, bools and None where the text looks like one. Rows in the CSV whose keys
-    are not in ``jobs`` are kept in it, but not returned.
+    are not in ``jobs`` are kept in it, but not returned. ``keep(row)``, when given, runs here (not on
+    the worker) on each finished row before it is written, and returns the row to write: it stores what
+    a job sent back beyond numbers (files as bytes) and puts their paths in the row, so that what a row
+    in the CSV names is on disk. ``setting`` names the cluster's config field in error messages.
     """
     csv_path = Path(csv_path)
     columns = columns if "key" in columns else ["key", *columns]
@@ -78,7 +82,7 @@ def run_sweep(jobs: list[dict], work: Callable[[dict], dict], csv_path: Path, co
     if len(set(keys)) != len(keys):
         repeated = sorted({key for key in keys if keys.count(key) > 1})
         raise HwBnnError(f"sweep jobs must have unique keys; repeated: {repeated}")
-    address = _check_cluster(cluster)
+    address = _check_cluster(cluster, setting)
     done = _read_rows(csv_path, columns)
     remove_stale_temps(csv_path)  # left by a sweep killed while it wrote
     pending = [job for job in jobs if job["key"] not in done]
@@ -86,7 +90,8 @@ def run_sweep(jobs: list[dict], work: Callable[[dict], dict], csv_path: Path, co
     if not pending:
         print(f"{desc}: {len(jobs)} jobs, all already in {csv_path.name}", flush=True)
         return [done[key] for key in keys]
-    failures = _run(pending, work, csv_path, columns, done, address, workers, retries, desc, resumed, len(jobs))
+    failures = _run(pending, work, csv_path, columns, done, address, workers, retries, desc, resumed, len(jobs),
+                    keep, setting)
     if failures:
         first_key, first_error = failures[0]
         raise HwBnnError(
@@ -103,16 +108,16 @@ def _key_of(job: dict) -> str:
     return key
 
 
-def _check_cluster(cluster: str | None) -> str | None:
+def _check_cluster(cluster: str | None, setting: str) -> str | None:
     if cluster is None or _ADDRESS.fullmatch(cluster):
         return cluster
-    raise HwBnnError(f"explore.cluster is {cluster!r}; it must be empty (null) to run on this machine's cores, "
+    raise HwBnnError(f"{setting} is {cluster!r}; it must be empty (null) to run on this machine's cores, "
                      f"or the address of a running Dask scheduler, tcp://HOST:PORT (e.g. tcp://node01:8786)")
 
 
 def _run(pending: list[dict], work: Callable[[dict], dict], csv_path: Path, columns: list[str],
          done: dict[str, dict], address: str | None, workers: int | None, retries: int, desc: str,
-         resumed: int, total: int) -> list[tuple[str, str]]:
+         resumed: int, total: int, keep: Callable[[dict], dict] | None, setting: str) -> list[tuple[str, str]]:
     """Run ``pending`` on the cluster, adding each finished row to ``done`` and the CSV; return the failures."""
     import dask
     from distributed import KilledWorker, LocalCluster, wait
@@ -133,7 +138,7 @@ def _run(pending: list[dict], work: Callable[[dict], dict], csv_path: Path, colu
                 # that goes over it: a synthesis run needing more than its share would never finish.
                 local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
                                      dashboard_address=None, silence_logs=logging.ERROR)
-        with _connect(local or address) as client, tqdm(total=len(pending), desc=desc, disable=None) as bar:
+        with _connect(local or address, setting) as client, tqdm(total=len(pending), desc=desc, disable=None) as bar:
             todo = pending[::-1]
             running = {}
             while todo or running:
@@ -156,6 +161,8 @@ def _run(pending: list[dict], work: Callable[[dict], dict], csv_path: Path, colu
                         row = future.result()
                         if not isinstance(row, dict):
                             raise TypeError(f"work returned a {type(row).__name__}, not a dict")
+                        if keep is not None:
+                            row = keep(row)
                     except KilledWorker:
                         failures.append((key, "KilledWorker: every worker process that ran it died (out of memory? "
                                               "a tool that crashed the process?)"))
@@ -172,7 +179,7 @@ def _run(pending: list[dict], work: Callable[[dict], dict], csv_path: Path, colu
     return failures
 
 
-def _connect(cluster):
+def _connect(cluster, setting: str):
     """A client of ``cluster``, a LocalCluster or a scheduler's address."""
     from distributed import Client
 
@@ -180,7 +187,7 @@ def _connect(cluster):
         return Client(cluster)
     except OSError as exc:  # distributed raises OSError (TimeoutError) when no scheduler answers
         raise HwBnnError(f"cannot reach the Dask scheduler at {cluster} ({exc}); check that it is running "
-                         f"(dask scheduler) and reachable from here, or set explore.cluster empty to run "
+                         f"(dask scheduler) and reachable from here, or set {setting} empty to run "
                          f"on this machine") from exc
 
 
