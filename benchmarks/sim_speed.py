@@ -42,7 +42,7 @@ def _best_of(fn, min_total_s: float = 1.0, max_reps: int = 50) -> float:
 
 
 def benchmark(config, out: Path, n: int, shards: int = 2) -> None:
-    from hw_bnn.export import load_qonnx
+    from hw_bnn.export import deployable, load_qonnx
     from hw_bnn.execute import run_graph
     from hw_bnn.design.sim import simulate
     from hw_bnn.train import predict
@@ -54,7 +54,10 @@ def benchmark(config, out: Path, n: int, shards: int = 2) -> None:
     if n > len(images):
         raise HwBnnError(f"--images {n} but {out} holds {len(images)} test images")
     images = images[:n]
-    model = flow.trained_model(config, out, flow.load_data(config))
+    dataset = flow.load_data(config)
+    # the flow's reference: the deployment form (for AdaBin the integer combine, whose float output rounds
+    # differently from the training form's)
+    model = deployable(flow.trained_model(config, out, dataset), dataset.input_shape)
     hw_graph = load_qonnx(out / "hw_graph.onnx")
 
     torch_outputs = predict(model, images)

@@ -145,9 +145,10 @@ def test_byom_says_what_each_stage_proved():
     assert [bench.stage_exactness(report, s) for s in ("qonnx", "finn", "rtl")] == ["exact", "integers", "NO"]
 
 
-def test_sim_speed_times_every_execution_and_the_sharded_run_agrees():
+@pytest.mark.parametrize("method", ["baseline", "adabin"])  # AdaBin: a float output combine on the host
+def test_sim_speed_times_every_execution_and_the_sharded_run_agrees(method):
     result = subprocess.run([sys.executable, "benchmarks/sim_speed.py", "--images", "20", "--shards", "2", *TINY,
-                             "--set", "check.n_images=20"],
+                             "--set", "check.n_images=20", "--set", f"method={method}"],
                             cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "outputs identical (PyTorch == FINN == RTL): yes" in result.stdout
