@@ -123,3 +123,15 @@ def test_argmax_output_stage_end_to_end(tmp_path):
     assert indices.shape == (40, 1)
     assert np.array_equal(indices[:, 0], np.load(out / "pytorch_outputs.npy").argmax(1))
     assert report["accuracy"]["rtl"] == report["accuracy"]["pytorch"]
+
+
+def test_argmax_refuses_adabins_float_class_scores(tmp_path, capsys):
+    """AdaBin's class scores are a float combine of two accumulators per class on the host: no integer stream
+    orders the classes, so a hardware top-1 stage is refused with the node named (FINN's LabelSelect
+    conversion stopped on an internal error before)."""
+    assert run_cli("run", "training/recipes/demo.yaml", "--out", tmp_path / "run", "--set", "method=adabin",
+                   "--set", "train.epochs=1", "--set", "data.n_train=200", "--set", "check.n_images=10",
+                   "--set", "model.options.hidden=[16]", "--set", "build.argmax=true") == 2
+    err = capsys.readouterr().err
+    assert "build.argmax: the class scores come from AdaBinOutput_0 (AdaBinOutput)" in err
+    assert "leave build.argmax off" in err

@@ -354,10 +354,25 @@ def step_argmax_output(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
     """
     if not cfg.argmax:
         return model
+    _require_integer_scores(model)
     for transformation in (InsertTopK(k=1), absorb.AbsorbScalarMulAddIntoTopK(), InferDataTypes(),
                            InferLabelSelectLayer(), GiveUniqueNodeNames()):
         model = model.transform(transformation)
     return _tidy(model)
+
+
+def _require_integer_scores(model: ModelWrapper) -> None:
+    """Raise unless the class scores are an order-preserving affine map of an integer stream (a top-1 stage in
+    hardware compares integers): name the node that computes them otherwise."""
+    node = model.find_producer(model.graph.output[0].name)
+    while node is not None and node.op_type in OUTPUT_AFFINE_OPS - {"AdaBinOutput"}:
+        node = model.find_producer(node.input[0])
+    if node is not None and node.op_type == "AdaBinOutput":
+        raise HwBnnError(
+            f"build.argmax: the class scores come from {node.name} (AdaBinOutput), which combines two accumulators "
+            f"per class in float on the host (D*a + S*b + c, with a and b of either sign per class), so no integer "
+            f"stream of the accelerator orders the classes as the scores do; leave build.argmax off (the host takes "
+            f"the top-1 of the scores) or train a method whose last layer is an XNOR/integer MVAU")
 
 
 def step_check_hw_only(model: ModelWrapper, cfg: BuildConfig) -> ModelWrapper:
