@@ -28,7 +28,7 @@ DATA = ROOT / "benchmarks" / "data" / "resource_calibration.json"
 #: residual nets are not here: Yosys' WebAssembly build stops in ABC9 with "call stack exhausted" on
 #: them (as on BNN-PYNQ's CNV), so their forks, joins and integer-weight MVAUs use the fallback model.
 SMALL = ["train.epochs=1", "check.n_images=3", "build.fifo_sizing=fixed"]
-MLP = "training/recipes/demo.yaml"
+MLP = "training/recipes/sfc.yaml"
 CNV = "training/recipes/cnv_demo.yaml"
 DESIGNS: dict[str, tuple[str, str, list[str]]] = {
     "mlp_896": ("calibration", MLP, ["build.target_fps=100000"]),

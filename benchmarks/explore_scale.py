@@ -1,11 +1,11 @@
 """Design-space exploration at scale: how fast hw_bnn's resource model estimates foldings, how many designs
 an hour Yosys synthesises on 1 and 2 local Dask workers, the estimate's error on the held-out designs
-(ours beside FINN's), and the estimated Pareto fronts of the demo MLP and the CNV net on ECP5-85F and
+(ours beside FINN's), and the estimated Pareto fronts of the SFC MLP (sfc.yaml) and the CNV net on ECP5-85F and
 xc7z020.
 
-Usage: .venv/bin/python benchmarks/explore_scale.py --out DIR [--synth 4] [--points 2000] [--nets demo cnv]
+Usage: .venv/bin/python benchmarks/explore_scale.py --out DIR [--synth 4] [--points 2000] [--nets sfc cnv]
 
-DIR gets a 1-epoch build of the demo MLP and of the CNV demo net (kept: a rerun reuses them), the fronts'
+DIR gets a 1-epoch build of the SFC MLP and of the CNV demo net (kept: a rerun reuses them), the fronts'
 plots (``front_<net>_<device>.png``) and the synthesis CSVs. The error table reads the calibration data of
 ``benchmarks/estimate_calibration.py`` (its held-out designs). ``--synth 0`` skips the timed syntheses.
 """
@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-NETS = {"demo": ("training/recipes/demo.yaml", ["build.target_fps=null", "build.target_cycles_per_frame=896"]),
+NETS = {"sfc": ("training/recipes/sfc.yaml", ["build.target_fps=null", "build.target_cycles_per_frame=896"]),
         "cnv": ("training/recipes/cnv_demo.yaml", [])}
 DEVICES = ("LFE5U-85F", "xc7z020")
 
@@ -114,11 +114,11 @@ def main() -> None:
         print(f"| {family} | {stat(result['designs'], 'ours_error')} | {stat(result['designs'], 'finn_error')} | "
               f"{len(result['layers'])} | {stat(result['layers'], 'ours_error')} | {stat(result['layers'], 'finn_error')} |")
 
-    if args.synth and "demo" in models:
-        print(f"\n## Synthesis throughput (Yosys, {args.synth} designs of the demo's front, local Dask workers)\n")
-        front = fronts[("demo", "xc7z020")]
+    if args.synth and "sfc" in models:
+        print(f"\n## Synthesis throughput (Yosys, {args.synth} designs of the SFC net's front, local Dask workers)\n")
+        front = fronts[("sfc", "xc7z020")]
         picked = [front[round(i * (len(front) - 1) / max(1, args.synth - 1))] for i in range(min(args.synth, len(front)))]
-        times = {workers: timed_syntheses(models["demo"], picked, "xc7", workers, out) for workers in (1, 2)}
+        times = {workers: timed_syntheses(models["sfc"], picked, "xc7", workers, out) for workers in (1, 2)}
         print("| workers | seconds | designs/hour |")
         print("|---:|---:|---:|")
         for workers, seconds in times.items():

@@ -1,9 +1,9 @@
 """Issue 4's two hardware targets, measured in one run.
 
 1. Throughput on the ULX3S-85F (Lattice ECP5 LFE5U-85F): Yosys ``synth_ecp5`` + nextpnr give the
-   achieved Fmax of the demo MLP, the Verilator simulation gives its cycles per image, and frames/s at
+   achieved Fmax of the SFC MLP (sfc.yaml), the Verilator simulation gives its cycles per image, and frames/s at
    Fmax = Fmax * 1e6 / cycles. Beside it, FINN's published TFC-W1A1 throughput (837,019 frames/s at
-   100 MHz on a Pynq-Z1), as frames/s and normalised to the clock (frames/s per MHz). The demo is also
+   100 MHz on a Pynq-Z1), as frames/s and normalised to the clock (frames/s per MHz). The SFC net is also
    re-folded for a higher frames/s target (``--refold-fps``), simulated and placed again, to show what
    more parallelism buys on the same device.
 2. Resources: LUTs after Yosys ``synth_xilinx`` (xc7) against FINN's LUT estimate for the same folding,
@@ -12,11 +12,11 @@
 Usage: .venv/bin/python benchmarks/fpga_targets.py [--out DIR] [--recipe R] [--set k=v ...]
                                                    [--refold-fps F] [--sim-images N]
 
-With --out, DIR is a finished demo build (``hw-bnn run training/recipes/demo.yaml --out DIR``: it needs
+With --out, DIR is a finished build of sfc.yaml (``hw-bnn run training/recipes/sfc.yaml --out DIR``: it needs
 export.onnx, hw_graph.onnx, the test images and report.json with the ``estimate`` and ``rtl_sim``
 sections); without it, train/export/build/sim run first into a temporary folder. Synthesis and place and
 route run in DIR/benchmarks/fpga_targets/<design>/, so the build's own synth/ and report.json stay as
-they are; the results are written to DIR/benchmarks/fpga_targets.json. On 2 cores the demo takes about
+they are; the results are written to DIR/benchmarks/fpga_targets.json. On 2 cores the SFC net takes about
 14 minutes, most of it Yosys and nextpnr on the re-folded design (--refold-fps 0 skips it: about 2 minutes).
 """
 
@@ -50,9 +50,9 @@ FINN_TFC_W1A1 = {
 
 #: Why the columns of the LUT table differ: FINN's formulas (finn/custom_op/fpgadataflow/hls/
 #: matrixvectoractivation_hls.py and rtl/thresholding_rtl.py, lut_estimation) against what Yosys' logs show
-#: for the demo (784-256-256-256-10) at 100,000 and 700,000 frames/s.
+#: for the SFC net (784-256-256-256-10) at 100,000 and 700,000 frames/s.
 LUT_GAP_EXPLANATION = """\
-Why FINN's LUT estimate and Yosys differ (on the demo):
+Why FINN's LUT estimate and Yosys differ (on the SFC net):
 - MVAU (XNOR-popcount): FINN's estimate is FINN-R's model of its HLS core, for 1-bit weights and activations
   300 + 1.1*PE*(2*SIMD + 2*(2*SIMD-1) + acc_bits): a fixed 300 LUTs per layer, and per PE*SIMD lane 2 LUTs for
   the XNOR (counted as a 1x1-bit multiplier) and 2 for its node of the adder tree, 6.6 LUTs a lane in all. The
@@ -172,7 +172,7 @@ def measure(hw_graph, folder: Path, clock_mhz: float, progress) -> dict:
 
 
 def refold(config: Config, out: Path, target_fps: float, n_images: int, folder: Path, progress) -> tuple:
-    """The demo compiled again from export.onnx for ``target_fps``, its RTL simulated on the first
+    """The SFC net compiled again from export.onnx for ``target_fps``, its RTL simulated on the first
     ``n_images`` test images (checked equal to PyTorch's outputs): the graph, FINN's estimate and the run."""
     from hw_bnn.compiler import compile_model
     from hw_bnn.estimate import estimate
@@ -212,14 +212,14 @@ def _folding_label(build) -> str:
 
 
 def benchmark(config: Config, out: Path, refold_fps: float, sim_images: int, progress=print) -> dict:
-    """Measure the demo in ``out`` (and its re-folded variant); write and return the results."""
+    """Measure the SFC net in ``out`` (and its re-folded variant); write and return the results."""
     from hw_bnn.compiler import read_folding
     from hw_bnn.export import load_qonnx
     from hw_bnn.synth import get_family
 
     for needed in ("export.onnx", "hw_graph.onnx", "test_inputs.npy", "pytorch_outputs.npy"):
         if not (out / needed).is_file():
-            raise HwBnnError(f"{out / needed} is missing; run 'hw-bnn run training/recipes/demo.yaml --out {out}' first")
+            raise HwBnnError(f"{out / needed} is missing; run 'hw-bnn run training/recipes/sfc.yaml --out {out}' first")
     report = flow.read_report(out)
     if not report.get("estimate") or not (report.get("rtl_sim") or {}).get("ii_cycles"):
         raise HwBnnError(f"{out / 'report.json'} lacks the 'estimate' or 'rtl_sim' section; run "
@@ -228,7 +228,7 @@ def benchmark(config: Config, out: Path, refold_fps: float, sim_images: int, pro
     clock = config.build.clock_mhz
     designs = [{"design": f"{config.name}, {_folding_label(config.build)}",
                 "hw_graph": load_qonnx(out / "hw_graph.onnx"), "estimate": report["estimate"],
-                "cycles": report["rtl_sim"]["ii_cycles"], "folder": work / "demo"}]
+                "cycles": report["rtl_sim"]["ii_cycles"], "folder": work / config.name}]
     if refold_fps:
         folder = work / f"fps_{int(refold_fps)}"
         hw_graph, est, run = refold(config, out, refold_fps, sim_images, folder, progress)
@@ -266,7 +266,7 @@ def print_results(result: dict) -> None:
     for row in result["designs"]:
         print(f"  {row['design']}: {row['topology']}; " + ", ".join(
             f"{name} " + " ".join(f"{k}={v}" for k, v in f.items()) for name, f in row["folding"].items()))
-    # FINN's TFC-W1A1 is 784-64-64-64-10; the demo is 784-256-256-256-10 folded for 100,000 frames/s (and
+    # FINN's TFC-W1A1 is 784-64-64-64-10; the SFC net is 784-256-256-256-10 folded for 100,000 frames/s (and
     # re-folded here for more): the comparison holds at the chosen folding, not for equal work per image.
     print(f"(vs FINN: frames/s at each design's own clock over FINN's; vs FINN/MHz: the same at equal clocks, i.e. "
           f"FINN's cycles per image over ours; FINN's cycles/img is its clock over its measured frames/s. FINN's "
@@ -281,12 +281,12 @@ def print_results(result: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", default="training/recipes/demo.yaml")
+    parser.add_argument("--recipe", default="training/recipes/sfc.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, default=None,
-                        help="finished demo build (default: train/export/build/sim into a temporary folder)")
+                        help="finished build of sfc.yaml (default: train/export/build/sim into a temporary folder)")
     parser.add_argument("--refold-fps", type=float, default=700000,
-                        help="also re-fold the demo for this many frames/s at build.clock_mhz and measure it; 0: "
+                        help="also re-fold the SFC net for this many frames/s at build.clock_mhz and measure it; 0: "
                              "skip (default 700000: 128 cycles per image, FINN's SetFolding search limits SIMD to "
                              "28/32, and the next step, MVAU_0 at PE 128, keeps Yosys' Verilog frontend busy for "
                              "more than five minutes)")

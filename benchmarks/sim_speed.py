@@ -1,4 +1,4 @@
-"""Speed of the three executions of the demo design on the same test images: PyTorch eval, FINN's
+"""Speed of the three executions of the SFC design (sfc.yaml) on the same test images: PyTorch eval, FINN's
 Python execution of the HW graph, and the Verilator simulation of the stitched RTL.
 
 Usage: .venv/bin/python benchmarks/sim_speed.py [--out DIR] [--images N] [--recipe R] [--set k=v ...]
@@ -99,7 +99,7 @@ def benchmark(config, out: Path, n: int, shards: int = 2) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--recipe", default="training/recipes/demo.yaml")
+    parser.add_argument("--recipe", default="training/recipes/sfc.yaml")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--out", type=Path, default=None,
                         help="finished build folder (default: train/export/build into a temporary folder)")

@@ -1,4 +1,4 @@
-"""Issue 20's top-end targets: the demo MLP (FINN's SFC topology, 784-256-256-256-10) folded from 896 down
+"""Issue 20's top-end targets: the SFC MLP (sfc.yaml: FINN's SFC topology, 784-256-256-256-10, baseline method) folded from 896 down
 to 16 cycles/frame, each simulated in Verilator (bit-exact check, measured cycles/frame) and synthesised
 with Yosys for ECP5 (LUT4, FF, DP16KD; nextpnr on an LFE5U-85F for Fmax where it fits).
 
@@ -9,7 +9,7 @@ the device is reported with the resource and the overflow instead of placed.
 Usage: .venv/bin/python benchmarks/top_end_folding.py --from DIR [--out DIR] [--cycles 896 128 32 16]
                                                       [--images N] [--no-pnr]
 
-``--from`` is a finished demo run (``hw-bnn run training/recipes/demo.yaml --out DIR``): its trained model
+``--from`` is a finished run of sfc.yaml (``hw-bnn run training/recipes/sfc.yaml --out DIR``): its trained model
 is reused, so every folding is the same network. Each folding runs in OUT/c<cycles>/; a folding
 whose report already has the synth section is read back. Results go to OUT/top_end_folding.json.
 Yosys needs about 4 minutes at 32 cycles/frame on 2 cores; nextpnr on a design filling most of the
@@ -41,7 +41,7 @@ FOLDING_16 = {
     "MVAU_3": {"PE": 10, "SIMD": 16},
 }
 
-#: What a finished demo run holds that every folding reuses: the trained model (each folding exports it
+#: What a finished run of sfc.yaml holds that every folding reuses: the trained model (each folding exports it
 #: again with its test images).
 REUSED = ("config.yaml", "checkpoint.pt", "model.pt")
 
@@ -103,7 +103,7 @@ def print_table(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--from", dest="source", type=Path, required=True, help="a finished demo run")
+    parser.add_argument("--from", dest="source", type=Path, required=True, help="a finished run of sfc.yaml")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--cycles", type=int, nargs="+", default=[896, 128, 32, 16])
     parser.add_argument("--images", type=int, default=100)
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("model.pt", "config.yaml"):
         if not (args.source / name).is_file():
             raise HwBnnError(f"{args.source / name} is missing; --from needs a finished "
-                             f"'hw-bnn run training/recipes/demo.yaml --out DIR'")
+                             f"'hw-bnn run training/recipes/sfc.yaml --out DIR'")
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch)
         rows = [run_one(args.source, out / f"c{cycles}", cycles, args.images, not args.no_pnr)

@@ -31,7 +31,7 @@ def test_fpga_targets_prints_both_targets():
                              "--sim-images", "10"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    for design in ("demo, folded for 100,000 frames/s", "demo, re-folded for 200,000 frames/s"):
+    for design in ("sfc, folded for 100,000 frames/s", "sfc, re-folded for 200,000 frames/s"):
         row = next(line for line in lines if line.startswith(design) and line.endswith("x"))  # throughput table
         assert float(row.split()[-4].replace(",", "")) > 0  # frames/s at Fmax
     assert any(line.startswith("FINN TFC-W1A1") for line in lines)
@@ -70,7 +70,7 @@ def test_fpga_targets_ratios_and_lut_table():
 
 def test_fpga_targets_names_the_missing_build(tmp_path):
     bench = benchmark_module("fpga_targets")
-    with pytest.raises(HwBnnError, match=r"export.onnx is missing; run 'hw-bnn run training/recipes/demo.yaml"):
+    with pytest.raises(HwBnnError, match=r"export.onnx is missing; run 'hw-bnn run training/recipes/sfc.yaml"):
         bench.benchmark(load_config(None), tmp_path, refold_fps=0, sim_images=10)
 
 
@@ -217,9 +217,9 @@ def test_estimate_calibration_fit_rebuilds_the_model_and_tables_the_held_out_err
 
 
 def test_explore_scale_times_the_estimate_and_draws_the_fronts(tmp_path):
-    result = subprocess.run([sys.executable, "benchmarks/explore_scale.py", "--out", str(tmp_path), "--nets", "demo",
+    result = subprocess.run([sys.executable, "benchmarks/explore_scale.py", "--out", str(tmp_path), "--nets", "sfc",
                              "--synth", "0", "--points", "40"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert re.search(r"\| demo \| ecp5 \| [\d,]+ \| [\d.]+ \| [\d,]+ \|", result.stdout)
-    assert "demo on LFE5U-85F:" in result.stdout and "demo on xc7z020:" in result.stdout
-    assert (tmp_path / "front_demo_xc7z020.png").is_file()
+    assert re.search(r"\| sfc \| ecp5 \| [\d,]+ \| [\d.]+ \| [\d,]+ \|", result.stdout)
+    assert "sfc on LFE5U-85F:" in result.stdout and "sfc on xc7z020:" in result.stdout
+    assert (tmp_path / "front_sfc_xc7z020.png").is_file()

@@ -11,8 +11,11 @@ def write(tmp_path, text):
 
 
 def test_defaults_and_demo_recipe_load():
-    cfg = load_config("training/recipes/demo.yaml")
-    assert cfg.model.name == "mlp" and cfg.data.name == "mnist5k" and cfg.method == "baseline"
+    """The main job runs a seed method (AdaBin) on the network sfc.yaml runs with the baseline method."""
+    demo, sfc = load_config("training/recipes/demo.yaml"), load_config("training/recipes/sfc.yaml")
+    assert demo.model.name == "mlp" and demo.data.name == "mnist5k" and demo.method == "adabin"
+    assert sfc.method == "baseline"
+    assert (demo.model, demo.data, demo.train, demo.build) == (sfc.model, sfc.data, sfc.train, sfc.build)
     assert load_config().build.part.startswith("xc7z020")
 
 
