@@ -113,7 +113,7 @@ def test_a_wrong_threshold_fails_the_build_and_names_the_step(tmp_path, monkeypa
 def test_argmax_output_stage_end_to_end(tmp_path):
     """build.argmax ends the accelerator in FINN's LabelSelect: it outputs PyTorch's top-1 index."""
     out = tmp_path / "argmax"
-    assert run_cli("run", "training/recipes/demo.yaml", "--out", out, "--set", "train.epochs=2",
+    assert run_cli("run", "training/recipes/sfc.yaml", "--out", out, "--set", "train.epochs=2",
                    "--set", "data.n_train=500", "--set", "check.n_images=40", "--set", "model.options.hidden=[32,32]",
                    "--set", "build.argmax=true") == 0
     report = load_report(out)
