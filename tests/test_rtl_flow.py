@@ -301,3 +301,26 @@ def test_sharded_simulation_equals_one_process_bit_for_bit_cycles_included(tmp_p
     assert sharded.run.ii_cycles == whole.run.ii_cycles and sharded.run.latency_cycles == whole.run.latency_cycles
     assert sharded.run.cycles > whole.run.cycles  # each part fills its own pipeline
     assert len(rtl_sim.simulate(hw, images[:12], tmp_path / "few", shards=3).run.shards) == 0  # < 8 frames a part
+
+
+def test_a_long_run_compiles_for_speed_and_gives_the_short_builds_outputs_and_cycles(tmp_path, monkeypatch):
+    """A run of OPTIMIZE_FROM_FRAMES frames gets the -O2 model (a short one, or one with a waveform, the -O1
+    model); both models give the same outputs and cycle stamps on the same frames."""
+    from model_helpers import tiny_hw_build
+
+    from hw_bnn.design.stitch import generate_design
+
+    hw = tiny_hw_build(tmp_path)
+    design = generate_design(hw, tmp_path / "rtl")
+    frames = rtl_sim.OPTIMIZE_FROM_FRAMES
+    assert rtl_sim._simulator(design, False, frames).optimize
+    assert not rtl_sim._simulator(design, False, 8).optimize
+    assert not rtl_sim._simulator(design, True, frames).optimize
+    images = np.random.default_rng(6).integers(0, 256, size=(frames, 1, 28, 28)).astype(np.float32)
+    fast = rtl_sim.simulate(hw, images, tmp_path / "fast", design=design)
+    monkeypatch.setattr(rtl_sim, "OPTIMIZE_FROM_FRAMES", frames + 1)
+    monkeypatch.setattr(rtl_sim, "OPTIMIZE_FROM_CYCLES", 10 ** 12)
+    assert not rtl_sim._simulator(design, False, frames).optimize
+    plain = rtl_sim.simulate(hw, images, tmp_path / "plain", design=design)
+    assert np.array_equal(fast.outputs, plain.outputs)
+    assert np.array_equal(fast.run.frame_cycles, plain.run.frame_cycles)

@@ -164,9 +164,21 @@ def decode(beats: list[int], stream: Stream, frames: int) -> np.ndarray:
     return from_count_lane_beats(values, stream) if stream.count_lane_channels else values
 
 
-def _simulator(design: Design, waveform: bool) -> Sim:
+#: A run of this many frames, or of this many cycles, has its Verilator model compiled for speed
+#: (``Sim.optimize``): 200 frames of the SFC net take about 0.1 s at -O1 whatever its folding (a wider folding
+#: runs fewer cycles, each dearer), 500k cycles about 0.2 s; beyond either the optimised build's 0.5 s pays
+#: back within a run or two (builds are cached). Shorter runs (FIFO sizing's probes, most tests) take the
+#: faster-building -O1.
+OPTIMIZE_FROM_FRAMES = 200
+OPTIMIZE_FROM_CYCLES = 500_000
+
+
+def _simulator(design: Design, waveform: bool, frames: int) -> Sim:
+    """The Verilator model of ``design`` for a run of ``frames`` frames (with a waveform: traced, unoptimised)."""
+    cycles = frames * max(node.cycles_per_frame for node in design.nodes)
+    long_run = frames >= OPTIMIZE_FROM_FRAMES or cycles >= OPTIMIZE_FROM_CYCLES
     return Sim(TOP, sources=tuple(design.sources), defines=("HW_BNN_STREAM_BEATS", "HW_BNN_FIFO_PEAKS"),
-               trace=waveform, optimize=not waveform)
+               trace=waveform, optimize=long_run and not waveform)
 
 
 def _fifo_peaks(design: Design, port: int | None) -> dict[str, int]:
@@ -202,13 +214,14 @@ def _idle_limit(design: Design, frames: int, backpressure: Backpressure) -> int:
 
 
 def run_design(design: Design, tensors: np.ndarray, waveform_frames: int = 0,
-               backpressure: Backpressure = FULL_RATE, pace_cycles: int = 0) -> RtlRun:
+               backpressure: Backpressure = FULL_RATE, pace_cycles: int = 0, model_frames: int | None = None) -> RtlRun:
     """Stream ``tensors`` (frames in FINN's layout for the first node) through the design, under
     ``backpressure``'s stalls, each frame's beats spread over ``pace_cycles`` cycles (0: as fast as the
-    design takes them); a stall, a lost or an extra beat raises an HwBnnError naming it."""
+    design takes them); a stall, a lost or an extra beat raises an HwBnnError naming it. The Verilator model
+    is the one for a run of ``model_frames`` frames (default: these; a sharded run's parts use the whole run's)."""
     first, last = design.nodes[0], design.nodes[-1]
     frames = len(tensors)
-    sim = _simulator(design, waveform_frames > 0)
+    sim = _simulator(design, waveform_frames > 0, model_frames or frames)
     beats_in = encode_words(tensors, first.inp)
     n_out = frames * last.out.beats
     idle_limit = _idle_limit(design, frames, backpressure)
@@ -281,10 +294,11 @@ def run_sharded(design: Design, tensors: np.ndarray, shards: int, backpressure: 
     parts = max(1, min(shards, len(tensors) // MIN_SHARD_FRAMES))
     if parts == 1:
         return run_design(design, tensors, backpressure=backpressure)
-    _simulator(design, False)  # build (or find) the Verilator model once, before the parts share it
+    _simulator(design, False, len(tensors))  # build (or find) the Verilator model once, before the parts share it
     start = time.perf_counter()
     with ThreadPoolExecutor(max_workers=parts) as pool:  # each part is a subprocess: threads suffice
-        runs = list(pool.map(lambda part: run_design(design, part, backpressure=backpressure),
+        runs = list(pool.map(lambda part: run_design(design, part, backpressure=backpressure,
+                                                     model_frames=len(tensors)),
                              np.array_split(tensors, parts)))
     peaks = {link: max(run.fifo_peaks.get(link, 0) for run in runs) for link in runs[0].fifo_peaks}
     return RtlRun(np.concatenate([run.raw for run in runs]), runs[0].frame_cycles, runs[0].first_input_cycle,

@@ -185,9 +185,9 @@ def cached_build(name: str, build: Callable[[Path], None]) -> Path:
     return final
 
 
-#: C++ optimisation of a Verilator build: ``-O1`` compiles fastest (the many small module builds of the tests);
-#: ``-O2`` for this CPU simulates a stitched accelerator 1.7x as fast for 0.5 s more build time
-#: (``benchmarks/sim_speed.py``).
+#: C++ optimisation of a Verilator build: ``-O1`` compiles fastest (module tests, short runs); ``-O2`` for this
+#: CPU simulates a stitched accelerator 1.7x as fast for 0.5 s more build time on the SFC net
+#: (``benchmarks/sim_speed.py``; ``hw_bnn.design.sim._simulator`` decides per run).
 CXX_FLAGS = {False: ("-O1",), True: ("-O2", "-march=native")}
 
 
