@@ -183,8 +183,8 @@ def test_input_beats_left_over_are_named_under_backpressure(mlp, tmp_path, monke
     design = generate_design(hw, tmp_path / "rtl")
     real_simulator = rtl_sim._simulator
 
-    def simulator_missing_the_last_input_beat(design, waveform):
-        sim = real_simulator(design, waveform)
+    def simulator_missing_the_last_input_beat(design, waveform, frames):
+        sim = real_simulator(design, waveform, frames)
         real_run = sim.run
 
         def run(*args, **kwargs):
