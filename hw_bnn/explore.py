@@ -22,17 +22,16 @@ Dask cluster, and the chosen folding written for ``hw-bnn build``.
 from __future__ import annotations
 
 import hashlib
-import io
 import itertools
 import json
 import random
-import tarfile
 import tempfile
 from pathlib import Path
 from typing import Callable
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import atomic_path, write_csv, write_text
+from hw_bnn.sweep import pack_files, run_sweep, unpack_files
 
 #: Columns of ``explore/points.csv``: the folding's key, its analytical performance, our estimate for the
 #: family, and Yosys' count where it was synthesised.
@@ -258,10 +257,7 @@ def pack_design(model, point: dict, fifo_depth: int) -> bytes:
     folded = apply_folding(model, point["folding"], f"explore point {point['key']}")
     with tempfile.TemporaryDirectory() as scratch:
         generate_design(folded, Path(scratch) / "rtl", fifo_depth=fifo_depth)
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-            archive.add(Path(scratch) / "rtl", arcname="rtl")
-        return buffer.getvalue()
+        return pack_files({"rtl": Path(scratch) / "rtl"})
 
 
 def synthesise_job(job: dict) -> dict:
@@ -271,8 +267,7 @@ def synthesise_job(job: dict) -> dict:
     from hw_bnn.synth import synthesize
 
     with tempfile.TemporaryDirectory() as scratch:
-        with tarfile.open(fileobj=io.BytesIO(job["rtl"]), mode="r:gz") as archive:
-            archive.extractall(scratch, filter="data")
+        unpack_files(job["rtl"], Path(scratch))
         synth = synthesize(load_design(Path(scratch) / "rtl"), job["family"], scratch)
     resources = synth["resources"]
     return {"key": job["key"], "yosys_lut": resources["LUT"], "yosys_ff": resources["FF"],
@@ -287,7 +282,6 @@ def explore(model, explore_cfg, family: str, clock_mhz: float, fifo_depth: int, 
     from tqdm import tqdm
 
     from hw_bnn.resource_model import require_family
-    from hw_bnn.sweep import run_sweep
 
     require_family(family)  # before the search, whose candidates would each be refused for it
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -42,9 +42,11 @@ and been written, so a rerun retries only the failed ones.
 from __future__ import annotations
 
 import csv
+import io
 import logging
 import os
 import re
+import tarfile
 import uuid
 from pathlib import Path
 from typing import Callable
@@ -99,6 +101,22 @@ def run_sweep(jobs: list[dict], work: Callable[[dict], dict], csv_path: Path, co
             f"({first_key}) with {first_error}. The {len(done)} finished rows are in {csv_path}: run the sweep "
             f"again to retry only the failed jobs")
     return [done[key] for key in keys]
+
+
+def pack_files(entries: dict[str, Path]) -> bytes:
+    """Files and folders (name in the archive -> path) as a gzipped tar: what a job ships to its worker, or
+    sends back, when the worker shares no file system with this machine."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for name, path in entries.items():
+            archive.add(path, arcname=name)
+    return buffer.getvalue()
+
+
+def unpack_files(data: bytes, folder: Path) -> None:
+    """The files of a :func:`pack_files` archive, into ``folder`` (nothing outside it: tarfile's data filter)."""
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+        archive.extractall(folder, filter="data")
 
 
 def _key_of(job: dict) -> str:

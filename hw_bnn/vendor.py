@@ -18,14 +18,12 @@ only the boards not yet in ``vendor/builds.csv``.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +32,7 @@ import yaml
 
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import write_text
+from hw_bnn.sweep import pack_files, run_sweep, unpack_files
 
 #: Board name in hw_bnn -> FINN's board name (``finn.util.basic.pynq_part_map``) and its part.
 VENDOR_BOARDS: dict[str, tuple[str, str]] = {
@@ -172,17 +171,14 @@ def vendor_job(job: dict) -> dict:
         result = vendor_build(work / "hw_graph.onnx", work / "folding.json", job["board"], job["clock_mhz"],
                               work / "build", progress=lambda message: None, finn=job["finn"])
         finn_out = Path(result["output_dir"])
-        buffer = io.BytesIO()
-        with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-            archive.add(result["config"], arcname="finn_build.yaml")
-            for name in RETURNED_OUTPUTS:
-                if (finn_out / name).is_dir():
-                    archive.add(finn_out / name, arcname=f"finn_output/{name}")
+        outputs = pack_files({"finn_build.yaml": Path(result["config"]),
+                              **{f"finn_output/{name}": finn_out / name for name in RETURNED_OUTPUTS
+                                 if (finn_out / name).is_dir()}})
         bitfile = Path(result["bitfile"]).relative_to(work / "build") if result["bitfile"] else None
         numbers = ooc_numbers(finn_out)
     return {"key": job["key"], "board": job["board"], "part": VENDOR_BOARDS[job["board"]][1],
             "clock_mhz": job["clock_mhz"], "host": host, "seconds": round(time.perf_counter() - start, 1),
-            "bitfile": str(bitfile) if bitfile else None, **numbers, "outputs": buffer.getvalue()}
+            "bitfile": str(bitfile) if bitfile else None, **numbers, "outputs": outputs}
 
 
 def _unpack_outputs(row: dict, out_dir: Path) -> dict:
@@ -192,8 +188,7 @@ def _unpack_outputs(row: dict, out_dir: Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{row['board']}.", dir=out_dir))
     try:
-        with tarfile.open(fileobj=io.BytesIO(row["outputs"]), mode="r:gz") as archive:
-            archive.extractall(staging, filter="data")
+        unpack_files(row["outputs"], staging)
         old = board_dir.with_name(f".{row['board']}.old")
         shutil.rmtree(old, ignore_errors=True)
         if board_dir.exists():
@@ -215,10 +210,9 @@ def vendor_sweep(hw_graph_path: Path, folding_file: Path, boards: list[str], clo
     driver and reports land in ``out_dir/<board>/finn_output/`` as its build finishes, its row (FINN's
     out-of-context numbers) in ``out_dir/builds.csv``; a rerun builds only the boards not in it yet. Returns
     the rows, in the order of ``boards``."""
-    from hw_bnn.sweep import run_sweep
-
-    if cluster is None and missing_tools():
-        raise HwBnnError(f"the vendor path needs {' and '.join(missing_tools())} on PATH (AMD Vivado and Vitis "
+    missing = missing_tools() if cluster is None else []
+    if missing:
+        raise HwBnnError(f"the vendor path needs {' and '.join(missing)} on PATH (AMD Vivado and Vitis "
                          f"HLS), and they are not installed here: build on a Dask cluster whose workers have them "
                          f"(--set vendor.cluster=tcp://HOST:8786), or on a machine that has them")
     graph, folding = Path(hw_graph_path).read_bytes(), Path(folding_file).read_bytes()
