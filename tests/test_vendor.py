@@ -165,3 +165,11 @@ def test_vendor_boards_are_checked_by_name(tmp_path, capsys):
     assert main(["vendor", "training/recipes/demo.yaml", "--out", str(tmp_path), "--set",
                  "vendor.boards=[pynq-z2, kv260]"]) == 2
     assert "unknown vendor board 'kv260'" in capsys.readouterr().err
+
+
+def test_vendor_cluster_and_finn_command_are_checked(run_dir, capsys):
+    assert main(["vendor", "training/recipes/demo.yaml", "--out", str(run_dir), "--set", "vendor.finn_command=[]"]) == 2
+    assert "vendor.finn_command is empty; give the command as a list" in capsys.readouterr().err
+    assert main(["vendor", "training/recipes/demo.yaml", "--out", str(run_dir), "--set",
+                 "vendor.cluster=node01:8786"]) == 2
+    assert "vendor.cluster is 'node01:8786'; it must be empty (null)" in capsys.readouterr().err
