@@ -25,7 +25,7 @@ import numpy as np
 
 from hw_bnn.features.dynamic_threshold.memfiles import HYPER_MEMORIES, write_hyper_memories
 from hw_bnn.features.dynamic_threshold.op import hyper_estimate
-from hw_bnn.rtl.verilator import yosys_bin
+from hw_bnn.rtl.verilator import yosys_command
 from hw_bnn.synth import get_family
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,7 +75,7 @@ def synth_version(sources: dict[str, str], params: dict, family_name: str, folde
     command = family.command.replace(" -noflatten", "")
     script = (f"read_verilog -defer {' '.join(Path(p).name for p in sources)}; chparam {chparam} hyper_function; "
               f"{command} -top hyper_function; tee -q -o stat.json stat -json")
-    result = subprocess.run([yosys_bin(), "-q", "-l", "yosys.log", "-p", script], cwd=folder, capture_output=True,
+    result = subprocess.run([*yosys_command(), "-q", "-l", "yosys.log", "-p", script], cwd=folder, capture_output=True,
                             text=True)
     if result.returncode != 0:
         raise SystemExit(f"Yosys failed in {folder}:\n{result.stderr[-2000:]}")

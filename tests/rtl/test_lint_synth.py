@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hw_bnn.errors import HwBnnError
-from hw_bnn.rtl.verilator import RTL_DIR, Sim, rtl_source, verilator_bin, with_submodules, yosys_bin
+from hw_bnn.rtl.verilator import RTL_DIR, Sim, rtl_source, verilator_bin, with_submodules, yosys_command
 from hw_bnn.features.dynamic_threshold.memfiles import (HYPER_MEMORIES, write_hyper_memories,
                                                         write_multi_threshold_table, write_sign_file)
 from hw_bnn.features.adabin.memfiles import write_adabin_params
@@ -262,7 +262,7 @@ def test_yosys_synth(module, tmp_path):
         f"{read}; synth_xilinx -family xc7 -top {module}; tee -o xc7.txt stat; design -reset; "
         f"{read}; synth_ecp5 -top {module}; tee -o ecp5.txt stat"
     )
-    res = subprocess.run([yosys_bin(), "-q", "-p", script], capture_output=True, text=True, cwd=tmp_path)
+    res = subprocess.run([*yosys_command(), "-q", "-p", script], capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     for rep, ff in (("xc7.txt", "FDRE"), ("ecp5.txt", "TRELLIS_FF")):
         text = (tmp_path / rep).read_text()
@@ -281,7 +281,7 @@ def test_weight_memory_style_decides_block_ram_or_logic(style, block_rams, tmp_p
     (tmp_path / "p.mem").write_text("".join(f"{int(v):018x}\n" for v in rng.integers(0, 2**62, 32)))
     script = (f'read_verilog -defer fold_param_rom.v; chparam -set WIDTH 72 -set DEPTH 32 -set FILE "p.mem" '
               f'-set STYLE "{style}" fold_param_rom; synth_ecp5 -top fold_param_rom; tee -o ecp5.txt stat')
-    res = subprocess.run([yosys_bin(), "-q", "-p", script], capture_output=True, text=True, cwd=tmp_path)
+    res = subprocess.run([*yosys_command(), "-q", "-p", script], capture_output=True, text=True, cwd=tmp_path)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     text = (tmp_path / "ecp5.txt").read_text()
     assert ("DP16KD" in text) == block_rams, text

@@ -36,6 +36,14 @@
 //               of channel g*PE+e, T[g*PE+e][j][n], two's complement.
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
+//
+// The load/pass sequencing (loading, fold, pixel, out_v) is frame_threshold.v's.
+// It stays written out in each module rather than in a shared submodule: the
+// `fold` register addresses thresholds[], and Yosys folds a read-address
+// register into a block RAM's synchronous read only within one module (ECP5
+// and iCE40 synthesis keeps the hierarchy), so a sequencer of its own would
+// keep the per-frame thresholds out of block RAM.
+//
 // Used by: hw_bnn node FrameMultiThreshold (hw_bnn/features/dynamic_threshold).
 // Submodules: threshold_count (threshold_count.v), the compare and count.
 
