@@ -80,7 +80,8 @@ def torchrun(tmp_path, recipe: dict, out: Path, *args, script: Path | None = Non
     # tests/ on the path: the processes import this module's model factory
     path_entries = [str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path_entries)}
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=180)
+    # a hang guard, not a speed check: on 2 busy cores one run took over 3 minutes
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
 
 
 def _ok(run: subprocess.CompletedProcess) -> None:
