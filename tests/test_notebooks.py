@@ -19,7 +19,14 @@ def test_every_notebook_is_listed():
     assert sorted(path.name for path in regenerate.notebooks()) == NAMES
 
 
-@pytest.mark.parametrize("name", NAMES)
+#: Executed under --runslow only: what they run is tested on its own in the default suite (the RTL simulation
+#: and waveform in tests/test_rtl_flow.py, the bitstream in tests/test_bitstream.py), and executing them took
+#: 1.5 minutes of the suite; their committed outputs are checked below in every run.
+SLOW_TO_RUN = {"02_rtl_simulation.ipynb", "03_bitstream.ipynb"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if name in SLOW_TO_RUN else [])
+                                  for name in NAMES])
 def test_notebook_runs(name):
     notebook = regenerate.execute(ROOT / "notebooks" / name)
     assert regenerate.errors(notebook) == []

@@ -223,8 +223,9 @@ FLOW_CASES = {
 #: DyBNN with its per-sample RPReLU after the sums (the default); reduction 2 keeps more than one hidden unit in its
 #: hyper-functions at these widths (one epoch on a few images can kill a single one).
 METHOD_OPTIONS = {"bdbnn": {"teacher_epochs": 1}, "dybnn": {"reduction": 2}}
-#: AdaBin's ResNet-18 runs through RTL under --runslow (its integer form and HW graph are checked by default).
-SLOW_FLOW_CASES = {"resnet18_per_conv"}
+#: The ResNet-18s (BD-BNN's, and AdaBin's with a shortcut per conv) run through RTL under --runslow: their integer
+#: forms and HW graphs are checked by default, and ResNet-20, VGG-small and ReActNet take the same units through RTL.
+SLOW_FLOW_CASES = {"resnet18", "resnet18_per_conv"}
 
 
 @pytest.mark.parametrize("name", [pytest.param(name, marks=[pytest.mark.slow] if name in SLOW_FLOW_CASES else [])
