@@ -12,6 +12,17 @@ from pathlib import Path
 from hw_bnn.errors import HwBnnError
 
 
+def _stacks_on_sigusr1() -> None:
+    """``kill -USR1 PID`` prints where every thread of a stuck run is (a data-parallel job waiting on a
+    peer, a loader worker that stopped) to stderr, and the run goes on."""
+    import faulthandler
+    import signal
+
+    # the process's own stderr: sys.stderr may be replaced by an object without a file descriptor
+    if hasattr(signal, "SIGUSR1") and sys.__stderr__ is not None:
+        faulthandler.register(signal.SIGUSR1, file=sys.__stderr__, all_threads=True)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hw-bnn", description="Binary neural networks to FPGA dataflow accelerators.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -74,6 +85,7 @@ def _quiet_third_party() -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _quiet_third_party()
+    _stacks_on_sigusr1()
     rank = 0
     try:
         if args.command == "doctor":

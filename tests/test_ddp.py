@@ -4,13 +4,16 @@ Every 2-process run below also checks, inside ``train``, that both processes end
 weights and buffers (it raises otherwise, and the run exits non-zero).
 """
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 import yaml
@@ -70,6 +73,11 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+#: A torchrun job still running after this long is stuck, not slow (they take 10-60 s; once, on 2 busy cores, one
+#: was found with both ranks asleep 45 minutes later).
+HANG_SECONDS = 300
+
+
 def torchrun(tmp_path, recipe: dict, out: Path, *args, script: Path | None = None) -> subprocess.CompletedProcess:
     """``hw-bnn train`` (or ``script``) on ``recipe`` in two processes."""
     path = tmp_path / f"{out.name}.yaml"
@@ -80,8 +88,21 @@ def torchrun(tmp_path, recipe: dict, out: Path, *args, script: Path | None = Non
     # tests/ on the path: the processes import this module's model factory
     path_entries = [str(TESTS), *filter(None, [os.environ.get("PYTHONPATH")])]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(path_entries)}
-    # a hang guard, not a speed check: on 2 busy cores one run took over 3 minutes
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
+    job = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = job.communicate(timeout=HANG_SECONDS)
+    except subprocess.TimeoutExpired:
+        # a hang is reported with every rank's stacks and leaves no rank behind (torchrun starts its
+        # workers in sessions of their own, so they are found as its descendants, not by process group)
+        ranks = psutil.Process(job.pid).children(recursive=True)
+        for signal_number, processes in ((signal.SIGUSR1, ranks), (signal.SIGKILL, [*ranks, job])):
+            for process in processes:  # SIGUSR1: hw-bnn prints where every thread is, and goes on
+                with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+                    process.send_signal(signal_number)
+            time.sleep(5 if signal_number == signal.SIGUSR1 else 0)
+        stdout, stderr = job.communicate()
+        raise AssertionError(f"torchrun still running after {HANG_SECONDS} s; the ranks' stacks:\n{stderr[-6000:]}")
+    return subprocess.CompletedProcess(command, job.returncode, stdout, stderr)
 
 
 def _ok(run: subprocess.CompletedProcess) -> None:
@@ -247,3 +268,19 @@ def test_more_processes_than_gpus_names_the_fix(monkeypatch):
     monkeypatch.setenv("LOCAL_RANK", "1")
     with pytest.raises(HwBnnError, match=r"process 1 .* no GPU .*--nproc_per_node=1"):
         training.training_device()
+
+
+def test_sigusr1_prints_where_a_running_command_is_and_it_goes_on():
+    """What the hang guard above relies on, and what a user sends a stuck data-parallel rank."""
+    script = ("from hw_bnn.cli import _stacks_on_sigusr1\n_stacks_on_sigusr1()\nimport time\n"
+              "def waiting_for_a_peer():\n    print('ready', flush=True)\n    time.sleep(60)\nwaiting_for_a_peer()\n")
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout.readline() == "ready\n"
+        process.send_signal(signal.SIGUSR1)
+        time.sleep(1)
+        assert process.poll() is None
+    finally:
+        process.kill()
+    _, stderr = process.communicate()
+    assert "waiting_for_a_peer" in stderr, stderr
