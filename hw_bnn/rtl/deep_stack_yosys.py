@@ -8,7 +8,7 @@ runtime starts Yosys in (it must hold the deeper WebAssembly stack), then runs y
 
 The next limit is the build's own C stack in linear memory, fixed when Yosys was linked: a logic cone of
 1,000 and-or stages maps here and stops without this launcher, one of 2,000 stops either way ("out of
-bounds memory access" in ``XAigerAnalysis``).
+bounds memory access" in ``XAigerAnalysis``). The 255-threshold counts of 8-bit activations are within it.
 """
 
 from __future__ import annotations

@@ -52,7 +52,9 @@ module threshold_count #(
 // compare width: both operands sign-extended by at least one bit
 localparam CMP_W = ((IN_W > THR_W) ? IN_W : THR_W) + 1;
 localparam [31:0] BIAS32 = ACT_BIAS;
+localparam [31:0] ONE32 = 1;
 localparam [OUT_W-1:0] BIAS = BIAS32[OUT_W-1:0];
+localparam [OUT_W-1:0] ONE = ONE32[OUT_W-1:0];
 
 // parameter checks (simulation; Yosys stops on the unknown task)
 initial begin
@@ -63,23 +65,24 @@ initial begin
     end
 end
 
-genvar gp, gn;
+genvar gp;
 generate
     for (gp = 0; gp < PE; gp = gp + 1) begin : g_pe
         wire [CMP_W-1:0] a = {{(CMP_W-IN_W){(IN_SIGNED != 0) && x[gp*IN_W+IN_W-1]}},
                               x[gp*IN_W +: IN_W]};
-        // one bit per threshold, then their count: a balanced sum, where a
-        // chain of N_THR increments made an N_THR-deep cone (22-26 % more
-        // LUTs for 15 and 255 thresholds, and deeper than Yosys' WebAssembly
-        // ABC9 could walk)
-        wire [N_THR-1:0] reached;
-        for (gn = 0; gn < N_THR; gn = gn + 1) begin : g_thr
-            wire [CMP_W-1:0] b = {{(CMP_W-THR_W){t[(gp*N_THR+gn)*THR_W+THR_W-1]}},
-                                  t[(gp*N_THR+gn)*THR_W +: THR_W]};
-            assign reached[gn] = $signed(a) >= $signed(b);
+        reg  [CMP_W-1:0] b;
+        reg  [OUT_W-1:0] o;
+        integer n;
+        always @* begin
+            o = BIAS;
+            b = {CMP_W{1'b0}};
+            for (n = 0; n < N_THR; n = n + 1) begin
+                b = {{(CMP_W-THR_W){t[(gp*N_THR+n)*THR_W+THR_W-1]}},
+                     t[(gp*N_THR+n)*THR_W +: THR_W]};
+                if ($signed(a) >= $signed(b))
+                    o = o + ONE;
+            end
         end
-        wire [OUT_W-1:0] count = $countones(reached);  // 2^OUT_W > N_THR: no wrap
-        wire [OUT_W-1:0] o = BIAS + count;
         assign y[gp*OUT_W +: OUT_W] = o;
     end
 endgenerate
