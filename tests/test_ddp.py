@@ -95,14 +95,19 @@ def torchrun(tmp_path, recipe: dict, out: Path, *args, script: Path | None = Non
         # a hang is reported with every rank's stacks and leaves no rank behind (torchrun starts its
         # workers in sessions of their own, so they are found as its descendants, not by process group)
         ranks = psutil.Process(job.pid).children(recursive=True)
-        for signal_number, processes in ((signal.SIGUSR1, ranks), (signal.SIGKILL, [*ranks, job])):
-            for process in processes:  # SIGUSR1: hw-bnn prints where every thread is, and goes on
-                with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
-                    process.send_signal(signal_number)
-            time.sleep(5 if signal_number == signal.SIGUSR1 else 0)
+        _send(signal.SIGUSR1, ranks)  # hw-bnn prints where every thread is, and goes on
+        time.sleep(5)
+        _send(signal.SIGKILL, [*ranks, job])
         stdout, stderr = job.communicate()
         raise AssertionError(f"torchrun still running after {HANG_SECONDS} s; the ranks' stacks:\n{stderr[-6000:]}")
     return subprocess.CompletedProcess(command, job.returncode, stdout, stderr)
+
+
+def _send(signal_number: int, processes) -> None:
+    """``signal_number`` to each of ``processes`` (psutil or subprocess handles) still running."""
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, ProcessLookupError):
+            process.send_signal(signal_number)
 
 
 def _ok(run: subprocess.CompletedProcess) -> None:
