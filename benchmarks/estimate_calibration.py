@@ -43,6 +43,13 @@ DESIGNS: dict[str, tuple[str, str, list[str]]] = {
                       ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=2000"]),
     "mlp_adabin_fmnist": ("calibration", "training/recipes/fmnist_adabin.yaml",
                           ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=1000"]),
+    # AdaBin's combine-and-threshold units at other channel counts and lanes than the MLP's
+    "cnv_adabin_wide_5000": ("calibration", "training/recipes/fmnist_cnv_adabin.yaml",
+                             ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=5000",
+                              "model.options.channels=[32, 32, 64, 64]", "model.options.fc=[256]"]),
+    # a wider CNV at another folding (as calibration it moved xc7's line-buffer rule and cost the others)
+    "cnv_wide_8000": ("held_out", CNV, ["build.target_cycles_per_frame=8000",
+                                           "model.options.channels=[32, 32, 64, 64]"]),
     "mlp_300": ("held_out", MLP, ["build.target_cycles_per_frame=300"]),
     "tfc_512_deep_fifos": ("held_out", MLP, ["build.target_cycles_per_frame=512", "model.options.hidden=[64, 64, 64]",
                                              "sim.fifo_depth=128"]),
@@ -51,6 +58,11 @@ DESIGNS: dict[str, tuple[str, str, list[str]]] = {
                           ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=20000"]),
     "mlp_dybnn_fmnist": ("held_out", "training/recipes/fmnist_dybnn.yaml",
                          ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=2000"]),
+    # DyBNN at other foldings and on a conv net: how far the hyper-function's model reaches
+    "mlp_dybnn_4000": ("held_out", "training/recipes/fmnist_dybnn.yaml",
+                       ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=4000"]),
+    "cnv_dybnn_fmnist": ("held_out", "training/recipes/fmnist_cnv_dybnn.yaml",
+                         ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=20000"]),
 }
 
 

@@ -47,6 +47,10 @@ BRAM_NAME = {"xc7": "BRAM18", "ecp5": "BRAM", "ice40": "BRAM"}
 #: Depth of one fabric cell of memory: a LUT6 holds a 64 x 1 ROM (xc7), a LUT4 16 x 1 (ECP5, iCE40); the
 #: distributed RAM cells of xc7 (RAM64M) and ECP5 (TRELLIS_DPR16X4) are as deep.
 CELL_DEPTH = {"xc7": 64, "ecp5": 16, "ice40": 16}
+#: Bits of width one cell of a written memory (FIFO storage, line and frame buffers) holds: ECP5 maps them
+#: to TRELLIS_DPR16X4, four bits wide, and Yosys weighs those cells, not LUTs, against a block RAM (a
+#: 84 x 8 line buffer stays in 12 of them, a 576 x 1 one goes to a DP16KD).
+RAM_CELL_WIDTH = {"xc7": 1, "ecp5": 4, "ice40": 1}
 
 
 @dataclass(frozen=True)
@@ -65,7 +69,8 @@ class Memory:
 
     def cells(self, family: str) -> int:
         """Fabric cells (LUTs or distributed-RAM cells) the memory takes outside block RAM."""
-        return self.width * -(-self.depth // CELL_DEPTH[family])
+        width = -(-self.width // RAM_CELL_WIDTH[family]) if self.kind in ("fifo", "buffer") else self.width
+        return width * -(-self.depth // CELL_DEPTH[family])
 
 
 #: A threshold that no memory reaches: that kind of memory stays in the fabric.
@@ -217,7 +222,7 @@ def features(module: str, params: dict, family: str, rule: MemoryRule) -> tuple[
     """The logic features of an instance and the block RAMs its memories take."""
     found = FEATURES.get(module)
     values = {"const": 1.0, **(found(params) if found else {}),
-              **{f"{kind}_cells": 0.0 for kind in ("weights", "table", "fifo", "buffer")}}
+              **{f"{kind}_cells": 0.0 for kind in ("weights", "table", "fifo", "buffer", "shallow_rom")}}
     bram = 0
     for memory in memories(module, params):
         if rule.in_block_ram(memory, family):
@@ -226,6 +231,10 @@ def features(module: str, params: dict, family: str, rule: MemoryRule) -> tuple[
             deepest_widest = max(BRAM_SHAPES[family], key=lambda shape: shape[1])[0]
             values["block_ram_mux"] = (values.get("block_ram_mux", 0.0)
                                        + memory.width * (-(-memory.depth // deepest_widest) - 1))
+        elif memory.kind in ("weights", "table") and memory.depth <= CELL_DEPTH[family] // 2:
+            # a ROM of at most half a LUT's depth leaves the LUT an input free: ABC merges each bit with
+            # the logic that reads it (a weight with its XNOR), so its cells cost a fraction of a LUT
+            values["shallow_rom_cells"] += memory.cells(family)
         else:
             values[f"{memory.kind}_cells"] += memory.cells(family)
     return values, bram
