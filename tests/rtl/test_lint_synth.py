@@ -272,6 +272,20 @@ def test_yosys_synth(module, tmp_path):
             assert re.search(rf"\d+\s+{ff}", text), f"{module}: no flip-flops in {rep}:\n{text}"
 
 
+def test_threshold_count_of_255_thresholds_is_a_shallow_tree(tmp_path):
+    """An 8-bit input's 255 thresholds compared and counted in one cycle: the count is a balanced tree of
+    the compare bits, some 30 cells deep on ECP5, not a chain of 255 increments (513 cells deep, which
+    held BNN-PYNQ's CNV to 1.8 MHz)."""
+    shutil.copy(rtl_source("threshold_count"), tmp_path / "threshold_count.v")
+    script = ("read_verilog -defer threshold_count.v; chparam -set PE 1 -set IN_W 8 -set N_THR 255 -set THR_W 9 "
+              "-set OUT_W 8 threshold_count; synth_ecp5 -top threshold_count; tee -o ltp.txt ltp -noff")
+    res = subprocess.run([*yosys_command(), "-q", "-p", script], capture_output=True, text=True, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    depth = int(re.search(r"Longest topological path in threshold_count \(length=(\d+)\)",
+                          (tmp_path / "ltp.txt").read_text()).group(1))
+    assert depth <= 40, depth
+
+
 @pytest.mark.parametrize("style,block_rams", [("block", True), ("distributed", False)])
 def test_weight_memory_style_decides_block_ram_or_logic(style, block_rams, tmp_path):
     """A shallow, wide ROM (an MVAU's weights at high PE x SIMD): STYLE="block" gives DP16KD block
