@@ -25,8 +25,8 @@ DATA = ROOT / "benchmarks" / "data" / "resource_calibration.json"
 #: name -> (split, recipe, overrides). Calibration and held-out designs differ in network and folding; the
 #: module families of the flow appear in both (MVAU XNOR / 8-bit input, thresholding, sliding windows,
 #: pools, FIFOs of LUT-RAM and block-RAM depth, width converters, the AdaBin and per-sample units). The
-#: residual nets are not here yet (their synthesis needed hw_bnn.rtl.deep_stack_yosys, and takes some 20
-#: minutes a family), so their forks, joins and integer-weight MVAUs use the fallback model.
+#: reduced ResNet-20 at two foldings brings the residual modules (forks, joins, integer-weight MVAUs,
+#: 255-threshold counts on its 8-bit streams), on generated CIFAR-format images (``{cifar}`` in an override).
 SMALL = ["train.epochs=1", "check.n_images=3", "build.fifo_sizing=fixed"]
 MLP = "training/recipes/sfc.yaml"
 CNV = "training/recipes/cnv_demo.yaml"
@@ -50,6 +50,12 @@ DESIGNS: dict[str, tuple[str, str, list[str]]] = {
     # a wider CNV at another folding (as calibration it moved xc7's line-buffer rule and cost the others)
     "cnv_wide_8000": ("held_out", CNV, ["build.target_cycles_per_frame=8000",
                                            "model.options.channels=[32, 32, 64, 64]"]),
+    "resnet20_reduced": ("calibration", "training/recipes/cifar10_resnet20_baseline.yaml",
+                         ["data.path={cifar}", "model.options.width=0.25", "model.options.blocks_per_stage=1",
+                          "train.batch_size=4", "train.augment=false", "build.target_cycles_per_frame=40000"]),
+    "resnet20_reduced_10000": ("held_out", "training/recipes/cifar10_resnet20_baseline.yaml",
+                               ["data.path={cifar}", "model.options.width=0.25", "model.options.blocks_per_stage=1",
+                                "train.batch_size=4", "train.augment=false", "build.target_cycles_per_frame=10000"]),
     "mlp_300": ("held_out", MLP, ["build.target_cycles_per_frame=300"]),
     "tfc_512_deep_fifos": ("held_out", MLP, ["build.target_cycles_per_frame=512", "model.options.hidden=[64, 64, 64]",
                                              "sim.fifo_depth=128"]),
@@ -74,6 +80,13 @@ def collect_design(name: str, out: Path, families: list[str]) -> dict:
 
     split, recipe, overrides = DESIGNS[name]
     folder = out / name
+    if any("{cifar}" in o for o in overrides):
+        from byom import write_generated_cifar
+
+        cifar = out / "generated_cifar"
+        if not cifar.is_dir():
+            write_generated_cifar(cifar, n_train=20, n_test=3)
+        overrides = [o.replace("{cifar}", str(cifar)) for o in overrides]
     # a recipe's own folding target gives way to the design's
     targets = [f"build.{target}=null" for target in ("target_fps", "target_cycles_per_frame")
                if not any(o.startswith(f"build.{target}=") for o in overrides)]

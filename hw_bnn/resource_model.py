@@ -148,6 +148,16 @@ def _converter_features(p: dict) -> dict[str, float]:
     return {"widen": wide} if p["OUT_W"] > p["IN_W"] else {"narrow_mux": narrow * (wide // narrow)}
 
 
+def _compare_features(p: dict) -> dict[str, float]:
+    """threshold_count's logic: one threshold is a compare; many (a multi-bit output, 255 on 8-bit residual
+    streams) are compares against a table of constants and a balanced count of their bits, another
+    structure with costs of its own."""
+    bits = p["PE"] * p["N_THR"] * p["THR_W"]
+    if p["N_THR"] == 1:
+        return {"compare": bits}
+    return {"compare_multi": bits, "count": p["PE"] * p["N_THR"]}
+
+
 def _mvau_features(p: dict) -> dict[str, float]:
     lanes = p["PE"] + p.get("COUNT", 0)
     weight_w = p.get("WEIGHT_W", 1)
@@ -156,7 +166,7 @@ def _mvau_features(p: dict) -> dict[str, float]:
     sf, nf = p["MW"] // p["SIMD"], p["MH"] // p["PE"]
     return {"tree": lanes * p["SIMD"] * term_w, "acc": lanes * acc_w,
             "mult": 0 if p["XNOR"] or weight_w == 1 else lanes * p["SIMD"] * p["IN_W"] * weight_w,
-            "compare": 0 if p.get("NO_ACT", 0) else p["PE"] * p["N_THR"] * p["THR_W"],
+            **({} if p.get("NO_ACT", 0) else _compare_features(p)),
             "input": p["SIMD"] * p["IN_W"],
             # the input beats kept for the NF - 1 later passes (asynchronous read: LUT-RAM or flip-flops)
             "input_buffer": sf * p["SIMD"] * p["IN_W"] if nf > 1 else 0,
@@ -171,7 +181,7 @@ def _mvau_features(p: dict) -> dict[str, float]:
 #: outside block RAM (``<kind>_cells``), which every module has.
 FEATURES = {
     "mvau": _mvau_features,
-    "thresholding": lambda p: {"compare": p["PE"] * p["N_THR"] * p["THR_W"], "input": p["PE"] * p["IN_W"]},
+    "thresholding": lambda p: {**_compare_features(p), "input": p["PE"] * p["IN_W"]},
     "stream_fifo": lambda p: {"width": p["WIDTH"], "pointers": _clog2(p["DEPTH"] + 1)},
     "width_converter": _converter_features,
     "sliding_window": lambda p: {"width": p["SIMD"] * p["ELEM_W"], "window": p["K"] * p["K"] * p["SIMD"] * p["ELEM_W"],
