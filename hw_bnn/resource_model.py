@@ -5,8 +5,8 @@ FINN's estimate models FINN's HLS/RTL nodes, not our modules, and is off against
 up to 2.35x either way (docs/synthesis.md). This model is ours, calibrated on Yosys:
 
 - **Memories** are placed by rule: every memory of a module (weights, thresholds, FIFO storage, line and
-  frame buffers) goes to block RAM when its ``ram_style`` says ``block``, or when it is ``auto`` and holds
-  at least the family's calibrated number of bits; its block RAMs are then counted by tiling the
+  frame buffers) goes to block RAM when its ``ram_style`` says ``block``, or when it is ``auto`` and the
+  fabric cells it would take per block RAM reach the family's calibrated ratio for its kind; its block RAMs are then counted by tiling the
   memory with the primitive's aspect ratios (RAMB18E1 and DP16KD: 16K x 1 .. 512 x 36; SB_RAM40_4K:
   2K x 2 .. 256 x 16). Memories left in the fabric become LUT features.
 - **Logic** is linear in a few structural features per module (adder-tree bits, accumulator bits,
@@ -79,17 +79,17 @@ NEVER = 1 << 40
 
 @dataclass(frozen=True)
 class MemoryRule:
-    """Where Yosys puts a memory, as calibrated. A ROM goes to block RAM when the fabric cells it would
-    take per block RAM it would take reach ``weights_min_ratio`` (weights) or ``table_min_ratio``
-    (tables): Yosys weighs the two costs, so a wide, shallow memory stays in LUTs however many bits it
-    holds. A FIFO or a buffer goes to block RAM from ``fifo_min_cells`` / ``buffer_min_cells`` fabric
-    cells. A ``distributed`` ram_style keeps
-    a memory in the fabric where the family's mapping honours it (Yosys' Xilinx mapping does)."""
+    """Where Yosys puts a memory, as calibrated. A memory goes to block RAM when the fabric cells it would
+    take per block RAM it would take reach its kind's ratio (``weights_min_ratio``, ``table_min_ratio``,
+    ``fifo_min_ratio``, ``buffer_min_ratio``): Yosys weighs the two costs, so a wide, shallow memory stays
+    in the fabric however many bits it holds (a FIFO of 32 x 784 bits: 392 LUT-RAM cells, not 22 block
+    RAMs). A ``distributed`` ram_style keeps a memory in the fabric where the family's mapping honours it
+    (Yosys' Xilinx mapping does)."""
 
     weights_min_ratio: float = NEVER
     table_min_ratio: float = NEVER
-    fifo_min_cells: int = NEVER
-    buffer_min_cells: int = NEVER
+    fifo_min_ratio: float = NEVER
+    buffer_min_ratio: float = NEVER
     honours_distributed: bool = True
 
     def in_block_ram(self, memory: Memory, family: str) -> bool:
@@ -97,10 +97,8 @@ class MemoryRule:
             return True
         if memory.style == "distributed" and self.honours_distributed:
             return False
-        if memory.kind in ("fifo", "buffer"):
-            return memory.cells(family) >= (self.fifo_min_cells if memory.kind == "fifo" else self.buffer_min_cells)
         ratio = memory.cells(family) / block_rams(memory, family)
-        return ratio >= (self.weights_min_ratio if memory.kind == "weights" else self.table_min_ratio)
+        return ratio >= getattr(self, f"{memory.kind}_min_ratio")
 
 
 def _clog2(value: int) -> int:
@@ -348,8 +346,8 @@ def _instances(data: dict, family: str, split: str):
 
 def _memory_rule(data: dict, family: str) -> MemoryRule:
     """The rule that fits the block RAM counts of the calibration designs best: the weights' ratio first
-    (tables kept in the fabric), then the tables', then the FIFOs' and the buffers' cells (no module holds
-    ROMs and RAMs both); ties go to the smallest thresholds."""
+    (tables kept in the fabric), then the tables', then the FIFOs' and the buffers' (no module holds ROMs
+    and RAMs both); ties go to the smallest thresholds."""
     name = BRAM_NAME[family]
     rows = [(memories(r["module"], r["params"]), r["resources"].get(name, 0))
             for r in _instances(data, family, "calibration")]
@@ -358,19 +356,18 @@ def _memory_rule(data: dict, family: str) -> MemoryRule:
     def error(rule: MemoryRule, group) -> int:
         return sum(abs(sum(block_rams(m, family) for m in mems if rule.in_block_ram(m, family)) - n) for mems, n in group)
 
-    def ratios(kind: str) -> list[float]:
-        return sorted({m.cells(family) / block_rams(m, family) for group, _ in roms for m in group if m.kind == kind}
+    def ratios(kind: str, group=roms) -> list[float]:
+        return sorted({m.cells(family) / block_rams(m, family) for mems, _ in group for m in mems if m.kind == kind}
                       | {NEVER})
     _, weights, not_honours = min((error(MemoryRule(r, honours_distributed=h), roms), r, not h)
                                   for r in ratios("weights") for h in (True, False))
     honours = not not_honours
     _, table = min((error(MemoryRule(weights, r, honours_distributed=honours), roms), r) for r in ratios("table"))
-    cells = {}
+    ram = {}
     for kind in ("fifo", "buffer"):
         group = [(mems, n) for mems, n in rows if mems and mems[0].kind == kind]
-        candidates = sorted({m.cells(family) for mems, _ in group for m in mems} | {NEVER})
-        cells[kind] = min((error(MemoryRule(**{f"{kind}_min_cells": c}), group), c) for c in candidates)[1]
-    return MemoryRule(weights, table, cells["fifo"], cells["buffer"], honours)
+        ram[kind] = min((error(MemoryRule(**{f"{kind}_min_ratio": r}), group), r) for r in ratios(kind, group))[1]
+    return MemoryRule(weights, table, ram["fifo"], ram["buffer"], honours)
 
 
 def fit(data: dict, families: list[str]) -> dict:
