@@ -30,6 +30,10 @@ DATA = ROOT / "benchmarks" / "data" / "resource_calibration.json"
 SMALL = ["train.epochs=1", "check.n_images=3", "build.fifo_sizing=fixed"]
 MLP = "training/recipes/sfc.yaml"
 CNV = "training/recipes/cnv_demo.yaml"
+RESNET20 = "training/recipes/cifar10_resnet20_baseline.yaml"
+#: the reduced ResNet-20 of benchmarks/residual_nets.py (width 0.25, one block per stage)
+RESNET20_REDUCED = ["data.path={cifar}", "model.options.width=0.25", "model.options.blocks_per_stage=1",
+                    "train.batch_size=4", "train.augment=false"]
 DESIGNS: dict[str, tuple[str, str, list[str]]] = {
     "mlp_896": ("calibration", MLP, ["build.target_fps=100000"]),
     "mlp_128": ("calibration", MLP, ["build.target_cycles_per_frame=128"]),
@@ -50,12 +54,8 @@ DESIGNS: dict[str, tuple[str, str, list[str]]] = {
     # a wider CNV at another folding (as calibration it moved xc7's line-buffer rule and cost the others)
     "cnv_wide_8000": ("held_out", CNV, ["build.target_cycles_per_frame=8000",
                                            "model.options.channels=[32, 32, 64, 64]"]),
-    "resnet20_reduced": ("calibration", "training/recipes/cifar10_resnet20_baseline.yaml",
-                         ["data.path={cifar}", "model.options.width=0.25", "model.options.blocks_per_stage=1",
-                          "train.batch_size=4", "train.augment=false", "build.target_cycles_per_frame=40000"]),
-    "resnet20_reduced_10000": ("held_out", "training/recipes/cifar10_resnet20_baseline.yaml",
-                               ["data.path={cifar}", "model.options.width=0.25", "model.options.blocks_per_stage=1",
-                                "train.batch_size=4", "train.augment=false", "build.target_cycles_per_frame=10000"]),
+    "resnet20_reduced": ("calibration", RESNET20, [*RESNET20_REDUCED, "build.target_cycles_per_frame=40000"]),
+    "resnet20_reduced_10000": ("held_out", RESNET20, [*RESNET20_REDUCED, "build.target_cycles_per_frame=10000"]),
     "mlp_300": ("held_out", MLP, ["build.target_cycles_per_frame=300"]),
     "tfc_512_deep_fifos": ("held_out", MLP, ["build.target_cycles_per_frame=512", "model.options.hidden=[64, 64, 64]",
                                              "sim.fifo_depth=128"]),

@@ -6,8 +6,8 @@ up to 2.35x either way (docs/synthesis.md). This model is ours, calibrated on Yo
 
 - **Memories** are placed by rule: every memory of a module (weights, thresholds, FIFO storage, line and
   frame buffers) goes to block RAM when its ``ram_style`` says ``block``, or when it is ``auto`` and the
-  fabric cells it would take per block RAM reach the family's calibrated ratio for its kind; its block RAMs are then counted by tiling the
-  memory with the primitive's aspect ratios (RAMB18E1 and DP16KD: 16K x 1 .. 512 x 36; SB_RAM40_4K:
+  fabric cells it would take per block RAM reach the family's calibrated ratio for its kind; its block
+  RAMs are then counted by tiling the memory with the primitive's aspect ratios (RAMB18E1 and DP16KD: 16K x 1 .. 512 x 36; SB_RAM40_4K:
   2K x 2 .. 256 x 16). Memories left in the fabric become LUT features.
 - **Logic** is linear in a few structural features per module (adder-tree bits, accumulator bits,
   threshold comparators, multiplier bits, stream widths, memory bits in the fabric), with non-negative
@@ -64,12 +64,17 @@ class Memory:
     style: str = "auto"  # FINN's ram_style: auto, block or distributed
 
     @property
+    def rom(self) -> bool:
+        """Read only (weights, tables), as opposed to written (FIFO storage, line and frame buffers)."""
+        return self.kind in ("weights", "table")
+
+    @property
     def bits(self) -> int:
         return self.depth * self.width
 
     def cells(self, family: str) -> int:
         """Fabric cells (LUTs or distributed-RAM cells) the memory takes outside block RAM."""
-        width = -(-self.width // RAM_CELL_WIDTH[family]) if self.kind in ("fifo", "buffer") else self.width
+        width = self.width if self.rom else -(-self.width // RAM_CELL_WIDTH[family])
         return width * -(-self.depth // CELL_DEPTH[family])
 
 
@@ -239,7 +244,7 @@ def features(module: str, params: dict, family: str, rule: MemoryRule) -> tuple[
             deepest_widest = max(BRAM_SHAPES[family], key=lambda shape: shape[1])[0]
             values["block_ram_mux"] = (values.get("block_ram_mux", 0.0)
                                        + memory.width * (-(-memory.depth // deepest_widest) - 1))
-        elif memory.kind in ("weights", "table") and memory.depth <= CELL_DEPTH[family] // 2:
+        elif memory.rom and memory.depth <= CELL_DEPTH[family] // 2:
             # a ROM of at most half a LUT's depth leaves the LUT an input free: ABC merges each bit with
             # the logic that reads it (a weight with its XNOR), so its cells cost a fraction of a LUT
             values["shallow_rom_cells"] += memory.cells(family)
@@ -351,7 +356,7 @@ def _memory_rule(data: dict, family: str) -> MemoryRule:
     name = BRAM_NAME[family]
     rows = [(memories(r["module"], r["params"]), r["resources"].get(name, 0))
             for r in _instances(data, family, "calibration")]
-    roms = [(mems, n) for mems, n in rows if mems and mems[0].kind in ("weights", "table")]
+    roms = [(mems, n) for mems, n in rows if mems and mems[0].rom]
 
     def error(rule: MemoryRule, group) -> int:
         return sum(abs(sum(block_rams(m, family) for m in mems if rule.in_block_ram(m, family)) - n) for mems, n in group)
