@@ -62,13 +62,17 @@ DESIGNS: dict[str, tuple[str, str, list[str]]] = {
     "cnv_20000": ("held_out", CNV, ["build.target_cycles_per_frame=20000", "model.options.channels=[16, 16, 32, 64]"]),
     "cnv_adabin_fmnist": ("held_out", "training/recipes/fmnist_cnv_adabin.yaml",
                           ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=20000"]),
-    "mlp_dybnn_fmnist": ("held_out", "training/recipes/fmnist_dybnn.yaml",
+    # DyBNN's hyper-function (three heads of three codes, a 27-entry lookup per channel) on an MLP and a conv
+    # net, beside SE's (one head of 16 codes)
+    "mlp_dybnn_fmnist": ("calibration", "training/recipes/fmnist_dybnn.yaml",
                          ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=2000"]),
-    # DyBNN at other foldings and on a conv net: how far the hyper-function's model reaches
+    "cnv_dybnn_fmnist": ("calibration", "training/recipes/fmnist_cnv_dybnn.yaml",
+                         ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=20000"]),
+    # DyBNN at other foldings of the same nets
     "mlp_dybnn_4000": ("held_out", "training/recipes/fmnist_dybnn.yaml",
                        ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=4000"]),
-    "cnv_dybnn_fmnist": ("held_out", "training/recipes/fmnist_cnv_dybnn.yaml",
-                         ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=20000"]),
+    "cnv_dybnn_8000": ("held_out", "training/recipes/fmnist_cnv_dybnn.yaml",
+                       ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=8000"]),
 }
 
 

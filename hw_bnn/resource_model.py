@@ -62,6 +62,9 @@ class Memory:
     #: storage) or ``buffer`` (line and frame buffers, read at several places)
     kind: str
     style: str = "auto"  # FINN's ram_style: auto, block or distributed
+    #: read without a clock, its word used in the cycle it is addressed: no block RAM reads that way, so
+    #: synthesis builds it from the fabric (Yosys maps such a ROM to logic on every family)
+    async_read: bool = False
 
     @property
     def rom(self) -> bool:
@@ -98,6 +101,8 @@ class MemoryRule:
     honours_distributed: bool = True
 
     def in_block_ram(self, memory: Memory, family: str) -> bool:
+        if memory.async_read:
+            return False
         if memory.style == "block":
             return True
         if memory.style == "distributed" and self.honours_distributed:
@@ -120,13 +125,21 @@ def memories(module: str, p: dict) -> list[Memory]:
     if module == "thresholding":
         return [Memory(p["C"] // p["PE"], p["PE"] * p["N_THR"] * p["THR_W"], "table")]
     if module == "hyper_function":  # its parameter memories (hyper_function.v's header)
+        # the quantisers' thresholds are read in the cycle they are compared; the lookup of thresholds by
+        # channel and codes holds values no more regular than weights (Yosys places it as it places them)
         rows_1, rows_2 = -(-p["J"] // p["MACS"]), -(-p["HEADS"] * p["C"] // p["MACS"])
         return [Memory(p["C"] // p["PE"], p["PE"] * (1 + p["NP"] * (p["W"] + 1)), "table"),
                 Memory(rows_1 * p["C"], p["MACS"] * p["WT_W"], "weights"),
-                Memory(rows_1, p["MACS"] * p["NH"] * p["A1_W"], "table"),
+                Memory(rows_1, p["MACS"] * p["NH"] * p["A1_W"], "table", async_read=True),
                 Memory(rows_2 * p["J"], p["MACS"] * p["WT_W"], "weights"),
-                Memory(rows_2, p["MACS"] * p["NO"] * p["A2_W"], "table"),
-                Memory(p["C"] * (p["NO"] + 1) ** p["HEADS"], p["W"], "table")]
+                Memory(rows_2, p["MACS"] * p["NO"] * p["A2_W"], "table", async_read=True),
+                Memory(p["C"] * (p["NO"] + 1) ** p["HEADS"], p["W"], "weights"),
+                # written per frame: the pooled and hidden values (read as they are addressed), the codes
+                # (read at HEADS addresses at once: a copy per read port) and each lane's thresholds
+                Memory(p["C"] // p["PE"], p["PE"] * p["P_W"], "buffer", async_read=True),
+                Memory(rows_1, p["MACS"] * p["H_W"], "buffer", async_read=True),
+                Memory(rows_2, p["HEADS"] * p["MACS"] * _clog2(p["NO"] + 1), "buffer"),
+                *[Memory(p["C"] // p["PE"], p["W"], "buffer")] * p["PE"]]
     if module == "adabin_threshold" and not p.get("PASS", 0):
         return [Memory(p["C"] // p["PE"], p["PE"] * (2 * p["COEF_W"] + 2 * p["THR_W"] + 3), "table")]
     if module == "channelwise_op":

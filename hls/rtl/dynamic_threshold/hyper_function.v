@@ -29,7 +29,8 @@
 //     ceil(J/MACS)*(C+1) + ceil(I/MACS)*(J+1) + C + 1 + NF + 1
 // The sums of the next frame wait until the thresholds have left.
 //
-// Storage: the pooled values (NF words of PE values), the hidden values (JB
+// Storage: the two layers' weights are read one cycle ahead at a clock edge
+// (block RAM where synthesis finds it worth one); the pooled values (NF words of PE values), the hidden values (JB
 // words of MACS values), the codes (IB words of MACS codes) and the
 // thresholds (one memory of NF values per lane) are memories written at one
 // address per cycle and read asynchronously, so that synthesis maps them to
@@ -296,8 +297,26 @@ generate
 endgenerate
 
 // ---- the two layers: MAC lanes and their quantisers ----
-wire [MACS*WT_W-1:0] w1_word = w1_mem[block * C + step];
-wire [MACS*WT_W-1:0] w2_word = w2_mem[block * J + step];
+// The weights are read at a clock edge, so that synthesis can put them in block
+// RAM (read combinationally they became thousands of LUTs of logic).  A layer
+// reads its memory in order, one word per cycle of the layer's state, from word
+// 0 of the frame: the pointer counts those cycles, and the read one cycle ahead
+// at the pointer's next value gives word block*C + step (block*J + step) in the
+// cycle that uses it.
+localparam W1P_W = $clog2(JB * C + 1);
+localparam W2P_W = $clog2(IB * J + 1);
+reg  [W1P_W-1:0] w1_ptr;
+reg  [W2P_W-1:0] w2_ptr;
+wire [W1P_W-1:0] w1_ptr_next = sums_done ? {W1P_W{1'b0}} : w1_ptr + (state == LAYER1);
+wire [W2P_W-1:0] w2_ptr_next = sums_done ? {W2P_W{1'b0}} : w2_ptr + (state == LAYER2);
+reg  [MACS*WT_W-1:0] w1_word;
+reg  [MACS*WT_W-1:0] w2_word;
+always @(posedge clk) begin
+    w1_ptr <= w1_ptr_next;
+    w2_ptr <= w2_ptr_next;
+    w1_word <= w1_mem[w1_ptr_next];
+    w2_word <= w2_mem[w2_ptr_next];
+end
 wire [MACS*NH*A1_W-1:0] hid_word = hid_mem[block];
 wire [MACS*NO*A2_W-1:0] out_word = out_mem[block];
 wire [MACS*H_W-1:0] hidden_level;

@@ -33,7 +33,7 @@ from qonnx.custom_op.base import CustomOp
 
 from hw_bnn.features.dynamic_threshold.reference import (HYPER_PARAMS, dynamic_threshold, frame_threshold,
                                                          hyper_function, pool_sums, table_rows, threshold_outputs)
-from hw_bnn.cost import LUT6_ROM_BITS, memory_cost
+from hw_bnn.cost import memory_cost
 from hw_bnn.intwidth import signed_width
 
 #: Payload capacity of the frame buffer, in frames (double buffering).
@@ -230,15 +230,14 @@ def hyper_estimate(p: dict[str, int]) -> dict[str, int]:
     compare_luts = pe * p["NP"] * (p["W"] + 1) / 2 + macs * max(p["NH"], p["NO"]) * max(p["A1_W"], p["A2_W"]) / 2
     # one value of a word read per cycle: a lanes-to-1 multiplexer per bit (a LUT6 selects among 4)
     select_luts = (pe * p["P_W"] + macs * p["H_W"] + heads * macs * code_w) / 4
-    # the weights are read at an address computed in the cycle they are used, so they cannot sit in block
-    # RAM (Yosys synth_xilinx maps them to LUT logic at any depth): a LUT ROM however deep
-    weight_luts = -(-(j_blocks * c + i_blocks * p["J"]) * macs * p["WT_W"] // LUT6_ROM_BITS)
     memories = [memory_cost(folds, pe * p["NP"] * (p["W"] + 1)),
+                # the two layers' weights, read one cycle ahead at a clock edge
+                memory_cost(j_blocks * c, macs * p["WT_W"]), memory_cost(i_blocks * p["J"], macs * p["WT_W"]),
                 memory_cost(folds * table, pe * p["W"]),
                 # the written memories (synthesis copies the codes once per head, one read port each)
                 memory_cost(folds, pe * p["P_W"]), memory_cost(j_blocks, macs * p["H_W"]),
                 *[memory_cost(i_blocks, macs * code_w)] * heads, memory_cost(folds, pe * p["W"])]
-    return {"lut": int(round(mac_luts + compare_luts + select_luts)) + weight_luts + sum(m["lut"] for m in memories),
+    return {"lut": int(round(mac_luts + compare_luts + select_luts)) + sum(m["lut"] for m in memories),
             "bram18": sum(m["bram18"] for m in memories)}
 
 
