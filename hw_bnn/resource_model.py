@@ -151,8 +151,14 @@ def memories(module: str, p: dict) -> list[Memory]:
     if module == "frame_multi_threshold":  # the table, and the frame's selected thresholds (written per frame)
         entry = p["PE"] * p["N_THR"] * p["THR_W"]
         return [Memory(p["C"] // p["PE"], p["L"] * entry, "table"), Memory(p["C"] // p["PE"], entry, "buffer")]
-    if module == "frame_buffer":
-        return [Memory(p["PIXELS"] * p["C"] // p["PE"] * p.get("FRAMES", 1), p["PE"] * p.get("DATA_W", p["W"]), "buffer")]
+    if module == "frame_buffer":  # the payload queue and the side queue of two frames' thresholds
+        return [Memory(p["PIXELS"] * p["C"] // p["PE"] * p.get("FRAMES", 1), p["PE"] * p.get("DATA_W", p["W"]), "buffer"),
+                Memory(2 * p["C"] // p["PE"], p["PE"] * p["W"], "buffer", async_read=True)]
+    if module == "frame_channel_sums":  # the running sums, read and written back as each beat arrives
+        return [Memory(p["C"] // p["PE"], p["PE"] * p["OUT_W"], "buffer", async_read=True)]
+    if module == "frame_threshold":  # the signs, and the frame's thresholds (written per frame)
+        return [Memory(p["C"] // p["PE"], p["PE"], "table", async_read=True),
+                Memory(p["C"] // p["PE"], p["PE"] * p["W"], "buffer", async_read=True)]
     return []
 
 
