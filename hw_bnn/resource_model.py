@@ -219,7 +219,10 @@ FEATURES = {
     "duplicate_streams": lambda p: {"width": p["WIDTH"]},
     "adabin_threshold": lambda p: {"width": p["PE"] * p["ACC_W"], "mult": p["PE"] * p["ACC_W"] * p["COEF_W"],
                                    "compare": 2 * p["PE"] * p["THR_W"]},
-    "hyper_function": lambda p: {"pool": p["PE"] * p["NP"] * (p["W"] + 1), "mult": p["MACS"] * p["WT_W"] * p["A1_W"],
+    # the pool compares: against a table of at most 8 words each threshold is a function of 3 address bits,
+    # which synthesis merges with its compare (DyBNN's conv net at 8 lanes: a third of the deep-table cost)
+    "hyper_function": lambda p: {("pool" if p["C"] // p["PE"] > 8 else "pool_shallow"): p["PE"] * p["NP"] * (p["W"] + 1),
+                                 "mult": p["MACS"] * p["WT_W"] * p["A1_W"],
                                  "compare": p["MACS"] * (p["NH"] * p["A1_W"] + p["NO"] * p["A2_W"])},
     "frame_buffer": lambda p: {"width": p["PE"] * p.get("DATA_W", p["W"]),
                                # write and read positions: pixel, channel fold, frame
