@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -110,7 +111,7 @@ def main() -> None:
 
         def stat(rows, key):
             values = sorted(abs(r[key]) for r in rows if r[key] is not None)
-            return f"{100 * values[len(values) // 2]:.1f} % / {100 * values[-1]:.1f} %" if values else "-"
+            return f"{100 * statistics.median(values):.1f} % / {100 * values[-1]:.1f} %" if values else "-"
         print(f"| {family} | {stat(result['designs'], 'ours_error')} | {stat(result['designs'], 'finn_error')} | "
               f"{len(result['layers'])} | {stat(result['layers'], 'ours_error')} | {stat(result['layers'], 'finn_error')} |")
 
