@@ -42,6 +42,10 @@ DESIGNS: dict[str, tuple[str, str, list[str]]] = {
     "cnv_fully_folded": ("calibration", CNV, []),  # no folding target: PE = SIMD = 1
     "cnv_se_fmnist": ("calibration", "training/recipes/fmnist_cnv_sdbnn_se.yaml",
                       ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=20000"]),
+    # the SE conv net's frame units (channel sums, frame buffers, thresholds) at 4-8 lanes, where the one at
+    # 20,000 cycles/frame has 1-2
+    "cnv_se_5000": ("calibration", "training/recipes/fmnist_cnv_sdbnn_se.yaml",
+                    ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=5000"]),
     # hyper-functions with several MAC lanes (MACS 8 at 2,000 cycles/frame), beside the CNV's single-lane ones
     "mlp_se_fmnist": ("calibration", "training/recipes/fmnist_sdbnn_se.yaml",
                       ["data.n_train=200", "data.n_test=20", "build.target_cycles_per_frame=2000"]),
