@@ -30,8 +30,9 @@
 // The sums of the next frame wait until the thresholds have left.
 //
 // Storage: the two layers' weights are read one cycle ahead at a clock edge
-// (block RAM where synthesis finds it worth one); the pooled values (NF words of PE values), the hidden values (JB
-// words of MACS values), the codes (IB words of MACS codes) and the
+// (block RAM where synthesis finds it worth one); the pooled values (NF
+// words of PE values), the hidden values (JB words of MACS values), the
+// codes (IB words of MACS codes) and the
 // thresholds (one memory of NF values per lane) are memories written at one
 // address per cycle and read asynchronously, so that synthesis maps them to
 // LUT RAM instead of flip-flops and wide multiplexers; the codes are read at
