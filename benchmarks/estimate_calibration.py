@@ -60,6 +60,14 @@ DESIGNS: dict[str, tuple[str, str, list[str]]] = {
                                            "model.options.channels=[32, 32, 64, 64]"]),
     "resnet20_reduced": ("calibration", RESNET20, [*RESNET20_REDUCED, "build.target_cycles_per_frame=40000"]),
     "resnet20_reduced_10000": ("held_out", RESNET20, [*RESNET20_REDUCED, "build.target_cycles_per_frame=10000"]),
+    # 4-bit residual streams: threshold units of 15 thresholds, per channel and shared, beside the 255 of the
+    # 8-bit ones (whose per-channel unit, the last, is the same in both ResNets above)
+    "resnet20_reduced_r4_20000": ("calibration", RESNET20, [*RESNET20_REDUCED, "model.options.residual_bits=4",
+                                                             "build.target_cycles_per_frame=20000"]),
+    # held out between the two: twice as wide, 6-bit streams (63 thresholds), at another folding
+    "resnet20_half_r6_20000": ("held_out", RESNET20, [*RESNET20_REDUCED, "model.options.width=0.5",
+                                                       "model.options.residual_bits=6",
+                                                       "build.target_cycles_per_frame=20000"]),
     "mlp_300": ("held_out", MLP, ["build.target_cycles_per_frame=300"]),
     "tfc_512_deep_fifos": ("held_out", MLP, ["build.target_cycles_per_frame=512", "model.options.hidden=[64, 64, 64]",
                                              "sim.fifo_depth=128"]),

@@ -122,8 +122,8 @@ def memories(module: str, p: dict) -> list[Memory]:
         weights = Memory(*weight_memory_shape(p), "weights", p.get("WEIGHT_STYLE", "auto"))
         thresholds = [] if p.get("NO_ACT", 0) else [Memory(nf, p["PE"] * p["N_THR"] * p["THR_W"], "table")]
         return [weights, *thresholds]
-    if module == "thresholding":
-        return [Memory(p["C"] // p["PE"], p["PE"] * p["N_THR"] * p["THR_W"], "table")]
+    if module == "thresholding":  # thresholds shared by every channel are constants, not a memory
+        return [] if p.get("SHARED_THR", 0) else [Memory(p["C"] // p["PE"], p["PE"] * p["N_THR"] * p["THR_W"], "table")]
     if module == "hyper_function":  # its parameter memories (hyper_function.v's header)
         # the quantisers' thresholds are read in the cycle they are compared; the lookup of thresholds by
         # channel and codes holds values no more regular than weights (Yosys places it as it places them)
@@ -173,11 +173,13 @@ def _converter_features(p: dict) -> dict[str, float]:
 def _compare_features(p: dict) -> dict[str, float]:
     """threshold_count's logic: one threshold is a compare; many (a multi-bit output, 255 on 8-bit residual
     streams) are compares against a table of constants and a balanced count of their bits, another
-    structure with costs of its own."""
+    structure with costs of its own. Thresholds shared by every channel (``SHARED_THR``) are compares
+    against constants, which synthesis simplifies bit by bit: a cost of their own again."""
     bits = p["PE"] * p["N_THR"] * p["THR_W"]
-    if p["N_THR"] == 1:
-        return {"compare": bits}
-    return {"compare_multi": bits, "count": p["PE"] * p["N_THR"]}
+    count = {} if p["N_THR"] == 1 else {"count": p["PE"] * p["N_THR"]}
+    if p.get("SHARED_THR", 0):
+        return {"compare_shared": bits, **count}
+    return {("compare" if p["N_THR"] == 1 else "compare_multi"): bits, **count}
 
 
 def _mvau_features(p: dict) -> dict[str, float]:
@@ -238,19 +240,30 @@ FEATURES = {
 
 
 @lru_cache(maxsize=None)
-def _tiles(depth: int, width: int, family: str) -> int:
-    """Fewest blocks for ``depth`` x ``width``: whole blocks of one shape over part of the depth, the rest
-    tiled again (Yosys mixes aspect ratios along the depth)."""
-    best = min(-(-depth // d) * -(-width // w) for d, w in BRAM_SHAPES[family])
+def _tiles(depth: int, width: int, family: str) -> tuple[int, int]:
+    """Fewest blocks for ``depth`` x ``width``, and the fewest slices along the depth for that many: whole
+    blocks of one shape over part of the depth, the rest tiled again (Yosys mixes aspect ratios along the
+    depth). Each slice after the first is a word the read multiplexes in the fabric."""
+    best = min((-(-depth // d) * -(-width // w), -(-depth // d)) for d, w in BRAM_SHAPES[family])
     for d, w in BRAM_SHAPES[family]:
         if d < depth:
-            best = min(best, (depth // d) * -(-width // w) + (_tiles(depth % d, width, family) if depth % d else 0))
+            blocks, slices = (depth // d) * -(-width // w), depth // d
+            if depth % d:
+                rest = _tiles(depth % d, width, family)
+                blocks, slices = blocks + rest[0], slices + rest[1]
+            best = min(best, (blocks, slices))
     return best
 
 
 def block_rams(memory: Memory, family: str) -> int:
     """Block RAMs of ``family`` that hold ``memory``."""
-    return _tiles(memory.depth, memory.width, family)
+    return _tiles(memory.depth, memory.width, family)[0]
+
+
+def block_ram_slices(memory: Memory, family: str) -> int:
+    """Slices along the depth of ``memory``'s tiling in block RAMs: 1 when each bit fits one block's depth
+    (16K x 4 as four 16K x 1 blocks), more when the words are read from several blocks and multiplexed."""
+    return _tiles(memory.depth, memory.width, family)[1]
 
 
 def features(module: str, params: dict, family: str, rule: MemoryRule) -> tuple[dict[str, float], int]:
@@ -262,10 +275,9 @@ def features(module: str, params: dict, family: str, rule: MemoryRule) -> tuple[
     for memory in memories(module, params):
         if rule.in_block_ram(memory, family):
             bram += block_rams(memory, family)
-            # a memory deeper than one block's widest shape reads through a multiplexer in the fabric
-            deepest_widest = max(BRAM_SHAPES[family], key=lambda shape: shape[1])[0]
+            # a memory tiled in several slices along its depth reads through a multiplexer in the fabric
             values["block_ram_mux"] = (values.get("block_ram_mux", 0.0)
-                                       + memory.width * (-(-memory.depth // deepest_widest) - 1))
+                                       + memory.width * (block_ram_slices(memory, family) - 1))
         elif memory.rom and memory.depth <= CELL_DEPTH[family] // 2:
             # a ROM of at most half a LUT's depth leaves the LUT an input free: ABC merges each bit with
             # the logic that reads it (a weight with its XNOR), so its cells cost a fraction of a LUT

@@ -39,6 +39,22 @@ def test_block_ram_tiling_takes_the_best_shapes():
     assert rm.block_rams(rm.Memory(1536, 18, "weights"), "ecp5") == 2  # 1024 x 18 + 512 x 36: mixed shapes
     assert rm.block_rams(rm.Memory(256, 16, "ram"), "ice40") == 1
     assert rm.block_rams(rm.Memory(4096, 16, "ram"), "ice40") == 16
+    # the read multiplexer: none when every bit fits one block's depth, one word per further slice
+    assert rm.block_ram_slices(rm.Memory(16384, 4, "weights"), "xc7") == 1
+    assert rm.block_ram_slices(rm.Memory(3584, 56, "weights"), "xc7") == 3  # 2048 x 9, 1024 x 18, 512 x 36
+
+
+def test_thresholds_shared_by_every_channel_are_constants_not_a_memory():
+    """thresholding.v's SHARED_THR: no memory, whatever the channel count, and a cost of their own."""
+    unit = dict(C=256, PE=1, IN_W=9, IN_SIGNED=1, N_THR=255, THR_W=10, ACT_BIAS=-128, OUT_W=8)
+    assert rm.memories("thresholding", unit) and not rm.memories("thresholding", {**unit, "SHARED_THR": 1})
+    for family in rm.load_model():
+        per_channel = rm.estimate_instance("thresholding", unit, family)
+        shared = rm.estimate_instance("thresholding", {**unit, "SHARED_THR": 1}, family)
+        wider = rm.estimate_instance("thresholding", {**unit, "C": 1024, "SHARED_THR": 1}, family)
+        # a 256-word table of 255 thresholds costs block RAM or LUTs beyond the constants' compares
+        assert per_channel[rm.BRAM_NAME[family]] > 0 or per_channel["LUT"] > shared["LUT"], family
+        assert shared == wider and shared[rm.BRAM_NAME[family]] == 0, family
 
 
 def test_ram_style_decides_before_the_size_rule():
@@ -78,24 +94,26 @@ def test_a_family_without_calibration_is_refused_by_name_and_left_out_of_the_bui
 
 
 def test_held_out_errors_stay_within_bounds(data):
-    """The estimate on designs it was not fitted on, against Yosys. Per design within 10 % on the eight
-    held-out designs (DyBNN's MLP and conv net at other foldings, the reduced ResNet-20 at another folding among
-    them: DyBNN +4.9 / -5.1 / +5.4 % and -2.9 / -4.3 / -7.2 %, ResNet-20 +2.6 / -0.8 / -0.6 % on xc7 / ECP5 /
-    iCE40 today), but TFC on iCE40 (-11.6 %), within 15 % there. Per layer (>= 100 LUT) a median within 12 %
-    (5.6, 8.5 and 7.3 % today) and more than half of the layers within 15 % (82, 79 and 78 % today); FINN's own
-    estimate is far off on the same designs."""
+    """The estimate on designs it was not fitted on, against Yosys. Per design within 10 % on the nine
+    held-out designs (DyBNN's MLP and conv net at other foldings, the reduced ResNet-20 at another folding and a
+    ResNet-20 twice as wide with 6-bit streams among them: DyBNN +6.8 / -1.0 / +5.7 % and -3.0 / -3.3 / -7.2 %,
+    ResNet-20s +1.6 / +1.7 / +2.2 % and +1.8 / +2.9 / -1.8 % on xc7 / ECP5 / iCE40 today), but TFC on iCE40
+    (-12.5 %), within 15 % there. Per layer (>= 100 LUT) a median within 12 % (5.4, 7.6 and 6.5 % today) and
+    three quarters of the layers within 15 % (86, 78 and 82 % today); FINN's own estimate is far off on the
+    same designs."""
     model = rm.load_model()
     assert sorted(model) == ["ecp5", "ice40", "xc7"]
     outliers = {"xc7": set(), "ecp5": set(), "ice40": {"tfc_512_deep_fifos"}}
     for family in ("xc7", "ecp5", "ice40"):
         result = rm.errors(data, family, model)
         designs = {row["design"]: abs(row["ours_error"]) for row in result["designs"]}
-        assert len(designs) == 8 and {"resnet20_reduced_10000", "mlp_dybnn_4000", "cnv_dybnn_8000"} <= set(designs)
+        assert len(designs) == 9 and {"resnet20_reduced_10000", "resnet20_half_r6_20000", "mlp_dybnn_4000",
+                                      "cnv_dybnn_8000"} <= set(designs)
         assert {name for name, error in designs.items() if error > 0.10} == outliers[family], (family, designs)
         assert all(designs[name] <= 0.15 for name in outliers[family]), (family, designs)
         layers = sorted(abs(row["ours_error"]) for row in result["layers"])
         assert layers[len(layers) // 2] <= 0.12, family
-        assert sum(error <= 0.15 for error in layers) > len(layers) / 2, family
+        assert sum(error <= 0.15 for error in layers) >= 0.75 * len(layers), family
         if family == "xc7":  # FINN's estimate of the same layers, for scale
             finn = sorted(abs(row["finn_error"]) for row in result["layers"])
             assert finn[len(finn) // 2] > 2 * layers[len(layers) // 2]
@@ -105,7 +123,7 @@ def test_held_out_errors_stay_within_bounds(data):
 def test_a_held_out_design_synthesised_now_agrees_with_the_estimate(tmp_path):
     """The committed data could go stale against the RTL: build and synthesise a held-out design now (the
     small TFC, for xc7, ECP5 and iCE40, about 2 minutes) and hold the committed model to the same bounds per
-    design (10 %; 15 % on iCE40, where it is at -11.6 %)."""
+    design (10 %; 15 % on iCE40, where it is at -12.5 %)."""
     from test_benchmarks import benchmark_module
 
     calibration = benchmark_module("estimate_calibration")

@@ -109,6 +109,10 @@ def emit_thresholding(model: ModelWrapper, node, arriving: Stream | None) -> Rtl
     T, width, entry = _thresholds(model, node, channels, int(idt.min()), int(idt.max()), pe, node.name)
     params = dict(C=channels, PE=pe, IN_W=idt.bitwidth(), IN_SIGNED=int(idt.signed()), N_THR=T.shape[1],
                   THR_W=width, ACT_BIAS=int(inst.get_nodeattr("ActVal")), OUT_W=odt.bitwidth())
+    if channels > 1 and np.all(T == T[0]):
+        # a per-tensor quantiser's thresholds (a residual stream's 255): written once, compared as constants
+        params["SHARED_THR"] = 1
+        entry = (entry[0], lambda path: write_thresholds(path, T[:1], 1, width))
     beats = vectors_per_frame(inst) * channels // pe
     return RtlNode(node.name, "thresholding", params, stream_of(pe, idt, beats), stream_of(pe, odt, beats),
                    {"THRESH_FILE": entry})

@@ -37,7 +37,8 @@ LINT = {
         dict(MW=1, MH=1, SIMD=1, PE=1, XNOR=0, IN_W=1, WEIGHT_W=2, NO_ACT=1, OUT_W=2),
         dict(MW=64, MH=64, SIMD=64, PE=64, WEIGHT_STYLE='"distributed"'),
     ],
-    "thresholding": [{}, dict(C=5, PE=5, IN_W=4, IN_SIGNED=1), dict(C=6, PE=3, N_THR=3, OUT_W=2, ACT_BIAS=-2)],
+    "thresholding": [{}, dict(C=5, PE=5, IN_W=4, IN_SIGNED=1), dict(C=6, PE=3, N_THR=3, OUT_W=2, ACT_BIAS=-2),
+                     dict(C=6, PE=3, N_THR=3, OUT_W=2, SHARED_THR=1)],
     "adabin_threshold": [
         {},
         dict(C=1, PE=1, ACC_W=2, COEF_W=2, THR_W=2),

@@ -55,3 +55,23 @@ def test_thresholding(name):
             assert np.array_equal(got, want), (k, run_i, np.argwhere(got != want)[:3])
             if run_i == 0:
                 assert res.out_cycles[-1] - res.in_cycles[0] + 1 <= len(beats) + 2
+
+
+def test_shared_thresholds():
+    """SHARED_THR = 1 (a per-tensor quantiser's thresholds, written once) gives every channel of every fold
+    the same thresholds: against FINN on a two-fold stream with 15 unsorted thresholds per channel."""
+    c, pe, n_thr, out_w = 6, 3, 15, 4
+    thr_w = signed_width([0, 256])
+    params = dict(C=c, PE=pe, IN_W=8, IN_SIGNED=0, N_THR=n_thr, THR_W=thr_w, ACT_BIAS=0, OUT_W=out_w, SHARED_THR=1)
+    sim = Sim("thresholding", params, mem_params=("THRESH_FILE",))
+    rng = np.random.default_rng(7)
+    x = rng.integers(0, 256, size=(1, 50, c)).astype(np.float64)
+    row = np.concatenate([x[0, :n_thr - 3, 0], [-4.0, 255.5, 300.0]])[rng.permutation(n_thr)]
+    T = np.tile(row, (c, 1))
+    want = finn_ref.thresholding(x, T, pe=pe, idt="UINT8", odt="UINT4").reshape(-1, pe).astype(np.int64)
+    write_thresholds(sim.mem_path("THRESH_FILE"), prepare_thresholds(T, c, 0, 255)[:1], 1, thr_w)
+    beats = pack_beats(x.astype(np.int64).reshape(-1, pe), 8)
+    res = sim.run(beats, n_out=len(beats), seed=3, p_valid=0.6, p_ready=0.6)
+    got = np.array(unpack_beats(res.out, pe, out_w))
+    assert len(set(map(tuple, want))) > 10  # the channels' counts differ: the inputs, not the thresholds, vary
+    assert np.array_equal(got, want), np.argwhere(got != want)[:3]

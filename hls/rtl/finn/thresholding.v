@@ -29,10 +29,13 @@
 //                [(p*N_THR + n)*THR_W +: THR_W], threshold n of channel
 //                nf*PE + p, two's complement (hw_bnn/rtl/memfiles.py
 //                write_thresholds; same layout as mvau.v).
+//                SHARED_THR = 1: one word of N_THR*THR_W bits, the thresholds
+//                of every channel (the same layout with C = PE = 1).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
 // Submodules: fold_param_rom (fold_param_rom.v), the threshold memory and its
-// fold counter; threshold_count (threshold_count.v), the compare and count.
+// fold counter (SHARED_THR = 0); threshold_count (threshold_count.v), the
+// compare and count.
 
 `resetall
 `timescale 1ns / 1ps
@@ -55,6 +58,11 @@ module thresholding #(
     parameter ACT_BIAS = 0,
     // Output element width in bits, 1 .. 32, 2^OUT_W > N_THR.
     parameter OUT_W = 1,
+    // 1 if every channel has the same thresholds (FINN's global threshold,
+    // a per-tensor quantiser's): the file holds them once, and the compares
+    // are against constants that synthesis folds, with no memory or fold
+    // counter; 0: a threshold word per fold.
+    parameter SHARED_THR = 0,
     // Path of the threshold memory file (see header).
     parameter THRESH_FILE = "thresholds.mem"
 ) (
@@ -82,8 +90,8 @@ initial begin
         $finish;
     end
     if (IN_W < 1 || IN_W > 32 || THR_W < 2 || THR_W > 32 || OUT_W < 1 || OUT_W > 32 ||
-        N_THR < 1 || (1 << OUT_W) <= N_THR) begin
-        $error("thresholding: illegal IN_W/THR_W/OUT_W/N_THR (instance %m)");
+        N_THR < 1 || (1 << OUT_W) <= N_THR || (SHARED_THR != 0 && SHARED_THR != 1)) begin
+        $error("thresholding: illegal IN_W/THR_W/OUT_W/N_THR/SHARED_THR (instance %m)");
         $finish;
     end
 end
@@ -97,14 +105,23 @@ reg  [PE*IN_W-1:0]  x_q;
 reg                 x_v;
 wire [TW-1:0]       t_q;
 
-fold_param_rom #(
-    .WIDTH(TW), .DEPTH(NF), .FILE(THRESH_FILE), .REG_READ(1)
-) u_thresholds (
-    .clk(clk),
-    .rst_n(rst_n),
-    .next(take),
-    .word(t_q)
-);
+generate
+    if (SHARED_THR) begin : g_shared
+        // one word for every lane and fold: a constant once the file is read
+        reg [N_THR*THR_W-1:0] shared [0:0];
+        initial $readmemh(THRESH_FILE, shared);
+        assign t_q = {PE{shared[0]}};
+    end else begin : g_per_channel
+        fold_param_rom #(
+            .WIDTH(TW), .DEPTH(NF), .FILE(THRESH_FILE), .REG_READ(1)
+        ) u_thresholds (
+            .clk(clk),
+            .rst_n(rst_n),
+            .next(take),
+            .word(t_q)
+        );
+    end
+endgenerate
 
 always @(posedge clk) begin
     if (take)
