@@ -58,7 +58,8 @@ class Memory:
     depth: int
     width: int
     #: ``weights`` (read only, contents like random bits), ``table`` (thresholds and per-channel constants:
-    #: read only, sorted or repeated values that synthesis often reduces), ``fifo`` (a stream FIFO's
+    #: read only, sorted or repeated values that synthesis often reduces), ``outputs`` (a table of every
+    #: input's output, read at the input: a step function of the address), ``fifo`` (a stream FIFO's
     #: storage) or ``buffer`` (line and frame buffers, read at several places)
     kind: str
     style: str = "auto"  # FINN's ram_style: auto, block or distributed
@@ -69,7 +70,7 @@ class Memory:
     @property
     def rom(self) -> bool:
         """Read only (weights, tables), as opposed to written (FIFO storage, line and frame buffers)."""
-        return self.kind in ("weights", "table")
+        return self.kind in ("weights", "table", "outputs")
 
     @property
     def bits(self) -> int:
@@ -89,7 +90,7 @@ NEVER = 1 << 40
 class MemoryRule:
     """Where Yosys puts a memory, as calibrated. A memory goes to block RAM when the fabric cells it would
     take per block RAM it would take reach its kind's ratio (``weights_min_ratio``, ``table_min_ratio``,
-    ``fifo_min_ratio``, ``buffer_min_ratio``): Yosys weighs the two costs, so a wide, shallow memory stays
+    ``fifo_min_ratio``, ``buffer_min_ratio``, ``outputs_min_ratio``): Yosys weighs the two costs, so a wide, shallow memory stays
     in the fabric however many bits it holds (a FIFO of 32 x 784 bits: 392 LUT-RAM cells, not 22 block
     RAMs). A ``distributed`` ram_style keeps a memory in the fabric where the family's mapping honours it
     (Yosys' Xilinx mapping does)."""
@@ -99,6 +100,7 @@ class MemoryRule:
     fifo_min_ratio: float = NEVER
     buffer_min_ratio: float = NEVER
     honours_distributed: bool = True
+    outputs_min_ratio: float = NEVER
 
     def in_block_ram(self, memory: Memory, family: str) -> bool:
         if memory.async_read:
@@ -123,6 +125,8 @@ def memories(module: str, p: dict) -> list[Memory]:
         thresholds = [] if p.get("NO_ACT", 0) else [Memory(nf, p["PE"] * p["N_THR"] * p["THR_W"], "table")]
         return [weights, *thresholds]
     if module == "thresholding":  # thresholds shared by every channel are constants, not a memory
+        if p.get("LOOKUP", 0):  # a copy per lane of the table of every input's output
+            return [Memory(1 << p["IN_W"], p["OUT_W"], "outputs")] * p["PE"]
         return [] if p.get("SHARED_THR", 0) else [Memory(p["C"] // p["PE"], p["PE"] * p["N_THR"] * p["THR_W"], "table")]
     if module == "hyper_function":  # its parameter memories (hyper_function.v's header)
         # the quantisers' thresholds are read in the cycle they are compared; the lookup of thresholds by
@@ -205,7 +209,7 @@ def _mvau_features(p: dict) -> dict[str, float]:
 #: outside block RAM (``<kind>_cells``), which every module has.
 FEATURES = {
     "mvau": _mvau_features,
-    "thresholding": lambda p: {**_compare_features(p), "input": p["PE"] * p["IN_W"]},
+    "thresholding": lambda p: {**({} if p.get("LOOKUP", 0) else _compare_features(p)), "input": p["PE"] * p["IN_W"]},
     "stream_fifo": lambda p: {"width": p["WIDTH"], "pointers": _clog2(p["DEPTH"] + 1)},
     "width_converter": _converter_features,
     "sliding_window": lambda p: {"width": p["SIMD"] * p["ELEM_W"], "window": p["K"] * p["K"] * p["SIMD"] * p["ELEM_W"],
@@ -270,7 +274,7 @@ def features(module: str, params: dict, family: str, rule: MemoryRule) -> tuple[
     """The logic features of an instance and the block RAMs its memories take."""
     found = FEATURES.get(module)
     values = {"const": 1.0, **(found(params) if found else {}),
-              **{f"{kind}_cells": 0.0 for kind in ("weights", "table", "fifo", "buffer", "shallow_rom")}}
+              **{f"{kind}_cells": 0.0 for kind in ("weights", "table", "outputs", "fifo", "buffer", "shallow_rom")}}
     bram = 0
     for memory in memories(module, params):
         if rule.in_block_ram(memory, family):
@@ -391,8 +395,9 @@ def _instances(data: dict, family: str, split: str):
 
 def _memory_rule(data: dict, family: str) -> MemoryRule:
     """The rule that fits the block RAM counts of the calibration designs best: the weights' ratio first
-    (tables kept in the fabric), then the tables', on the modules whose first memory is a ROM, then the
-    FIFOs' and the buffers' on the modules that hold only those; ties go to the smallest thresholds. The
+    (tables kept in the fabric), then the tables', then the output tables', on the modules whose first
+    memory is a ROM, then the FIFOs' and the buffers' on the modules that hold only those; ties go to the
+    smallest thresholds. The
     written memories some ROM-holding modules have beside their ROMs (the hyper-function's, the frame
     threshold's) stay in the fabric while the ROM ratios are searched: fitting the RAM ratios first and
     searching with them moved xc7's weights ratio from 144 to 216 and put the 256-cycle MLP 63 % low."""
@@ -411,11 +416,13 @@ def _memory_rule(data: dict, family: str) -> MemoryRule:
                                   for r in ratios("weights") for h in (True, False))
     honours = not not_honours
     _, table = min((error(MemoryRule(weights, r, honours_distributed=honours), roms), r) for r in ratios("table"))
+    _, outputs = min((error(MemoryRule(weights, table, honours_distributed=honours, outputs_min_ratio=r), roms), r)
+                     for r in ratios("outputs"))
     ram = {}
     for kind in ("fifo", "buffer"):
         group = [(mems, n) for mems, n in rows if mems and mems[0].kind == kind]
         ram[kind] = min((error(MemoryRule(**{f"{kind}_min_ratio": r}), group), r) for r in ratios(kind, group))[1]
-    return MemoryRule(weights, table, ram["fifo"], ram["buffer"], honours)
+    return MemoryRule(weights, table, ram["fifo"], ram["buffer"], honours, outputs)
 
 
 def fit(data: dict, families: list[str]) -> dict:

@@ -280,6 +280,16 @@ def test_residual_net_in_rtl_meets_the_estimate_on_varied_images(folded_resnet20
     assert_cycles_match_estimate(result.run, graph)
 
 
+def test_the_residual_stream_quantisers_are_tables_of_outputs(folded_resnet20):
+    """The residual stream's quantiser is per tensor: each of its threshold units holds one row of 255
+    thresholds on a 9-bit sum, which the RTL reads as a table of the 512 inputs' outputs (thresholding.v
+    SHARED_THR, LOOKUP; the run above is exact with them). The last unit's thresholds are per channel."""
+    _, graph = folded_resnet20
+    units = [n for n in emit_nodes(graph, hw_nodes(graph)) if n.module == "thresholding" and n.params["N_THR"] > 1]
+    assert [n.params.get("LOOKUP", 0) for n in units] == [1] * (len(units) - 1) + [0], [n.params for n in units]
+    assert all(n.params["SHARED_THR"] == 1 and n.params["IN_W"] == 9 for n in units[:-1])
+
+
 def test_shortcut_fifo_depths_hold_the_rate_and_half_of_them_deadlock(folded_resnet20, tmp_path):
     """The computed shortcut FIFO depths run the design at the frame rate it has with FIFOs four times
     as deep; at half the depth the fork stops the branch that the join waits for."""

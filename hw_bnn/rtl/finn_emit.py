@@ -15,7 +15,8 @@ from hw_bnn.errors import HwBnnError
 from hw_bnn.graph import has_count_row
 from hw_bnn.passes import RAM_STYLES
 from hw_bnn.intwidth import mvau_acc_bounds, mvau_weight_acc_bounds, signed_width
-from hw_bnn.rtl.memfiles import param_rom_pack, prepare_thresholds, write_mvau_weights, write_thresholds
+from hw_bnn.rtl.memfiles import (param_rom_pack, prepare_thresholds, write_mvau_weights, write_output_table,
+                                 write_thresholds)
 from hw_bnn.rtl.mvau_shape import weight_memory_shape
 from hw_bnn.rtl.streams import RtlNode, Stream, node_dtype, pixel_stream, stream_of, vectors_per_frame
 
@@ -30,6 +31,8 @@ def _thresholds(model: ModelWrapper, node, channels: int, acc_lo: int, acc_hi: i
 
 #: Widest integer weights of mvau.v (its WEIGHT_W).
 MAX_WEIGHT_BITS = 16
+#: Bits of a table one LUT6 holds.
+LUT_BITS = 64
 
 
 def emit_mvau(model: ModelWrapper, node, arriving: Stream | None) -> RtlNode:
@@ -113,6 +116,13 @@ def emit_thresholding(model: ModelWrapper, node, arriving: Stream | None) -> Rtl
         # a per-tensor quantiser's thresholds (a residual stream's 255): written once, compared as constants
         params["SHARED_THR"] = 1
         entry = (entry[0], lambda path: write_thresholds(path, T[:1], 1, width))
+        table_bits = odt.bitwidth() << idt.bitwidth()
+        if T.shape[1] > 1 and table_bits <= LUT_BITS * T.shape[1] * width:
+            # a table of every input's output that LUTs hold in no more cells than the compares have
+            # threshold bits: 255 compares of 10 bits become 512 words of 8 bits
+            params["LOOKUP"] = 1
+            entry = (entry[0], lambda path: write_output_table(path, T[0], idt.bitwidth(), idt.signed(),
+                                                               params["ACT_BIAS"], params["OUT_W"]))
     beats = vectors_per_frame(inst) * channels // pe
     return RtlNode(node.name, "thresholding", params, stream_of(pe, idt, beats), stream_of(pe, odt, beats),
                    {"THRESH_FILE": entry})

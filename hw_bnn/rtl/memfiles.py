@@ -21,6 +21,9 @@ Layouts (``PE``/``SIMD`` as in the FINN node, ``SF = MW/SIMD``,
   ``[(p*N + n)*width, +width)`` threshold ``T[nf*PE + p, n]``.  ``T`` is
   FINN's ``channels x N`` threshold initializer (a single row is broadcast to
   all channels, as FINN does).
+* Output table (``thresholding.v`` ``THRESH_FILE`` with ``LOOKUP = 1``, one row of thresholds shared by
+  every channel): ``2**in_width`` words of ``out_width`` bits; word ``a`` holds the output for the input
+  whose ``in_width``-bit pattern is ``a`` (two's complement when signed), :func:`output_table`.
 
 Feature modules write their own memories with :func:`write_memh` (AdaBin's parameters:
 ``hw_bnn.features.adabin.memfiles``; the dynamic thresholds': ``hw_bnn.features.dynamic_threshold.memfiles``).
@@ -164,3 +167,18 @@ def write_thresholds(path, T, pe: int, width: int) -> None:
     """Write a threshold file (``mvau.v`` / ``thresholding.v``) for integer ``T`` (C x N)."""
     T = np.asarray(T)
     write_memh(path, threshold_words(T, pe, width), pe * T.shape[1] * width)
+
+
+def output_table(thresholds, in_width: int, signed: bool, act_bias: int, out_width: int) -> list[int]:
+    """The outputs of one row of integer ``thresholds`` for every ``in_width``-bit input, indexed by the
+    input's bit pattern: ``act_bias + #{n : x >= thresholds[n]}`` modulo ``2**out_width``, the count
+    ``threshold_count.v`` makes, so a table unit and a counting unit agree on every input."""
+    patterns = np.arange(1 << in_width)
+    x = patterns - (patterns >> (in_width - 1) << in_width) if signed else patterns
+    counts = (x[:, None] >= np.asarray(thresholds, dtype=np.int64)[None, :]).sum(axis=1)
+    return [int(v) for v in (act_bias + counts) % (1 << out_width)]
+
+
+def write_output_table(path, thresholds, in_width: int, signed: bool, act_bias: int, out_width: int) -> None:
+    """Write ``thresholding.v``'s table (``LOOKUP = 1``) for one row of integer ``thresholds``."""
+    write_memh(path, output_table(thresholds, in_width, signed, act_bias, out_width), out_width)

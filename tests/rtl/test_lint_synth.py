@@ -38,7 +38,8 @@ LINT = {
         dict(MW=64, MH=64, SIMD=64, PE=64, WEIGHT_STYLE='"distributed"'),
     ],
     "thresholding": [{}, dict(C=5, PE=5, IN_W=4, IN_SIGNED=1), dict(C=6, PE=3, N_THR=3, OUT_W=2, ACT_BIAS=-2),
-                     dict(C=6, PE=3, N_THR=3, OUT_W=2, SHARED_THR=1)],
+                     dict(C=6, PE=3, N_THR=3, OUT_W=2, SHARED_THR=1),
+                     dict(C=6, PE=3, IN_W=5, IN_SIGNED=1, N_THR=3, OUT_W=2, SHARED_THR=1, LOOKUP=1)],
     "adabin_threshold": [
         {},
         dict(C=1, PE=1, ACC_W=2, COEF_W=2, THR_W=2),

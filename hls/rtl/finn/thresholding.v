@@ -31,11 +31,13 @@
 //                write_thresholds; same layout as mvau.v).
 //                SHARED_THR = 1: one word of N_THR*THR_W bits, the thresholds
 //                of every channel (the same layout with C = PE = 1).
+//                LOOKUP = 1: 2^IN_W words of OUT_W bits, word a the output
+//                for the input whose IN_W-bit pattern is a (write_output_table).
 //
 // Reset: rst_n synchronous, active low; clears valid bits and counters only.
 // Submodules: fold_param_rom (fold_param_rom.v), the threshold memory and its
 // fold counter (SHARED_THR = 0); threshold_count (threshold_count.v), the
-// compare and count.
+// compare and count (LOOKUP = 0).
 
 `resetall
 `timescale 1ns / 1ps
@@ -63,6 +65,12 @@ module thresholding #(
     // are against constants that synthesis folds, with no memory or fold
     // counter; 0: a threshold word per fold.
     parameter SHARED_THR = 0,
+    // 1 (with SHARED_THR = 1): each output is read from a table of every
+    // input value's output instead of being counted from compares.  A count
+    // of many thresholds on a narrow input (255 on a 9-bit stream: 2^9 words
+    // of 8 bits) is then a small ROM, where the compares take thousands of
+    // LUTs.  Same outputs, same latency; a table copy per lane.
+    parameter LOOKUP = 0,
     // Path of the threshold memory file (see header).
     parameter THRESH_FILE = "thresholds.mem"
 ) (
@@ -90,8 +98,9 @@ initial begin
         $finish;
     end
     if (IN_W < 1 || IN_W > 32 || THR_W < 2 || THR_W > 32 || OUT_W < 1 || OUT_W > 32 ||
-        N_THR < 1 || (1 << OUT_W) <= N_THR || (SHARED_THR != 0 && SHARED_THR != 1)) begin
-        $error("thresholding: illegal IN_W/THR_W/OUT_W/N_THR/SHARED_THR (instance %m)");
+        N_THR < 1 || (1 << OUT_W) <= N_THR || (SHARED_THR != 0 && SHARED_THR != 1) ||
+        (LOOKUP != 0 && (LOOKUP != 1 || SHARED_THR != 1 || IN_W > 20))) begin
+        $error("thresholding: illegal IN_W/THR_W/OUT_W/N_THR/SHARED_THR/LOOKUP (instance %m)");
         $finish;
     end
 end
@@ -100,28 +109,9 @@ wire en = !m_axis_tvalid || m_axis_tready;
 assign s_axis_tready = en;
 wire take = en && s_axis_tvalid;
 
-// stage 1: input register and threshold read (t_q: the thresholds of x_q)
+// stage 1: input register (and, counting, the read of x_q's thresholds)
 reg  [PE*IN_W-1:0]  x_q;
 reg                 x_v;
-wire [TW-1:0]       t_q;
-
-generate
-    if (SHARED_THR) begin : g_shared
-        // one word for every lane and fold: a constant once the file is read
-        reg [N_THR*THR_W-1:0] shared [0:0];
-        initial $readmemh(THRESH_FILE, shared);
-        assign t_q = {PE{shared[0]}};
-    end else begin : g_per_channel
-        fold_param_rom #(
-            .WIDTH(TW), .DEPTH(NF), .FILE(THRESH_FILE), .REG_READ(1)
-        ) u_thresholds (
-            .clk(clk),
-            .rst_n(rst_n),
-            .next(take),
-            .word(t_q)
-        );
-    end
-endgenerate
 
 always @(posedge clk) begin
     if (take)
@@ -132,24 +122,61 @@ always @(posedge clk) begin
         x_v <= 1'b0;
 end
 
-// stage 2: compare, count, output register
-wire [PE*OUT_W-1:0] y;
-threshold_count #(
-    .PE(PE), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .N_THR(N_THR), .THR_W(THR_W),
-    .ACT_BIAS(ACT_BIAS), .OUT_W(OUT_W)
-) u_count (
-    .x(x_q),
-    .t(t_q),
-    .y(y)
-);
-
-reg  [PE*OUT_W-1:0] y_q;
+// stage 2: the output register, loaded with x_q's count or table entry
+wire [PE*OUT_W-1:0] y_q;
 reg                 y_v;
-always @(posedge clk) begin
-    if (en) begin
-        y_q <= y;
-        y_v <= x_v;
+
+genvar gp;
+generate
+    if (LOOKUP) begin : g_lookup
+        for (gp = 0; gp < PE; gp = gp + 1) begin : g_lane
+            reg [OUT_W-1:0] outputs [0:(1 << IN_W) - 1];
+            initial $readmemh(THRESH_FILE, outputs);
+            reg [OUT_W-1:0] y_lane;
+            always @(posedge clk)
+                if (en)
+                    y_lane <= outputs[x_q[gp*IN_W +: IN_W]];
+            assign y_q[gp*OUT_W +: OUT_W] = y_lane;
+        end
+    end else begin : g_count
+        wire [TW-1:0] t_q;                      // the thresholds of x_q
+        if (SHARED_THR) begin : g_shared
+            // one word for every lane and fold: a constant once the file is read
+            reg [N_THR*THR_W-1:0] shared [0:0];
+            initial $readmemh(THRESH_FILE, shared);
+            assign t_q = {PE{shared[0]}};
+        end else begin : g_per_channel
+            fold_param_rom #(
+                .WIDTH(TW), .DEPTH(NF), .FILE(THRESH_FILE), .REG_READ(1)
+            ) u_thresholds (
+                .clk(clk),
+                .rst_n(rst_n),
+                .next(take),
+                .word(t_q)
+            );
+        end
+
+        wire [PE*OUT_W-1:0] y;
+        threshold_count #(
+            .PE(PE), .IN_W(IN_W), .IN_SIGNED(IN_SIGNED), .N_THR(N_THR), .THR_W(THR_W),
+            .ACT_BIAS(ACT_BIAS), .OUT_W(OUT_W)
+        ) u_count (
+            .x(x_q),
+            .t(t_q),
+            .y(y)
+        );
+
+        reg [PE*OUT_W-1:0] y_count;
+        always @(posedge clk)
+            if (en)
+                y_count <= y;
+        assign y_q = y_count;
     end
+endgenerate
+
+always @(posedge clk) begin
+    if (en)
+        y_v <= x_v;
     if (!rst_n)
         y_v <= 1'b0;
 end
