@@ -53,6 +53,11 @@ CELL_DEPTH = {"xc7": 64, "ecp5": 16, "ice40": 16}
 RAM_CELL_WIDTH = {"xc7": 1, "ecp5": 4, "ice40": 1}
 
 
+#: Kinds of read-only memories, and all kinds (see ``Memory.kind``).
+ROM_KINDS = ("weights", "table", "outputs")
+MEMORY_KINDS = (*ROM_KINDS, "fifo", "buffer")
+
+
 @dataclass(frozen=True)
 class Memory:
     depth: int
@@ -69,8 +74,9 @@ class Memory:
 
     @property
     def rom(self) -> bool:
-        """Read only (weights, tables), as opposed to written (FIFO storage, line and frame buffers)."""
-        return self.kind in ("weights", "table", "outputs")
+        """Read only (weights, tables, output tables), as opposed to written (FIFO storage, line and frame
+        buffers)."""
+        return self.kind in ROM_KINDS
 
     @property
     def bits(self) -> int:
@@ -90,8 +96,8 @@ NEVER = 1 << 40
 class MemoryRule:
     """Where Yosys puts a memory, as calibrated. A memory goes to block RAM when the fabric cells it would
     take per block RAM it would take reach its kind's ratio (``weights_min_ratio``, ``table_min_ratio``,
-    ``fifo_min_ratio``, ``buffer_min_ratio``, ``outputs_min_ratio``): Yosys weighs the two costs, so a wide, shallow memory stays
-    in the fabric however many bits it holds (a FIFO of 32 x 784 bits: 392 LUT-RAM cells, not 22 block
+    ``outputs_min_ratio``, ``fifo_min_ratio``, ``buffer_min_ratio``): Yosys weighs the two costs, so a wide,
+    shallow memory stays in the fabric however many bits it holds (a FIFO of 32 x 784 bits: 392 LUT-RAM cells, not 22 block
     RAMs). A ``distributed`` ram_style keeps a memory in the fabric where the family's mapping honours it
     (Yosys' Xilinx mapping does)."""
 
@@ -274,7 +280,7 @@ def features(module: str, params: dict, family: str, rule: MemoryRule) -> tuple[
     """The logic features of an instance and the block RAMs its memories take."""
     found = FEATURES.get(module)
     values = {"const": 1.0, **(found(params) if found else {}),
-              **{f"{kind}_cells": 0.0 for kind in ("weights", "table", "outputs", "fifo", "buffer", "shallow_rom")}}
+              **{f"{kind}_cells": 0.0 for kind in (*MEMORY_KINDS, "shallow_rom")}}
     bram = 0
     for memory in memories(module, params):
         if rule.in_block_ram(memory, family):
@@ -397,10 +403,10 @@ def _memory_rule(data: dict, family: str) -> MemoryRule:
     """The rule that fits the block RAM counts of the calibration designs best: the weights' ratio first
     (tables kept in the fabric), then the tables', then the output tables', on the modules whose first
     memory is a ROM, then the FIFOs' and the buffers' on the modules that hold only those; ties go to the
-    smallest thresholds. The
-    written memories some ROM-holding modules have beside their ROMs (the hyper-function's, the frame
-    threshold's) stay in the fabric while the ROM ratios are searched: fitting the RAM ratios first and
-    searching with them moved xc7's weights ratio from 144 to 216 and put the 256-cycle MLP 63 % low."""
+    smallest thresholds. The written memories some ROM-holding modules have beside their ROMs (the
+    hyper-function's, the frame threshold's) stay in the fabric while the ROM ratios are searched: fitting
+    the RAM ratios first and searching with them moved xc7's weights ratio from 144 to 216 and put the
+    256-cycle MLP 63 % low."""
     name = BRAM_NAME[family]
     rows = [(memories(r["module"], r["params"]), r["resources"].get(name, 0))
             for r in _instances(data, family, "calibration")]

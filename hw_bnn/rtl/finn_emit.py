@@ -113,9 +113,8 @@ def emit_thresholding(model: ModelWrapper, node, arriving: Stream | None) -> Rtl
     params = dict(C=channels, PE=pe, IN_W=idt.bitwidth(), IN_SIGNED=int(idt.signed()), N_THR=T.shape[1],
                   THR_W=width, ACT_BIAS=int(inst.get_nodeattr("ActVal")), OUT_W=odt.bitwidth())
     if channels > 1 and np.all(T == T[0]):
-        # a per-tensor quantiser's thresholds (a residual stream's 255): written once, compared as constants
+        # a per-tensor quantiser's thresholds (a residual stream's 255), the same for every channel
         params["SHARED_THR"] = 1
-        entry = (entry[0], lambda path: write_thresholds(path, T[:1], 1, width))
         table_bits = odt.bitwidth() << idt.bitwidth()
         if T.shape[1] > 1 and table_bits <= LUT_BITS * T.shape[1] * width:
             # a table of every input's output that LUTs hold in no more cells than the compares have
@@ -123,6 +122,8 @@ def emit_thresholding(model: ModelWrapper, node, arriving: Stream | None) -> Rtl
             params["LOOKUP"] = 1
             entry = (entry[0], lambda path: write_output_table(path, T[0], idt.bitwidth(), idt.signed(),
                                                                params["ACT_BIAS"], params["OUT_W"]))
+        else:  # written once, compared as constants
+            entry = (entry[0], lambda path: write_thresholds(path, T[:1], 1, width))
     beats = vectors_per_frame(inst) * channels // pe
     return RtlNode(node.name, "thresholding", params, stream_of(pe, idt, beats), stream_of(pe, odt, beats),
                    {"THRESH_FILE": entry})

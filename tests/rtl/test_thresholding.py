@@ -57,7 +57,6 @@ def test_thresholding(name):
                 assert res.out_cycles[-1] - res.in_cycles[0] + 1 <= len(beats) + 2
 
 
-
 @pytest.mark.parametrize("lookup", [0, 1])
 @pytest.mark.parametrize("idt", ["UINT8", "INT4"])
 def test_shared_thresholds(idt, lookup):
